@@ -1,0 +1,737 @@
+"""The engine: applies commands to the live state and returns results, records and events.
+
+It is a deterministic state machine. Time comes in as an argument, nothing here does I/O, and
+every state change goes through `_apply(record)`, which is also how replay rebuilds the state.
+A command is decided without an `await`, so within one process no lock is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+import msgspec
+
+from cairn.core import hints, placement, rng
+from cairn.core import loot as lootmod
+from cairn.core.errors import (
+    GrantNotFound,
+    HintCooldown,
+    HuntExists,
+    HuntNotActive,
+    HuntNotFound,
+    ImplausibleMovement,
+    OutOfReach,
+    RateLimited,
+    UnknownWorld,
+)
+from cairn.core.events import Event, EventLog
+from cairn.core.geometry import Pos, dist2, hdist
+from cairn.core.loot import Item, LootTable
+from cairn.core.records import (
+    Acked,
+    AnyRecord,
+    Claimed,
+    HuntCreated,
+    HuntEnded,
+    HuntStarted,
+    Record,
+    Settled,
+)
+from cairn.core.sites import SiteSet
+from cairn.core.spec import HuntSpec, encode_spec, parse_duration, rfc3339, starts_at_ts
+
+CELL = 16  # treasure lookup cell, in blocks
+NOTHING: tuple[AnyRecord, ...] = ()
+
+
+class Limits(msgspec.Struct, frozen=True):
+    max_speed: float = 100.0  # blocks per second without teleport
+    dig_rate: float = 10.0  # digs per second per player (token bucket)
+    dig_burst: int = 20
+    movement_slack: float = 8.0  # blocks of slack for tick jitter
+
+
+class Outcome(NamedTuple):
+    """What a command did: the reply, the records to make durable, and the seq to wait for."""
+
+    result: Any
+    records: Sequence[AnyRecord]
+    wait_seq: int  # the reply may be sent once every record up to here is durable
+
+
+class Plan(NamedTuple):
+    """A placed hunt, ready to apply; computed off the event loop by `compute_plan`."""
+
+    spec: HuntSpec
+    world: str
+    pos: list[Pos]
+    tiers: list[str]
+    loot: list[list[Item]]
+    tags: list[list[str]]
+    avoid: list[Pos]
+    world_version: int
+
+
+class PlanInput(NamedTuple):
+    spec: HuntSpec
+    sites: SiteSet
+    avoid: list[Pos]
+    world_version: int
+    key: bytes
+    table: LootTable
+
+
+class Treasure:
+    __slots__ = (
+        "claims", "finders", "hint_key", "hunt", "id", "items", "n", "pos",
+        "seq", "settled", "state", "tags", "tier", "window_ends",
+    )  # fmt: skip
+
+    def __init__(self, hunt: Hunt, n: int, pos: Pos, tier: str, items: list[Item], tags: list[str]) -> None:
+        self.hunt = hunt
+        self.n = n
+        self.id = f"{hunt.id}#{n}"
+        self.pos = pos
+        self.tier = tier
+        self.items = items
+        self.tags = tags
+        self.state = "hidden"
+        self.finders: list[str] = []
+        self.claims: list[Claimed] = []
+        self.window_ends = 0.0
+        self.seq = 0  # last record that changed this treasure
+        self.settled: Settled | None = None
+        self.hint_key = rng.derive(hunt.key, "treasure", n)
+
+    def view(self, reveal: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "tier": self.tier,
+            "state": self.state,
+            "loot": lootmod.item_wire(self.items),
+            "finders": list(self.finders),
+        }
+        if reveal:
+            out["pos"] = list(self.pos)
+            out["tags"] = list(self.tags)
+        return out
+
+
+class Hunt:
+    __slots__ = (
+        "cells", "cooldown", "created", "ended", "ends_at", "field", "id", "key", "left", "solve_by",
+        "spec", "started", "starts_at", "step", "treasures", "window", "world",
+    )  # fmt: skip
+
+    def __init__(self, rec: HuntCreated, spec: HuntSpec, key: bytes) -> None:
+        self.id = rec.hunt
+        self.created = rec
+        self.spec = spec
+        self.key = key
+        self.world = spec.world
+        self.starts_at = rec.starts_at
+        self.ends_at = rec.ends_at
+        solve = spec.hints.solve_by
+        self.solve_by = rec.starts_at + parse_duration(solve, "hints.solve_by") if solve else rec.ends_at
+        self.window = parse_duration(spec.prize.window, "prize.window")
+        self.cooldown = parse_duration(spec.hints.cooldown, "hints.cooldown")
+        self.step = 0  # the hint escalation step last announced
+        self.started: HuntStarted | None = None
+        self.ended: HuntEnded | None = None
+        self.treasures = [
+            Treasure(self, i + 1, p, t, items, tags)
+            for i, (p, t, items, tags) in enumerate(zip(rec.pos, rec.tiers, rec.loot, rec.tags, strict=True))
+        ]
+        self.left = len(self.treasures)
+        self.field = hints.TreasureField(rec.pos)
+        self.cells: dict[tuple[int, int], list[Treasure]] = {}
+        for t in self.treasures:
+            self.cells.setdefault((t.pos[0] // CELL, t.pos[2] // CELL), []).append(t)
+
+    def state_at(self, now: float) -> str:
+        if self.ended is not None or now >= self.ends_at:
+            return "ended"
+        return "active" if now >= self.starts_at else "scheduled"
+
+    def summary(self, now: float) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.spec.name or self.id,
+            "state": self.state_at(now),
+            "world": self.world,
+            "starts_at": rfc3339(self.starts_at),
+            "ends_at": rfc3339(self.ended.at if self.ended else self.ends_at),
+            "treasures_total": len(self.treasures),
+            "treasures_left": self.left,
+        }
+
+    def near(self, at: Pos, tol: int) -> list[Treasure]:
+        """Treasures within Chebyshev distance `tol` of `at`, nearest first, then by number."""
+        out: list[Treasure] = []
+        for cx in range((at[0] - tol) // CELL, (at[0] + tol) // CELL + 1):
+            for cz in range((at[2] - tol) // CELL, (at[2] + tol) // CELL + 1):
+                for t in self.cells.get((cx, cz), ()):
+                    p = t.pos
+                    if abs(p[0] - at[0]) <= tol and abs(p[1] - at[1]) <= tol and abs(p[2] - at[2]) <= tol:
+                        out.append(t)
+        if len(out) > 1:
+            out.sort(key=lambda t: (dist2(t.pos, at), t.n))
+        return out
+
+
+class Player:
+    """Ephemeral per-player state: last position, dig tokens, anti-cheat flags. Not journaled."""
+
+    __slots__ = ("flags", "last_pos", "last_t", "tokens", "tokens_t")
+
+    def __init__(self) -> None:
+        self.last_pos: Pos | None = None
+        self.last_t = 0.0
+        self.tokens = -1.0
+        self.tokens_t = 0.0
+        self.flags = 0
+
+
+class Grant:
+    __slots__ = ("ack", "claim_id", "grant_id", "items", "player")
+
+    def __init__(self, grant_id: str, player: str, claim_id: str, items: list[Item]) -> None:
+        self.grant_id = grant_id
+        self.player = player
+        self.claim_id = claim_id
+        self.items = items
+        self.ack: Acked | None = None
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "grant_id": self.grant_id,
+            "player": self.player,
+            "claim_id": self.claim_id,
+            "items": lootmod.item_wire(self.items),
+            "status": "acked" if self.ack else "pending",
+        }
+
+
+def claim_id_of(treasure_id: str, player: str) -> str:
+    """Claim ids are content-derived: one player claims one treasure at most once."""
+    return "c_" + hashlib.blake2b(f"{treasure_id}\x00{player}".encode(), digest_size=10).hexdigest()
+
+
+def grant_id_of(claim_id: str, kind: str) -> str:
+    return "g_" + hashlib.blake2b(f"{claim_id}\x00{kind}".encode(), digest_size=10).hexdigest()
+
+
+def split_pool(pool: int, finders: int) -> list[int]:
+    """Split an integer pool exactly: earlier finders get the remainder, one unit each.
+
+    >>> split_pool(1000, 3)
+    [334, 333, 333]
+    """
+    base, rem = divmod(pool, finders)
+    return [base + (1 if i < rem else 0) for i in range(finders)]
+
+
+def compute_plan(inp: PlanInput) -> Plan:
+    """Place a hunt and roll its tiers and loot. Pure and thread-safe: run it off the event loop."""
+    spec, sites, key = inp.spec, inp.sites, inp.key
+    chosen = placement.place(key, spec, sites, inp.avoid)
+    pos = [sites.pos(i) for i in chosen]
+    tiers = [lootmod.roll_tier(key, n + 1, spec.tiers) for n in range(len(pos))]
+    items = [lootmod.roll_items(key, n + 1, tier, inp.table) for n, tier in enumerate(tiers)]
+    tags = [list(sites.tags_of(i)) for i in chosen]
+    return Plan(spec, spec.world, pos, tiers, items, tags, inp.avoid, inp.world_version)
+
+
+class StalePlan(Exception):
+    """Another hunt was placed in the same world since the plan was computed; plan again."""
+
+
+class Engine:
+    """The live state of every hunt, and the rules that change it."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        worlds: dict[str, SiteSet],
+        loot_tables: dict[str, LootTable] | None = None,
+        limits: Limits | None = None,
+        landmarks: Sequence[hints.Landmark] = (),
+    ) -> None:
+        self.secret = secret
+        self.worlds = worlds
+        self.loot_tables = loot_tables if loot_tables is not None else {"default": lootmod.DEFAULT_LOOT}
+        self.limits = limits or Limits()
+        self.seq = 0
+        self.last_event = 0
+        self.hunts: dict[str, Hunt] = {}
+        self.claims: dict[str, Claimed] = {}
+        self.by_request: dict[tuple[str, str], str] = {}  # (player, request_id) -> claim_id
+        self.claimed: dict[tuple[str, str], set[int]] = {}  # (hunt, player) -> treasure numbers
+        self.grants: dict[str, Grant] = {}
+        self.pending: dict[str, dict[str, Grant]] = {}  # player -> pending grants, oldest first
+        self.players: dict[str, Player] = {}
+        self.finds: dict[str, int] = {}  # player -> claims, over all hunts (hint adaptation)
+        self.last_hint: dict[tuple[str, str], tuple[float, str | None, dict[str, Any]]] = {}
+        self.landmarks = list(landmarks)
+        self.world_version: dict[str, int] = {}
+        self.timers: list[tuple[float, int, str, int]] = []  # (due, kind, hunt, n); kinds below
+        self.events = EventLog()
+        self.new_events: list[Event] = []  # drained by the transport after each call
+        self.on_record: list[Callable[[AnyRecord], None]] = []  # consumers beside the journal
+
+    # ---- time and ids -------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _event_id(self, now: float) -> int:
+        self.last_event = max(self.last_event + 1, int(now * 1_000_000))
+        return self.last_event
+
+    def _emit(self, ev_id: int, typ: str, hunt: str, at: float, data: dict[str, Any]) -> None:
+        ev = Event(ev_id, typ, hunt, rfc3339(at), data)
+        self.last_event = max(self.last_event, ev_id)
+        self.events.add(ev)
+        self.new_events.append(ev)
+
+    def emit(self, typ: str, hunt: str, now: float, data: dict[str, Any]) -> None:
+        """An event that is not journaled (proximity, anti-cheat)."""
+        self._emit(self._event_id(now), typ, hunt, now, data)
+
+    # ---- hunts --------------------------------------------------------------------------------
+    def hunt(self, hunt_id: str) -> Hunt:
+        h = self.hunts.get(hunt_id)
+        if h is None:
+            raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
+        return h
+
+    def plan_input(self, spec: HuntSpec) -> PlanInput:
+        """Gather what placement needs, on the loop; `compute_plan` then runs anywhere."""
+        if spec.id in self.hunts:
+            raise HuntExists(f"hunt {spec.id!r} already exists", field="id")
+        sites = self.worlds.get(spec.world)
+        if sites is None:
+            raise UnknownWorld(f"world {spec.world!r} is not configured", field="world")
+        table = lootmod.table_named(self.loot_tables, spec.loot)
+        sites.mask(spec.spawn.tags_any, "spawn.tags_any")
+        sites.mask(spec.spawn.tags_none, "spawn.tags_none")
+        gap = spec.spawn.min_spacing
+        lo, hi = spec.area.min, spec.area.max
+        avoid: list[Pos] = []
+        if gap > 0:
+            for h in self.hunts.values():
+                if h.world != spec.world or h.ended is not None:
+                    continue
+                for t in h.treasures:
+                    p = t.pos
+                    if (
+                        t.state in ("hidden", "open")
+                        and lo[0] - gap < p[0] < hi[0] + gap
+                        and lo[2] - gap < p[2] < hi[2] + gap
+                    ):
+                        avoid.append(p)
+        key = placement.placement_key(self.secret, spec)
+        return PlanInput(spec, sites, avoid, self.world_version.get(spec.world, 0), key, table)
+
+    def create_hunt(self, plan: Plan, now: float) -> Outcome:
+        """Apply a plan. Raises StalePlan when the world changed since it was computed."""
+        spec = plan.spec
+        if spec.id in self.hunts:
+            raise HuntExists(f"hunt {spec.id!r} already exists", field="id")
+        if self.world_version.get(plan.world, 0) != plan.world_version:
+            raise StalePlan(spec.id)
+        start = starts_at_ts(spec, now)
+        end = start + parse_duration(spec.duration, "duration")
+        if end <= now:
+            raise HuntNotActive(f"hunt {spec.id!r} would already have ended at {rfc3339(end)}", field="starts_at")
+        rec = HuntCreated(
+            self._next_seq(), now, self._event_id(now), spec.id, encode_spec(spec), start, end,
+            plan.pos, plan.tiers, plan.loot, plan.tags, plan.avoid,
+        )  # fmt: skip
+        records: list[AnyRecord] = [rec]
+        self._apply(rec)
+        if start <= now:
+            started = HuntStarted(self._next_seq(), now, self._event_id(now), spec.id)
+            self._apply(started)
+            records.append(started)
+        return Outcome(self.hunt_view(spec.id, now, reveal=True), records, records[-1].seq)
+
+    def end_hunt(self, hunt_id: str, now: float) -> Outcome:
+        """End a hunt now; ending an ended hunt is a no-op (idempotent)."""
+        h = self.hunt(hunt_id)
+        if h.ended is not None:
+            return Outcome(h.summary(now), NOTHING, h.ended.seq)
+        records = self._end(h, min(now, h.ends_at), "admin" if now < h.ends_at else "time")
+        return Outcome(h.summary(now), records, records[-1].seq)
+
+    def _end(self, h: Hunt, at: float, reason: str) -> list[AnyRecord]:
+        records: list[AnyRecord] = []
+        if h.started is None and at >= h.starts_at:
+            rec0 = HuntStarted(self._next_seq(), h.starts_at, self._event_id(at), h.id)
+            self._apply(rec0)
+            records.append(rec0)
+        for t in h.treasures:
+            if t.state == "open":
+                records.append(self._settle(t, min(at, t.window_ends)))
+        rec = HuntEnded(self._next_seq(), at, self._event_id(at), h.id, reason)
+        self._apply(rec)
+        records.append(rec)
+        return records
+
+    def hunt_view(self, hunt_id: str, now: float, reveal: bool = False) -> dict[str, Any]:
+        h = self.hunt(hunt_id)
+        out = h.summary(now)
+        out["prize"] = {"mode": h.spec.prize.mode}
+        out["treasures"] = [t.view(reveal) for t in h.treasures]
+        if reveal:
+            out["spec"] = msgspec.json.decode(h.created.spec)
+        return out
+
+    def list_hunts(self, now: float) -> list[dict[str, Any]]:
+        return [h.summary(now) for h in self.hunts.values()]
+
+    # ---- digs ---------------------------------------------------------------------------------
+    def dig(self, hunt_id: str, player: str, pos: Pos, at: Pos, request_id: str | None, now: float) -> Outcome:
+        """Decide one dig: miss, found (a claim) or taken. Replays of a claiming request_id return the claim."""
+        if request_id is not None:
+            cid = self.by_request.get((player, request_id))
+            if cid is not None:
+                c = self.claims[cid]
+                return Outcome({"result": "found", "claim": self.claim_view(c)}, NOTHING, c.seq)
+        h = self.hunts.get(hunt_id)
+        if h is None:
+            raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
+        if h.ended is not None or not h.starts_at <= now < h.ends_at:
+            raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
+        reach = h.spec.dig.reach
+        if dist2(pos, at) > reach * reach:
+            raise OutOfReach(f"dig at {list(at)} is farther than reach {reach:g} from the player", field="at")
+        p = self._move(player, pos, False, now, hunt_id)
+        self._take_token(p, now)
+        mine = self.claimed.get((hunt_id, player))
+        result, wait = "miss", 0
+        for t in h.near(at, h.spec.dig.tolerance):
+            if mine is not None and t.n - 1 in mine:
+                result, wait = "taken", max(wait, t.seq)
+                continue
+            records: tuple[AnyRecord, ...] = NOTHING
+            if t.state == "open" and now >= t.window_ends:
+                records = (self._settle(t, t.window_ends),)
+            if t.state == "hidden" or t.state == "open":
+                rec = self._claim(h, t, player, request_id, now)
+                view: dict[str, Any] = {"result": "found", "temperature": self._temperature(h, player, at)}
+                view["claim"] = self.claim_view(rec)
+                return Outcome(view, (*records, rec), rec.seq)
+            return Outcome({"result": "taken", "temperature": self._temperature(h, player, at)}, records, t.seq)
+        return Outcome({"result": result, "temperature": self._temperature(h, player, at)}, NOTHING, wait)
+
+    def _claim(self, h: Hunt, t: Treasure, player: str, request_id: str | None, now: float) -> Claimed:
+        cid = claim_id_of(t.id, player)
+        if h.spec.prize.mode == "first_finder":
+            rec = Claimed(
+                self._next_seq(), now, self._event_id(now), h.id, t.n, player, cid, request_id,
+                1.0, t.items, grant_id_of(cid, "loot"),
+            )  # fmt: skip
+        else:
+            rec = Claimed(
+                self._next_seq(), now, self._event_id(now), h.id, t.n, player, cid, request_id, None, [], None
+            )
+        self._apply(rec)
+        return rec
+
+    def _settle(self, t: Treasure, at: float) -> Settled:
+        spec = t.hunt.spec.prize
+        amounts = split_pool(spec.pool, len(t.claims))
+        grants = [grant_id_of(c.claim_id, "pool") for c in t.claims]
+        rec = Settled(self._next_seq(), at, self._event_id(at), t.hunt.id, t.n, amounts, grants)
+        self._apply(rec)
+        return rec
+
+    def _temperature(self, h: Hunt, player: str, at: Pos) -> str:
+        """The band of horizontal distance from `at` to the nearest live treasure this player has not claimed."""
+        i = h.field.nearest(at, self.claimed.get((h.id, player)))
+        return "cold" if i is None else hints.temperature_band(hdist(at, h.treasures[i].pos))
+
+    # ---- hints --------------------------------------------------------------------------------
+    def hint(self, hunt_id: str, player: str, pos: Pos, request_id: str | None, now: float) -> Outcome:
+        """A hint about the nearest treasure this player has not claimed, subject to a per-hunt cooldown."""
+        h = self.hunts.get(hunt_id)
+        if h is None:
+            raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
+        key = (hunt_id, player)
+        last = self.last_hint.get(key)
+        if last is not None and request_id is not None and last[1] == request_id:
+            return Outcome(last[2], NOTHING, 0)  # a replayed hint: same reply, no second cooldown
+        if h.ended is not None or not h.starts_at <= now < h.ends_at:
+            raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
+        if last is not None and now < last[0]:
+            wait = last[0] - now
+            raise HintCooldown(f"next hint in {wait:.1f}s", retry_after=round(wait, 3), next_hint_in=math.ceil(wait))
+        self._move(player, pos, False, now, hunt_id)
+        i = h.field.nearest(pos, self.claimed.get(key))
+        body: dict[str, Any] = {}
+        if i is not None:
+            t = h.treasures[i]
+            body = dict(hints.build_hint(
+                h.spec.hints.kinds, pos, t.pos, t.tags, hints.hint_progress(now, h.starts_at, h.solve_by),
+                t.hint_key, self.landmarks, finds_by_player=self.finds.get(player, 0),
+                policy=h.spec.hints.adapt, world=h.world,
+            ))  # fmt: skip
+        reply = {"hint": body, "next_hint_in": math.ceil(h.cooldown)}
+        self.last_hint[key] = (now + h.cooldown, request_id, reply)
+        return Outcome(reply, NOTHING, 0)
+
+    def _move(self, player: str, pos: Pos, teleport: bool, now: float, hunt: str) -> Player:
+        """Check a reported position against the last one; raise ImplausibleMovement if too fast."""
+        p = self.players.get(player)
+        if p is None:
+            p = self.players[player] = Player()
+        last = p.last_pos
+        if last is not None and not teleport:
+            allowed = self.limits.max_speed * max(0.0, now - p.last_t) + self.limits.movement_slack
+            if dist2(last, pos) > allowed * allowed:
+                p.flags += 1
+                self.emit("anticheat.flagged", hunt, now, {
+                    "player": player, "reason": "implausible_movement",
+                    "distance": round(math.sqrt(dist2(last, pos)), 1), "seconds": round(now - p.last_t, 3),
+                })  # fmt: skip
+                raise ImplausibleMovement(
+                    f"moved {math.sqrt(dist2(last, pos)):.1f} blocks in {max(0.0, now - p.last_t):.3f}s "
+                    f"(max_speed {self.limits.max_speed:g} blocks/s)",
+                    field="pos",
+                )
+        p.last_pos = pos
+        p.last_t = now
+        return p
+
+    def _take_token(self, p: Player, now: float) -> None:
+        lim = self.limits
+        if p.tokens < 0:
+            p.tokens, p.tokens_t = float(lim.dig_burst), now
+        tokens = min(float(lim.dig_burst), p.tokens + (now - p.tokens_t) * lim.dig_rate)
+        p.tokens_t = now
+        if tokens < 1.0:
+            p.tokens = tokens
+            raise RateLimited(
+                f"more than {lim.dig_rate:g} digs per second", retry_after=round((1.0 - tokens) / lim.dig_rate, 3)
+            )
+        p.tokens = tokens - 1.0
+
+    def claim_view(self, c: Claimed) -> dict[str, Any]:
+        return {
+            "claim_id": c.claim_id,
+            "treasure": f"{c.hunt}#{c.n}",
+            "player": c.player,
+            "at": rfc3339(c.at),
+            "share": self._share(c),
+            "items": lootmod.item_wire(self._items(c)),
+        }
+
+    def _share(self, c: Claimed) -> float | None:
+        if c.share is not None:
+            return c.share
+        amount = self._pool_amount(c)
+        return None if amount is None else amount / self.hunts[c.hunt].spec.prize.pool
+
+    def _items(self, c: Claimed) -> list[Item]:
+        if c.share is not None:
+            return c.items
+        amount = self._pool_amount(c)
+        return [] if amount is None else [Item(self.hunts[c.hunt].spec.prize.item, amount, amount)]
+
+    def _pool_amount(self, c: Claimed) -> int | None:
+        """A shared-bounty finder's part of the pool, once the window has closed."""
+        t = self.hunts[c.hunt].treasures[c.n - 1]
+        if t.settled is None:
+            return None
+        return t.settled.amounts[t.claims.index(c)]
+
+    # ---- grants -------------------------------------------------------------------------------
+    def grants_of(self, player: str) -> list[dict[str, Any]]:
+        return [g.view() for g in self.pending.get(player, {}).values()]
+
+    def ack(self, grant_id: str, now: float) -> Outcome:
+        """Mark a grant delivered. Idempotent: a second ack returns the same, after the first is durable."""
+        g = self.grants.get(grant_id)
+        if g is None:
+            raise GrantNotFound(f"no grant {grant_id!r}", field="grant_id")
+        if g.ack is not None:
+            return Outcome(g.view(), NOTHING, g.ack.seq)
+        rec = Acked(self._next_seq(), now, 0, grant_id)
+        self._apply(rec)
+        return Outcome(g.view(), (rec,), rec.seq)
+
+    def pending_older_than(self, age: float, now: float) -> list[dict[str, Any]]:
+        out = []
+        for grants in self.pending.values():
+            for g in grants.values():
+                c = self.claims[g.claim_id]
+                if now - c.at >= age:
+                    out.append(g.view())
+        return out
+
+    # ---- time ---------------------------------------------------------------------------------
+    def tick(self, now: float) -> list[AnyRecord]:
+        """Apply everything due by `now`: hunt starts and ends, bounty windows closing."""
+        records: list[AnyRecord] = []
+        timers = self.timers
+        while timers and timers[0][0] <= now:
+            due, kind, hunt_id, n = heapq.heappop(timers)
+            h = self.hunts.get(hunt_id)
+            if h is None or h.ended is not None:
+                continue
+            if kind == 0 and h.started is None:
+                rec = HuntStarted(self._next_seq(), due, self._event_id(due), hunt_id)
+                self._apply(rec)
+                records.append(rec)
+            elif kind == 1:
+                t = h.treasures[n - 1]
+                if t.state == "open" and t.window_ends <= now:
+                    records.append(self._settle(t, t.window_ends))
+            elif kind == 2:
+                records.extend(self._end(h, due, "time"))
+            elif kind == 3:
+                self._escalate(h, due)
+        return records
+
+    def _escalate(self, h: Hunt, due: float) -> None:
+        step = hints.escalation_step(due, h.starts_at, h.solve_by)
+        if step > h.step:
+            h.step = step
+            self.emit("hint.escalated", h.id, due, {"step": step, "of": hints.DEFAULT_STEPS})
+        nxt = hints.next_escalation_at(due, h.starts_at, h.solve_by)
+        if nxt is not None and nxt < h.ends_at:
+            heapq.heappush(self.timers, (nxt, 3, h.id, 0))
+
+    # ---- the one way state changes --------------------------------------------------------------
+    def _apply(self, rec: AnyRecord) -> None:
+        """Apply a record to the state and emit its events. Used live and by replay."""
+        if rec.seq > self.seq:
+            self.seq = rec.seq
+        if isinstance(rec, Claimed):
+            self._apply_claimed(rec)
+        elif isinstance(rec, Acked):
+            g = self.grants[rec.grant_id]
+            g.ack = rec
+            grants = self.pending.get(g.player)
+            if grants is not None:
+                grants.pop(rec.grant_id, None)
+                if not grants:
+                    del self.pending[g.player]
+        elif isinstance(rec, Settled):
+            self._apply_settled(rec)
+        elif isinstance(rec, HuntCreated):
+            spec = msgspec.json.decode(rec.spec, type=HuntSpec)
+            h = Hunt(rec, spec, placement.placement_key(self.secret, spec))
+            self.hunts[rec.hunt] = h
+            self.world_version[h.world] = self.world_version.get(h.world, 0) + 1
+            heapq.heappush(self.timers, (rec.starts_at, 0, rec.hunt, 0))
+            heapq.heappush(self.timers, (rec.ends_at, 2, rec.hunt, 0))
+            if rec.starts_at > rec.at:
+                self._emit(rec.ev, "hunt.scheduled", h.id, rec.at, {"starts_at": rfc3339(rec.starts_at)})
+        elif isinstance(rec, HuntStarted):
+            h = self.hunts[rec.hunt]
+            h.started = rec
+            nxt = hints.next_escalation_at(rec.at, h.starts_at, h.solve_by)
+            if nxt is not None and nxt < h.ends_at:
+                heapq.heappush(self.timers, (nxt, 3, h.id, 0))
+            self._emit(
+                rec.ev, "hunt.started", h.id, rec.at, {"ends_at": rfc3339(h.ends_at), "treasures": len(h.treasures)}
+            )
+        elif isinstance(rec, HuntEnded):
+            h = self.hunts[rec.hunt]
+            h.ended = rec
+            ev = rec.ev
+            for t in h.treasures:
+                if t.state == "hidden":
+                    t.state = "expired"
+                    h.field.retire(t.n - 1)
+                    self._emit(ev, "treasure.expired", h.id, rec.at, {"treasure": t.id, "tier": t.tier})
+                    ev += 1
+            self._emit(ev, "hunt.ended", h.id, rec.at, {"reason": rec.reason, "treasures_left": h.left})
+            h.left = 0
+        for consumer in self.on_record:
+            consumer(rec)
+
+    def _apply_claimed(self, rec: Claimed) -> None:
+        h = self.hunts[rec.hunt]
+        t = h.treasures[rec.n - 1]
+        self.claims[rec.claim_id] = rec
+        if rec.request_id is not None:
+            self.by_request[(rec.player, rec.request_id)] = rec.claim_id
+        mine = self.claimed.get((rec.hunt, rec.player))
+        if mine is None:
+            mine = self.claimed[(rec.hunt, rec.player)] = set()
+        mine.add(rec.n - 1)
+        self.finds[rec.player] = self.finds.get(rec.player, 0) + 1
+        t.finders.append(rec.player)
+        t.claims.append(rec)
+        t.seq = rec.seq
+        data = {"treasure": t.id, "tier": t.tier, "player": rec.player, "claim_id": rec.claim_id}
+        self._emit(rec.ev, "treasure.found", h.id, rec.at, data)
+        if rec.grant_id is not None:
+            self._add_grant(Grant(rec.grant_id, rec.player, rec.claim_id, rec.items))
+        if rec.share is not None:
+            t.state = "claimed"
+            h.left -= 1
+            h.field.retire(t.n - 1)
+            self._emit(rec.ev + 1, "treasure.claimed", h.id, rec.at, {**data, "finders": [rec.player]})
+        elif t.state == "hidden":
+            t.state = "open"
+            t.window_ends = rec.at + h.window
+            heapq.heappush(self.timers, (t.window_ends, 1, h.id, t.n))
+
+    def _apply_settled(self, rec: Settled) -> None:
+        h = self.hunts[rec.hunt]
+        t = h.treasures[rec.n - 1]
+        t.state = "claimed"
+        t.seq = rec.seq
+        t.settled = rec
+        h.left -= 1
+        h.field.retire(t.n - 1)
+        item = h.spec.prize.item
+        for c, amount, gid in zip(t.claims, rec.amounts, rec.grant_ids, strict=True):
+            self._add_grant(Grant(gid, c.player, c.claim_id, [Item(item, amount, amount)]))
+        self._emit(rec.ev, "treasure.claimed", h.id, rec.at, {
+            "treasure": t.id, "tier": t.tier, "finders": list(t.finders), "shares": list(rec.amounts),
+        })  # fmt: skip
+
+    def _add_grant(self, g: Grant) -> None:
+        self.grants[g.grant_id] = g
+        self.pending.setdefault(g.player, {})[g.grant_id] = g
+
+    # ---- replay and snapshots -----------------------------------------------------------------
+    def replay(self, records: Iterable[AnyRecord]) -> int:
+        """Rebuild state from records (journal or snapshot). Returns how many were applied."""
+        count = 0
+        apply = self._apply
+        for rec in records:
+            apply(rec)
+            count += 1
+        self.new_events.clear()
+        return count
+
+    def retained(self) -> list[AnyRecord]:
+        """Every record the live state depends on, in seq order: the body of a snapshot."""
+        out: list[AnyRecord] = []
+        for h in self.hunts.values():
+            out.append(h.created)
+            if h.started is not None:
+                out.append(h.started)
+            if h.ended is not None:
+                out.append(h.ended)
+            for t in h.treasures:
+                out.extend(t.claims)
+                if t.settled is not None:
+                    out.append(t.settled)
+        out.extend(g.ack for g in self.grants.values() if g.ack is not None)
+        out.sort(key=_seq)
+        return out
+
+
+def _seq(rec: Record) -> int:
+    return rec.seq

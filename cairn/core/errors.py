@@ -1,0 +1,111 @@
+"""Every failure Cairn reports, each a class with a stable wire `code` and HTTP `status`.
+
+The transport maps these to `{"error": {"code", "message", "field"}}` in one place.
+Expected outcomes (a miss, a treasure already taken) are results, not exceptions.
+"""
+
+from __future__ import annotations
+
+
+class CairnError(Exception):
+    """Base of every error that reaches a client; `code` is stable, `message` is for people."""
+
+    code: str = "error"
+    status: int = 400
+
+    def __init__(self, message: str, field: str | None = None, **extra: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+    def to_wire(self) -> dict[str, object]:
+        body: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        body.update(self.extra)
+        return {"error": body}
+
+
+class BadRequest(CairnError):
+    code, status = "bad_request", 400
+
+
+class InvalidBody(CairnError):
+    code, status = "invalid_body", 400
+
+
+class Unauthorized(CairnError):
+    code, status = "unauthorized", 401
+
+
+class Forbidden(CairnError):
+    code, status = "forbidden", 403
+
+
+class NotFound(CairnError):
+    code, status = "not_found", 404
+
+
+class HuntNotFound(CairnError):
+    code, status = "hunt_not_found", 404
+
+
+class GrantNotFound(CairnError):
+    code, status = "grant_not_found", 404
+
+
+class HuntExists(CairnError):
+    code, status = "hunt_exists", 409
+
+
+class HuntNotActive(CairnError):
+    code, status = "hunt_not_active", 409
+
+
+class RequestIdReused(CairnError):
+    code, status = "request_id_reused", 409
+
+
+class BodyTooLarge(CairnError):
+    code, status = "body_too_large", 413
+
+
+class ValidationError(CairnError):
+    code, status = "validation_error", 422
+
+
+class OutOfBounds(CairnError):
+    code, status = "out_of_bounds", 422
+
+
+class OutOfReach(CairnError):
+    code, status = "out_of_reach", 422
+
+
+class ImplausibleMovement(CairnError):
+    code, status = "implausible_movement", 422
+
+
+class PlacementInfeasible(CairnError):
+    code, status = "placement_infeasible", 422
+
+
+class UnknownWorld(CairnError):
+    code, status = "unknown_world", 422
+
+
+class UnknownLootTable(CairnError):
+    code, status = "unknown_loot_table", 422
+
+
+class RateLimited(CairnError):
+    code, status = "rate_limited", 429
+
+
+class HintCooldown(CairnError):
+    code, status = "hint_cooldown", 429
+
+
+class StoreUnavailable(CairnError):
+    code, status = "store_unavailable", 503

@@ -1,0 +1,86 @@
+"""Records: the facts a write produces. One record feeds the journal, the event stream and the boards.
+
+Each record carries its `seq` (strictly rising, from the engine), `at` (UNIX seconds) and `ev`
+(the id of the first event it emits). Replaying the same records gives the same state and events.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from cairn.core.loot import Item
+
+
+class Record(msgspec.Struct, tag_field="t", array_like=True, frozen=True):
+    seq: int
+    at: float
+    ev: int
+
+
+class HuntCreated(Record, tag="hc", frozen=True):
+    hunt: str
+    spec: bytes  # canonical JSON of the HuntSpec
+    starts_at: float
+    ends_at: float
+    pos: list[tuple[int, int, int]]
+    tiers: list[str]
+    loot: list[list[Item]]
+    tags: list[list[str]]
+    avoid: list[tuple[int, int, int]]  # live treasures placement kept away from; `hunt verify` needs them
+
+
+class HuntStarted(Record, tag="hs", frozen=True):
+    hunt: str
+
+
+class HuntEnded(Record, tag="he", frozen=True):
+    hunt: str
+    reason: str  # "time" | "admin"
+
+
+class Claimed(Record, tag="cl", frozen=True):
+    hunt: str
+    n: int
+    player: str
+    claim_id: str
+    request_id: str | None
+    share: float | None  # 1.0 for first-finder; None while a shared bounty's window is open
+    items: list[Item]
+    grant_id: str | None  # the grant created with the claim (first-finder)
+
+
+class Settled(Record, tag="bs", frozen=True):
+    """A shared bounty's window closed: the pool split among finders in claim order."""
+
+    hunt: str
+    n: int
+    amounts: list[int]
+    grant_ids: list[str]
+
+
+class Acked(Record, tag="ga", frozen=True):
+    grant_id: str
+
+
+AnyRecord = HuntCreated | HuntStarted | HuntEnded | Claimed | Settled | Acked
+
+_enc = msgspec.msgpack.Encoder()
+_dec = msgspec.msgpack.Decoder(AnyRecord)
+_dec_many = msgspec.msgpack.Decoder(list[AnyRecord])
+
+
+def encode(rec: Record) -> bytes:
+    return _enc.encode(rec)
+
+
+def decode(data: bytes) -> AnyRecord:
+    rec: AnyRecord = _dec.decode(data)
+    return rec
+
+
+def encode_many(recs: list[AnyRecord]) -> bytes:
+    return _enc.encode(recs)
+
+
+def decode_many(data: bytes) -> list[AnyRecord]:
+    return _dec_many.decode(data)

@@ -1,0 +1,204 @@
+"""The hunt spec: a TOML file or the same object as JSON, validated into typed structs.
+
+Every error names the field (`spawn.min_spacing`) and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from cairn.core.errors import ValidationError
+from cairn.core.geometry import MAX_XZ, MAX_Y, MIN_Y, check_pos
+from cairn.core.hints import AdaptPolicy
+
+TIERS = ("common", "uncommon", "rare", "epic", "legendary")
+HintKind = Literal["temperature", "bearing", "region", "riddle"]
+HINT_KINDS: tuple[HintKind, ...] = ("temperature", "bearing", "region", "riddle")
+DEFAULT_TIER_WEIGHTS = {"common": 60, "uncommon": 25, "rare": 10, "epic": 4, "legendary": 1}
+
+HuntId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,48}$")]
+Coord = Annotated[int, msgspec.Meta(ge=-MAX_XZ, le=MAX_XZ)]
+Vec3 = Annotated[list[Coord], msgspec.Meta(min_length=3, max_length=3)]
+Duration = Annotated[str, msgspec.Meta(max_length=32)]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Base for wire and config structs: unknown fields are errors."""
+
+
+class Area(Strict):
+    min: Vec3
+    max: Vec3
+
+
+class Exclude(Strict):
+    center: Vec3
+    radius: Annotated[int, msgspec.Meta(ge=0, le=MAX_XZ)]
+
+
+class Spawn(Strict):
+    tags_any: list[str] = msgspec.field(default_factory=list)
+    tags_none: list[str] = msgspec.field(default_factory=list)
+    min_spacing: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
+    exclude: Annotated[list[Exclude], msgspec.Meta(max_length=256)] = msgspec.field(default_factory=list)
+
+
+class Prize(Strict):
+    mode: Literal["first_finder", "shared_bounty"] = "first_finder"
+    window: Duration = "10m"
+    pool: Annotated[int, msgspec.Meta(ge=1, le=10**12)] = 1000
+    item: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]+:[a-z0-9_./-]+$")] = "cairn:coin"
+
+
+class DigRules(Strict):
+    reach: Annotated[float, msgspec.Meta(gt=0, le=64)] = 6.0
+    tolerance: Annotated[int, msgspec.Meta(ge=0, le=16)] = 1
+
+
+class HintRules(Strict):
+    cooldown: Duration = "30s"
+    kinds: list[HintKind] = msgspec.field(default_factory=lambda: list(HINT_KINDS))
+    solve_by: Duration | None = None  # after the start; absent: the hunt's end
+    adapt: AdaptPolicy = msgspec.field(default_factory=AdaptPolicy)
+
+
+class Proximity(Strict):
+    radius: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 16
+
+
+class HuntSpec(Strict):
+    """A hunt as an operator writes it. Fields and defaults follow SPEC.md."""
+
+    id: HuntId
+    area: Area
+    treasures: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    world: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = "overworld"
+    seed: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    starts_at: datetime | None = None
+    duration: Duration = "2h"
+    schedule: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    max_concurrent: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    prize: Prize = msgspec.field(default_factory=Prize)
+    spawn: Spawn = msgspec.field(default_factory=Spawn)
+    dig: DigRules = msgspec.field(default_factory=DigRules)
+    hints: HintRules = msgspec.field(default_factory=HintRules)
+    proximity: Proximity = msgspec.field(default_factory=Proximity)
+    loot: Annotated[str, msgspec.Meta(max_length=64)] = "default"
+    tiers: dict[str, Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]] = msgspec.field(
+        default_factory=lambda: dict(DEFAULT_TIER_WEIGHTS)
+    )
+    leaderboards: list[str] = msgspec.field(default_factory=lambda: ["weekly", "alltime"])
+    tags: list[str] = msgspec.field(default_factory=list)
+
+
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(text: str, field: str) -> float:
+    """Seconds in a duration such as `90m`, `2h`, `1h30m`, `30s` or `0s`.
+
+    >>> parse_duration("1h30m", "duration")
+    5400.0
+    """
+    pos, total = 0, 0.0
+    text = text.strip()
+    for m in _DURATION.finditer(text):
+        if m.start() != pos:
+            break
+        total += int(m.group(1)) * _UNIT[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise ValidationError(f"{field}: {text!r} is not a duration (use forms like 30s, 10m, 2h, 1h30m)", field=field)
+    return total
+
+
+def _field_of(err: msgspec.ValidationError) -> str | None:
+    msg = str(err)
+    i = msg.rfind(" - at `$")
+    if i < 0:
+        return None
+    path = msg[i + 8 : -1]
+    return path.lstrip(".") or None
+
+
+def validation_error(err: msgspec.ValidationError | msgspec.DecodeError, what: str) -> ValidationError:
+    """Turn a msgspec error into a ValidationError that names the field."""
+    field = _field_of(err) if isinstance(err, msgspec.ValidationError) else None
+    reason = str(err).split(" - at `$")[0]
+    where = f" at {field}" if field else ""
+    return ValidationError(f"invalid {what}{where}: {reason}", field=field)
+
+
+def decode_spec(data: bytes | str, fmt: Literal["json", "toml"] = "json") -> HuntSpec:
+    """Decode and fully validate a hunt spec; raise ValidationError naming the field."""
+    try:
+        decode = msgspec.toml.decode if fmt == "toml" else msgspec.json.decode
+        spec = decode(data, type=HuntSpec)
+    except msgspec.ValidationError as e:
+        raise validation_error(e, "hunt spec") from None
+    except msgspec.DecodeError as e:
+        raise ValidationError(f"hunt spec is not valid {fmt.upper()}: {e}") from None
+    check_spec(spec)
+    return spec
+
+
+def convert_spec(obj: Any) -> HuntSpec:
+    """Validate an already-decoded object (from a batch, a config) as a hunt spec."""
+    try:
+        spec = msgspec.convert(obj, HuntSpec)
+    except msgspec.ValidationError as e:
+        raise validation_error(e, "hunt spec") from None
+    check_spec(spec)
+    return spec
+
+
+def check_spec(spec: HuntSpec) -> None:
+    """Checks that need more than one field or a parser; raise ValidationError."""
+    lo, hi = spec.area.min, spec.area.max
+    for axis, name in enumerate("xyz"):
+        if lo[axis] > hi[axis]:
+            raise ValidationError(f"area.min.{name} is greater than area.max.{name}", field="area")
+    for field, v in (("area.min", lo), ("area.max", hi)):
+        check_pos((v[0], v[1], v[2]), field)
+        if not MIN_Y <= v[1] <= MAX_Y:
+            raise ValidationError(f"{field}: y must be within [{MIN_Y}, {MAX_Y}]", field=field)
+    if parse_duration(spec.duration, "duration") <= 0:
+        raise ValidationError("duration must be longer than 0s", field="duration")
+    parse_duration(spec.prize.window, "prize.window")
+    parse_duration(spec.hints.cooldown, "hints.cooldown")
+    if spec.hints.solve_by is not None:
+        parse_duration(spec.hints.solve_by, "hints.solve_by")
+    if spec.starts_at is not None and spec.starts_at.tzinfo is None:
+        raise ValidationError("starts_at needs a time zone, e.g. 2026-11-27T19:00:00Z", field="starts_at")
+    unknown = sorted(set(spec.tiers) - set(TIERS))
+    if unknown:
+        raise ValidationError(f"tiers: unknown tier {unknown[0]!r}; tiers are {', '.join(TIERS)}", field="tiers")
+    if sum(spec.tiers.values()) <= 0:
+        raise ValidationError("tiers: at least one tier needs a weight above 0", field="tiers")
+    if len(set(spec.hints.kinds)) != len(spec.hints.kinds):
+        raise ValidationError("hints.kinds lists a kind twice", field="hints.kinds")
+    if spec.schedule is not None:
+        from cairn.core.schedule import Cron
+
+        Cron.parse(spec.schedule)
+
+
+def starts_at_ts(spec: HuntSpec, now: float) -> float:
+    """The start as UNIX seconds; an absent `starts_at` means now."""
+    return spec.starts_at.timestamp() if spec.starts_at is not None else now
+
+
+def rfc3339(ts: float) -> str:
+    """UNIX seconds as RFC 3339 UTC with milliseconds, e.g. 2026-11-27T19:00:00.000Z."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode_spec(spec: HuntSpec) -> bytes:
+    """Canonical JSON of a spec, used in records and for determinism keys."""
+    return msgspec.json.encode(spec, order="sorted")

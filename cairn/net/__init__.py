@@ -1,0 +1,1 @@
+"""Transport: HTTP, WebSocket, server-sent events."""

@@ -1,0 +1,1 @@
+"""Durability: the embedded journal and the Redis store."""

@@ -1,0 +1,1 @@
+"""Site sources: procedural worlds, world-save importers, site packs."""

@@ -1,0 +1,256 @@
+"""The engine's rules: placement, lifecycle, digs, claims, bounties, grants, idempotency."""
+
+from __future__ import annotations
+
+import pytest
+
+from cairn.core import errors
+from cairn.core.engine import compute_plan, split_pool
+from cairn.core.records import Claimed, HuntEnded, Settled
+from tests.support import T0, create, engine, grid_world, positions, spec
+
+
+def dig(eng, player, at, now=T0 + 1, hunt="h1", rid=None, pos=None):
+    pos = pos or (at[0], at[1] + 1, at[2])
+    return eng.dig(hunt, player, pos, at, rid, now)
+
+
+def test_create_places_all_treasures_inside_the_area_on_tagged_sites() -> None:
+    eng = engine()
+    view = create(eng, treasures=12, area={"min": [-50, 0, -60], "max": [40, 200, 30]})
+    assert view["state"] == "active" and view["treasures_total"] == 12
+    world = eng.worlds["overworld"]
+    for t in view["treasures"]:
+        x, y, z = t["pos"]
+        assert -50 <= x <= 40 and -60 <= z <= 30
+        assert "surface" in world.tags_of(world.index_of((x, y, z)))
+    assert [t["id"] for t in view["treasures"]] == [f"h1#{n}" for n in range(1, 13)]
+
+
+def test_placement_honours_tags_none_spacing_and_exclusions() -> None:
+    eng = engine()
+    create(
+        eng,
+        treasures=8,
+        spawn={"tags_any": ["surface"], "tags_none": ["forest"], "min_spacing": 20,
+               "exclude": [{"center": [0, 64, 0], "radius": 30}]},
+    )  # fmt: skip
+    pts = positions(eng, "h1")
+    world = eng.worlds["overworld"]
+    for p in pts:
+        assert "forest" not in world.tags_of(world.index_of(p))
+        assert p[0] ** 2 + p[2] ** 2 > 30**2
+    for i, a in enumerate(pts):
+        for b in pts[i + 1 :]:
+            assert (a[0] - b[0]) ** 2 + (a[2] - b[2]) ** 2 >= 20**2
+
+
+def test_min_spacing_counts_other_live_hunts_in_the_world() -> None:
+    eng = engine()
+    create(eng, id="a", treasures=10, spawn={"tags_any": ["surface"], "min_spacing": 24})
+    create(eng, id="b", treasures=10, spawn={"tags_any": ["surface"], "min_spacing": 24})
+    pts = positions(eng, "a") + positions(eng, "b")
+    for i, a in enumerate(pts):
+        for b in pts[i + 1 :]:
+            assert (a[0] - b[0]) ** 2 + (a[2] - b[2]) ** 2 >= 24**2
+
+
+def test_infeasible_placement_names_the_constraint_and_counts() -> None:
+    eng = engine()
+    with pytest.raises(errors.PlacementInfeasible) as e:
+        create(eng, treasures=12, spawn={"tags_any": ["surface"], "min_spacing": 150})
+    assert e.value.code == "placement_infeasible" and e.value.status == 422
+    assert "of 12 with min_spacing=150;" in e.value.message and "eligible sites" in e.value.message
+    assert "h1" not in eng.hunts  # never created short
+
+
+def test_unknown_tag_and_world_and_loot_are_clear_errors() -> None:
+    eng = engine()
+    with pytest.raises(errors.ValidationError) as e:
+        create(eng, spawn={"tags_any": ["lava"]})
+    assert e.value.field == "spawn.tags_any"
+    with pytest.raises(errors.UnknownWorld):
+        create(eng, world="nether")
+    with pytest.raises(errors.UnknownLootTable):
+        create(eng, loot="nope")
+
+
+def test_placement_and_loot_are_a_function_of_secret_spec_and_seed() -> None:
+    a, b = engine(), engine()
+    create(a, seed="s1")
+    create(b, seed="s1")
+    assert positions(a, "h1") == positions(b, "h1")
+    assert [t.items for t in a.hunts["h1"].treasures] == [t.items for t in b.hunts["h1"].treasures]
+    c = engine()
+    create(c, seed="s2")
+    assert positions(c, "h1") != positions(a, "h1")
+    d = engine()
+    d.secret = b"another-secret"
+    create(d, seed="s1")
+    assert positions(d, "h1") != positions(a, "h1")
+
+
+def test_first_finder_has_exactly_one_finder_and_later_finders_get_taken() -> None:
+    eng = engine()
+    create(eng)
+    t = positions(eng, "h1")[0]
+    first = dig(eng, "alice", t, rid="r1")
+    assert first.result["result"] == "found"
+    claim = first.result["claim"]
+    assert claim["share"] == 1.0 and claim["player"] == "alice" and claim["treasure"] == "h1#1"
+    assert claim["items"] and isinstance(first.records[0], Claimed)
+    second = dig(eng, "bob", t, rid="r2")
+    assert second.result["result"] == "taken" and second.records == ()
+    assert second.wait_seq == first.records[0].seq  # a "taken" reply waits for the claim to be durable
+    assert eng.hunts["h1"].treasures[0].finders == ["alice"]
+
+
+def test_tolerance_is_chebyshev_and_reach_is_euclidean() -> None:
+    eng = engine()
+    create(eng, dig={"reach": 6, "tolerance": 1})
+    x, y, z = positions(eng, "h1")[0]
+    assert dig(eng, "p", (x + 2, y, z)).result["result"] == "miss"
+    assert dig(eng, "p", (x + 1, y + 1, z - 1)).result["result"] == "found"
+    with pytest.raises(errors.OutOfReach) as e:
+        eng.dig("h1", "q", (x + 7, y, z), (x, y, z), None, T0 + 1)
+    assert e.value.code == "out_of_reach"
+
+
+def test_a_replayed_request_id_returns_the_same_claim_at_any_later_time() -> None:
+    eng = engine()
+    create(eng)
+    t = positions(eng, "h1")[0]
+    first = dig(eng, "alice", t, rid="same")
+    eng.end_hunt("h1", T0 + 10)
+    again = dig(eng, "alice", (0, 0, 0), rid="same", now=T0 + 10**6)
+    assert again.result["claim"] == first.result["claim"] and again.records == ()
+
+
+def test_a_player_claims_a_treasure_at_most_once_even_with_new_request_ids() -> None:
+    eng = engine()
+    create(eng, prize={"mode": "shared_bounty", "window": "10m", "pool": 100})
+    t = positions(eng, "h1")[0]
+    assert dig(eng, "alice", t, rid="1").result["result"] == "found"
+    again = dig(eng, "alice", t, rid="2")
+    assert again.result["result"] != "found" and again.records == ()
+    assert eng.hunts["h1"].treasures[0].finders == ["alice"]
+
+
+def test_shared_bounty_splits_the_pool_exactly_among_finders_in_the_window() -> None:
+    eng = engine()
+    create(eng, prize={"mode": "shared_bounty", "window": "10m", "pool": 1000})
+    t = positions(eng, "h1")[0]
+    for i, p in enumerate(["a", "b", "c"]):
+        out = dig(eng, p, t, now=T0 + 1 + i)
+        assert out.result["result"] == "found" and out.result["claim"]["share"] is None
+    assert eng.hunts["h1"].treasures[0].state == "open"
+    late = dig(eng, "d", t, now=T0 + 1 + 601)  # window closed 600 s after the first find
+    assert late.result["result"] == "taken"
+    tr = eng.hunts["h1"].treasures[0]
+    assert tr.state == "claimed" and isinstance(tr.settled, Settled)
+    assert tr.settled.amounts == [334, 333, 333] and sum(tr.settled.amounts) == 1000
+    shares = [eng.claim_view(c)["share"] for c in tr.claims]
+    assert shares == [0.334, 0.333, 0.333]
+    grants = [g for p in "abc" for g in eng.grants_of(p)]
+    assert sorted(g["items"][0]["count"] for g in grants) == [333, 333, 334]
+
+
+def test_bounty_window_closes_on_the_clock_tick() -> None:
+    eng = engine()
+    create(eng, prize={"mode": "shared_bounty", "window": "1m", "pool": 10})
+    t = positions(eng, "h1")[0]
+    dig(eng, "a", t)
+    assert eng.tick(T0 + 30) == []
+    recs = eng.tick(T0 + 62)
+    assert [type(r) for r in recs] == [Settled] and recs[0].at == T0 + 61
+    assert eng.grants_of("a")[0]["items"][0]["count"] == 10
+
+
+@pytest.mark.parametrize("pool,k", [(1000, 3), (7, 7), (5, 9), (1, 2), (10**12, 7)])
+def test_split_pool_is_exact(pool: int, k: int) -> None:
+    parts = split_pool(pool, k)
+    assert sum(parts) == pool and max(parts) - min(parts) <= 1 and parts == sorted(parts, reverse=True)
+
+
+def test_lifecycle_scheduled_active_ended_and_expiry() -> None:
+    eng = engine()
+    create(eng, starts_at="2027-06-01T08:00:00Z", duration="1h")
+    start = eng.hunts["h1"].starts_at
+    assert eng.list_hunts(T0)[0]["state"] == "scheduled"
+    with pytest.raises(errors.HuntNotActive):
+        dig(eng, "p", positions(eng, "h1")[0], now=T0)
+    eng.tick(start + 1)
+    assert eng.list_hunts(start + 1)[0]["state"] == "active"
+    assert dig(eng, "p", positions(eng, "h1")[0], now=start + 2).result["result"] == "found"
+    recs = eng.tick(start + 3601)
+    assert isinstance(recs[-1], HuntEnded) and recs[-1].at == start + 3600
+    states = [t.state for t in eng.hunts["h1"].treasures]
+    assert states == ["claimed"] + ["expired"] * 4
+    types = [e.type for e in eng.events.after(0, "h1")[0]]
+    assert types[:3] == ["hunt.scheduled", "hunt.started", "treasure.found"]
+    assert types[-1] == "hunt.ended" and types.count("treasure.expired") == 4
+
+
+def test_end_now_is_idempotent_and_blocks_digs() -> None:
+    eng = engine()
+    create(eng)
+    one = eng.end_hunt("h1", T0 + 5)
+    two = eng.end_hunt("h1", T0 + 6)
+    assert one.records and two.records == () and two.wait_seq == one.wait_seq
+    with pytest.raises(errors.HuntNotActive) as e:
+        dig(eng, "p", positions(eng, "h1")[0], now=T0 + 7)
+    assert e.value.status == 409
+
+
+def test_grants_stay_pending_until_acked_and_ack_is_idempotent() -> None:
+    eng = engine()
+    create(eng)
+    claim = dig(eng, "alice", positions(eng, "h1")[0]).result["claim"]
+    pending = eng.grants_of("alice")
+    assert len(pending) == 1 and pending[0]["claim_id"] == claim["claim_id"]
+    assert pending[0]["status"] == "pending"
+    gid = pending[0]["grant_id"]
+    first = eng.ack(gid, T0 + 2)
+    second = eng.ack(gid, T0 + 3)
+    assert first.result["status"] == second.result["status"] == "acked"
+    assert len(first.records) == 1 and second.records == () and second.wait_seq == first.wait_seq
+    assert eng.grants_of("alice") == []
+    with pytest.raises(errors.GrantNotFound):
+        eng.ack("g_nope", T0)
+
+
+def test_rate_limit_and_implausible_movement() -> None:
+    eng = engine(grid_world(), dig_rate=1.0, dig_burst=2, max_speed=10.0)
+    create(eng)
+    far = (90, 64, 90)
+    dig(eng, "p", far, now=T0 + 1)
+    dig(eng, "p", far, now=T0 + 1)
+    with pytest.raises(errors.RateLimited) as e:
+        dig(eng, "p", far, now=T0 + 1)
+    assert e.value.extra["retry_after"] > 0
+    with pytest.raises(errors.ImplausibleMovement):
+        dig(eng, "p", (-90, 64, -90), now=T0 + 2)
+    assert eng.new_events[-1].type == "anticheat.flagged"
+
+
+def test_hunt_exists_and_stale_plan() -> None:
+    from cairn.core.engine import StalePlan
+
+    eng = engine()
+    inp = eng.plan_input(spec(id="x"))
+    create(eng, id="y")
+    with pytest.raises(StalePlan):
+        eng.create_hunt(compute_plan(inp), T0)
+    with pytest.raises(errors.HuntExists):
+        create(eng, id="y")
+
+
+def test_secrecy_game_views_carry_no_positions_or_seed() -> None:
+    eng = engine()
+    create(eng, seed="hidden-seed")
+    text = repr(eng.hunt_view("h1", T0)) + repr(eng.list_hunts(T0))
+    for p in positions(eng, "h1"):
+        assert f"[{p[0]}, {p[1]}, {p[2]}]" not in text
+    assert "hidden-seed" not in text and "pos" not in text
+    for e in eng.events.after(0)[0]:
+        assert "pos" not in e.data
