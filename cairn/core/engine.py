@@ -31,6 +31,7 @@ from cairn.core.errors import (
 from cairn.core.events import Event, EventLog
 from cairn.core.geometry import Pos, dist2, hdist
 from cairn.core.loot import Item, LootTable
+from cairn.core.proximity import ProximityIndex
 from cairn.core.records import (
     Acked,
     AnyRecord,
@@ -277,6 +278,7 @@ class Engine:
         self.finds: dict[str, int] = {}  # player -> claims, over all hunts (hint adaptation)
         self.last_hint: dict[tuple[str, str], tuple[float, str | None, dict[str, Any]]] = {}
         self.landmarks = list(landmarks)
+        self.proximity: dict[str, ProximityIndex] = {w: ProximityIndex() for w in worlds}
         self.world_version: dict[str, int] = {}
         self.timers: list[tuple[float, int, str, int]] = []  # (due, kind, hunt, n); kinds below
         self.events = EventLog()
@@ -550,6 +552,47 @@ class Engine:
             return None
         return t.settled.amounts[t.claims.index(c)]
 
+    # ---- positions -------------------------------------------------------------------------------
+    def positions(self, world: str, updates: Sequence[tuple[str, Pos, bool]], now: float) -> Outcome:
+        """Apply a tick of player positions; return the proximity events they cause.
+
+        All or nothing: if any update moves implausibly fast, none is applied and the
+        request fails with `implausible_movement` naming the update.
+        """
+        prox = self.proximity.get(world)
+        if prox is None:
+            raise UnknownWorld(f"world {world!r} is not configured", field="world")
+        lim = self.limits
+        players = self.players
+        for i, (player, pos, teleport) in enumerate(updates):
+            p = players.get(player)
+            if p is None or p.last_pos is None or teleport:
+                continue
+            allowed = lim.max_speed * max(0.0, now - p.last_t) + lim.movement_slack
+            if dist2(p.last_pos, pos) > allowed * allowed:
+                try:
+                    self._move(player, pos, False, now, "")
+                except ImplausibleMovement as e:
+                    e.field = f"updates[{i}].pos"
+                    e.message = f"{player}: {e.message}"
+                    raise
+        start = len(self.new_events)
+        for player, pos, _ in updates:
+            p = players.get(player)
+            if p is None:
+                p = players[player] = Player()
+            p.last_pos = pos
+            p.last_t = now
+            for typ, who, key in prox.update(player, pos):
+                self.emit(typ, prox.hunt_of(key), now, {"player": who, "treasure": key})
+        return Outcome({"events": self.new_events[start:]}, NOTHING, 0)
+
+    def leave(self, player: str) -> None:
+        """A player logged out: forget ephemeral state (position, proximity). Claims and grants stay."""
+        self.players.pop(player, None)
+        for prox in self.proximity.values():
+            prox.drop_player(player)
+
     # ---- grants -------------------------------------------------------------------------------
     def grants_of(self, player: str) -> list[dict[str, Any]]:
         return [g.view() for g in self.pending.get(player, {}).values()]
@@ -636,6 +679,11 @@ class Engine:
         elif isinstance(rec, HuntStarted):
             h = self.hunts[rec.hunt]
             h.started = rec
+            prox = self.proximity[h.world]
+            radius = h.spec.proximity.radius
+            for t in h.treasures:
+                if t.state == "hidden" or t.state == "open":
+                    prox.add(t.id, h.id, t.pos, radius)
             nxt = hints.next_escalation_at(rec.at, h.starts_at, h.solve_by)
             if nxt is not None and nxt < h.ends_at:
                 heapq.heappush(self.timers, (nxt, 3, h.id, 0))
@@ -649,7 +697,7 @@ class Engine:
             for t in h.treasures:
                 if t.state == "hidden":
                     t.state = "expired"
-                    h.field.retire(t.n - 1)
+                    self._retire(h, t, rec.at)
                     self._emit(ev, "treasure.expired", h.id, rec.at, {"treasure": t.id, "tier": t.tier})
                     ev += 1
             self._emit(ev, "hunt.ended", h.id, rec.at, {"reason": rec.reason, "treasures_left": h.left})
@@ -678,7 +726,7 @@ class Engine:
         if rec.share is not None:
             t.state = "claimed"
             h.left -= 1
-            h.field.retire(t.n - 1)
+            self._retire(h, t, rec.at)
             self._emit(rec.ev + 1, "treasure.claimed", h.id, rec.at, {**data, "finders": [rec.player]})
         elif t.state == "hidden":
             t.state = "open"
@@ -692,13 +740,19 @@ class Engine:
         t.seq = rec.seq
         t.settled = rec
         h.left -= 1
-        h.field.retire(t.n - 1)
+        self._retire(h, t, rec.at)
         item = h.spec.prize.item
         for c, amount, gid in zip(t.claims, rec.amounts, rec.grant_ids, strict=True):
             self._add_grant(Grant(gid, c.player, c.claim_id, [Item(item, amount, amount)]))
         self._emit(rec.ev, "treasure.claimed", h.id, rec.at, {
             "treasure": t.id, "tier": t.tier, "finders": list(t.finders), "shares": list(rec.amounts),
         })  # fmt: skip
+
+    def _retire(self, h: Hunt, t: Treasure, at: float) -> None:
+        """A treasure stops being findable: no more hints, temperatures or proximity events."""
+        h.field.retire(t.n - 1)
+        for typ, player, key in self.proximity[h.world].remove(t.id):
+            self.emit(typ, h.id, at, {"player": player, "treasure": key})
 
     def _add_grant(self, g: Grant) -> None:
         self.grants[g.grant_id] = g

@@ -1,0 +1,174 @@
+"""Wiring: read config, build the worlds, the engine and the store, and run the clock.
+
+`Runtime` is what the transports and the demo call. A write goes: engine decides (sync, no await)
+→ records queued on the journal → the reply waits until its records are durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from cairn import config as configmod
+from cairn.core import worldgen
+from cairn.core.engine import Engine, Limits, Outcome, StalePlan, compute_plan
+from cairn.core.events import Event
+from cairn.core.sites import SiteSet
+from cairn.core.spec import HuntSpec, decode_spec
+from cairn.store.embedded import EmbeddedStore
+
+log = logging.getLogger("cairn")
+
+TICK_SECONDS = 0.1
+
+
+def build_world(name: str, wc: configmod.WorldConfig) -> SiteSet:
+    """A world's sites: the procedural generator, or a site pack file."""
+    if wc.sites is not None:
+        from cairn.worlds.pack import load_pack  # type: ignore[import-not-found, unused-ignore]
+
+        sites: SiteSet = load_pack(wc.sites)
+        return sites
+    return worldgen.generate(seed=wc.seed, size=wc.size, density=wc.density)
+
+
+class Runtime:
+    """One engine and its store, with the clock that drives scheduled changes."""
+
+    def __init__(self, cfg: configmod.Config, data_dir: str | Path | None = None) -> None:
+        self.cfg = cfg
+        self.data_dir = Path(data_dir or cfg.server.data_dir)
+        self.secret = configmod.secret_of(cfg, self.data_dir)
+        self.store = EmbeddedStore(self.data_dir, cfg.store.durability, cfg.store.snapshot_every)
+        self.engine: Engine | None = None
+        self.listeners: list[Callable[[list[Event]], None]] = []
+        self._ticker: asyncio.Task[None] | None = None
+        self._snapshot_task: asyncio.Task[bool] | None = None
+        self.clock: Callable[[], float] = time.time
+
+    @property
+    def eng(self) -> Engine:
+        assert self.engine is not None, "Runtime.start() first"
+        return self.engine
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        worlds = {}
+        for name, wc in self.cfg.worlds.items():
+            worlds[name] = await loop.run_in_executor(None, build_world, name, wc)
+        limits = Limits(
+            max_speed=self.cfg.limits.max_speed, dig_rate=self.cfg.limits.dig_rate, dig_burst=self.cfg.limits.dig_burst
+        )
+        engine = Engine(self.secret, worlds, self.cfg.loot_tables(), limits)
+        info = await loop.run_in_executor(None, self.store.recover, engine)
+        log.info("recovered %r", info)
+        self.engine = engine
+        self.store.start(loop)
+        await self.tick()
+        await self.load_hunts_dir()
+        self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def load_hunts_dir(self) -> None:
+        """Create every hunt in `hunts_dir` that does not exist yet."""
+        folder = Path(self.cfg.hunts_dir)
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob("*.toml")):
+            spec = decode_spec(path.read_bytes(), "toml")
+            if spec.id not in self.eng.hunts:
+                await self.create_hunt(spec)
+
+    # ---- commands ------------------------------------------------------------------------------
+    def publish(self) -> None:
+        """Hand new events to the listeners (event streams, sessions)."""
+        eng = self.eng
+        if eng.new_events:
+            events, eng.new_events = eng.new_events, []
+            for fn in self.listeners:
+                fn(events)
+
+    def submit(self, out: Outcome) -> Awaitable[Any] | None:
+        """Queue an outcome's records; return an awaitable if the reply must wait for durability."""
+        if out.records:
+            self.store.persist(out.records)
+        self.publish()
+        if out.wait_seq > self.store.journal.durable_seq:
+            return self._after_durable(out)
+        return None
+
+    async def _after_durable(self, out: Outcome) -> Any:
+        await self.store.durable(out.wait_seq)
+        return out.result
+
+    async def when_durable(self, seq: int, result: Any) -> Any:
+        """`result`, once every record up to `seq` is durable."""
+        await self.store.durable(seq)
+        return result
+
+    async def run(self, out: Outcome) -> Any:
+        waiter = self.submit(out)
+        if waiter is not None:
+            return await waiter
+        return out.result
+
+    async def create_hunt(self, spec: HuntSpec) -> dict[str, Any]:
+        """Place a hunt off the event loop, then apply it (re-planning if the world changed meanwhile)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            inp = self.eng.plan_input(spec)
+            plan = await loop.run_in_executor(None, compute_plan, inp)
+            try:
+                out = self.eng.create_hunt(plan, self.clock())
+            except StalePlan:
+                continue
+            result: dict[str, Any] = await self.run(out)
+            return result
+
+    async def dig(self, hunt: str, player: str, pos: Any, at: Any, request_id: str | None) -> dict[str, Any]:
+        try:
+            out = self.eng.dig(hunt, player, tuple(pos), tuple(at), request_id, self.clock())
+        finally:
+            self.publish()
+        result: dict[str, Any] = await self.run(out)
+        return result
+
+    async def ack(self, grant_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.run(self.eng.ack(grant_id, self.clock()))
+        return result
+
+    async def end_hunt(self, hunt: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.run(self.eng.end_hunt(hunt, self.clock()))
+        return result
+
+    # ---- the clock -----------------------------------------------------------------------------
+    async def tick(self) -> None:
+        records = self.eng.tick(self.clock())
+        if records:
+            self.store.persist(records)
+        self.publish()
+        if self.store.snapshot_due() and (self._snapshot_task is None or self._snapshot_task.done()):
+            self._snapshot_task = asyncio.create_task(self.store.snapshot(self.eng))
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("tick failed")
+
+    async def close(self) -> None:
+        """Stop the clock and flush the journal."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
+        if self._snapshot_task is not None:
+            await asyncio.gather(self._snapshot_task, return_exceptions=True)
+        await self.store.close()

@@ -1,0 +1,249 @@
+"""The `cairn` command line: serve, demo, bench, hunt, world, keys, config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from rich.console import Console
+
+from cairn import config as configmod
+from cairn.core.errors import CairnError
+
+console = Console(stderr=True)
+
+
+def _load_config(args: argparse.Namespace) -> configmod.Config:
+    cfg = configmod.load(args.config)
+    server = cfg.server
+    changes: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = value
+    if changes:
+        cfg.server = msgspec.structs.replace(server, **changes)
+    return cfg
+
+
+def _read_spec(path: str) -> Any:
+    from cairn.core.spec import decode_spec
+
+    data = Path(path).read_bytes()
+    return decode_spec(data, "toml" if path.endswith(".toml") else "json")
+
+
+# ---- commands -------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from cairn.net.server import serve
+
+    cfg = _load_config(args)
+    return serve(cfg, profile=args.profile)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cairn.net.server import run_demo
+
+    cfg = _load_config(args)
+    data_dir = args.data_dir or tempfile.mkdtemp(prefix="cairn-demo-")
+    cfg.server = msgspec.structs.replace(cfg.server, data_dir=data_dir)
+    return run_demo(cfg, players=args.players, seconds=args.seconds, live=not args.plain)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    configmod.load(args.file)
+    console.print(f"[green]ok[/green] {args.file}")
+    return 0
+
+
+def cmd_hunt(args: argparse.Namespace) -> int:
+    from cairn.core import placement
+    from cairn.core.engine import Engine, compute_plan
+
+    spec = _read_spec(args.file)
+    if args.action == "validate":
+        console.print(f"[green]ok[/green] {args.file}: hunt {spec.id!r}, {spec.treasures} treasures in {spec.world}")
+        return 0
+    cfg = _load_config(args)
+    if args.action == "create":
+        return _create_remote(args, spec)
+    from cairn.app import build_world
+
+    if spec.world not in cfg.worlds:
+        raise CairnError(f"world {spec.world!r} is not in the config", field="world")
+    sites = build_world(spec.world, cfg.worlds[spec.world])
+    secret = configmod.secret_of(cfg, Path(cfg.server.data_dir))
+    eng = Engine(secret, {spec.world: sites}, cfg.loot_tables())
+    if args.action == "preview":
+        plan = compute_plan(eng.plan_input(spec))
+        eligible = len(placement.eligible(spec, sites))
+        print(ascii_map(spec, plan.pos))
+        print(f"{len(plan.pos)} treasures placed; {eligible:,} eligible sites")
+        for n, (p, tier) in enumerate(zip(plan.pos, plan.tiers, strict=True), 1):
+            print(f"  {spec.id}#{n}  {tier:<9} {list(p)}")
+        return 0
+    if args.action == "verify":
+        return _verify(args, cfg, eng, spec)
+    return 2
+
+
+def _verify(args: argparse.Namespace, cfg: configmod.Config, eng: Any, spec: Any) -> int:
+    """Recompute placement and loot from the journal's HuntCreated record and compare."""
+    from cairn.core.engine import compute_plan
+    from cairn.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(cfg.server.data_dir, cfg.store.durability)
+    probe = type(eng)(eng.secret, eng.worlds, eng.loot_tables)
+    store.recover(probe)
+    hunt = probe.hunts.get(spec.id)
+    if hunt is None:
+        console.print(f"[red]hunt {spec.id!r} is not in {cfg.server.data_dir}[/red]")
+        return 1
+    stored = msgspec.json.decode(hunt.created.spec, type=type(spec))
+    inp = eng.plan_input(stored)
+    inp = inp._replace(avoid=list(hunt.created.avoid))
+    plan = compute_plan(inp)
+    rec = hunt.created
+    ok = plan.pos == rec.pos and plan.tiers == rec.tiers and plan.loot == rec.loot
+    if stored != spec:
+        console.print("[yellow]note: the stored spec differs from the file; verified the stored one[/yellow]")
+    console.print("[green]verified[/green]" if ok else "[red]MISMATCH[/red]", f"hunt {spec.id}: placement and loot")
+    return 0 if ok else 1
+
+
+def _create_remote(args: argparse.Namespace, spec: Any) -> int:
+    import urllib.request
+
+    url = args.url.rstrip("/") + "/v1/hunts"
+    key = args.key or os.environ.get("CAIRN_ADMIN_KEY", "")
+    req = urllib.request.Request(
+        url, data=msgspec.json.encode(spec), method="POST",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            body = msgspec.json.decode(resp.read())
+    except urllib.error.HTTPError as e:
+        console.print(f"[red]{e.code}[/red] {e.read().decode(errors='replace')}")
+        return 1
+    console.print(f"[green]created[/green] {body['id']} with {body['treasures_total']} treasures")
+    return 0
+
+
+def ascii_map(spec: Any, pos: list[tuple[int, int, int]], width: int = 64, height: int = 24) -> str:
+    (x0, _, z0), (x1, _, z1) = spec.area.min, spec.area.max
+    grid = [["·"] * width for _ in range(height)]
+    for ex in spec.spawn.exclude:
+        cx = int((ex.center[0] - x0) / max(1, x1 - x0) * (width - 1))
+        cz = int((ex.center[2] - z0) / max(1, z1 - z0) * (height - 1))
+        if 0 <= cx < width and 0 <= cz < height:
+            grid[cz][cx] = "x"
+    for n, (x, _, z) in enumerate(pos, 1):
+        cx = int((x - x0) / max(1, x1 - x0) * (width - 1))
+        cz = int((z - z0) / max(1, z1 - z0) * (height - 1))
+        grid[cz][cx] = str(n % 10) if n < 10 else "*"
+    top = f"north ↑   x {x0}..{x1}, z {z0}..{z1}"
+    return "\n".join([top, *("".join(r) for r in grid)])
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from cairn.net.auth import Keys
+
+    cfg = _load_config(args)
+    keys = Keys.load(Path(cfg.server.data_dir), os.environ)
+    key = keys.create(args.scope)
+    print(key)
+    return 0
+
+
+def cmd_world_import(args: argparse.Namespace) -> int:
+    from cairn.worlds.importer import main as import_main  # type: ignore[import-not-found, unused-ignore]
+
+    result: int = import_main(args)
+    return result
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from cairn.bench.main import main as bench_main  # type: ignore[import-not-found, unused-ignore]
+
+    result: int = bench_main(args)
+    return result
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cairn", description="Cairn, a treasure hunt engine for game servers.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", help="cairn.toml (default: built-in defaults)")
+        sp.add_argument("--host")
+        sp.add_argument("--port", type=int)
+        sp.add_argument("--data-dir", dest="data_dir")
+
+    sp = sub.add_parser("serve", help="run the engine")
+    common(sp)
+    sp.add_argument("--profile", help="write a pyinstrument profile of the serving loop to this HTML file")
+    sp.set_defaults(fn=cmd_serve)
+
+    sp = sub.add_parser("demo", help="serve a procedural world with a sample hunt and simulated players")
+    common(sp)
+    sp.add_argument("--players", type=int, default=40)
+    sp.add_argument("--seconds", type=float, default=0, help="stop after this long (0: when all are found)")
+    sp.add_argument("--plain", action="store_true", help="no live terminal view")
+    sp.set_defaults(fn=cmd_demo)
+
+    sp = sub.add_parser("hunt", help="validate, create, preview or verify a hunt spec")
+    sp.add_argument("action", choices=["validate", "create", "preview", "verify"])
+    sp.add_argument("file")
+    common(sp)
+    sp.add_argument("--url", default="http://127.0.0.1:7420", help="create: the engine's URL")
+    sp.add_argument("--key", help="create: the admin key (default: $CAIRN_ADMIN_KEY)")
+    sp.set_defaults(fn=cmd_hunt)
+
+    sp = sub.add_parser("config", help="check a config file offline")
+    sp.add_argument("action", choices=["check"])
+    sp.add_argument("file")
+    sp.set_defaults(fn=cmd_config_check)
+
+    sp = sub.add_parser("keys", help="create API keys")
+    sp.add_argument("action", choices=["create"])
+    sp.add_argument("--scope", choices=["admin", "game"], default="game")
+    common(sp)
+    sp.set_defaults(fn=cmd_keys_create)
+
+    sp = sub.add_parser("world", help="import a world save into a site pack")
+    sp.add_argument("action", choices=["import"])
+    sp.add_argument("path")
+    sp.add_argument("--world", default="overworld")
+    sp.add_argument("--out", required=False)
+    sp.set_defaults(fn=cmd_world_import)
+
+    sp = sub.add_parser("bench", help="the load generator")
+    sp.add_argument("--url", default="http://127.0.0.1:7420")
+    sp.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        code = args.fn(args)
+    except CairnError as e:
+        console.print(f"[red]error[/red] ({e.code}): {e.message}")
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    except OSError as e:
+        console.print(f"[red]error[/red]: {e}")
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,181 @@
+"""`cairn.toml`: a small typed config, validated once at load.
+
+Every key is optional and documents its default. `CAIRN_<SECTION>_<KEY>` environment variables
+override single values (`CAIRN_SERVER_PORT=7500`, `CAIRN_STORE_DURABILITY=os`). Errors name the
+file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from cairn.core.errors import CairnError
+from cairn.core.loot import DEFAULT_LOOT, LootEntry, LootTable
+from cairn.core.schedule import Cron
+from cairn.core.spec import TIERS
+
+
+class ConfigError(CairnError):
+    code, status = "config_error", 400
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    pass
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"  # address to listen on
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 7420
+    data_dir: str = "./cairn-data"  # journal, snapshots, keys and the secret live here
+    secret: str = ""  # placement/loot secret; generated into data_dir when empty
+    max_body: Annotated[int, msgspec.Meta(ge=1024, le=1 << 30)] = 1_048_576
+    metrics_from: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    header_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0  # seconds to send request headers
+    idle_timeout: Annotated[float, msgspec.Meta(gt=0)] = 60.0  # keep-alive idle seconds
+    max_inflight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64  # pipelined requests per connection
+    shutdown_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+
+class StoreConfig(_Section):
+    kind: Literal["embedded", "redis"] = "embedded"
+    durability: Literal["fsync", "os"] = "fsync"  # embedded: fsync survives power loss, os a process crash
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: list[str] = msgspec.field(default_factory=list)
+    snapshot_every: Annotated[int, msgspec.Meta(ge=1000)] = 200_000  # records between snapshots
+
+
+class LimitsConfig(_Section):
+    max_speed: Annotated[float, msgspec.Meta(gt=0)] = 100.0
+    dig_rate: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    dig_burst: Annotated[int, msgspec.Meta(ge=1)] = 20
+
+
+class WorldConfig(_Section):
+    generator: Literal["procedural"] | None = "procedural"
+    sites: str | None = None  # a site pack file instead of the generator
+    seed: int = 1
+    size: Annotated[int, msgspec.Meta(ge=64, le=60_000_000)] = 8192
+    density: Annotated[float, msgspec.Meta(gt=0, le=16)] = 0.5  # share of the 4×4-column candidate grid kept (0.5: one site per 32 columns)
+
+
+class LeaderboardConfig(_Section):
+    id: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,48}$")]
+    metric: Literal["finds", "value", "fastest_find_seconds"] = "value"
+    operator: Literal["incr", "best", "set"] = "incr"
+    sort: Literal["desc", "asc"] = "desc"
+    reset: str | None = None  # cron line in UTC; none = never
+    hunt_tags: list[str] = msgspec.field(default_factory=list)  # only hunts with one of these tags count
+
+
+class LandmarkConfig(_Section):
+    name: str
+    pos: Annotated[list[int], msgspec.Meta(min_length=3, max_length=3)]
+    world: str = "overworld"
+
+
+def _default_worlds() -> dict[str, WorldConfig]:
+    return {"overworld": WorldConfig()}
+
+
+def _default_boards() -> list[LeaderboardConfig]:
+    return [
+        LeaderboardConfig(id="weekly", reset="0 0 * * MON"),
+        LeaderboardConfig(id="alltime"),
+    ]
+
+
+class Config(_Section):
+    hunts_dir: str = "hunts"  # every *.toml in it is loaded at start
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    worlds: dict[str, WorldConfig] = msgspec.field(default_factory=_default_worlds)
+    loot: dict[str, dict[str, list[LootEntry]]] = msgspec.field(default_factory=dict)
+    leaderboards: list[LeaderboardConfig] = msgspec.field(default_factory=_default_boards)
+    landmarks: list[LandmarkConfig] = msgspec.field(default_factory=list)
+
+    def loot_tables(self) -> dict[str, LootTable]:
+        tables: dict[str, LootTable] = {"default": DEFAULT_LOOT}
+        tables.update(self.loot)
+        return tables
+
+
+def _coerce(text: str) -> Any:
+    try:
+        return msgspec.toml.decode(f"v = {text}")["v"]
+    except msgspec.DecodeError:
+        return text
+
+
+def _env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    sections = {"server", "store", "limits"}
+    for name, value in env.items():
+        if not name.startswith("CAIRN_") or name in ("CAIRN_ADMIN_KEY", "CAIRN_GAME_KEY"):
+            continue
+        rest = name[6:].lower()
+        section, _, key = rest.partition("_")
+        if section in sections and key:
+            raw.setdefault(section, {})[key] = _coerce(value)
+        elif rest == "hunts_dir":
+            raw["hunts_dir"] = value
+
+
+def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file (or the defaults), then apply environment overrides."""
+    where = str(path) if path else "defaults"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = msgspec.toml.decode(Path(path).read_bytes())
+        except FileNotFoundError:
+            raise ConfigError(f"{where}: file not found") from None
+        except msgspec.DecodeError as e:
+            raise ConfigError(f"{where}: not valid TOML: {e}") from None
+    _env_overrides(raw, os.environ if env is None else env)
+    try:
+        cfg = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as e:
+        msg = str(e)
+        key = msg.rsplit("`$.", 1)[1].rstrip("`") if "`$." in msg else None
+        reason = msg.split(" - at `$")[0]
+        raise ConfigError(f"{where}: {key or 'config'}: {reason}", field=key) from None
+    _check(cfg, where)
+    return cfg
+
+
+def _check(cfg: Config, where: str) -> None:
+    for name, table in cfg.loot.items():
+        for tier in table:
+            if tier not in TIERS:
+                raise ConfigError(f"{where}: loot.{name}.{tier}: unknown tier (tiers are {', '.join(TIERS)})")
+    for i, board in enumerate(cfg.leaderboards):
+        if board.reset is not None:
+            try:
+                Cron.parse(board.reset)
+            except CairnError as e:
+                raise ConfigError(f"{where}: leaderboards[{i}].reset: {e.message}") from None
+    for name, w in cfg.worlds.items():
+        if w.sites is None and w.generator is None:
+            raise ConfigError(f"{where}: worlds.{name}: set generator = \"procedural\" or sites = \"FILE\"")
+
+
+def secret_of(cfg: Config, data_dir: Path) -> bytes:
+    """The placement/loot secret: from config, else from `data_dir/secret`, created on first start."""
+    if cfg.server.secret:
+        return cfg.server.secret.encode()
+    path = data_dir / "secret"
+    if path.exists():
+        return path.read_text().strip().encode()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(value + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return value.encode()

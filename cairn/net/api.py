@@ -1,0 +1,335 @@
+"""The HTTP API of SPEC.md, on the lean transport in `http.py`.
+
+Each handler reads as args → operation → response. The hot routes (hint, dig, positions,
+batch) are synchronous: they decode with msgspec, let the engine decide, and answer inside
+the protocol callback; only a reply that must wait for the journal becomes a task.
+Errors are mapped to the wire in one place, `on_error`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from cairn.app import Runtime
+from cairn.core.errors import (
+    BadRequest,
+    BodyTooLarge,
+    CairnError,
+    Forbidden,
+    InvalidBody,
+    NotFound,
+    StoreUnavailable,
+    ValidationError,
+)
+from cairn.core.events import Event
+from cairn.core.spec import convert_spec, validation_error
+from cairn.net import schemas
+from cairn.net.auth import Keys
+from cairn.net.http import Request, Response, Router, Stream
+from cairn.net.hub import Hub
+from cairn.net.metrics import Metrics
+
+log = logging.getLogger("cairn.api")
+
+JSON = "application/json"
+ADMIN, GAME = "admin", "game"
+_enc = msgspec.json.Encoder()
+encode = _enc.encode
+
+
+def _decoder(t: Any) -> Callable[[bytes], Any]:
+    return msgspec.json.Decoder(t).decode
+
+
+dec_dig = _decoder(schemas.DigRequest)
+dec_hint = _decoder(schemas.HintRequest)
+dec_positions = _decoder(schemas.PositionsRequest)
+dec_batch = _decoder(schemas.RawBatch)
+dec_op = _decoder(schemas.Op)
+dec_any = _decoder(Any)
+
+
+class UnknownField(ValidationError):
+    code = "unknown_field"
+
+
+def wire_error(exc: BaseException) -> CairnError:
+    """Every failure a client can cause, as a CairnError with a stable code."""
+    if isinstance(exc, CairnError):
+        return exc
+    if isinstance(exc, msgspec.ValidationError):
+        msg = str(exc)
+        if "unknown field" in msg:
+            field = msg.rsplit("`$.", 1)[1].rstrip("`") if "`$." in msg else None
+            name = msg.split("`")[1] if "`" in msg else "?"
+            return UnknownField(f"unknown field {name!r}", field=field)
+        return validation_error(exc, "request")
+    if isinstance(exc, msgspec.DecodeError):
+        return InvalidBody(f"body is not valid JSON: {exc}")
+    return CairnError("internal error")
+
+
+class Api:
+    """Route handlers bound to one runtime."""
+
+    def __init__(self, rt: Runtime, keys: Keys, hub: Hub, metrics: Metrics) -> None:
+        self.rt = rt
+        self.keys = keys
+        self.hub = hub
+        self.metrics = metrics
+        self.clock = rt.clock
+        self.metrics_from = [ipaddress.ip_network(n, strict=False) for n in rt.cfg.server.metrics_from]
+        self.ready = True
+        self.openapi: bytes = b""
+
+    # ---- plumbing ---------------------------------------------------------------------------------
+    def on_error(self, exc: Exception) -> Response:
+        self.rt.publish()  # a refused command may still have flagged a cheat
+        err = wire_error(exc)
+        if type(err) is CairnError:
+            log.exception("internal error", exc_info=exc)
+            return Response(500, b'{"error":{"code":"internal","message":"internal error"}}')
+        body = err.to_wire()
+        headers = None
+        retry = err.extra.get("retry_after")
+        if retry is not None:
+            headers = [("Retry-After", str(max(1, int(float(str(retry)) + 0.999))))]
+        elif isinstance(err, StoreUnavailable):
+            headers = [("Retry-After", "1")]
+        self.metrics.error(err.code)
+        return Response(err.status, encode(body), JSON, headers)
+
+    def reply(self, waiter: Awaitable[Any] | None, result: Any, status: int = 200) -> Any:
+        """Answer now, or once the journal has made the records durable."""
+        if waiter is None:
+            return (status, encode(result)) if status != 200 else encode(result)
+        return self._later(waiter, status)
+
+    async def _later(self, waiter: Awaitable[Any], status: int) -> Any:
+        result = await waiter
+        return (status, encode(result)) if status != 200 else encode(result)
+
+    def auth(self, req: Request, scope: str) -> str:
+        return self.keys.require(req.headers.get("authorization"), scope)
+
+    # ---- probes, metrics, schema --------------------------------------------------------------------
+    def healthz(self, req: Request) -> bytes:
+        return b'{"status":"ok"}'
+
+    def readyz(self, req: Request) -> Any:
+        if self.rt.engine is None or not self.rt.store.ready():
+            return Response(503, b'{"error":{"code":"not_ready","message":"store not reachable"}}', JSON,
+                            [("Retry-After", "1")])  # fmt: skip
+        return b'{"status":"ready"}'
+
+    def metrics_text(self, req: Request) -> Response:
+        try:
+            addr = ipaddress.ip_address(req.client.split("%")[0]) if req.client else None
+        except ValueError:
+            addr = None
+        if addr is None or not any(addr in net for net in self.metrics_from):
+            raise Forbidden("metrics are served to the addresses in server.metrics_from only")
+        return Response(200, self.metrics.render(self.rt, self.hub), "text/plain; version=0.0.4")
+
+    def openapi_json(self, req: Request) -> bytes:
+        return self.openapi
+
+    # ---- hunts -------------------------------------------------------------------------------------
+    async def create_hunt(self, req: Request) -> Any:
+        self.auth(req, ADMIN)
+        ctype = req.headers.get("content-type", "")
+        try:
+            raw = msgspec.toml.decode(req.body) if "toml" in ctype else msgspec.json.decode(req.body)
+        except msgspec.DecodeError as e:
+            raise InvalidBody(f"body is not valid {'TOML' if 'toml' in ctype else 'JSON'}: {e}") from None
+        spec = convert_spec(raw)
+        view = await self.rt.create_hunt(spec)
+        return (201, encode(view))
+
+    def list_hunts(self, req: Request) -> bytes:
+        self.auth(req, GAME)
+        return encode({"hunts": self.rt.eng.list_hunts(self.clock())})
+
+    def get_hunt(self, req: Request) -> bytes:
+        reveal = req.query.get("reveal", "") in ("1", "true", "yes")
+        self.auth(req, ADMIN if reveal else GAME)
+        return encode(self.rt.eng.hunt_view(req.params["hunt"], self.clock(), reveal=reveal))
+
+    def end_hunt(self, req: Request) -> Any:
+        self.auth(req, ADMIN)
+        out = self.rt.eng.end_hunt(req.params["hunt"], self.clock())
+        return self.reply(self.rt.submit(out), out.result)
+
+    # ---- the hot path --------------------------------------------------------------------------------
+    def dig(self, req: Request) -> Any:
+        self.auth(req, GAME)
+        b = dec_dig(req.body)
+        out = self.rt.eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock())
+        return self.reply(self.rt.submit(out), out.result)
+
+    def hint(self, req: Request) -> Any:
+        self.auth(req, GAME)
+        b = dec_hint(req.body)
+        out = self.rt.eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, self.clock())
+        return self.reply(self.rt.submit(out), out.result)
+
+    def positions(self, req: Request) -> Any:
+        self.auth(req, GAME)
+        b = dec_positions(req.body)
+        out = self.rt.eng.positions(b.world, [(u.player, u.pos, u.teleport) for u in b.updates], self.clock())
+        return self.reply(self.rt.submit(out), out.result)
+
+    def batch(self, req: Request) -> Any:
+        self.auth(req, GAME)
+        results, wait = self.run_ops(dec_batch(req.body).ops, dec_op)
+        out = {"results": results}
+        if wait > self.rt.store.journal.durable_seq:
+            return self._later(self.rt.when_durable(wait, out), 200)
+        return encode(out)
+
+    def run_ops(self, ops: list[Any], decode_op: Callable[[Any], Any]) -> tuple[list[Any], int]:
+        """Run batch ops in order; each gets its result or its error. Returns the seq to wait for."""
+        eng, rt, now = self.rt.eng, self.rt, self.clock()
+        results: list[Any] = []
+        wait = 0
+        for raw in ops:
+            try:
+                op = decode_op(raw)
+                if type(op) is schemas.DigOp:
+                    out = eng.dig(op.hunt, op.player, op.pos, op.at, op.request_id, now)
+                elif type(op) is schemas.HintOp:
+                    out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now)
+                else:
+                    out = eng.positions(op.world, [(u.player, u.pos, u.teleport) for u in op.updates], now)
+                if out.records:
+                    rt.store.persist(out.records)
+                if out.wait_seq > wait:
+                    wait = out.wait_seq
+                results.append(out.result)
+            except (CairnError, msgspec.ValidationError, msgspec.DecodeError) as e:
+                err = wire_error(e)
+                results.append(err.to_wire())
+                self.metrics.error(err.code)
+        rt.publish()
+        return results, wait
+
+    # ---- grants -----------------------------------------------------------------------------------------
+    def grants(self, req: Request) -> bytes:
+        self.auth(req, GAME)
+        player = req.params["player"]
+        if not schemas_player_ok(player):
+            raise ValidationError("player id must be 1-64 characters of [A-Za-z0-9_.:-]", field="player")
+        return encode({"grants": self.rt.eng.grants_of(player)})
+
+    def pending_grants(self, req: Request) -> bytes:
+        self.auth(req, ADMIN)
+        try:
+            minutes = float(req.query.get("older_than_minutes", "0"))
+        except ValueError:
+            raise ValidationError("older_than_minutes must be a number", field="older_than_minutes") from None
+        return encode({"grants": self.rt.eng.pending_older_than(minutes * 60, self.clock())})
+
+    def ack(self, req: Request) -> Any:
+        self.auth(req, GAME)
+        out = self.rt.eng.ack(req.params["grant_id"], self.clock())
+        return self.reply(self.rt.submit(out), out.result)
+
+    def player(self, req: Request) -> bytes:
+        self.auth(req, ADMIN)
+        name = req.params["player"]
+        p = self.rt.eng.players.get(name)
+        return encode({
+            "player": name,
+            "finds": self.rt.eng.finds.get(name, 0),
+            "flags": p.flags if p else 0,
+            "last_pos": list(p.last_pos) if p and p.last_pos else None,
+            "pending_grants": len(self.rt.eng.pending.get(name, {})),
+        })  # fmt: skip
+
+    # ---- leaderboards ------------------------------------------------------------------------------------
+    def leaderboard(self, req: Request) -> bytes:
+        self.auth(req, GAME)
+        boards = getattr(self.rt.eng, "boards", None)
+        if boards is None:
+            raise NotFound(f"no leaderboard {req.params['board']!r}", field="board")
+        return encode(boards.read(req.params["board"], req.query, self.clock()))
+
+    # ---- events ------------------------------------------------------------------------------------------
+    def events(self, req: Request) -> Any:
+        self.auth(req, GAME)
+        q = req.query
+        hunt = q.get("hunt") or None
+        raw_after = q.get("after") or req.headers.get("last-event-id") or "0"
+        try:
+            after = int(raw_after)
+        except ValueError:
+            raise ValidationError("after must be an event id (an integer)", field="after") from None
+        sub = self.hub.subscribe(hunt)
+        backlog, complete = self.rt.eng.events.after(after, hunt)
+        return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")])
+
+    async def _sse(self, sub: Any, backlog: list[Event], complete: bool, after: int) -> Any:
+        try:
+            yield b"retry: 1000\n\n"
+            if not complete:
+                yield b"event: gap\ndata: " + encode({"after": after}) + b"\n\n"
+            last = after
+            if backlog:
+                yield b"".join(sse_frame(e) for e in backlog)
+                last = backlog[-1].id
+            while True:
+                evs = await sub.get(15.0)
+                fresh = [e for e in evs if e.id > last]
+                if fresh:
+                    yield b"".join(sse_frame(e) for e in fresh)
+                    last = fresh[-1].id
+                elif sub.dropped:
+                    yield b"event: dropped\ndata: " + encode({"resume_after": last}) + b"\n\n"
+                    return
+                elif not evs:
+                    yield b": keep-alive\n\n"
+        finally:
+            self.hub.unsubscribe(sub)
+
+    # ---- routes ------------------------------------------------------------------------------------------
+    def routes(self, router: Router) -> None:
+        m = self.metrics.timed
+        router.add("GET", "/healthz", self.healthz)
+        router.add("GET", "/readyz", self.readyz)
+        router.add("GET", "/metrics", self.metrics_text)
+        router.add("GET", "/v1/openapi.json", self.openapi_json)
+        router.add("POST", "/v1/hunts", m("create_hunt", self.create_hunt))
+        router.add("GET", "/v1/hunts", m("list_hunts", self.list_hunts))
+        router.add("GET", "/v1/hunts/{hunt}", m("get_hunt", self.get_hunt))
+        router.add("POST", "/v1/hunts/{hunt}/end", m("end_hunt", self.end_hunt))
+        router.add("POST", "/v1/hunts/{hunt}/hint", m("hint", self.hint))
+        router.add("POST", "/v1/hunts/{hunt}/dig", m("dig", self.dig))
+        router.add("POST", "/v1/positions", m("positions", self.positions))
+        router.add("POST", "/v1/batch", m("batch", self.batch))
+        router.add("GET", "/v1/players/{player}", m("player", self.player))
+        router.add("GET", "/v1/players/{player}/grants", m("grants", self.grants))
+        router.add("GET", "/v1/grants/pending", m("pending_grants", self.pending_grants))
+        router.add("POST", "/v1/grants/{grant_id}/ack", m("ack", self.ack))
+        router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", self.leaderboard))
+        router.add("GET", "/v1/events", self.events, stream=True)
+
+
+def schemas_player_ok(player: str) -> bool:
+    return 1 <= len(player) <= 64 and all(c.isascii() and (c.isalnum() or c in "_.:-") for c in player)
+
+
+def sse_frame(e: Event) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (e.id, e.type.encode(), encode(e))
+
+
+def now_ms() -> float:
+    return time.perf_counter() * 1000.0
+
+
+__all__ = ["Api", "BadRequest", "BodyTooLarge"]

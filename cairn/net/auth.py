@@ -1,0 +1,98 @@
+"""API keys and scopes. `admin` includes everything `game` can do.
+
+Keys live in `data_dir/keys.json` (created on first start, mode 0600), or come from
+`CAIRN_ADMIN_KEY` / `CAIRN_GAME_KEY`. Every presented key is compared in constant time
+against every known key, so timing reveals neither a key nor which one matched.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+from cairn.core.errors import Forbidden, Unauthorized
+
+SCOPES = ("game", "admin")
+
+
+class KeyFile(msgspec.Struct):
+    admin: list[str] = msgspec.field(default_factory=list)
+    game: list[str] = msgspec.field(default_factory=list)
+
+
+class Keys:
+    def __init__(self, path: Path | None, admin: list[str], game: list[str]) -> None:
+        self.path = path
+        self.admin = [k.encode() for k in admin]
+        self.game = [k.encode() for k in game]
+        self.created = False
+
+    @classmethod
+    def load(cls, data_dir: Path, env: Mapping[str, str]) -> Keys:
+        """Keys from the environment if set, else from `keys.json`, creating it on first start."""
+        path = data_dir / "keys.json"
+        stored = KeyFile()
+        if path.exists():
+            stored = msgspec.json.decode(path.read_bytes(), type=KeyFile)
+        admin = [env["CAIRN_ADMIN_KEY"]] if env.get("CAIRN_ADMIN_KEY") else stored.admin
+        game = [env["CAIRN_GAME_KEY"]] if env.get("CAIRN_GAME_KEY") else stored.game
+        keys = cls(path, admin, game)
+        if not admin or not game:
+            if not admin:
+                stored.admin.append(_new_key("admin"))
+            if not game:
+                stored.game.append(_new_key("game"))
+            _write(path, stored)
+            keys = cls(path, admin or stored.admin, game or stored.game)
+            keys.created = True
+        return keys
+
+    def create(self, scope: str) -> str:
+        """Add a key of `scope` to keys.json and return it."""
+        assert self.path is not None
+        stored = msgspec.json.decode(self.path.read_bytes(), type=KeyFile) if self.path.exists() else KeyFile()
+        key = _new_key(scope)
+        getattr(stored, scope).append(key)
+        _write(self.path, stored)
+        getattr(self, scope).append(key.encode())
+        return key
+
+    def scope_of(self, header: str | None) -> str:
+        """The scope of an `Authorization: Bearer <key>` header; raise Unauthorized if none matches."""
+        if not header or not header.startswith("Bearer "):
+            raise Unauthorized("missing or malformed Authorization header (use: Bearer <key>)")
+        token = header[7:].strip().encode()
+        admin = game = False
+        for k in self.admin:
+            admin |= hmac.compare_digest(k, token)
+        for k in self.game:
+            game |= hmac.compare_digest(k, token)
+        if admin:
+            return "admin"
+        if game:
+            return "game"
+        raise Unauthorized("unknown API key")
+
+    def require(self, header: str | None, scope: str) -> str:
+        have = self.scope_of(header)
+        if scope == "admin" and have != "admin":
+            raise Forbidden("this route needs an admin key")
+        return have
+
+
+def _new_key(scope: str) -> str:
+    return f"ck_{scope}_{secrets.token_urlsafe(24)}"
+
+
+def _write(path: Path, keys: KeyFile) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(msgspec.json.format(msgspec.json.encode(keys)))
+    os.replace(tmp, path)

@@ -1,0 +1,1320 @@
+"""HTTP/1.1 server on httptools: routing, limits, timeouts, pipelining and SSE streaming.
+
+The transport knows nothing about Cairn. The app registers handlers on a `Router`:
+
+- A plain handler takes a `Request` and returns a result. A result is a `Response`,
+  `bytes` (200, application/json) or a `(status, body)` tuple (application/json).
+  A sync handler runs inside the protocol callback, with no task; if it returns an
+  awaitable instead, that awaitable becomes one task.
+- A stream handler (`stream=True`) returns a `Stream` (or a bare async iterable of
+  bytes, sent as `text/event-stream`), or any plain result, e.g. an error.
+- Exceptions from handlers go to `on_error(exc) -> Response | None`; None, or an
+  exception from `on_error`, gives a logged 500 `internal`.
+
+Responses on one connection always leave in request order, whatever mix of sync and
+async handlers produced them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, fields
+from email.utils import formatdate
+from http import HTTPStatus
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qsl, unquote
+
+import httptools
+import msgspec
+
+if TYPE_CHECKING:
+    from cairn.net.websocket import WebSocketHandler
+
+__all__ = [
+    "FlowControl",
+    "Handler",
+    "HttpProtocol",
+    "HttpServer",
+    "Request",
+    "Response",
+    "Router",
+    "ServerConfig",
+    "Stream",
+    "error_body",
+    "error_response",
+]
+
+log = logging.getLogger("cairn.net.http")
+
+JSON: Final = "application/json"
+EVENT_STREAM: Final = "text/event-stream"
+
+
+# ---------------------------------------------------------------------------------------------
+# Config
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Transport limits and timeouts; every field has a default and is validated once."""
+
+    max_body: int = 1_048_576
+    """Largest request body in bytes, unless a route sets its own (default 1 MiB). Beyond: 413."""
+    header_timeout: float = 10.0
+    """Seconds from a request's first byte until its headers must be complete (default 10)."""
+    body_timeout: float = 30.0
+    """Longest silence in seconds while a request body is arriving (default 30)."""
+    idle_timeout: float = 60.0
+    """Seconds a keep-alive connection may sit idle (default 60). WebSocket: ping after half, drop after all."""
+    send_timeout: float = 30.0
+    """Seconds a client may leave our writes undrained before it is dropped (default 30)."""
+    max_inflight: int = 64
+    """Pipelined requests pending per connection before reading pauses (default 64)."""
+    max_header_bytes: int = 16_384
+    """Largest request line plus headers in bytes (default 16 KiB). Beyond: 431."""
+    ws_max_message: int = 1_048_576
+    """Largest WebSocket message in bytes (default 1 MiB). Beyond: close 1009."""
+    backlog: int = 2048
+    """Listen backlog of the server socket (default 2048)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"ServerConfig.{f.name}: must be a positive number, got {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Request, Response, Stream
+
+
+_HEADER_NAMES: dict[bytes, str] = {}  # raw header name -> lower-case str, bounded
+_HEADER_NAMES_MAX: Final = 1024
+
+
+def _header_name(raw: bytes) -> str:
+    name = _HEADER_NAMES.get(raw)
+    if name is None:
+        name = raw.decode("latin-1").lower()
+        if len(_HEADER_NAMES) < _HEADER_NAMES_MAX:
+            _HEADER_NAMES[raw] = name
+    return name
+
+
+class Request(msgspec.Struct):
+    """One parsed HTTP request.
+
+    `params` holds the decoded path parameters. `headers` (lower-case names, repeated
+    headers joined with ", ") and `query` (percent-decoded, last value wins) are built on
+    first access from `raw_headers` and `raw_query`, so a handler pays only for what it reads.
+    A msgspec Struct because it is built on every request and that is ~3x cheaper than a
+    slotted class.
+    """
+
+    method: str
+    path: str
+    raw_query: bytes
+    raw_headers: list[tuple[bytes, bytes]]
+    body: bytes
+    client: str
+    params: dict[str, str]
+    _headers: dict[str, str] | None = None
+    _query: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Request headers by lower-case name."""
+        h = self._headers
+        if h is None:
+            h = self._headers = {}
+            for raw_name, raw_value in self.raw_headers:
+                name = _header_name(raw_name)
+                value = raw_value.decode("latin-1")
+                old = h.setdefault(name, value)
+                if old is not value:
+                    h[name] = old + ", " + value
+        return h
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters, percent-decoded; a repeated name keeps its last value."""
+        q = self._query
+        if q is None:
+            raw = self.raw_query
+            q = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)) if raw else {}
+            self._query = q
+        return q
+
+    @classmethod
+    def build(
+        cls,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        client: str = "127.0.0.1",
+        params: dict[str, str] | None = None,
+    ) -> Request:
+        """A request made by hand, for testing handlers without a server."""
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        return cls(method, path, query.encode(), raw, body, client, params or {})
+
+
+class Response(msgspec.Struct):
+    """A complete response. Handlers may also return `bytes` or `(status, body)` (both JSON)."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = JSON
+    headers: list[tuple[str, str]] | None = None
+
+
+class Stream:
+    """A streamed response: `chunks` yields bytes, each written as it comes (SSE by default)."""
+
+    __slots__ = ("chunks", "content_type", "headers", "status")
+
+    def __init__(
+        self,
+        chunks: AsyncIterable[bytes],
+        status: int = 200,
+        content_type: str = EVENT_STREAM,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.chunks = chunks
+        self.status = status
+        self.content_type = content_type
+        self.headers = headers
+
+
+Result = Response | bytes | tuple[int, bytes]
+Handler = Callable[[Request], Result | Awaitable[Result]]
+StreamHandler = Callable[[Request], Any]
+
+
+def error_body(status: int, code: str, message: str, field: str | None = None) -> bytes:
+    """The JSON error shape `{"error": {"code", "message"[, "field"]}}`.
+
+    `status` is not part of the body; it is taken so call sites read like `error_response`.
+    """
+    del status
+    err: dict[str, str] = {"code": code, "message": message}
+    if field is not None:
+        err["field"] = field
+    return msgspec.json.encode({"error": err})
+
+
+def error_response(status: int, code: str, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
+    """A JSON error `Response` with a stable `code`."""
+    return Response(status, error_body(status, code, message), JSON, headers)
+
+
+_INTERNAL: Final = error_response(500, "internal", "internal error")
+_NOT_FOUND: Final = error_response(404, "not_found", "no such path")
+_BAD_REQUEST: Final = error_response(400, "bad_request", "malformed HTTP request")
+_TOO_LARGE: Final = error_response(413, "body_too_large", "request body is too large")
+_HEADERS_TOO_LARGE: Final = error_response(431, "headers_too_large", "request headers are too large")
+
+
+# ---------------------------------------------------------------------------------------------
+# Serialization: status lines and header blocks built once
+
+
+_STATUS_LINES: Final[dict[int, bytes]] = {int(s): b"HTTP/1.1 %d %s\r\n" % (s, s.phrase.encode()) for s in HTTPStatus}
+_NO_BODY_STATUS: Final = frozenset({204, 304})
+_METHOD_NAMES: Final[dict[bytes, str]] = {
+    m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
+}
+
+
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        if not 100 <= status <= 999:
+            raise ValueError(f"invalid HTTP status {status}")
+        line = _STATUS_LINES[status] = b"HTTP/1.1 %d Unknown\r\n" % status
+    return line
+
+
+def _http_date() -> bytes:
+    return b"date: " + formatdate(usegmt=True).encode() + b"\r\n"
+
+
+_date_line: bytes = _http_date()
+# content type -> status -> b"<status line><date><content-type><content-length: %d>\r\n\r\n%s"
+_templates: dict[str, dict[int, bytes]] = {}
+
+
+def _refresh_date() -> None:
+    """Called once a second by running servers: the Date header, and templates built with it."""
+    global _date_line
+    _date_line = _http_date()
+    _templates.clear()
+
+
+def _build_template(content_type: str, status: int) -> bytes | None:
+    if status in _NO_BODY_STATUS or status < 200:
+        return None
+    tmpl = b"%s%scontent-type: %s\r\ncontent-length: %%d\r\n\r\n%%s" % (
+        _status_line(status).replace(b"%", b"%%"),
+        _date_line,
+        content_type.encode("latin-1"),
+    )
+    _templates.setdefault(content_type, {})[status] = tmpl
+    return tmpl
+
+
+def _header_lines(headers: list[tuple[str, str]]) -> bytes:
+    out = []
+    for name, value in headers:
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value or ":" in name:
+            raise ValueError(f"invalid response header {name!r}")
+        out.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
+    return b"".join(out)
+
+
+# Render modes: bits of one int per request.
+_KA: Final = 1  # keep the connection open after this response
+_HTTP10: Final = 2  # the client speaks HTTP/1.0
+_HEAD: Final = 4  # HEAD request: headers only
+_LINGER: Final = 8  # close after this response, draining the client's unread upload first
+
+
+def _render(res: Any, mode: int) -> bytes:
+    """Serialize a handler result; `mode == _KA` with no extra headers is the template fast path."""
+    t = type(res)
+    if t is bytes:
+        status, body, ctype, extra = 200, res, JSON, None
+    elif t is Response or isinstance(res, Response):
+        status, body, ctype, extra = res.status, res.body, res.content_type, res.headers
+    elif t is tuple and len(res) == 2:
+        status, body = res
+        ctype, extra = JSON, None
+    else:
+        raise TypeError(f"handler returned {t.__name__}; expected Response, bytes or (status, body)")
+    if mode == _KA and extra is None:
+        by_status = _templates.get(ctype)
+        tmpl = by_status.get(status) if by_status is not None else None
+        if tmpl is None:
+            tmpl = _build_template(ctype, status)
+        if tmpl is not None:
+            return tmpl % (len(body), body)
+    # General path: extra headers, connection management, HEAD, bodiless statuses.
+    parts = [_status_line(status), _date_line]
+    no_body = status in _NO_BODY_STATUS or status < 200
+    if not no_body:
+        parts.append(b"content-type: %s\r\ncontent-length: %d\r\n" % (ctype.encode("latin-1"), len(body)))
+    if extra:
+        parts.append(_header_lines(extra))
+    if not mode & _KA:
+        parts.append(b"connection: close\r\n")
+    elif mode & _HTTP10:
+        parts.append(b"connection: keep-alive\r\n")
+    parts.append(b"\r\n")
+    if not no_body and not mode & _HEAD:
+        parts.append(body)
+    return b"".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Routing
+
+
+_PLAIN: Final = 0
+_STREAM: Final = 1
+_WEBSOCKET: Final = 2
+
+
+class Route:
+    """A registered handler: its kind (plain, stream, websocket) and its own body cap."""
+
+    __slots__ = ("handler", "kind", "max_body", "pattern")
+
+    def __init__(self, pattern: str, handler: Any, kind: int, max_body: int | None) -> None:
+        self.pattern = pattern
+        self.handler = handler
+        self.kind = kind
+        self.max_body = max_body
+
+
+class _Node:
+    __slots__ = ("children", "methods", "param", "param_node")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.param: str | None = None
+        self.param_node: _Node | None = None
+        self.methods: dict[str, Route] | None = None
+
+
+_CACHE_SIZE: Final = 4096
+_CACHE_MAX_PATH: Final = 256
+
+
+class Router:
+    """Maps (method, path) to a route.
+
+    Static paths are one dict lookup. Dynamic paths walk a segment trie (a literal segment
+    wins over a `{param}`, with backtracking), behind a bounded cache of recent paths, so a
+    hot dynamic route such as `/v1/hunts/{hunt}/dig` costs about two dict lookups.
+    """
+
+    def __init__(self) -> None:
+        self._static: dict[str, dict[str, Route]] = {}
+        self._root = _Node()
+        self._cache: dict[str, tuple[dict[str, Route], dict[str, str]]] = {}
+
+    def add(
+        self,
+        method: str,
+        pattern: str,
+        handler: Handler | StreamHandler,
+        *,
+        stream: bool = False,
+        max_body: int | None = None,
+    ) -> None:
+        """Register `handler` for `method` on `pattern`, e.g. "/v1/hunts/{hunt}/dig".
+
+        `stream=True` marks a streaming (SSE) handler. `max_body` overrides the server's cap
+        for this route.
+        """
+        kind = _STREAM if stream else _PLAIN
+        self._add(method.upper(), pattern, Route(pattern, handler, kind, max_body))
+
+    def add_websocket(self, pattern: str, handler: WebSocketHandler) -> None:
+        """Register a WebSocket endpoint: `async def handler(ws)` or a `WebSocketEndpoint`."""
+        self._add("GET", pattern, Route(pattern, handler, _WEBSOCKET, None))
+
+    def _add(self, method: str, pattern: str, route: Route) -> None:
+        if not pattern.startswith("/"):
+            raise ValueError(f"route pattern must start with '/': {pattern!r}")
+        segments = pattern.split("/")[1:]
+        names = []
+        for s in segments:
+            if s.startswith("{") and s.endswith("}") and len(s) > 2 and "{" not in s[1:-1]:
+                names.append(s[1:-1])
+            elif "{" in s or "}" in s:
+                raise ValueError(f"bad path parameter {s!r} in {pattern!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"repeated path parameter in {pattern!r}")
+        if not names:
+            methods = self._static.setdefault(pattern, {})
+        else:
+            node = self._root
+            for s in segments:
+                if s.startswith("{"):
+                    if node.param_node is None:
+                        node.param_node = _Node()
+                        node.param = s[1:-1]
+                    elif node.param != s[1:-1]:
+                        raise ValueError(f"{pattern!r}: this position is already {{{node.param}}}")
+                    node = node.param_node
+                else:
+                    node = node.children.setdefault(s, _Node())
+            if node.methods is None:
+                node.methods = {}
+            methods = node.methods
+        if method in methods:
+            raise ValueError(f"route already registered: {method} {pattern}")
+        methods[method] = route
+        self._cache.clear()
+
+    def match(self, path: str) -> tuple[dict[str, Route], dict[str, str]] | None:
+        """The routes by method for a raw (undecoded) `path`, and its decoded parameters.
+
+        None means no pattern matches (404). Each call returns a fresh params dict.
+        """
+        methods = self._static.get(path)
+        if methods is not None:
+            return methods, {}
+        hit = self._cache.get(path)
+        if hit is None:
+            pairs: list[tuple[str, str]] = []
+            node = _walk(self._root, path.split("/")[1:], 0, pairs)
+            if node is None or node.methods is None:
+                return None  # misses are not cached: random 404 paths must not evict hot ones
+            hit = (node.methods, {k: unquote(v) if "%" in v else v for k, v in pairs})
+            if len(path) <= _CACHE_MAX_PATH:
+                if len(self._cache) >= _CACHE_SIZE:
+                    self._cache.clear()
+                self._cache[path] = hit
+        return hit[0], hit[1].copy()
+
+
+def _allow(methods: dict[str, Route]) -> str:
+    allow = set(methods)
+    if "GET" in allow and methods["GET"].kind == _PLAIN:
+        allow.add("HEAD")
+    return ", ".join(sorted(allow))
+
+
+def _walk(node: _Node, segs: list[str], i: int, pairs: list[tuple[str, str]]) -> _Node | None:
+    """Depth-first match: the literal child first, then the parameter child."""
+    if i == len(segs):
+        return node if node.methods else None
+    seg = segs[i]
+    child = node.children.get(seg)
+    if child is not None:
+        found = _walk(child, segs, i + 1, pairs)
+        if found is not None:
+            return found
+    if node.param_node is not None and seg:
+        pairs.append((node.param or "", seg))
+        found = _walk(node.param_node, segs, i + 1, pairs)
+        if found is not None:
+            return found
+        pairs.pop()
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Flow control
+
+
+class FlowControl:
+    """Write backpressure: the transport pauses and resumes us; writers await `drain()`."""
+
+    __slots__ = ("_loop", "_waiters", "paused", "paused_at")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiters: list[asyncio.Future[None]] = []
+        self.paused = False
+        self.paused_at = 0.0
+
+    def pause(self) -> None:
+        """The transport's write buffer is above its high-water mark."""
+        if not self.paused:
+            self.paused = True
+            self.paused_at = self._loop.time()
+
+    def resume(self) -> None:
+        """The write buffer drained below its low-water mark: wake the writers."""
+        self.paused = False
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def abort(self) -> None:
+        """The connection is gone: writers waiting for a drain get ConnectionResetError."""
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_exception(ConnectionResetError("connection lost"))
+
+    async def drain(self) -> None:
+        """Return once the transport accepts writes again."""
+        if self.paused:
+            fut = self._loop.create_future()
+            self._waiters.append(fut)
+            await fut
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol
+
+
+class _Halt(Exception):
+    """Raised from a parser callback to stop parsing the rest of the current read."""
+
+
+class _Slot:
+    """A response the pipeline owes: ready `data`, or a `task` still running.
+
+    Stream slots carry `turn`, resolved when every earlier response has been written.
+    """
+
+    __slots__ = ("data", "mode", "request", "task", "turn")
+
+    def __init__(
+        self,
+        mode: int,
+        data: bytes | None = None,
+        task: asyncio.Future[Any] | None = None,
+        request: Request | None = None,
+    ) -> None:
+        self.mode = mode
+        self.data = data
+        self.task = task
+        self.request = request
+        self.turn: asyncio.Future[None] | None = None
+
+
+_MAX_HEADERS: Final = 100  # header lines per request; beyond: 431
+_TRANSPORT_HEADERS: Final = frozenset({b"content-length", b"expect", b"connection"})
+_WATCHED_LENGTHS: Final = frozenset(len(h) for h in _TRANSPORT_HEADERS)
+_STREAMED: Final = object()  # a stream task's result: it wrote its own bytes
+_LINGER_SECONDS: Final = 2.0
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_SHUTTING_DOWN: Final = error_response(503, "shutting_down", "server is shutting down")
+_EXPECT_FAILED: Final = error_response(417, "expectation_failed", "unsupported Expect header")
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection: parse with httptools, route, run handlers, write in order."""
+
+    __slots__ = (
+        "_backlog",
+        "_big",
+        "_body",
+        "_body_len",
+        "_cap",
+        "_client",
+        "_closed",
+        "_config",
+        "_draining_close",
+        "_early",
+        "_flow",
+        "_halted",
+        "_limit",
+        "_lingering",
+        "_loop",
+        "_max_header_bytes",
+        "_method",
+        "_mode",
+        "_params",
+        "_parser",
+        "_path",
+        "_phase",
+        "_query",
+        "_queue",
+        "_raw",
+        "_reading_paused",
+        "_route",
+        "_router",
+        "_server",
+        "_shutting_down",
+        "_special",
+        "_spill",
+        "_t_begin",
+        "_t_idle",
+        "_t_linger",
+        "_t_recv",
+        "_time",
+        "_timer",
+        "_transport",
+        "_upgraded",
+        "_url",
+        "_ws_pending",
+    )
+
+    def __init__(self, server: HttpServer) -> None:
+        loop = asyncio.get_running_loop()
+        config = server.config
+        self._server = server
+        self._router = server.router
+        self._config = config
+        self._loop = loop
+        self._time = loop.time
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport = None  # type: ignore[assignment]
+        self._flow = FlowControl(loop)
+        self._client = ""
+        self._queue: deque[_Slot] = deque()
+        # Parsed requests waiting for the in-flight cap: (request, route, mode, early reply).
+        self._backlog: deque[tuple[Request | None, Route | None, int, Any]] = deque()
+        self._cap = config.max_inflight
+        self._max_header_bytes = config.max_header_bytes
+        self._timer: asyncio.TimerHandle | None = None
+        self._t_recv = self._t_begin = self._t_idle = self._t_linger = 0.0
+        self._phase = 0  # 0 between requests, 1 reading headers, 2 reading the body
+        self._halted = False  # read no more requests on this connection
+        self._closed = False
+        self._draining_close = False  # close once every owed response is written
+        self._lingering = False
+        self._shutting_down = False
+        self._reading_paused = False
+        self._upgraded = False
+        self._ws_pending: tuple[Request, Route] | None = None
+        # The request being parsed.
+        self._url = b""
+        self._raw: list[tuple[bytes, bytes]] = []
+        self._special: dict[bytes, bytes] | None = None
+        self._big = False
+        self._body: Any = None
+        self._body_len = 0
+        self._spill = -1
+        self._limit = config.max_body
+        self._method = ""
+        self._path = ""
+        self._query = b""
+        self._params: dict[str, str] = {}
+        self._route: Route | None = None
+        self._early: Response | None = None
+        self._mode = _KA
+
+    # -- asyncio callbacks ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self._client = peer[0] if isinstance(peer, tuple) and peer else ""
+        self._t_recv = now = self._time()
+        self._timer = self._loop.call_at(now + self._server._tick, self._on_timer)
+        self._server._add_conn(self)
+        if self._server._shutting_down:
+            self._halted = True
+            self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = self._halted = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for slot in self._queue:
+            if slot.task is not None:
+                slot.task.cancel()
+        self._queue.clear()
+        self._backlog.clear()
+        self._flow.abort()
+        self._server._drop_conn(self)
+
+    def eof_received(self) -> bool | None:
+        if self._queue or self._backlog:
+            # The client half-closed after sending: answer what it sent, then close.
+            self._halted = self._draining_close = True
+            return True
+        return None
+
+    def pause_writing(self) -> None:
+        self._flow.pause()
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._flow.resume()
+        self._update_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self._t_recv = self._time()
+        if self._halted:
+            return  # closing, lingering, or the request was the last one
+        # Only a read this big can hold a too-large head by itself; see on_headers_complete.
+        self._big = len(data) > self._max_header_bytes
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._on_upgrade(data[exc.args[0] :])
+            return
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _Halt):
+                log.error("HTTP parser callback failed", exc_info=exc.__context__)
+                if not self._halted:
+                    self._halted = True
+                    self._reply(_INTERNAL, _LINGER)
+            return
+        except httptools.HttpParserError:
+            if not self._halted:
+                self._halted = True
+                self._reply(_BAD_REQUEST, _LINGER)
+            return
+        if self._phase == 1:
+            # A head still arriving across reads: bound what httptools buffers for it.
+            if self._spill < 0:
+                self._spill = 0
+            else:
+                self._spill += len(data)
+                if self._spill > self._max_header_bytes:
+                    self._halted = True
+                    self._reply(_HEADERS_TOO_LARGE, _LINGER)
+
+    # -- httptools callbacks -------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._phase = 1
+        self._t_begin = self._t_recv
+        self._url = b""
+        self._raw = []
+        self._special = None
+        self._body = None
+        self._body_len = 0
+        self._spill = -1
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        raw = self._raw
+        raw.append((name, value))
+        if len(name) in _WATCHED_LENGTHS:
+            self._watch(name, value)
+        if len(raw) > _MAX_HEADERS:
+            self._fail(_HEADERS_TOO_LARGE)
+
+    def _watch(self, name: bytes, value: bytes) -> None:
+        """Keep the few headers the transport itself acts on (cheap filter: name length)."""
+        key = name.lower()
+        if key in _TRANSPORT_HEADERS:
+            if self._special is None:
+                self._special = {}
+            self._special[key] = value
+
+    def on_headers_complete(self) -> None:
+        self._phase = 2
+        if self._big or self._spill >= 0:
+            # The head came in a big read or over several: count it exactly.
+            size = len(self._url) + sum(len(n) + len(v) for n, v in self._raw)
+            if size > self._max_header_bytes:
+                self._fail(_HEADERS_TOO_LARGE)
+        parser = self._parser
+        raw_method = parser.get_method()
+        method = _METHOD_NAMES.get(raw_method) or raw_method.decode("latin-1")
+        url = self._url
+        q = url.find(b"?")
+        if q < 0:
+            raw_path, query = url, b""
+        else:
+            raw_path, query = url[:q], url[q + 1 :]
+        if not raw_path.startswith(b"/"):
+            raw_path, query = _absolute_form(url)
+        path = raw_path.decode("latin-1")
+        self._method = method
+        self._path = unquote(path) if "%" in path else path
+        self._query = query
+        mode = _KA if parser.should_keep_alive() else 0
+        special = self._special
+        if mode and special is not None and b"connection" in special and parser.get_http_version() == "1.0":
+            mode |= _HTTP10
+        router = self._router
+        methods = router._static.get(path)
+        if methods is not None:
+            self._params = {}
+        else:
+            hit = router._cache.get(path)
+            if hit is not None:
+                methods = hit[0]
+                self._params = hit[1].copy()
+            else:
+                found = router.match(path)
+                if found is None:
+                    self._params = {}
+                else:
+                    methods, self._params = found
+        route = None
+        if methods is None:
+            self._early = _NOT_FOUND
+        else:
+            route = methods.get(method)
+            if route is None:
+                get = methods.get("GET") if method == "HEAD" else None
+                if get is not None and get.kind == _PLAIN:
+                    route = get
+                    mode |= _HEAD
+                else:
+                    self._early = error_response(
+                        405, "method_not_allowed", f"{method} is not allowed here", [("allow", _allow(methods))]
+                    )
+        self._route = route
+        self._mode = mode
+        limit = self._limit = (
+            route.max_body if route is not None and route.max_body is not None else self._config.max_body
+        )
+        if special is not None:
+            length = special.get(b"content-length")
+            if length is not None and int(length) > limit:
+                self._fail(_TOO_LARGE)
+            expect = special.get(b"expect")
+            if expect is not None:
+                if expect.lower() != b"100-continue":
+                    self._fail(_EXPECT_FAILED)
+                if not self._queue and not self._backlog:
+                    self._transport.write(_CONTINUE)
+
+    def on_body(self, chunk: bytes) -> None:
+        n = self._body_len = self._body_len + len(chunk)
+        if n > self._limit:
+            self._fail(_TOO_LARGE)
+        body = self._body
+        if body is None:
+            self._body = chunk
+        elif type(body) is list:
+            body.append(chunk)
+        else:
+            self._body = [body, chunk]
+
+    def on_message_complete(self) -> None:
+        self._phase = 0
+        mode = self._mode
+        if not mode & _KA:
+            self._halted = True
+        route = self._route
+        if route is None:
+            self._reply(self._early, mode)
+            return
+        body = self._body
+        if body is None:
+            body = b""
+        elif type(body) is list:
+            body = b"".join(body)
+        req = Request(self._method, self._path, self._query, self._raw, body, self._client, self._params)
+        if route.kind or self._queue or self._backlog:
+            if route.kind == _WEBSOCKET:
+                self._websocket_request(req, route, mode)
+            else:
+                self._dispatch(req, route, mode)
+            return
+        # Fast path: a plain handler with nothing owed ahead of it runs right here.
+        try:
+            res = route.handler(req)
+        except Exception as exc:
+            res = self._handler_error(exc, req)
+        t = type(res)
+        if t is not bytes and t is not Response and t is not tuple and not isinstance(res, Response):
+            self._start_task(res, req, mode)
+            return
+        try:
+            data = _render(res, mode)
+        except Exception as exc:
+            data = self._render_failure(exc, req, mode)
+        self._transport.write(data)
+        if not mode & _KA:
+            self._close_after_write(mode)
+
+    # -- dispatch and ordering -----------------------------------------------------------------
+
+    def _dispatch(self, req: Request, route: Route, mode: int) -> None:
+        queue = self._queue
+        if len(queue) >= self._cap or self._backlog:
+            self._backlog.append((req, route, mode, None))
+            self._update_reading()
+            return
+        if route.kind == _STREAM:
+            slot = _Slot(mode, request=req)
+            slot.turn = self._loop.create_future()
+            if not queue:
+                slot.turn.set_result(None)
+            slot.task = task = self._loop.create_task(self._run_stream(slot, req, route))
+            task.add_done_callback(self._on_task_done)
+            queue.append(slot)
+            self._update_reading()
+            return
+        try:
+            res = route.handler(req)
+        except Exception as exc:
+            res = self._handler_error(exc, req)
+        t = type(res)
+        if t is bytes or t is Response or t is tuple or isinstance(res, Response):
+            self._reply(res, mode, req)
+        else:
+            self._start_task(res, req, mode)
+
+    def _start_task(self, res: Any, req: Request, mode: int) -> None:
+        try:
+            task = self._loop.create_task(res) if type(res) is CoroutineType else asyncio.ensure_future(res)
+        except TypeError as exc:
+            self._reply(self._handler_error(exc, req), mode, req)
+            return
+        task.add_done_callback(self._on_task_done)
+        self._queue.append(_Slot(mode, None, task, req))
+        if len(self._queue) >= self._cap:
+            self._update_reading()
+
+    def _reply(self, res: Any, mode: int, req: Request | None = None) -> None:
+        """Send a ready result now, or queue it behind the responses still owed."""
+        if self._backlog:
+            self._backlog.append((None, None, mode, res))
+            return
+        try:
+            data = _render(res, mode)
+        except Exception as exc:
+            data = self._render_failure(exc, req, mode)
+        if self._queue:
+            self._queue.append(_Slot(mode, data))
+            self._update_reading()
+            return
+        if self._closed:
+            return
+        self._transport.write(data)
+        if not mode & _KA:
+            self._close_after_write(mode)
+
+    def _fail(self, res: Response) -> None:
+        """A request we cannot read further: answer it, close after, stop parsing now."""
+        self._halted = True
+        self._reply(res, _LINGER)
+        raise _Halt
+
+    def _on_task_done(self, task: asyncio.Future[Any]) -> None:
+        if not self._closed:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write every ready response at the head of the queue, in order; admit the backlog."""
+        queue = self._queue
+        out = []
+        final = -1
+        while queue:
+            slot = queue[0]
+            data = slot.data
+            if data is None:
+                task = slot.task
+                assert task is not None
+                if not task.done():
+                    turn = slot.turn
+                    if turn is not None:
+                        if not turn.done():
+                            turn.set_result(None)
+                        if self._shutting_down:
+                            task.cancel()
+                    break
+                data = self._task_result(slot, task)
+            queue.popleft()
+            if data:
+                out.append(data)
+            if not slot.mode & _KA:
+                final = slot.mode
+                break
+        if out:
+            self._transport.writelines(out)
+        if final >= 0:
+            self._close_after_write(final)
+            return
+        backlog = self._backlog
+        while backlog and len(queue) < self._cap and not self._halted_for_good():
+            req, route, mode, early = backlog.popleft()
+            if route is None:
+                self._reply(early, mode)
+            else:
+                assert req is not None
+                self._dispatch(req, route, mode)
+        if not queue and not backlog:
+            self._t_idle = self._time()
+            if self._draining_close and not self._closed:
+                self._transport.close()
+                return
+        self._update_reading()
+
+    def _halted_for_good(self) -> bool:
+        return self._closed or self._transport.is_closing()
+
+    def _task_result(self, slot: _Slot, task: asyncio.Future[Any]) -> bytes:
+        req = slot.request
+        if task.cancelled():
+            res: Any = _SHUTTING_DOWN if self._shutting_down else _INTERNAL
+        else:
+            exc = task.exception()
+            if exc is not None:
+                assert req is not None
+                res = self._handler_error(exc, req)
+            else:
+                res = task.result()
+                if res is _STREAMED:
+                    return b""
+        mode = slot.mode
+        if self._shutting_down and len(self._queue) == 1 and not self._backlog:
+            mode &= ~_KA
+            slot.mode = mode
+        try:
+            return _render(res, mode)
+        except Exception as exc:
+            return self._render_failure(exc, req, mode)
+
+    def _handler_error(self, exc: BaseException, req: Request) -> Any:
+        """Map a handler's exception through `on_error`; anything unmapped is a logged 500."""
+        on_error = self._server.on_error
+        if on_error is not None and isinstance(exc, Exception):
+            try:
+                res = on_error(exc)
+            except Exception:
+                log.exception("on_error failed")
+                res = None
+            if res is not None:
+                return res
+        log.error("unhandled error in %s %s", req.method, req.path, exc_info=exc)
+        return _INTERNAL
+
+    def _render_failure(self, exc: Exception, req: Request | None, mode: int) -> bytes:
+        where = f"{req.method} {req.path}" if req is not None else "a response"
+        log.error("could not serialize the result of %s", where, exc_info=exc)
+        return _render(_INTERNAL, mode)
+
+    def _update_reading(self) -> None:
+        """Read while there is room: pause for write backpressure, the in-flight cap or a halt."""
+        if self._closed or self._upgraded:
+            return
+        pause = not self._lingering and (
+            self._flow.paused or self._halted or len(self._queue) >= self._cap or bool(self._backlog)
+        )
+        if pause != self._reading_paused and not self._transport.is_closing():
+            self._reading_paused = pause
+            if pause:
+                self._transport.pause_reading()
+            else:
+                self._transport.resume_reading()
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def _close_after_write(self, mode: int) -> None:
+        self._halted = True
+        for slot in self._queue:
+            if slot.task is not None:
+                slot.task.cancel()
+        self._queue.clear()
+        self._backlog.clear()
+        if self._closed or self._transport.is_closing():
+            return
+        if not mode & _LINGER:
+            self._transport.close()
+            return
+        # Half-close and discard what the client still sends, so it reads our answer
+        # instead of a reset.
+        self._lingering = True
+        self._t_linger = self._time()
+        if self._transport.can_write_eof():
+            self._transport.write_eof()
+        self._update_reading()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(self._t_linger + _LINGER_SECONDS, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """The connection's one lazy timer: enforce whichever deadline its state has."""
+        self._timer = None
+        if self._closed or self._upgraded:
+            return
+        config = self._config
+        flow = self._flow
+        now = self._time()
+        if self._lingering:
+            deadline = self._t_linger + _LINGER_SECONDS
+        elif flow.paused:
+            deadline = flow.paused_at + config.send_timeout
+        elif self._reading_paused:
+            deadline = float("inf")  # we stopped reading: the client is not the slow one
+        elif self._phase == 1:
+            deadline = self._t_begin + config.header_timeout
+        elif self._phase == 2:
+            deadline = self._t_recv + config.body_timeout
+        elif self._queue or self._backlog:
+            deadline = float("inf")
+        else:
+            deadline = max(self._t_recv, self._t_idle) + config.idle_timeout
+        if now >= deadline:
+            self._halted = True
+            if flow.paused or self._lingering:
+                self._transport.abort()
+            else:
+                self._transport.close()
+            return
+        self._timer = self._loop.call_at(min(deadline, now + self._server._tick), self._on_timer)
+
+    def begin_shutdown(self) -> None:
+        """Server shutdown: close if idle, else finish what is owed, then close."""
+        self._shutting_down = True
+        if self._closed or self._lingering:
+            return
+        self._halted = True
+        if not self._queue and not self._backlog:
+            self._transport.close()
+            return
+        self._draining_close = True
+        self._update_reading()
+        head = self._queue[0] if self._queue else None
+        if head is not None and head.turn is not None and head.task is not None:
+            head.task.cancel()  # a stream: end it politely (see _run_stream)
+
+    def abort(self) -> None:
+        """Drop the connection now."""
+        if not self._closed:
+            self._transport.abort()
+
+    # -- streaming -----------------------------------------------------------------------------
+
+    async def _run_stream(self, slot: _Slot, req: Request, route: Route) -> Any:
+        try:
+            res = route.handler(req)
+            if hasattr(res, "__await__"):
+                res = await res
+        except Exception as exc:
+            return self._handler_error(exc, req)
+        if type(res) is bytes or type(res) is tuple or isinstance(res, Response):
+            return res
+        stream = res if isinstance(res, Stream) else Stream(res)
+        chunks = stream.chunks
+        if not hasattr(chunks, "__aiter__"):
+            return self._handler_error(TypeError(f"stream handler returned {type(res).__name__}"), req)
+        it: AsyncIterator[bytes] = chunks.__aiter__()
+        try:
+            assert slot.turn is not None
+            await slot.turn
+            chunked = slot.mode & (_KA | _HTTP10) == _KA
+            if not chunked:
+                slot.mode &= ~_KA  # the body ends when the connection does
+            head = [_status_line(stream.status), _date_line]
+            head.append(b"content-type: %s\r\n" % stream.content_type.encode("latin-1"))
+            if stream.content_type == EVENT_STREAM:
+                head.append(b"cache-control: no-cache\r\n")
+            if stream.headers:
+                head.append(_header_lines(stream.headers))
+            head.append(b"transfer-encoding: chunked\r\n\r\n" if chunked else b"connection: close\r\n\r\n")
+            transport, flow = self._transport, self._flow
+            transport.write(b"".join(head))
+            if slot.mode & _HEAD:
+                return _STREAMED
+            try:
+                async for chunk in it:
+                    if not chunk:
+                        continue  # an empty chunk would end a chunked body
+                    transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    if flow.paused:
+                        await flow.drain()
+            except asyncio.CancelledError:
+                if not (self._shutting_down and not self._closed):
+                    raise  # the client left
+                slot.mode &= ~_KA  # shutdown: finish the body politely, then close
+            except ConnectionResetError:
+                return _STREAMED
+            except Exception:
+                log.exception("stream for %s %s failed", req.method, req.path)
+                slot.mode &= ~_KA
+                # Closing without the last chunk tells the client the stream broke.
+                return _STREAMED
+            if chunked and not self._closed:
+                transport.write(b"0\r\n\r\n")
+            return _STREAMED
+        finally:
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:
+                    log.exception("closing the stream for %s %s failed", req.method, req.path)
+
+    # -- WebSocket upgrade ---------------------------------------------------------------------
+
+    def _websocket_request(self, req: Request, route: Route, mode: int) -> None:
+        if not self._parser.should_upgrade() or "websocket" not in req.headers.get("upgrade", "").lower():
+            self._reply(
+                error_response(426, "upgrade_required", "this path speaks WebSocket", [("upgrade", "websocket")]),
+                mode,
+            )
+            return
+        if self._queue or self._backlog:
+            self._fail(error_response(400, "bad_request", "upgrade while responses are pending"))
+        self._ws_pending = (req, route)
+
+    def _on_upgrade(self, trailing: bytes) -> None:
+        from cairn.net import websocket
+
+        pending, self._ws_pending = self._ws_pending, None
+        self._halted = True
+        if pending is None:
+            # An upgrade we do not speak: the request was answered; nothing more can be parsed.
+            if not self._queue and not self._backlog:
+                self._transport.close()
+            else:
+                self._draining_close = True
+                self._update_reading()
+            return
+        req, route = pending
+        accepted = websocket.handshake(req.headers)
+        if isinstance(accepted, Response):
+            self._reply(accepted, _LINGER)
+            return
+        self._upgraded = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._server._drop_conn(self)
+        if self._reading_paused:
+            self._transport.resume_reading()
+        websocket.WebSocket(self._server, req, route.handler).attach(self._transport, accepted, trailing)
+
+
+def _absolute_form(url: bytes) -> tuple[bytes, bytes]:
+    if url == b"*":
+        return b"*", b""
+    try:
+        parsed = httptools.parse_url(url)
+    except httptools.HttpParserInvalidURLError:
+        return url, b""
+    return parsed.path or b"/", parsed.query or b""
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+
+class HttpServer:
+    """Serves a `Router` on one TCP port; `shutdown()` drains it in a fixed order."""
+
+    def __init__(
+        self,
+        router: Router,
+        config: ServerConfig | None = None,
+        on_error: Callable[[Exception], Response | None] | None = None,
+    ) -> None:
+        self.router = router
+        self.config = config or ServerConfig()
+        self.on_error = on_error
+        self.port = 0
+        c = self.config
+        # Connection timers fire at least this often, so no deadline is missed.
+        self._tick = min(c.header_timeout, c.body_timeout, c.idle_timeout, c.send_timeout)
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[Any] = set()
+        self._shutting_down = False
+        self._drained: asyncio.Future[None] | None = None
+        self._date_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def connections(self) -> int:
+        """Open connections, HTTP and WebSocket."""
+        return len(self._connections)
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on host:port; port 0 picks a free port, exposed as `.port`."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: HttpProtocol(self), host, port, backlog=self.config.backlog, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._tick_date()
+
+    def _tick_date(self) -> None:
+        _refresh_date()
+        self._date_timer = asyncio.get_running_loop().call_later(1.0, self._tick_date)
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop accepting; let in-flight requests finish (up to `timeout`); close every
+        connection (idle keep-alive at once, SSE streams ended, WebSockets with 1001); then
+        drop whatever is left.
+        """
+        if self._server is None or self._shutting_down:
+            return
+        self._shutting_down = True
+        loop = asyncio.get_running_loop()
+        self._server.close()
+        for conn in list(self._connections):
+            conn.begin_shutdown()
+        if self._connections:
+            self._drained = loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._drained), timeout)
+            except TimeoutError:
+                log.warning("shutdown: %d connections still open after %.1fs", len(self._connections), timeout)
+        for conn in list(self._connections):
+            conn.abort()
+        if self._connections:
+            self._drained = loop.create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._drained), 1.0)
+        await self._server.wait_closed()
+        if self._date_timer is not None:
+            self._date_timer.cancel()
+            self._date_timer = None
+
+    def _add_conn(self, conn: Any) -> None:
+        self._connections.add(conn)
+
+    def _drop_conn(self, conn: Any) -> None:
+        self._connections.discard(conn)
+        if not self._connections and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)

@@ -1,0 +1,175 @@
+"""Prometheus text metrics: request latency per route, statuses, journal, events, live state, process.
+
+Recording is a few integer operations per request; rendering happens only when scraped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gc
+import inspect
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cairn.app import Runtime
+    from cairn.net.hub import Hub
+
+BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _quote(v: object) -> str:
+    return '"%s"' % v
+
+
+class Histogram:
+    __slots__ = ("count", "counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.count = 0
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.count += 1
+        self.sum += seconds
+
+    def lines(self, name: str, labels: str) -> list[str]:
+        def lab(extra: str = "") -> str:
+            parts = [p for p in (labels, extra) if p]
+            return "{" + ",".join(parts) + "}" if parts else ""
+
+        out, acc = [], 0
+        for le, c in zip(BUCKETS, self.counts, strict=False):
+            acc += c
+            out.append(f"{name}_bucket{lab('le=%s' % _quote(le))} {acc}")
+        out.append(f"{name}_bucket{lab('le=%s' % _quote('+Inf'))} {self.count}")
+        out.append(f"{name}_sum{lab()} {self.sum:.6f}")
+        out.append(f"{name}_count{lab()} {self.count}")
+        return out
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.latency: dict[str, Histogram] = {}
+        self.status: dict[tuple[str, int], int] = {}
+        self.errors: dict[str, int] = {}
+        self.gc_pause = Histogram()
+        self._gc_start = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_pause.observe(time.perf_counter() - self._gc_start)
+
+    def close(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def error(self, code: str) -> None:
+        self.errors[code] = self.errors.get(code, 0) + 1
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        h = self.latency.get(route)
+        if h is None:
+            h = self.latency[route] = Histogram()
+        h.observe(seconds)
+        key = (route, status)
+        self.status[key] = self.status.get(key, 0) + 1
+
+    def timed(self, route: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Wrap a handler to record its latency and status (sync fast path kept sync)."""
+        observe = self.observe
+        clock = time.perf_counter
+
+        def sync(req: Any) -> Any:
+            t0 = clock()
+            try:
+                res = fn(req)
+            except Exception as e:
+                observe(route, getattr(e, "status", 500), clock() - t0)
+                raise
+            if inspect.isawaitable(res):
+                return finish(res, t0)
+            observe(route, res[0] if type(res) is tuple else 200, clock() - t0)
+            return res
+
+        async def finish(aw: Any, t0: float) -> Any:
+            try:
+                res = await aw
+            except Exception as e:
+                observe(route, getattr(e, "status", 500), clock() - t0)
+                raise
+            observe(route, res[0] if type(res) is tuple else getattr(res, "status", 200), clock() - t0)
+            return res
+
+        async def run_async(req: Any) -> Any:
+            return await finish(fn(req), clock())
+
+        return run_async if inspect.iscoroutinefunction(fn) else sync
+
+    def render(self, rt: Runtime, hub: Hub) -> bytes:
+        lines: list[str] = []
+
+        def head(name: str, kind: str, help_: str) -> None:
+            lines.append(f"# HELP {name} {help_}")
+            lines.append(f"# TYPE {name} {kind}")
+
+        head("cairn_request_seconds", "histogram", "Request latency by route.")
+        for route, h in sorted(self.latency.items()):
+            lines.extend(h.lines("cairn_request_seconds", f'route="{route}"'))
+        head("cairn_requests_total", "counter", "Requests by route and status code.")
+        for (route, status), n in sorted(self.status.items()):
+            lines.append(f'cairn_requests_total{{route="{route}",code="{status}"}} {n}')
+        head("cairn_errors_total", "counter", "Error replies by error code.")
+        for code, n in sorted(self.errors.items()):
+            lines.append(f'cairn_errors_total{{code="{code}"}} {n}')
+        stats = rt.store.journal.stats()
+        head("cairn_journal_commits_total", "counter", "Group commits of the journal.")
+        lines.append(f"cairn_journal_commits_total {int(stats.get('commits', 0))}")
+        head("cairn_journal_records_total", "counter", "Records committed.")
+        lines.append(f"cairn_journal_records_total {int(stats.get('records', 0))}")
+        head("cairn_journal_last_batch_records", "gauge", "Records in the last group commit.")
+        lines.append(f"cairn_journal_last_batch_records {stats.get('last_batch', 0)}")
+        head("cairn_journal_last_commit_seconds", "gauge", "Duration of the last group commit.")
+        lines.append(f"cairn_journal_last_commit_seconds {stats.get('last_commit_seconds', 0.0):.6f}")
+        head("cairn_event_subscribers", "gauge", "Connected event subscribers.")
+        lines.append(f"cairn_event_subscribers {hub.subscribers}")
+        head("cairn_event_queue_depth", "gauge", "Deepest subscriber queue.")
+        lines.append(f"cairn_event_queue_depth {hub.depth()}")
+        head("cairn_event_subscribers_dropped_total", "counter", "Subscribers cut off for falling behind.")
+        lines.append(f"cairn_event_subscribers_dropped_total {hub.dropped_total}")
+        eng = rt.engine
+        if eng is not None:
+            now = rt.clock()
+            live = [h for h in eng.hunts.values() if h.state_at(now) != "ended"]
+            head("cairn_live_hunts", "gauge", "Hunts scheduled or active.")
+            lines.append(f"cairn_live_hunts {len(live)}")
+            head("cairn_live_treasures", "gauge", "Treasures not yet claimed in live hunts.")
+            lines.append(f"cairn_live_treasures {sum(h.left for h in live)}")
+            head("cairn_players", "gauge", "Players with a known position.")
+            lines.append(f"cairn_players {len(eng.players)}")
+            head("cairn_pending_grants", "gauge", "Grants not yet acked.")
+            lines.append(f"cairn_pending_grants {sum(len(g) for g in eng.pending.values())}")
+        head("cairn_process_resident_memory_bytes", "gauge", "Resident set size.")
+        lines.append(f"cairn_process_resident_memory_bytes {rss_bytes()}")
+        head("cairn_python_allocated_blocks", "gauge", "sys.getallocatedblocks().")
+        lines.append(f"cairn_python_allocated_blocks {sys.getallocatedblocks()}")
+        head("cairn_gc_pause_seconds", "histogram", "Garbage collector pauses.")
+        lines.extend(self.gc_pause.lines("cairn_gc_pause_seconds", ""))
+        return ("\n".join(lines) + "\n").encode()
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except OSError:
+        return 0

@@ -1,0 +1,185 @@
+"""`cairn serve` and `cairn demo`: build the runtime and the API, listen, and shut down in order.
+
+Shutdown on SIGTERM or SIGINT: stop accepting, let in-flight requests finish (bounded by
+`server.shutdown_timeout`), flush the journal, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvloop
+
+from cairn import config as configmod
+from cairn.app import Runtime
+from cairn.net import http
+from cairn.net.api import Api
+from cairn.net.auth import Keys
+from cairn.net.hub import Hub
+from cairn.net.metrics import Metrics
+from cairn.net.openapi import build_openapi
+
+log = logging.getLogger("cairn")
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per log line: time, level, logger, message, and any `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for k in ("request_id", "route", "status", "code"):
+            if hasattr(record, k):
+                out[k] = getattr(record, k)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def setup_logging() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(h.formatter, JsonLines) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonLines())
+        root.addHandler(handler)
+    root.setLevel(os.environ.get("CAIRN_LOG_LEVEL", "INFO").upper())
+
+
+class Service:
+    """A running engine with its HTTP server."""
+
+    def __init__(self, cfg: configmod.Config) -> None:
+        self.cfg = cfg
+        self.rt = Runtime(cfg)
+        self.hub = Hub()
+        self.metrics = Metrics()
+        self.server: http.HttpServer | None = None
+        self.keys: Keys | None = None
+        self.api: Api | None = None
+
+    async def start(self) -> None:
+        started = time.perf_counter()
+        await self.rt.start()
+        self.keys = Keys.load(self.rt.data_dir, os.environ)
+        self.rt.listeners.append(self.hub.publish)
+        api = self.api = Api(self.rt, self.keys, self.hub, self.metrics)
+        api.openapi = build_openapi()
+        router = http.Router()
+        api.routes(router)
+        from cairn.net.session import Sessions
+
+        Sessions(api).routes(router)
+        s = self.cfg.server
+        tcfg = http.ServerConfig(
+            max_body=s.max_body, header_timeout=s.header_timeout, idle_timeout=s.idle_timeout,
+            max_inflight=s.max_inflight,
+        )  # fmt: skip
+        self.server = http.HttpServer(router, tcfg, on_error=api.on_error)
+        await self.server.start(s.host, s.port)
+        log.info(
+            "cairn listening on http://%s:%d (data %s, ready in %.2fs, recovered %r)",
+            s.host, self.server.port, self.rt.data_dir, time.perf_counter() - started, self.rt.store.last_recovery,
+        )  # fmt: skip
+        if self.keys.created:
+            log.info("created API keys in %s", self.keys.path)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.port
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.shutdown(self.cfg.server.shutdown_timeout)
+        await self.rt.close()
+        self.metrics.close()
+
+
+async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any]] | None = None) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await svc.start()
+    side: asyncio.Task[Any] | None = None
+    if also is not None:
+        side = asyncio.create_task(also(svc))
+        side.add_done_callback(lambda _t: stop.set())
+    await stop.wait()
+    log.info("shutting down")
+    if side is not None and not side.done():
+        side.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await side
+    await svc.stop()
+    log.info("stopped")
+
+
+def serve(cfg: configmod.Config, profile: str | None = None) -> int:
+    setup_logging()
+    svc = Service(cfg)
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(async_mode="disabled", interval=0.0005)
+        profiler.start()
+        try:
+            uvloop.run(run_until_signal(svc))
+        finally:
+            profiler.stop()
+            with open(profile, "w") as f:
+                f.write(profiler.output_html())
+            log.info("profile written to %s", profile)
+        return 0
+    uvloop.run(run_until_signal(svc))
+    return 0
+
+
+def run_demo(cfg: configmod.Config, players: int = 40, seconds: float = 0, live: bool = True) -> int:
+    """Serve, create a sample hunt, and drive simulated players through the real HTTP API."""
+    from cairn.demo import Board, demo_spec, play, show
+    from cairn.net.client import HttpClient
+
+    setup_logging()
+    if live:
+        logging.getLogger().setLevel(logging.WARNING)
+    os.environ.setdefault("CAIRN_ADMIN_KEY", "demo-admin-" + os.urandom(6).hex())
+    os.environ.setdefault("CAIRN_GAME_KEY", "demo-game-" + os.urandom(6).hex())
+
+    async def drive(svc: Service) -> None:
+        base = f"http://{cfg.server.host}:{svc.port}"
+        admin = HttpClient(base, os.environ["CAIRN_ADMIN_KEY"])
+        game = HttpClient(base, os.environ["CAIRN_GAME_KEY"])
+        hunt_id = "demo-" + time.strftime("%H%M%S")
+        spec = demo_spec(hunt_id)
+        created = await admin.post("/v1/hunts", spec)
+        print(f"\nCairn is serving at {base}")
+        print(f"  admin key:  {os.environ['CAIRN_ADMIN_KEY']}")
+        print(f"  game key:   {os.environ['CAIRN_GAME_KEY']}")
+        print(f"  hunt:       {hunt_id} ({created['treasures_total']} treasures)  data: {cfg.server.data_dir}\n")
+        board = Board(hunt_id, created["treasures_total"])
+        try:
+            await show(board, play(game, hunt_id, board, players, seconds, world_size=cfg.worlds["overworld"].size), live)
+        finally:
+            await admin.close()
+            await game.close()
+        print(f"\nall {board.total - (board.total - sum(board.count.values()))} treasures found;"
+              " Cairn keeps serving until Ctrl-C" if not seconds else "\ndemo finished")  # fmt: skip
+        if not seconds:
+            await asyncio.Event().wait()
+
+    uvloop.run(run_until_signal(Service(cfg), drive))
+    return 0

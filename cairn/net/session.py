@@ -1,0 +1,168 @@
+"""`GET /v1/session`: the WebSocket session for game-server plugins.
+
+Frames are JSON (text) or MessagePack (binary); a reply uses the format of its request.
+- `{"id": 1, "op": "dig", "hunt": "h", ...}` → `{"id": 1, "result": {...}}` or `{"id": 1, "error": {...}}`
+- `{"id": 2, "ops": [{"op": "dig", ...}, ...]}` → `{"id": 2, "results": [...]}` (one result per op)
+- `{"id": 3, "op": "subscribe", "hunt": "h", "after": 0}` → pushed `{"event": {...}}` frames
+- also `unsubscribe`, `grants` (`player`), `ack` (`grant_id`), `auth` (`key`), `ping`.
+Authentication: the upgrade request's `Authorization` header, or an `auth` op first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import msgspec
+
+from cairn.core.errors import CairnError, Unauthorized, ValidationError
+from cairn.net import schemas
+from cairn.net.api import Api, wire_error
+from cairn.net.http import Router
+
+log = logging.getLogger("cairn.session")
+
+_json = msgspec.json.Encoder()
+_mp = msgspec.msgpack.Encoder()
+_op_from = msgspec.convert
+MAX_OPS = 1000
+
+
+class Session:
+    def __init__(self, api: Api, ws: Any, scope: str | None) -> None:
+        self.api = api
+        self.ws = ws
+        self.scope = scope
+        self.sub: Any = None
+        self.pusher: asyncio.Task[None] | None = None
+        self.binary = False
+        self.send_lock = asyncio.Lock()
+
+    async def send(self, obj: Any, binary: bool) -> None:
+        await self.ws.send(_mp.encode(obj) if binary else _json.encode(obj).decode())
+
+    async def run(self) -> None:
+        try:
+            while True:
+                frame = await self.ws.receive()
+                binary = isinstance(frame, bytes | bytearray)
+                try:
+                    msg = msgspec.msgpack.decode(frame) if binary else msgspec.json.decode(frame)
+                except msgspec.DecodeError as e:
+                    kind = "MessagePack" if binary else "JSON"
+                    await self.send({"id": None, "error": {"code": "invalid_body", "message": f"bad {kind}: {e}"}}, binary)
+                    continue
+                reply = await self.handle(msg, binary)
+                if reply is not None:
+                    await self.send(reply, binary)
+        finally:
+            if self.pusher is not None:
+                self.pusher.cancel()
+            if self.sub is not None:
+                self.api.hub.unsubscribe(self.sub)
+
+    async def handle(self, msg: Any, binary: bool) -> dict[str, Any] | None:
+        if not isinstance(msg, dict):
+            return {"id": None, "error": {"code": "invalid_body", "message": "a frame must be an object"}}
+        rid = msg.pop("id", None)
+        try:
+            op = msg.get("op")
+            if op == "auth":
+                self.scope = self.api.keys.scope_of("Bearer " + str(msg.get("key", "")))
+                return {"id": rid, "result": {"scope": self.scope}}
+            if self.scope is None:
+                raise Unauthorized("authenticate first: send the Authorization header or an auth op")
+            if "ops" in msg:
+                ops = msg["ops"]
+                if not isinstance(ops, list) or len(ops) > MAX_OPS:
+                    raise ValidationError(f"ops must be a list of at most {MAX_OPS} ops", field="ops")
+                results, wait = self.api.run_ops(ops, _to_op)
+                if wait > self.api.rt.store.journal.durable_seq:
+                    await self.api.rt.store.durable(wait)
+                return {"id": rid, "results": results}
+            if op in ("dig", "hint", "positions"):
+                results, wait = self.api.run_ops([msg], _to_op)
+                if wait > self.api.rt.store.journal.durable_seq:
+                    await self.api.rt.store.durable(wait)
+                res = results[0]
+                if isinstance(res, dict) and "error" in res and len(res) == 1:
+                    return {"id": rid, **res}
+                return {"id": rid, "result": res}
+            if op == "subscribe":
+                return {"id": rid, "result": self.subscribe(msg, binary)}
+            if op == "unsubscribe":
+                self.unsubscribe()
+                return {"id": rid, "result": {"subscribed": False}}
+            if op == "grants":
+                player = str(msg.get("player", ""))
+                return {"id": rid, "result": {"grants": self.api.rt.eng.grants_of(player)}}
+            if op == "ack":
+                result = await self.api.rt.ack(str(msg.get("grant_id", "")))
+                return {"id": rid, "result": result}
+            if op == "ping":
+                return {"id": rid, "result": "pong"}
+            raise ValidationError(f"unknown op {op!r}", field="op")
+        except (CairnError, msgspec.ValidationError) as e:
+            return {"id": rid, **wire_error(e).to_wire()}
+
+    def subscribe(self, msg: dict[str, Any], binary: bool) -> dict[str, Any]:
+        self.unsubscribe()
+        hunt = msg.get("hunt") or None
+        after = msg.get("after") or 0
+        if not isinstance(after, int):
+            raise ValidationError("after must be an event id", field="after")
+        self.sub = self.api.hub.subscribe(hunt)
+        backlog, complete = self.api.rt.eng.events.after(after, hunt)
+        self.pusher = asyncio.create_task(self._push(backlog, after, binary))
+        return {"subscribed": True, "complete": complete}
+
+    def unsubscribe(self) -> None:
+        if self.pusher is not None:
+            self.pusher.cancel()
+            self.pusher = None
+        if self.sub is not None:
+            self.api.hub.unsubscribe(self.sub)
+            self.sub = None
+
+    async def _push(self, backlog: list[Any], after: int, binary: bool) -> None:
+        sub, last = self.sub, after
+        for e in backlog:
+            await self.send({"event": e}, binary)
+            last = e.id
+        while True:
+            evs = await sub.get(15.0)
+            for e in evs:
+                if e.id > last:
+                    await self.send({"event": e}, binary)
+                    last = e.id
+            if sub.dropped and not evs:
+                await self.send({"dropped": {"resume_after": last}}, binary)
+                return
+
+
+def _to_op(raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ValidationError("an op must be an object")
+    return _op_from(raw, schemas.Op)
+
+
+class Sessions:
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    async def __call__(self, ws: Any) -> None:
+        scope = None
+        header = ws.request.headers.get("authorization") if getattr(ws, "request", None) else None
+        if header:
+            try:
+                scope = self.api.keys.scope_of(header)
+            except CairnError:
+                with contextlib.suppress(Exception):
+                    await ws.close(4401, "unauthorized")
+                return
+        await Session(self.api, ws, scope).run()
+
+    def routes(self, router: Router) -> None:
+        router.add_websocket("/v1/session", self)
