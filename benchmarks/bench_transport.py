@@ -67,7 +67,15 @@ def serve(port: int) -> None:
     uvloop.run(main())
 
 
-def _wrk(port: int, secs: int, conns: int) -> tuple[float, float, int]:
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(port: int, secs: int, conns: int, pid: int | None = None) -> tuple[float, float, int, float]:
+    """rps, p99 ms, non-2xx count and the server's CPU microseconds per request."""
+    cpu0 = _cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency", "-s", str(DIG_LUA),
          f"http://127.0.0.1:{port}"],
@@ -80,7 +88,9 @@ def _wrk(port: int, secs: int, conns: int) -> tuple[float, float, int]:
     errs = re.search(r"Socket errors:.*", out)
     if errs:
         print("   ", errs.group(0), file=sys.stderr)
-    return rps, p99, int(bad.group(1)) if bad else 0
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    cpu_us = (_cpu_seconds(pid) - cpu0) * 1e6 / total if pid else float("nan")
+    return rps, p99, int(bad.group(1)) if bad else 0, cpu_us
 
 
 def _start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
@@ -108,22 +118,27 @@ def compare(runs: int, secs: int, conns: int) -> None:
         "transport": ([py, str(Path(__file__).resolve()), "serve", "7483"], 7483),
         "ceiling": ([py, str(CEILING), "7484"], 7484),
     }
-    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in servers}
+    results: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in servers}
     for i in range(runs):
         for name, (cmd, port) in servers.items():
             proc = _start(cmd, port)
             try:
                 _wrk(port, 2, conns)  # warm-up
-                r = _wrk(port, secs, conns)
+                r = _wrk(port, secs, conns, proc.pid)
             finally:
                 proc.terminate()
                 proc.wait()
             results[name].append(r)
-            print(f"run {i + 1} {name:9s} rps={r[0]:.0f} p99_ms={r[1]:.2f} non2xx={r[2]}", flush=True)
+            print(
+                f"run {i + 1} {name:9s} rps={r[0]:.0f} p99_ms={r[1]:.2f} non2xx={r[2]} cpu_us_per_req={r[3]:.2f}",
+                flush=True,
+            )
     med = {name: statistics.median(r[0] for r in rs) for name, rs in results.items()}
     p99 = {name: statistics.median(r[1] for r in rs) for name, rs in results.items()}
+    cpu = {name: statistics.median(r[3] for r in rs) for name, rs in results.items()}
     for name in servers:
-        print(f"median {name:9s} rps={med[name]:.0f} p99_ms={p99[name]:.2f}")
+        print(f"median {name:9s} rps={med[name]:.0f} p99_ms={p99[name]:.2f} cpu_us_per_req={cpu[name]:.2f}")
+    print(f"cpu ratio ceiling/transport = {cpu['ceiling'] / cpu['transport']:.3f} (CPU cost per request; less noisy)")
     ratios = [t[0] / c[0] for t, c in zip(results["transport"], results["ceiling"], strict=True)]
     print(f"ratio transport/ceiling = {med['transport'] / med['ceiling']:.3f} (per run: "
           + ", ".join(f"{r:.3f}" for r in ratios) + ")")  # fmt: skip

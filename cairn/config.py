@@ -61,7 +61,7 @@ class WorldConfig(_Section):
     sites: str | None = None  # a site pack file instead of the generator
     seed: int = 1
     size: Annotated[int, msgspec.Meta(ge=64, le=60_000_000)] = 8192
-    density: Annotated[float, msgspec.Meta(gt=0, le=16)] = 0.5  # share of the 4×4-column candidate grid kept (0.5: one site per 32 columns)
+    density: Annotated[float, msgspec.Meta(gt=0, le=16)] = 0.5  # share of candidate columns kept
 
 
 class LeaderboardConfig(_Section):

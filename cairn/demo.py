@@ -140,7 +140,9 @@ class SimPlayer:
                 return
         bearing = hint.get("bearing")
         if bearing:
-            ang = math.radians({"N": 0, "NE": 45, "E": 90, "SE": 135, "S": 180, "SW": 225, "W": 270, "NW": 315}[bearing])
+            ang = math.radians(
+                {"N": 0, "NE": 45, "E": 90, "SE": 135, "S": 180, "SW": 225, "W": 270, "NW": 315}[bearing]
+            )
             hop = {"burning": 2, "hot": 6, "warm": 20, "cool": 40}.get(hint.get("temperature", ""), 60)
             self.target = (self.x + math.sin(ang) * hop, self.z - math.cos(ang) * hop)
 

@@ -14,7 +14,7 @@ players cannot pool hints to beat it:
   several players with different adaptations) is just the finest of them: asking again,
   or comparing notes, reveals nothing beyond the sharpest box anyone was given.
 - The riddle talks about the box, not the treasure (see `riddle`), so it adds no
-  position information beyond the box of the same step.
+  horizontal position information beyond the box of the same step.
 
 `key` must be the same for every player of a treasure (derive it from the server secret,
 the hunt id and the treasure id), or players with different keys could intersect boxes.
@@ -98,15 +98,10 @@ class TreasureField:
     (1, 2)
     """
 
-    __slots__ = ("_dead", "_n2", "_n_dead", "_pos", "_x2", "_z2", "xz", "y")
-
-    xz: npt.NDArray[np.int64]
-    y: npt.NDArray[np.int64]
+    __slots__ = ("_dead", "_n2", "_n_dead", "_pts", "_x2", "_z2")
 
     def __init__(self, positions: Iterable[Pos]) -> None:
-        pts = np.array(list(positions), dtype=np.int64).reshape(-1, 3)
-        self.xz = np.ascontiguousarray(pts[:, [0, 2]])
-        self.y = np.ascontiguousarray(pts[:, 1])
+        pts = self._pts = np.array(list(positions), dtype=np.int64).reshape(-1, 3)
         # |t - p|^2 = |t|^2 - 2 t.p + |p|^2, and |p|^2 is the same for every t: ranking
         # by |t|^2 - 2 t.p needs three vectorised operations per query instead of five.
         # Exact in int64: every term stays below 2e16.
@@ -114,7 +109,6 @@ class TreasureField:
         self._n2 = x * x + z * z
         self._x2 = 2 * x
         self._z2 = 2 * z
-        self._pos: list[Pos] = [(int(a), int(b), int(c)) for a, b, c in pts.tolist()]
         self._dead = np.zeros(len(pts), dtype=bool)
         self._n_dead = 0
 
@@ -126,9 +120,20 @@ class TreasureField:
         """How many treasures are not retired."""
         return len(self._dead) - self._n_dead
 
+    @property
+    def xz(self) -> npt.NDArray[np.int64]:
+        """The (x, z) columns, shape (n, 2)."""
+        return self._pts[:, [0, 2]]
+
+    @property
+    def y(self) -> npt.NDArray[np.int64]:
+        """The y column, shape (n,)."""
+        return self._pts[:, 1]
+
     def pos(self, i: int) -> Pos:
         """The position of treasure index `i`."""
-        return self._pos[i]
+        x, y, z = self._pts[i].tolist()
+        return (x, y, z)
 
     def is_live(self, i: int) -> bool:
         return not self._dead[i]
@@ -154,7 +159,7 @@ class TreasureField:
         if self._n_dead:
             np.copyto(d2, _FAR, where=self._dead)
         if exclude is not None:
-            if isinstance(exclude, np.ndarray):
+            if isinstance(exclude, np.ndarray) and exclude.dtype == np.bool_:
                 if exclude.shape != (n,):
                     raise ValueError(f"exclude mask has shape {exclude.shape}, expected ({n},)")
                 np.copyto(d2, _FAR, where=exclude)

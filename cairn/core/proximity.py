@@ -52,7 +52,8 @@ DEFAULT_HYSTERESIS: Final = 2
 _PACK: Final = 1 << 32
 _NEIGHBOURS: Final = tuple(dx * _PACK + dz for dx in (-1, 0, 1) for dz in (-1, 0, 1))
 #: A check rescans the 3x3 cells when less than this much of the block's safety is left,
-#: rather than leave the player a small safe radius.
+#: rather than leave the player a small safe radius (tuned for the default cell, whose
+#: scans leave 17 to 32 blocks; correct for any value > 0).
 RESCAN_BELOW: Final = 12.0
 # Safe radii are shrunk by this much so float rounding can never hide an event.
 _EPS: Final = 1e-6

@@ -669,10 +669,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for slot in self._queue:
-            if slot.task is not None:
-                slot.task.cancel()
-        self._queue.clear()
+        _drop_slots(self._queue)
         self._backlog.clear()
         self._flow.abort()
         self._server._drop_conn(self)
@@ -779,6 +776,8 @@ class HttpProtocol(asyncio.Protocol):
         self._path = unquote(path) if "%" in path else path
         self._query = query
         mode = _KA if parser.should_keep_alive() else 0
+        if method == "HEAD":
+            mode |= _HEAD
         special = self._special
         if mode and special is not None and b"connection" in special and parser.get_http_version() == "1.0":
             mode |= _HTTP10
@@ -806,7 +805,6 @@ class HttpProtocol(asyncio.Protocol):
                 get = methods.get("GET") if method == "HEAD" else None
                 if get is not None and get.kind == _PLAIN:
                     route = get
-                    mode |= _HEAD
                 else:
                     self._early = error_response(
                         405, "method_not_allowed", f"{method} is not allowed here", [("allow", _allow(methods))]
@@ -858,7 +856,7 @@ class HttpProtocol(asyncio.Protocol):
             if route.kind == _WEBSOCKET:
                 self._websocket_request(req, route, mode)
             else:
-                self._dispatch(req, route, mode)
+                self._admit(req, route, mode)
             return
         # Fast path: a plain handler with nothing owed ahead of it runs right here.
         try:
@@ -879,12 +877,16 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- dispatch and ordering -----------------------------------------------------------------
 
-    def _dispatch(self, req: Request, route: Route, mode: int) -> None:
-        queue = self._queue
-        if len(queue) >= self._cap or self._backlog:
+    def _admit(self, req: Request, route: Route, mode: int) -> None:
+        """Run a request now, or park it while the in-flight cap is reached."""
+        if len(self._queue) >= self._cap or self._backlog:
             self._backlog.append((req, route, mode, None))
             self._update_reading()
             return
+        self._dispatch(req, route, mode)
+
+    def _dispatch(self, req: Request, route: Route, mode: int) -> None:
+        queue = self._queue
         if route.kind == _STREAM:
             slot = _Slot(mode, request=req)
             slot.turn = self._loop.create_future()
@@ -901,7 +903,7 @@ class HttpProtocol(asyncio.Protocol):
             res = self._handler_error(exc, req)
         t = type(res)
         if t is bytes or t is Response or t is tuple or isinstance(res, Response):
-            self._reply(res, mode, req)
+            self._send(res, mode, req)
         else:
             self._start_task(res, req, mode)
 
@@ -909,7 +911,7 @@ class HttpProtocol(asyncio.Protocol):
         try:
             task = self._loop.create_task(res) if type(res) is CoroutineType else asyncio.ensure_future(res)
         except TypeError as exc:
-            self._reply(self._handler_error(exc, req), mode, req)
+            self._send(self._handler_error(exc, req), mode, req)
             return
         task.add_done_callback(self._on_task_done)
         self._queue.append(_Slot(mode, None, task, req))
@@ -917,10 +919,14 @@ class HttpProtocol(asyncio.Protocol):
             self._update_reading()
 
     def _reply(self, res: Any, mode: int, req: Request | None = None) -> None:
-        """Send a ready result now, or queue it behind the responses still owed."""
+        """Answer the request just parsed, after everything owed before it."""
         if self._backlog:
             self._backlog.append((None, None, mode, res))
             return
+        self._send(res, mode, req)
+
+    def _send(self, res: Any, mode: int, req: Request | None = None) -> None:
+        """Write a ready result now, or queue it behind the responses still running."""
         try:
             data = _render(res, mode)
         except Exception as exc:
@@ -929,7 +935,7 @@ class HttpProtocol(asyncio.Protocol):
             self._queue.append(_Slot(mode, data))
             self._update_reading()
             return
-        if self._closed:
+        if self._closed or self._transport.is_closing():
             return
         self._transport.write(data)
         if not mode & _KA:
@@ -942,7 +948,7 @@ class HttpProtocol(asyncio.Protocol):
         raise _Halt
 
     def _on_task_done(self, task: asyncio.Future[Any]) -> None:
-        if not self._closed:
+        if not self._closed and not self._transport.is_closing():
             self._flush()
 
     def _flush(self) -> None:
@@ -980,7 +986,7 @@ class HttpProtocol(asyncio.Protocol):
         while backlog and len(queue) < self._cap and not self._halted_for_good():
             req, route, mode, early = backlog.popleft()
             if route is None:
-                self._reply(early, mode)
+                self._send(early, mode)
             else:
                 assert req is not None
                 self._dispatch(req, route, mode)
@@ -1053,10 +1059,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _close_after_write(self, mode: int) -> None:
         self._halted = True
-        for slot in self._queue:
-            if slot.task is not None:
-                slot.task.cancel()
-        self._queue.clear()
+        _drop_slots(self._queue)
         self._backlog.clear()
         if self._closed or self._transport.is_closing():
             return
@@ -1149,19 +1152,21 @@ class HttpProtocol(asyncio.Protocol):
                 slot.mode &= ~_KA  # the body ends when the connection does
             head = [_status_line(stream.status), _date_line]
             head.append(b"content-type: %s\r\n" % stream.content_type.encode("latin-1"))
-            if stream.content_type == EVENT_STREAM:
+            if stream.content_type == EVENT_STREAM and not any(
+                k.lower() == "cache-control" for k, _ in stream.headers or ()
+            ):
                 head.append(b"cache-control: no-cache\r\n")
             if stream.headers:
                 head.append(_header_lines(stream.headers))
             head.append(b"transfer-encoding: chunked\r\n\r\n" if chunked else b"connection: close\r\n\r\n")
             transport, flow = self._transport, self._flow
             transport.write(b"".join(head))
-            if slot.mode & _HEAD:
-                return _STREAMED
             try:
                 async for chunk in it:
                     if not chunk:
                         continue  # an empty chunk would end a chunked body
+                    if transport.is_closing():
+                        break
                     transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
                     if flow.paused:
                         await flow.drain()
@@ -1176,7 +1181,7 @@ class HttpProtocol(asyncio.Protocol):
                 slot.mode &= ~_KA
                 # Closing without the last chunk tells the client the stream broke.
                 return _STREAMED
-            if chunked and not self._closed:
+            if chunked and not transport.is_closing():
                 transport.write(b"0\r\n\r\n")
             return _STREAMED
         finally:
@@ -1226,6 +1231,18 @@ class HttpProtocol(asyncio.Protocol):
         if self._reading_paused:
             self._transport.resume_reading()
         websocket.WebSocket(self._server, req, route.handler).attach(self._transport, accepted, trailing)
+
+
+def _drop_slots(queue: deque[_Slot]) -> None:
+    """Cancel what still runs; mark finished failures as seen so asyncio does not log them."""
+    for slot in queue:
+        task = slot.task
+        if task is not None:
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()
+    queue.clear()
 
 
 def _absolute_form(url: bytes) -> tuple[bytes, bytes]:

@@ -23,7 +23,7 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _quote(v: object) -> str:
-    return '"%s"' % v
+    return f'"{v}"'
 
 
 class Histogram:
@@ -47,8 +47,8 @@ class Histogram:
         out, acc = [], 0
         for le, c in zip(BUCKETS, self.counts, strict=False):
             acc += c
-            out.append(f"{name}_bucket{lab('le=%s' % _quote(le))} {acc}")
-        out.append(f"{name}_bucket{lab('le=%s' % _quote('+Inf'))} {self.count}")
+            out.append(f"{name}_bucket{lab(f'le={_quote(le)}')} {acc}")
+        out.append(f"{name}_bucket{lab('le=' + _quote('+Inf'))} {self.count}")
         out.append(f"{name}_sum{lab()} {self.sum:.6f}")
         out.append(f"{name}_count{lab()} {self.count}")
         return out

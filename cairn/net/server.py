@@ -172,7 +172,9 @@ def run_demo(cfg: configmod.Config, players: int = 40, seconds: float = 0, live:
         print(f"  hunt:       {hunt_id} ({created['treasures_total']} treasures)  data: {cfg.server.data_dir}\n")
         board = Board(hunt_id, created["treasures_total"])
         try:
-            await show(board, play(game, hunt_id, board, players, seconds, world_size=cfg.worlds["overworld"].size), live)
+            await show(
+                board, play(game, hunt_id, board, players, seconds, world_size=cfg.worlds["overworld"].size), live
+            )
         finally:
             await admin.close()
             await game.close()

@@ -52,7 +52,8 @@ class Session:
                     msg = msgspec.msgpack.decode(frame) if binary else msgspec.json.decode(frame)
                 except msgspec.DecodeError as e:
                     kind = "MessagePack" if binary else "JSON"
-                    await self.send({"id": None, "error": {"code": "invalid_body", "message": f"bad {kind}: {e}"}}, binary)
+                    err = {"code": "invalid_body", "message": f"bad {kind}: {e}"}
+                    await self.send({"id": None, "error": err}, binary)
                     continue
                 reply = await self.handle(msg, binary)
                 if reply is not None:

@@ -219,6 +219,8 @@ class WebSocket(asyncio.Protocol):
         """Send one message without waiting; for the sync fast path."""
         if self._close_code is not None:
             raise ConnectionClosed(self._close_code, self._close_reason)
+        if self._transport.is_closing():
+            raise ConnectionClosed(1006, "connection lost")
         self._transport.write(_encode(data))
 
     def close(self, code: int = 1000, reason: str = "") -> None:

@@ -615,6 +615,21 @@ class Journal:
             with contextlib.suppress(OSError):
                 path.unlink()
 
+    def _check(self) -> None:
+        """Assert the invariants, for tests: seqs ordered, waiters sorted and all not yet durable."""
+        assert 0 <= self._pruned_through <= max(self._durable_seq, self._prune_target)
+        assert self._durable_seq <= self._last_seq
+        seqs = [seq for seq, _ in self._waiters]
+        assert seqs == sorted(seqs), "waiters out of seq order"
+        assert all(seq > self._durable_seq for seq in seqs), "a durable waiter was not released"
+        late = self._late
+        assert all(late[(i - 1) // 2] <= late[i] for i in range(1, len(late))), "late waiters lost heap order"
+        assert all(seq > self._durable_seq for seq, _, _ in late), "a durable late waiter was not released"
+        with self._lock:
+            pending = [seq for seq, _ in self._pending]
+        assert all(a < b for a, b in itertools.pairwise(pending)), "pending seqs not increasing"
+        assert not pending or (pending[0] > self._durable_seq and pending[-1] <= self._last_seq)
+
     # ------------------------------------------------------------------ metrics
 
     def stats(self) -> dict[str, float]:

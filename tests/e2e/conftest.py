@@ -52,7 +52,8 @@ class CairnServer:
     def start(self, timeout: float = 60.0) -> None:
         cmd = [sys.executable, "-m", "cairn", "serve", "--config", str(self.config),
                "--port", str(self.port), "--data-dir", str(self.data_dir)]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -56,7 +56,7 @@ def test_kill_9_mid_stream_keeps_every_acknowledged_claim_exactly_once(tmp_path:
         status, after, _ = srv.request("GET", "/v1/hunts/h1?reveal=true", key=ADMIN)
         assert status == 200
         finders = {t["id"]: t["finders"] for t in after["treasures"]}
-        for player, treasure, claim_id in acked:
+        for player, treasure, _ in acked:
             assert finders[treasure] == [player], f"{treasure}: acknowledged claim of {player} lost or doubled"
         assert all(len(f) <= 1 for f in finders.values())
         # A replayed request_id gets the same claim back after the restart, and has no second effect.
@@ -68,9 +68,9 @@ def test_kill_9_mid_stream_keeps_every_acknowledged_claim_exactly_once(tmp_path:
         })  # fmt: skip
         assert code == 200 and body["claim"]["claim_id"] == claim_id
         # Every acknowledged claim's grant is still pending.
-        for player, _, claim_id in acked[:20]:
+        for player, _, cid in acked[:20]:
             code, body, _ = srv.request("GET", f"/v1/players/{player}/grants")
-            assert [g["claim_id"] for g in body["grants"]] == [claim_id]
+            assert [g["claim_id"] for g in body["grants"]] == [cid]
     finally:
         srv.kill()
 
@@ -81,8 +81,8 @@ def test_grant_survives_a_kill_between_claim_and_ack_and_is_acked_exactly_once(t
     try:
         _, hunt, _ = srv.request("POST", "/v1/hunts", hunt_spec(), key=ADMIN)
         x, y, z = hunt["treasures"][0]["pos"]
-        code, dug, _ = srv.request("POST", "/v1/hunts/h1/dig",
-                                   {"player": "alice", "pos": [x, y + 1, z], "at": [x, y, z], "request_id": "a1"})  # fmt: skip
+        dig = {"player": "alice", "pos": [x, y + 1, z], "at": [x, y, z], "request_id": "a1"}
+        code, dug, _ = srv.request("POST", "/v1/hunts/h1/dig", dig)
         assert code == 200 and dug["result"] == "found"
         srv.kill()  # the player logged out and the engine died before the plugin delivered the reward
         srv.start()

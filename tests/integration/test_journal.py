@@ -25,9 +25,16 @@ from cairn.store.journal import Journal, JournalError, JournalPruned
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run(main: Callable[[], Awaitable[Any]]) -> Any:
-    """Run a coroutine on uvloop, the loop Cairn serves on."""
-    return uvloop.run(main())
+def run(main: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+    """Run a coroutine on uvloop, the loop Cairn serves on, with a timeout inside the loop.
+
+    pytest-timeout's SIGALRM cannot interrupt a test blocked in uvloop, so a hang must time out here.
+    """
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(main(), timeout)
+
+    return uvloop.run(bounded())
 
 
 def rec(seq: int) -> bytes:
@@ -252,8 +259,29 @@ def test_waiters_in_any_order_are_all_released(tmp_path: Path) -> None:
             released.append(seq)
 
         await asyncio.gather(*(waiter(s) for s in order))
+        j._check()
         assert sorted(released) == list(range(1, 201))
         assert j.stats()["waiters"] == 0
+        await j.close()
+
+    run(main)
+
+
+def test_waiters_behind_a_slow_commit_stay_ordered(tmp_path: Path) -> None:
+    async def main() -> None:
+        j = started(tmp_path / "j.db")
+        j.ROW_RECORDS = 1  # 20,000 rows in one transaction: a commit slow enough to queue behind
+        j.append_many([(s, b"r") for s in range(1, 20_001)])
+        await asyncio.sleep(0.005)  # the writer has taken that batch and is committing it
+        j.append_many([(s, rec(s)) for s in range(20_001, 20_201)])
+        order = list(range(19_901, 20_201))  # waiters on both batches, registered out of order
+        random.Random(5).shuffle(order)
+        tasks = [asyncio.create_task(j.wait_durable(s)) for s in order]
+        await asyncio.sleep(0)
+        j._check()
+        assert j.stats()["waiters"] > 0, "the slow commit was not slow enough to test anything"
+        await asyncio.gather(*tasks)
+        j._check()
         await j.close()
 
     run(main)

@@ -302,6 +302,8 @@ def test_nearest_edge_cases() -> None:
     assert f.nearest((-30_000_000, 0, 30_000_000)) == 0  # exact tie at the world's corners: lowest index
     with pytest.raises(ValueError, match=r"^exclude mask has shape \(3,\), expected \(2,\)$"):
         f.nearest((0, 0, 0), np.zeros(3, dtype=bool))
+    assert f.nearest((30_000_000, 0, 30_000_000), np.array([0])) == 1  # an int array lists indices
+    assert f.xz.tolist() == [[30_000_000, 30_000_000], [-30_000_000, -30_000_000]] and f.y.tolist() == [0, 0]
     f.retire(0)
     f.retire(0)
     assert f.live_count == 1 and not f.is_live(0) and f.nearest((30_000_000, 0, 30_000_000)) == 1

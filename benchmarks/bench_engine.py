@@ -1,0 +1,182 @@
+"""Engine + embedded store benchmarks (P7, P8): durable claims per second, and restart time.
+
+Run by hand, not in pytest:
+    .venv/bin/python benchmarks/bench_engine.py claims [--seconds 5 --runs 3 --tasks 512 --durability fsync]
+    .venv/bin/python benchmarks/bench_engine.py restart [--claims 1000000]
+
+claims: a shared-bounty hunt with 1,000 treasures and a long window, so every (player, treasure)
+pair is a distinct claim. N asyncio tasks loop: dig (the engine decides, the record is queued),
+then await the journal's group commit before counting the claim, exactly as the HTTP route does.
+restart: journal N claims through the same engine, close, then time recovery into a fresh engine
+(journal replay alone, then again after a snapshot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cairn.core.engine import Engine, Limits, compute_plan
+from cairn.core.sites import SiteSet
+from cairn.core.spec import convert_spec
+from cairn.store.embedded import EmbeddedStore
+
+SECRET = b"bench"
+TREASURES = 1000
+
+
+def world() -> SiteSet:
+    xs, zs = np.meshgrid(np.arange(200) * 8 - 800, np.arange(200) * 8 - 800)
+    xyz = np.stack([xs.ravel(), np.full(xs.size, 64), zs.ravel()], axis=1)
+    return SiteSet.from_arrays(xyz, np.ones(len(xyz), np.uint32), ["surface"])
+
+
+def new_engine(sites: SiteSet) -> Engine:
+    return Engine(SECRET, {"overworld": sites}, limits=Limits(dig_rate=1e9, dig_burst=10**9, max_speed=1e12))
+
+
+def create(eng: Engine, now: float) -> list[tuple[int, int, int]]:
+    spec = convert_spec({
+        "id": "bench", "area": {"min": [-800, 0, -800], "max": [800, 200, 800]}, "treasures": TREASURES,
+        "prize": {"mode": "shared_bounty", "window": "30d", "pool": 1000}, "duration": "60d",
+    })  # fmt: skip
+    out = eng.create_hunt(compute_plan(eng.plan_input(spec)), now)
+    return [t.pos for t in eng.hunts["bench"].treasures], out
+
+
+async def claims_run(seconds: float, tasks: int, durability: str) -> dict[str, float]:
+    sites = world()
+    with tempfile.TemporaryDirectory() as d:
+        store = EmbeddedStore(d, durability)
+        eng = new_engine(sites)
+        store.recover(eng)
+        store.start(asyncio.get_running_loop())
+        now = time.time()
+        spots, out = create(eng, now)
+        store.persist(out.records)
+        await store.durable(out.wait_seq)
+        counter = 0
+        latencies: list[float] = []
+        done = 0
+        deadline = 0.0
+        measuring = False
+
+        async def worker() -> None:
+            nonlocal counter, done
+            while time.perf_counter() < deadline:
+                counter += 1
+                k = counter
+                player, t = f"p{k // TREASURES}", spots[k % TREASURES]
+                t0 = time.perf_counter()
+                o = eng.dig("bench", player, (t[0], t[1] + 1, t[2]), t, f"r{k}", time.time())
+                store.persist(o.records)
+                await store.durable(o.wait_seq)
+                if measuring:
+                    latencies.append(time.perf_counter() - t0)
+                    done += 1
+
+        deadline = time.perf_counter() + 1.0  # warm-up
+        await asyncio.gather(*(worker() for _ in range(tasks)))
+        measuring, done = True, 0
+        start = time.perf_counter()
+        deadline = start + seconds
+        await asyncio.gather(*(worker() for _ in range(tasks)))
+        elapsed = time.perf_counter() - start
+        stats = store.journal.stats()
+        await store.close()
+    latencies.sort()
+    return {
+        "claims_per_s": done / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "commits": stats.get("commits", 0),
+        "records": stats.get("records", 0),
+    }
+
+
+async def journal_claims(path: str, n: int) -> None:
+    sites = world()
+    store = EmbeddedStore(path, "os")
+    eng = new_engine(sites)
+    store.recover(eng)
+    store.start(asyncio.get_running_loop())
+    now = time.time()
+    spots, out = create(eng, now)
+    store.persist(out.records)
+    for k in range(n):
+        t = spots[k % TREASURES]
+        o = eng.dig("bench", f"p{k // TREASURES}", (t[0], t[1] + 1, t[2]), t, f"r{k}", now + k * 1e-6)
+        store.persist(o.records)
+        if k % 20000 == 0:
+            await store.durable(eng.seq)
+    await store.durable(eng.seq)
+    await store.close()
+
+
+def recover(path: str) -> tuple[float, int, object]:
+    eng = new_engine(world())
+    store = EmbeddedStore(path, "os")
+    t0 = time.perf_counter()
+    info = store.recover(eng)
+    elapsed = time.perf_counter() - t0
+    return elapsed, len(eng.claims), info
+
+
+async def snapshot(path: str) -> None:
+    eng = new_engine(world())
+    store = EmbeddedStore(path, "os")
+    store.recover(eng)
+    store.start(asyncio.get_running_loop())
+    ok = await store.snapshot(eng)
+    await store.close()
+    assert ok, "snapshot failed"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["claims", "restart"])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--tasks", type=int, default=512)
+    ap.add_argument("--durability", default="fsync")
+    ap.add_argument("--claims", type=int, default=1_000_000)
+    a = ap.parse_args()
+    if a.what == "claims":
+        runs = [uvloop.run(claims_run(a.seconds, a.tasks, a.durability)) for _ in range(a.runs)]
+        for r in runs:
+            print(json.dumps({k: round(v, 3) for k, v in r.items()}))
+        med = statistics.median(r["claims_per_s"] for r in runs)
+        print(f"median claims/s ({a.durability}, {a.tasks} tasks, {a.runs} runs of {a.seconds}s): {med:,.0f}")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        uvloop.run(journal_claims(d, a.claims))
+        print(f"journaled {a.claims:,} claims in {time.perf_counter() - t0:.1f}s")
+        times = []
+        for _ in range(a.runs):
+            elapsed, n, info = recover(d)
+            times.append(elapsed)
+            print(f"journal replay: {elapsed:.2f}s, {n:,} claims, {info}")
+        print(f"median restart, journal only: {statistics.median(times):.2f}s")
+        uvloop.run(snapshot(d))
+        times = []
+        for _ in range(a.runs):
+            elapsed, n, info = recover(d)
+            times.append(elapsed)
+            print(f"snapshot restart: {elapsed:.2f}s, {n:,} claims, {info}")
+        print(f"median restart, from snapshot: {statistics.median(times):.2f}s")
+
+
+if __name__ == "__main__":
+    main()
