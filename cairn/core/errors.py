@@ -75,6 +75,10 @@ class ValidationError(CairnError):
     code, status = "validation_error", 422
 
 
+class UnknownField(ValidationError):
+    code = "unknown_field"
+
+
 class OutOfBounds(CairnError):
     code, status = "out_of_bounds", 422
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from cairn.core.errors import ValidationError
+from cairn.core.errors import UnknownField, ValidationError
 from cairn.core.geometry import MAX_XZ, MAX_Y, MIN_Y, check_pos
 from cairn.core.hints import AdaptPolicy
 
@@ -131,6 +131,10 @@ def validation_error(err: msgspec.ValidationError | msgspec.DecodeError, what: s
     """Turn a msgspec error into a ValidationError that names the field."""
     field = _field_of(err) if isinstance(err, msgspec.ValidationError) else None
     reason = str(err).split(" - at `$")[0]
+    if reason.startswith("Object contains unknown field"):
+        name = reason.split("`")[1]
+        full = f"{field}.{name}" if field else name
+        return UnknownField(f"unknown field {full!r} in {what}", field=full)
     where = f" at {field}" if field else ""
     return ValidationError(f"invalid {what}{where}: {reason}", field=field)
 

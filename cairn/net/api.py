@@ -55,20 +55,11 @@ dec_op = _decoder(schemas.Op)
 dec_any = _decoder(Any)
 
 
-class UnknownField(ValidationError):
-    code = "unknown_field"
-
-
 def wire_error(exc: BaseException) -> CairnError:
     """Every failure a client can cause, as a CairnError with a stable code."""
     if isinstance(exc, CairnError):
         return exc
     if isinstance(exc, msgspec.ValidationError):
-        msg = str(exc)
-        if "unknown field" in msg:
-            field = msg.rsplit("`$.", 1)[1].rstrip("`") if "`$." in msg else None
-            name = msg.split("`")[1] if "`" in msg else "?"
-            return UnknownField(f"unknown field {name!r}", field=field)
         return validation_error(exc, "request")
     if isinstance(exc, msgspec.DecodeError):
         return InvalidBody(f"body is not valid JSON: {exc}")

@@ -1,0 +1,242 @@
+"""Every route of SPEC.md over real HTTP against a real `cairn serve`: results, scopes and error codes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+
+from tests.e2e.conftest import ADMIN, GAME, CairnServer, hunt_spec
+
+
+def make_hunt(cairn: CairnServer, hunt_id: str = "h1", **kw) -> dict:
+    status, body, _ = cairn.request("POST", "/v1/hunts", hunt_spec(hunt_id, **kw), key=ADMIN)
+    assert status == 201, body
+    return body
+
+
+def dig_body(player: str, at: list[int], rid: str, pos: list[int] | None = None) -> dict:
+    return {"player": player, "pos": pos or [at[0], at[1] + 1, at[2]], "at": at, "request_id": rid}
+
+
+def test_probes_openapi_and_metrics(cairn: CairnServer) -> None:
+    assert cairn.request("GET", "/healthz", key=None)[:2] == (200, {"status": "ok"})
+    assert cairn.request("GET", "/readyz", key=None)[0] == 200
+    status, doc, _ = cairn.request("GET", "/v1/openapi.json", key=None)
+    assert status == 200 and doc["openapi"].startswith("3.1")
+    assert "/v1/hunts/{hunt}/dig" in doc["paths"]
+    req = urllib_get(cairn.url + "/metrics")
+    assert "cairn_request_seconds" in req and "cairn_process_resident_memory_bytes" in req
+
+
+def urllib_get(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read().decode()
+
+
+def test_auth_401_and_scope_403(cairn: CairnServer) -> None:
+    assert cairn.request("GET", "/v1/hunts", key=None)[1]["error"]["code"] == "unauthorized"
+    status, body, _ = cairn.request("GET", "/v1/hunts", key="wrong")
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+    status, body, _ = cairn.request("POST", "/v1/hunts", hunt_spec(), key=GAME)
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    make_hunt(cairn)
+    status, body, _ = cairn.request("GET", "/v1/hunts/h1?reveal=true", key=GAME)
+    assert status == 403
+    assert cairn.request("POST", "/v1/hunts/h1/end", key=GAME)[0] == 403
+
+
+def test_create_list_get_and_secrecy(cairn: CairnServer) -> None:
+    created = make_hunt(cairn, seed="top-secret")
+    assert created["treasures_total"] == 10 and all("pos" in t for t in created["treasures"])
+    status, listing, _ = cairn.request("GET", "/v1/hunts")
+    assert status == 200
+    (h,) = listing["hunts"]
+    assert set(h) == {"id", "name", "state", "world", "starts_at", "ends_at", "treasures_total", "treasures_left"}
+    status, view, _ = cairn.request("GET", "/v1/hunts/h1")
+    text = json.dumps(view)
+    assert "pos" not in text and "top-secret" not in text
+    for t in created["treasures"]:
+        assert json.dumps(t["pos"]) not in text
+    status, revealed, _ = cairn.request("GET", "/v1/hunts/h1?reveal=true", key=ADMIN)
+    assert [t["pos"] for t in revealed["treasures"]] == [t["pos"] for t in created["treasures"]]
+    assert cairn.request("GET", "/v1/hunts/nope")[0] == 404
+
+
+def test_create_errors(cairn: CairnServer) -> None:
+    status, body, _ = cairn.request("POST", "/v1/hunts", hunt_spec(treasures=500, spawn={"min_spacing": 400}), key=ADMIN)
+    assert status == 422 and body["error"]["code"] == "placement_infeasible"
+    assert "of 500 with min_spacing=400" in body["error"]["message"]
+    status, body, _ = cairn.request("POST", "/v1/hunts", {**hunt_spec(), "color": "red"}, key=ADMIN)
+    assert status == 422 and body["error"]["code"] == "unknown_field"
+    status, body, _ = cairn.request("POST", "/v1/hunts", hunt_spec(treasures="many"), key=ADMIN)
+    assert status == 422 and body["error"]["field"] == "treasures"
+    status, body, _ = cairn.request("POST", "/v1/hunts", raw=b"{not json", key=ADMIN)
+    assert status == 400 and body["error"]["code"] == "invalid_body"
+    make_hunt(cairn)
+    status, body, _ = cairn.request("POST", "/v1/hunts", hunt_spec(), key=ADMIN)
+    assert status == 409 and body["error"]["code"] == "hunt_exists"
+    assert cairn.request("GET", "/v1/hunts")[1]["hunts"][0]["treasures_total"] == 10  # nothing half-written
+
+
+def test_dig_found_taken_miss_replay_and_errors(cairn: CairnServer) -> None:
+    created = make_hunt(cairn)
+    at = created["treasures"][0]["pos"]
+    status, found, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("alice", at, "a1"))
+    assert status == 200 and found["result"] == "found"
+    claim = found["claim"]
+    assert set(claim) == {"claim_id", "treasure", "player", "at", "share", "items"} and claim["share"] == 1.0
+    assert claim["at"].endswith("Z")
+    status, taken, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("bob", at, "b1"))
+    assert taken["result"] == "taken" and "claim" not in taken
+    replay = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("alice", at, "a1"))[1]
+    assert replay["claim"] == claim
+    far = [at[0] + 300, at[1], at[2]]
+    miss = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("carol", far, "c1"))[1]
+    assert miss["result"] == "miss" and miss["temperature"] in ("burning", "hot", "warm", "cool", "cold")
+    status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("carol", at, "c2", pos=[at[0] + 9, at[1], at[2]]))
+    assert status == 422 and body["error"]["code"] in ("out_of_reach", "implausible_movement")
+    status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("dave", at, "d1", pos=[at[0] + 9, at[1], at[2]]))
+    assert status == 422 and body["error"]["code"] == "out_of_reach"
+    status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", {**dig_body("dave", at, "d2"), "tier": "legendary"})
+    assert status == 422 and body["error"]["code"] == "unknown_field"
+    status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("bad name!", at, "x"))
+    assert status == 422 and body["error"]["field"] == "player"
+    status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("eve", [40_000_000, 0, 0], "x"))
+    assert status == 422
+    assert cairn.request("POST", "/v1/hunts/nope/dig", dig_body("eve", at, "x"))[0] == 404
+    cairn.request("POST", "/v1/hunts/h1/end", key=ADMIN)
+    status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("frank", at, "f1"))
+    assert status == 409 and body["error"]["code"] == "hunt_not_active"
+
+
+def test_rate_limit_429_with_retry_after(tmp_path) -> None:
+    srv = CairnServer(tmp_path / "d", env={"CAIRN_LIMITS_DIG_RATE": "1", "CAIRN_LIMITS_DIG_BURST": "2"})
+    srv.start()
+    try:
+        created = make_hunt(srv)
+        at = created["treasures"][0]["pos"]
+        far = [at[0] + 200, at[1], at[2]]
+        codes = [srv.request("POST", "/v1/hunts/h1/dig", dig_body("p", far, f"r{i}"))[0] for i in range(3)]
+        assert codes == [200, 200, 429]
+        status, body, headers = srv.request("POST", "/v1/hunts/h1/dig", dig_body("p", far, "r9"))
+        assert status == 429 and body["error"]["code"] == "rate_limited" and int(headers["Retry-After"]) >= 1
+    finally:
+        srv.kill()
+
+
+def test_hint_and_cooldown(cairn: CairnServer) -> None:
+    make_hunt(cairn, hints={"cooldown": "30s", "kinds": ["temperature", "bearing", "region", "riddle"]})
+    status, body, _ = cairn.request("POST", "/v1/hunts/h1/hint", {"player": "alice", "pos": [0, 70, 0], "request_id": "h1"})
+    assert status == 200 and set(body["hint"]) == {"temperature", "vertical", "bearing", "region", "riddle"}
+    assert body["next_hint_in"] == 30
+    again = cairn.request("POST", "/v1/hunts/h1/hint", {"player": "alice", "pos": [0, 70, 0], "request_id": "h1"})
+    assert again[0] == 200 and again[1] == body  # a replayed request_id: same hint, no new cooldown
+    status, err, headers = cairn.request("POST", "/v1/hunts/h1/hint", {"player": "alice", "pos": [0, 70, 0]})
+    assert status == 429 and err["error"]["code"] == "hint_cooldown" and err["error"]["retry_after"] > 0
+    assert "Retry-After" in headers
+
+
+def test_positions_and_implausible_movement(cairn: CairnServer) -> None:
+    created = make_hunt(cairn, proximity={"radius": 16})
+    x, y, z = created["treasures"][0]["pos"]
+    body = {"world": "overworld", "updates": [{"player": "alice", "pos": [x + 40, y, z], "teleport": True}]}
+    assert cairn.request("POST", "/v1/positions", body)[1] == {"events": []}
+    body = {"world": "overworld", "updates": [{"player": "alice", "pos": [x + 5, y, z], "teleport": True}]}
+    status, out, _ = cairn.request("POST", "/v1/positions", body)
+    assert status == 200 and [e["type"] for e in out["events"]] == ["proximity.enter"]
+    assert out["events"][0]["data"]["treasure"] == "h1#1" and "pos" not in out["events"][0]["data"]
+    body = {"world": "overworld", "updates": [{"player": "alice", "pos": [x + 5000, y, z]}]}
+    status, err, _ = cairn.request("POST", "/v1/positions", body)
+    assert status == 422 and err["error"]["code"] == "implausible_movement"
+    assert err["error"]["field"] == "updates[0].pos"
+    status, info, _ = cairn.request("GET", "/v1/players/alice", key=ADMIN)
+    assert info["flags"] == 1
+    assert cairn.request("POST", "/v1/positions", {"world": "nether", "updates": []})[0] == 422
+
+
+def test_batch_results_in_order_with_errors_in_their_slots(cairn: CairnServer) -> None:
+    created = make_hunt(cairn)
+    at = created["treasures"][2]["pos"]
+    ops = [
+        {"op": "dig", "hunt": "h1", **dig_body("alice", at, "b1")},
+        {"op": "dig", "hunt": "nope", **dig_body("bob", at, "b2")},
+        {"op": "hint", "hunt": "h1", "player": "carol", "pos": [0, 70, 0]},
+        {"op": "positions", "world": "overworld", "updates": [{"player": "dave", "pos": [0, 70, 0]}]},
+        {"op": "fly", "hunt": "h1"},
+        {"op": "dig", "hunt": "h1", **dig_body("erin", at, "b3"), "tier": "epic"},
+    ]
+    status, out, _ = cairn.request("POST", "/v1/batch", {"ops": ops})
+    assert status == 200 and len(out["results"]) == 6
+    r = out["results"]
+    assert r[0]["result"] == "found" and r[1]["error"]["code"] == "hunt_not_found"
+    assert "hint" in r[2] and r[3] == {"events": []}
+    assert r[4]["error"]["code"] in ("validation_error", "unknown_field") and r[5]["error"]["code"] == "unknown_field"
+    status, body, _ = cairn.request("POST", "/v1/batch", {"ops": [{"op": "hint"}] * 1001})
+    assert status == 422
+
+
+def test_grants_and_ack(cairn: CairnServer) -> None:
+    created = make_hunt(cairn)
+    at = created["treasures"][0]["pos"]
+    cairn.request("POST", "/v1/hunts/h1/dig", dig_body("alice", at, "a1"))
+    status, grants, _ = cairn.request("GET", "/v1/players/alice/grants")
+    (g,) = grants["grants"]
+    assert g["status"] == "pending" and g["items"]
+    assert cairn.request("POST", f"/v1/grants/{g['grant_id']}/ack")[1]["status"] == "acked"
+    assert cairn.request("POST", f"/v1/grants/{g['grant_id']}/ack")[1]["status"] == "acked"
+    assert cairn.request("GET", "/v1/players/alice/grants")[1]["grants"] == []
+    assert cairn.request("POST", "/v1/grants/g_nope/ack")[0] == 404
+
+
+def test_body_cap_413_and_server_still_answers(cairn: CairnServer) -> None:
+    status, body, _ = cairn.request("POST", "/v1/batch", raw=b"{" + b" " * (2 * 1024 * 1024) + b"}")
+    assert status == 413 and body["error"]["code"] == "body_too_large"
+    assert cairn.request("GET", "/healthz", key=None)[0] == 200
+
+
+def test_malformed_http_and_unknown_path(cairn: CairnServer) -> None:
+    with socket.create_connection(("127.0.0.1", cairn.port), timeout=5) as s:
+        s.sendall(b"GARBAGE\r\n\r\n")
+        data = s.recv(4096)
+    assert data.startswith(b"HTTP/1.1 400")
+    assert cairn.request("GET", "/v2/nothing")[0] == 404
+    assert cairn.request("DELETE", "/v1/hunts")[0] == 405
+    assert cairn.request("GET", "/healthz", key=None)[0] == 200
+
+
+def test_sse_stream_resumes_after_disconnect(cairn: CairnServer) -> None:
+    created = make_hunt(cairn)
+
+    def read_events(after: int, want: int) -> list[dict]:
+        with socket.create_connection(("127.0.0.1", cairn.port), timeout=5) as s:
+            s.sendall(f"GET /v1/events?hunt=h1&after={after} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {GAME}\r\n\r\n".encode())
+            buf, events = b"", []
+            deadline = time.monotonic() + 10
+            while len(events) < want and time.monotonic() < deadline:
+                buf += s.recv(65536)
+                events = [json.loads(line[6:]) for line in buf.decode(errors="replace").split("\n") if line.startswith("data: {\"id\"")]
+            return events
+
+    first = read_events(0, 1)
+    assert first[0]["type"] == "hunt.started"
+    last = first[-1]["id"]
+    for i, t in enumerate(created["treasures"][:3]):
+        cairn.request("POST", "/v1/hunts/h1/dig", dig_body(f"p{i}", t["pos"], f"r{i}"))
+    resumed = read_events(last, 6)
+    assert all(e["id"] > last for e in resumed)
+    assert [e["type"] for e in resumed[:2]] == ["treasure.found", "treasure.claimed"]
+    ids = [e["id"] for e in resumed]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("bad", [b'{"player": "a"', b"[]", b'{"player": 5, "pos": [0,0,0], "at": [0,0,0], "request_id": "x"}'])
+def test_bad_bodies_get_clear_4xx(cairn: CairnServer, bad: bytes) -> None:
+    make_hunt(cairn)
+    status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", raw=bad)
+    assert 400 <= status < 500 and body["error"]["code"] in ("invalid_body", "validation_error")
+    assert cairn.request("GET", "/healthz", key=None)[0] == 200
