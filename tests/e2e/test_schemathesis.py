@@ -1,0 +1,36 @@
+"""Schemathesis fuzzes a live `cairn serve` from its own /v1/openapi.json: no 5xx, no schema violation."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.conftest import ADMIN, CairnServer, hunt_spec
+
+CONFIG = """
+[parameters]
+"path.hunt" = "h1"
+"path.player" = "alice"
+"path.board" = "weekly"
+"""
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(cairn: CairnServer, tmp_path: Path) -> None:
+    assert cairn.request("POST", "/v1/hunts", hunt_spec("h1", treasures=20), key=ADMIN)[0] == 201
+    (tmp_path / "schemathesis.toml").write_text(CONFIG)
+    st = Path(sys.executable).with_name("schemathesis")
+    run = subprocess.run(
+        [str(st), "run", cairn.url + "/v1/openapi.json", "-H", f"Authorization: Bearer {ADMIN}",
+         "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+         "-n", "60", "--seed", "7", "--no-color", "--generation-database", "none"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    m = re.search(r"(\d+) generated, (\d+) passed", out)
+    assert m, out[-2000:]
+    generated, passed = int(m.group(1)), int(m.group(2))
+    assert generated >= 1000 and passed == generated, out[-2000:]
+    assert cairn.request("GET", "/healthz", key=None)[0] == 200
