@@ -191,7 +191,7 @@ async def play(
             p.step_towards(tick)
             if p.temperature in ("burning", "hot"):
                 for at in p.dig_spots(2):
-                    r = await client.dig(hunt, p.name, p.pos(), at, p.next_rid())
+                    r = await client.dig(hunt, p.name, p.pos(), at, f"{hunt}/{p.next_rid()}")
                     board.digs += 1
                     if r.get("result") == "found":
                         c = r["claim"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -120,10 +121,14 @@ async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any
         side.add_done_callback(lambda _t: stop.set())
     await stop.wait()
     log.info("shutting down")
-    if side is not None and not side.done():
-        side.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await side
+    if side is not None:
+        if not side.done():
+            side.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            try:
+                await side
+            except Exception:
+                log.exception("demo driver failed")
     await svc.stop()
     log.info("stopped")
 
@@ -163,25 +168,26 @@ def run_demo(cfg: configmod.Config, players: int = 40, seconds: float = 0, live:
         base = f"http://{cfg.server.host}:{svc.port}"
         admin = HttpClient(base, os.environ["CAIRN_ADMIN_KEY"])
         game = HttpClient(base, os.environ["CAIRN_GAME_KEY"])
-        hunt_id = "demo-" + time.strftime("%H%M%S")
-        spec = demo_spec(hunt_id)
-        created = await admin.post("/v1/hunts", spec)
-        print(f"\nCairn is serving at {base}")
+        print(f"\nCairn is serving at {base}   (data: {cfg.server.data_dir})")
         print(f"  admin key:  {os.environ['CAIRN_ADMIN_KEY']}")
         print(f"  game key:   {os.environ['CAIRN_GAME_KEY']}")
-        print(f"  hunt:       {hunt_id} ({created['treasures_total']} treasures)  data: {cfg.server.data_dir}\n")
-        board = Board(hunt_id, created["treasures_total"])
+        print("  rounds of a 12-treasure hunt, played by simulated players through the HTTP API; Ctrl-C stops\n")
+        deadline = time.monotonic() + seconds if seconds else None
         try:
-            await show(
-                board, play(game, hunt_id, board, players, seconds, world_size=cfg.worlds["overworld"].size), live
-            )
+            for round_no in itertools.count(1):
+                hunt_id = f"demo-{time.strftime('%H%M%S')}-{round_no}"
+                created = await admin.post("/v1/hunts", demo_spec(hunt_id))
+                board = Board(hunt_id, created["treasures_total"])
+                left = deadline - time.monotonic() if deadline else 0
+                size = cfg.worlds["overworld"].size
+                await show(board, play(game, hunt_id, board, players, left, seed=round_no, world_size=size), live)
+                print(f"round {round_no}: {sum(board.count.values())} of {board.total} treasures found, "
+                      f"{board.digs:,} digs, {board.hints:,} hints, {board.acked} rewards acked")  # fmt: skip
+                if deadline and time.monotonic() >= deadline:
+                    return
         finally:
             await admin.close()
             await game.close()
-        print(f"\nall {board.total - (board.total - sum(board.count.values()))} treasures found;"
-              " Cairn keeps serving until Ctrl-C" if not seconds else "\ndemo finished")  # fmt: skip
-        if not seconds:
-            await asyncio.Event().wait()
 
     uvloop.run(run_until_signal(Service(cfg), drive))
     return 0
