@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/cairn demo
 
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --doctest-modules cairn/core tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check cairn tests benchmarks

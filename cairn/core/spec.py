@@ -198,9 +198,21 @@ def starts_at_ts(spec: HuntSpec, now: float) -> float:
     return spec.starts_at.timestamp() if spec.starts_at is not None else now
 
 
+_second: list[object] = [None, ""]  # one-entry memo: (whole second, its formatted prefix)
+
+
 def rfc3339(ts: float) -> str:
-    """UNIX seconds as RFC 3339 UTC with milliseconds, e.g. 2026-11-27T19:00:00.000Z."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UNIX seconds as RFC 3339 UTC with milliseconds, e.g. 2026-11-27T19:00:00.000Z.
+
+    >>> rfc3339(1795716000.25)
+    '2026-11-26T18:00:00.250Z'
+    """
+    ms = round(ts * 1000)
+    sec, frac = divmod(ms, 1000)
+    if _second[0] != sec:
+        _second[0] = sec
+        _second[1] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{frac:03d}Z"
 
 
 def encode_spec(spec: HuntSpec) -> bytes:
