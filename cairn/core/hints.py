@@ -495,6 +495,14 @@ def _landmark_clause(box: Region, landmarks: Sequence[Landmark], sharp: bool, h:
     return f"far to the {word} of {name}"
 
 
+#: Biome tags that are adjectives read as a place ("in the snowfields", not "in the snowy").
+_BIOME_NOUNS: Final = {"snowy": "snowfields", "frozen": "frozen lands", "sandy": "sands", "dark_forest": "dark forest"}
+
+
+def _biome_noun(tag: str) -> str:
+    return _BIOME_NOUNS.get(tag, tag).replace("_", " ").replace("-", " ")
+
+
 def riddle(
     tags: Iterable[str],
     pos: Pos,
@@ -537,7 +545,7 @@ def riddle(
     near = _landmark_clause(box, landmarks, 2 * step >= steps, h)
     text = _pick(_TEMPLATES[bool(biomes), bool(near)], h, 0).format(
         where=_pick(_SETTING_PHRASES[setting], h, 1),
-        biome="in the " + _pick(biomes, h, 2).replace("_", " ").replace("-", " ") if biomes else "",
+        biome="in the " + _biome_noun(_pick(biomes, h, 2)) if biomes else "",
         height=_height_phrase(pos[1]),
         near=near,
     )
