@@ -77,7 +77,7 @@ async def claims_run(seconds: float, tasks: int, durability: str) -> dict[str, f
             while time.perf_counter() < deadline:
                 counter += 1
                 k = counter
-                player, t = f"p{k // TREASURES}", spots[k % TREASURES]
+                player, t = f"p{k}", spots[k % TREASURES]
                 t0 = time.perf_counter()
                 o = eng.dig("bench", player, (t[0], t[1] + 1, t[2]), t, f"r{k}", time.time())
                 store.persist(o.records)

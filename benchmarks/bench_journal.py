@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import uvloop
@@ -212,13 +213,21 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per run (default 1)")
     parser.add_argument("--runs", type=int, default=3, help="runs per configuration (default 3)")
     parser.add_argument("--records", type=int, default=1_000_000, help="records for recovery (default 1M)")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="sys.setswitchinterval in ms (default: Python's 5 ms); the writer waits this long for the GIL",
+    )
     parser.add_argument("--dir", help="where to put the journals (default a temp dir, removed after)")
     args = parser.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval / 1e3)
 
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     print(
         f"# bench_journal  python {platform.python_version()}  sqlite {sqlite3.sqlite_version}  "
-        f"uvloop {uvloop.__version__}  cpus {os.cpu_count()} (affinity {affinity})  {platform.platform()}"
+        f"uvloop {version('uvloop')}  cpus {os.cpu_count()} (affinity {affinity})  "
+        f"switch interval {sys.getswitchinterval() * 1e3:g} ms  {platform.platform()}"
     )
     print(f"# {' '.join(sys.argv)}")
     with tempfile.TemporaryDirectory(prefix="cairn-bench-journal-", dir=args.dir) as tmp:

@@ -1,13 +1,22 @@
 """The bare transport against the ceiling: the ceiling's dig work, served through Router/Request/Response.
 
 `serve` runs a dig-shaped app on `cairn.net.http`: decode the same body as
-../shared/bench/ceiling.py with msgspec, one dict lookup, encode the reply. `compare` runs it
-and the ceiling alternately under the same wrk load (server on core 0, wrk on core 1) and
-prints every run, the medians and the ratio.
+../shared/bench/ceiling.py with msgspec, one dict lookup, encode the reply.
+
+`compare` runs it and the ceiling alternately under the same wrk load (server on core 0,
+wrk on core 1) and prints every run, the medians and the ratio of requests/s. It also reads
+each server's CPU time from /proc, so it prints CPU microseconds per request, which a busy
+shared machine disturbs less than requests/s.
+
+`paired` runs both servers at once on core 0, each loaded by its own wrk on core 1. The
+two share the core and whatever else the machine is doing at that moment, so the ratio of
+their requests/s is the inverse ratio of their CPU cost per request, with most of the
+noise cancelled.
 
 Usage:
     python benchmarks/bench_transport.py serve [port]
     python benchmarks/bench_transport.py compare [--runs 3] [--secs 8] [--conns 64]
+    python benchmarks/bench_transport.py paired [--runs 3] [--secs 8] [--conns 64]
 Needs wrk and taskset. Not part of the test suite.
 """
 
@@ -21,6 +30,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 SHARED = Path(os.environ.get("CAIRN_SHARED", "/work/shared")) / "bench"
@@ -30,6 +40,8 @@ DIG_LUA = SHARED / "dig.lua"
 
 def serve(port: int) -> None:
     """The dig-shaped app on the transport."""
+    import asyncio
+
     import msgspec
     import uvloop
 
@@ -61,8 +73,6 @@ def serve(port: int) -> None:
         server = HttpServer(router, ServerConfig())
         await server.start("127.0.0.1", port)
         await asyncio.Event().wait()
-
-    import asyncio
 
     uvloop.run(main())
 
@@ -144,17 +154,49 @@ def compare(runs: int, secs: int, conns: int) -> None:
           + ", ".join(f"{r:.3f}" for r in ratios) + ")")  # fmt: skip
 
 
+def paired(runs: int, secs: int, conns: int) -> None:
+    py = sys.executable
+    t_port, c_port = 7485, 7486
+    procs = [
+        _start([py, str(Path(__file__).resolve()), "serve", str(t_port)], t_port),
+        _start([py, str(CEILING), str(c_port)], c_port),
+    ]
+    ratios = []
+    try:
+        for i in range(runs + 1):
+            with ThreadPoolExecutor(2) as pool:
+                t_run = pool.submit(_wrk, t_port, 2 if i == 0 else secs, conns, procs[0].pid)
+                c_run = pool.submit(_wrk, c_port, 2 if i == 0 else secs, conns, procs[1].pid)
+                t, c = t_run.result(), c_run.result()
+            if i == 0:
+                continue  # warm-up
+            ratios.append(t[0] / c[0])
+            print(
+                f"run {i} transport rps={t[0]:.0f} cpu_us_per_req={t[3]:.2f} | "
+                f"ceiling rps={c[0]:.0f} cpu_us_per_req={c[3]:.2f} | ratio={ratios[-1]:.3f}",
+                flush=True,
+            )
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+    print(f"paired ratio transport/ceiling median = {statistics.median(ratios):.3f}")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve")
     s.add_argument("port", type=int, nargs="?", default=7483)
-    c = sub.add_parser("compare")
-    c.add_argument("--runs", type=int, default=3)
-    c.add_argument("--secs", type=int, default=8)
-    c.add_argument("--conns", type=int, default=64)
+    for name in ("compare", "paired"):
+        c = sub.add_parser(name)
+        c.add_argument("--runs", type=int, default=3)
+        c.add_argument("--secs", type=int, default=8)
+        c.add_argument("--conns", type=int, default=64)
     args = ap.parse_args()
     if args.cmd == "serve":
         serve(args.port)
-    else:
+    elif args.cmd == "compare":
         compare(args.runs, args.secs, args.conns)
+    else:
+        paired(args.runs, args.secs, args.conns)

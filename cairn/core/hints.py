@@ -78,9 +78,6 @@ def vertical_word(dy: int) -> str:
 
 # --- nearest treasure -------------------------------------------------------------------
 
-_FAR: Final = np.iinfo(np.int64).max
-# Up to this many excluded indices are masked one by one; more go through one numpy call.
-_SMALL_EXCLUDE: Final = 16
 
 
 class TreasureField:
@@ -98,19 +95,26 @@ class TreasureField:
     (1, 2)
     """
 
-    __slots__ = ("_dead", "_n2", "_n_dead", "_pts", "_x2", "_z2")
+    __slots__ = ("_dead", "_live", "_n2", "_n_dead", "_pts", "_slot", "_x2", "_z2")
 
     def __init__(self, positions: Iterable[Pos]) -> None:
-        pts = self._pts = np.array(list(positions), dtype=np.int64).reshape(-1, 3)
-        # |t - p|^2 = |t|^2 - 2 t.p + |p|^2, and |p|^2 is the same for every t: ranking
-        # by |t|^2 - 2 t.p needs three vectorised operations per query instead of five.
-        # Exact in int64: every term stays below 2e16.
-        x, z = pts[:, 0], pts[:, 2]
-        self._n2 = x * x + z * z
-        self._x2 = 2 * x
-        self._z2 = 2 * z
-        self._dead = np.zeros(len(pts), dtype=bool)
+        self._pts = np.array(list(positions), dtype=np.int64).reshape(-1, 3)
+        self._dead = np.zeros(len(self._pts), dtype=bool)
         self._n_dead = 0
+        self._compact()
+
+    def _compact(self) -> None:
+        # Only live treasures are kept in the query arrays, so a query never masks the dead.
+        # |t - p|^2 = |t|^2 - 2 t.p + |p|^2, and |p|^2 is the same for every t: ranking by
+        # |t|^2 - 2 t.p needs three vectorised operations. float64 is exact here: every term
+        # stays below 2e15 < 2**53, and float64 arithmetic vectorises better than int64.
+        self._live = np.flatnonzero(~self._dead)
+        self._slot = {int(i): k for k, i in enumerate(self._live)}  # treasure index -> row
+        pts = self._pts[self._live]
+        x, z = pts[:, 0].astype(np.float64), pts[:, 2].astype(np.float64)
+        self._n2 = x * x + z * z
+        self._x2 = 2.0 * x
+        self._z2 = 2.0 * z
 
     def __len__(self) -> int:
         return len(self._dead)
@@ -139,10 +143,11 @@ class TreasureField:
         return not self._dead[i]
 
     def retire(self, i: int) -> None:
-        """Stop returning treasure `i` from `nearest` (claimed or expired). Idempotent."""
+        """Stop returning treasure `i` from `nearest` (claimed or expired). Idempotent; O(n)."""
         if not self._dead[i]:
             self._dead[i] = True
             self._n_dead += 1
+            self._compact()
 
     def nearest(self, pos: Pos, exclude: npt.NDArray[np.bool_] | Collection[int] | None = None) -> int | None:
         """The index of the live treasure horizontally nearest to `pos`, or None if none is left.
@@ -151,29 +156,26 @@ class TreasureField:
         treasures this player has already claimed). Ties go to the lowest index.
         """
         n = len(self._dead)
-        if n == 0:
+        live = self._live
+        if len(live) == 0:
             return None
-        d2 = self._x2 * pos[0]
-        d2 += self._z2 * pos[2]
+        d2 = self._x2 * float(pos[0])
+        d2 += self._z2 * float(pos[2])
         np.subtract(self._n2, d2, out=d2)  # squared distance minus |pos|^2: same order, same ties
-        if self._n_dead:
-            np.copyto(d2, _FAR, where=self._dead)
-        if exclude is not None:
+        if exclude is not None and len(exclude):
             if isinstance(exclude, np.ndarray) and exclude.dtype == np.bool_:
                 if exclude.shape != (n,):
                     raise ValueError(f"exclude mask has shape {exclude.shape}, expected ({n},)")
-                np.copyto(d2, _FAR, where=exclude)
-            elif len(exclude) <= _SMALL_EXCLUDE:
-                for i in exclude:
-                    if 0 <= i < n:
-                        d2[i] = _FAR
+                d2[exclude[live]] = np.inf
             else:
-                idx = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
-                d2[idx[(idx >= 0) & (idx < n)]] = _FAR
+                slot = self._slot
+                rows = [k for k in (slot.get(int(i)) for i in exclude) if k is not None]
+                if rows:
+                    d2[rows] = np.inf
         best = int(d2.argmin())
-        if d2[best] == _FAR:
+        if d2[best] == np.inf:
             return None
-        return best
+        return int(live[best])
 
 
 # --- escalation over time ------------------------------------------------------------------

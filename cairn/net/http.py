@@ -2,17 +2,23 @@
 
 The transport knows nothing about Cairn. The app registers handlers on a `Router`:
 
-- A plain handler takes a `Request` and returns a result. A result is a `Response`,
-  `bytes` (200, application/json) or a `(status, body)` tuple (application/json).
-  A sync handler runs inside the protocol callback, with no task; if it returns an
-  awaitable instead, that awaitable becomes one task.
-- A stream handler (`stream=True`) returns a `Stream` (or a bare async iterable of
-  bytes, sent as `text/event-stream`), or any plain result, e.g. an error.
-- Exceptions from handlers go to `on_error(exc) -> Response | None`; None, or an
-  exception from `on_error`, gives a logged 500 `internal`.
+- A plain handler takes a `Request` and returns a result: a `Response`, `bytes` (200,
+  application/json) or a `(status, body)` tuple (application/json). `bytes` is the fastest.
+  A sync handler is called inside the protocol callback, with no task. If it returns an
+  awaitable instead (an `async def` handler does), that awaitable becomes one task.
+- A stream handler (`stream=True`) returns a `Stream` (or a bare async iterable of bytes,
+  sent as `text/event-stream`), or any plain result, e.g. an error before streaming starts.
+  It runs as a task; a client disconnect cancels it and closes the iterator.
+- A WebSocket endpoint (`add_websocket`) is `async def handler(ws)` or a sync
+  `WebSocketEndpoint`; see `cairn.net.websocket`.
+- Exceptions from handlers go to `on_error(exc) -> Response | None`. None, or an exception
+  from `on_error` itself, gives a 500 `internal` and a logged traceback.
 
-Responses on one connection always leave in request order, whatever mix of sync and
-async handlers produced them.
+Responses on one connection leave in request order, whatever mix of sync and async handlers
+produced them. The transport's own errors use `{"error": {"code", "message"}}` with the stable
+codes `bad_request` (400), `not_found` (404), `method_not_allowed` (405), `body_too_large`
+(413), `expectation_failed` (417), `upgrade_required` (426), `headers_too_large` (431),
+`internal` (500) and `shutting_down` (503).
 """
 
 from __future__ import annotations
@@ -132,8 +138,11 @@ class Request(msgspec.Struct):
         h = self._headers
         if h is None:
             h = self._headers = {}
+            names = _HEADER_NAMES
             for raw_name, raw_value in self.raw_headers:
-                name = _header_name(raw_name)
+                name = names.get(raw_name)
+                if name is None:
+                    name = _header_name(raw_name)
                 value = raw_value.decode("latin-1")
                 old = h.setdefault(name, value)
                 if old is not value:
@@ -247,27 +256,40 @@ def _http_date() -> bytes:
     return b"date: " + formatdate(usegmt=True).encode() + b"\r\n"
 
 
+def _make_template(content_type: str, status: int) -> bytes:
+    """b"<status line><date><content-type><content-length: %d>\r\n\r\n%s", to fill with `%`."""
+    return b"%s%scontent-type: %s\r\ncontent-length: %%d\r\n\r\n%%s" % (
+        _status_line(status).replace(b"%", b"%%"),
+        _date_line,
+        content_type.encode("latin-1"),
+    )
+
+
 _date_line: bytes = _http_date()
-# content type -> status -> b"<status line><date><content-type><content-length: %d>\r\n\r\n%s"
-_templates: dict[str, dict[int, bytes]] = {}
+# content type -> status -> template; the inner dicts keep their identity across refreshes.
+_templates: dict[str, dict[int, bytes]] = {JSON: {}}
+_json_templates: Final = _templates[JSON]
+_json_ok: bytes = _make_template(JSON, 200)  # the hottest template, read directly by the fast path
 
 
 def _refresh_date() -> None:
     """Called once a second by running servers: the Date header, and templates built with it."""
-    global _date_line
+    global _date_line, _json_ok
     _date_line = _http_date()
-    _templates.clear()
+    for by_status in _templates.values():
+        by_status.clear()
+    _json_ok = _make_template(JSON, 200)
 
 
 def _build_template(content_type: str, status: int) -> bytes | None:
     if status in _NO_BODY_STATUS or status < 200:
         return None
-    tmpl = b"%s%scontent-type: %s\r\ncontent-length: %%d\r\n\r\n%%s" % (
-        _status_line(status).replace(b"%", b"%%"),
-        _date_line,
-        content_type.encode("latin-1"),
-    )
-    _templates.setdefault(content_type, {})[status] = tmpl
+    by_status = _templates.get(content_type)
+    if by_status is None:
+        if len(_templates) >= 64:
+            return None  # many ad-hoc content types: build each response on the general path
+        by_status = _templates[content_type] = {}
+    tmpl = by_status[status] = _make_template(content_type, status)
     return tmpl
 
 
@@ -291,6 +313,8 @@ def _render(res: Any, mode: int) -> bytes:
     """Serialize a handler result; `mode == _KA` with no extra headers is the template fast path."""
     t = type(res)
     if t is bytes:
+        if mode == _KA:
+            return _json_ok % (len(res), res)
         status, body, ctype, extra = 200, res, JSON, None
     elif t is Response or isinstance(res, Response):
         status, body, ctype, extra = res.status, res.body, res.content_type, res.headers
@@ -300,7 +324,7 @@ def _render(res: Any, mode: int) -> bytes:
     else:
         raise TypeError(f"handler returned {t.__name__}; expected Response, bytes or (status, body)")
     if mode == _KA and extra is None:
-        by_status = _templates.get(ctype)
+        by_status = _json_templates if ctype is JSON else _templates.get(ctype)
         tmpl = by_status.get(status) if by_status is not None else None
         if tmpl is None:
             tmpl = _build_template(ctype, status)
@@ -335,13 +359,15 @@ _WEBSOCKET: Final = 2
 class Route:
     """A registered handler: its kind (plain, stream, websocket) and its own body cap."""
 
-    __slots__ = ("handler", "kind", "max_body", "pattern")
+    __slots__ = ("fast", "handler", "kind", "max_body", "pattern")
 
-    def __init__(self, pattern: str, handler: Any, kind: int, max_body: int | None) -> None:
+    def __init__(self, method: str, pattern: str, handler: Any, kind: int, max_body: int | None) -> None:
         self.pattern = pattern
         self.handler = handler
         self.kind = kind
         self.max_body = max_body
+        # Eligible for the protocol's fast path: nothing about it needs a second look.
+        self.fast = kind == _PLAIN and max_body is None and method != "HEAD"
 
 
 class _Node:
@@ -357,6 +383,9 @@ class _Node:
 _CACHE_SIZE: Final = 4096
 _CACHE_MAX_PATH: Final = 256
 
+# A request target resolved: (decoded path, raw query, routes by method or None for 404, params).
+_Target = tuple[str, bytes, "dict[str, Route] | None", "dict[str, str]"]
+
 
 class Router:
     """Maps (method, path) to a route.
@@ -370,6 +399,7 @@ class Router:
         self._static: dict[str, dict[str, Route]] = {}
         self._root = _Node()
         self._cache: dict[str, tuple[dict[str, Route], dict[str, str]]] = {}
+        self._targets: dict[bytes, _Target] = {}
 
     def add(
         self,
@@ -386,11 +416,14 @@ class Router:
         for this route.
         """
         kind = _STREAM if stream else _PLAIN
-        self._add(method.upper(), pattern, Route(pattern, handler, kind, max_body))
+        method = method.upper()
+        if max_body is not None and max_body <= 0:
+            raise ValueError(f"max_body must be positive, got {max_body}")
+        self._add(method, pattern, Route(method, pattern, handler, kind, max_body))
 
     def add_websocket(self, pattern: str, handler: WebSocketHandler) -> None:
         """Register a WebSocket endpoint: `async def handler(ws)` or a `WebSocketEndpoint`."""
-        self._add("GET", pattern, Route(pattern, handler, _WEBSOCKET, None))
+        self._add("GET", pattern, Route("GET", pattern, handler, _WEBSOCKET, None))
 
     def _add(self, method: str, pattern: str, route: Route) -> None:
         if not pattern.startswith("/"):
@@ -425,6 +458,30 @@ class Router:
             raise ValueError(f"route already registered: {method} {pattern}")
         methods[method] = route
         self._cache.clear()
+        self._targets.clear()
+
+    def resolve(self, url: bytes) -> _Target:
+        """Split a raw request target and route it: (decoded path, raw query, routes, params).
+
+        Targets without a query are cached (bounded), so a hot URL costs one dict lookup.
+        The params dict is shared with the cache: copy it before handing it out.
+        """
+        hit = self._targets.get(url)
+        if hit is not None:
+            return hit
+        q = url.find(b"?")
+        raw_path, query = (url, b"") if q < 0 else (url[:q], url[q + 1 :])
+        if not raw_path.startswith(b"/"):
+            raw_path, query = _absolute_form(url)
+        raw = raw_path.decode("latin-1")
+        path = unquote(raw) if "%" in raw else raw
+        found = self.match(raw)
+        target: _Target = (path, query, None, {}) if found is None else (path, query, found[0], found[1])
+        if found is not None and q < 0 and len(url) <= _CACHE_MAX_PATH:
+            if len(self._targets) >= _CACHE_SIZE:
+                self._targets.clear()
+            self._targets[url] = target
+        return target
 
     def match(self, path: str) -> tuple[dict[str, Route], dict[str, str]] | None:
         """The routes by method for a raw (undecoded) `path`, and its decoded parameters.
@@ -549,8 +606,6 @@ class _Slot:
 
 
 _MAX_HEADERS: Final = 100  # header lines per request; beyond: 431
-_TRANSPORT_HEADERS: Final = frozenset({b"content-length", b"expect", b"connection"})
-_WATCHED_LENGTHS: Final = frozenset(len(h) for h in _TRANSPORT_HEADERS)
 _STREAMED: Final = object()  # a stream task's result: it wrote its own bytes
 _LINGER_SECONDS: Final = 2.0
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -571,33 +626,28 @@ class HttpProtocol(asyncio.Protocol):
         "_closed",
         "_config",
         "_draining_close",
-        "_early",
         "_flow",
         "_halted",
+        "_ka_mode",
         "_limit",
         "_lingering",
         "_loop",
+        "_max_body",
         "_max_header_bytes",
-        "_method",
-        "_mode",
-        "_params",
         "_parser",
-        "_path",
         "_phase",
-        "_query",
         "_queue",
         "_raw",
         "_reading_paused",
-        "_route",
         "_router",
         "_server",
         "_shutting_down",
-        "_special",
         "_spill",
         "_t_begin",
         "_t_idle",
         "_t_linger",
         "_t_recv",
+        "_targets",
         "_time",
         "_timer",
         "_transport",
@@ -611,6 +661,7 @@ class HttpProtocol(asyncio.Protocol):
         config = server.config
         self._server = server
         self._router = server.router
+        self._targets = server.router._targets
         self._config = config
         self._loop = loop
         self._time = loop.time
@@ -637,19 +688,15 @@ class HttpProtocol(asyncio.Protocol):
         # The request being parsed.
         self._url = b""
         self._raw: list[tuple[bytes, bytes]] = []
-        self._special: dict[bytes, bytes] | None = None
+        self._ka_mode = 0  # mode bits of a keep-alive response to this client, once known
+        self._max_body = config.max_body
         self._big = False
         self._body: Any = None
         self._body_len = 0
+        # Bytes of a head spanning reads (phase 1), or 0 once a body spanning reads was
+        # checked (phase 2); -1 before either.
         self._spill = -1
         self._limit = config.max_body
-        self._method = ""
-        self._path = ""
-        self._query = b""
-        self._params: dict[str, str] = {}
-        self._route: Route | None = None
-        self._early: Response | None = None
-        self._mode = _KA
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -657,7 +704,7 @@ class HttpProtocol(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self._client = peer[0] if isinstance(peer, tuple) and peer else ""
-        self._t_recv = now = self._time()
+        self._t_recv = self._t_idle = now = self._time()
         self._timer = self._loop.call_at(now + self._server._tick, self._on_timer)
         self._server._add_conn(self)
         if self._server._shutting_down:
@@ -693,143 +740,124 @@ class HttpProtocol(asyncio.Protocol):
         self._t_recv = self._time()
         if self._halted:
             return  # closing, lingering, or the request was the last one
-        # Only a read this big can hold a too-large head by itself; see on_headers_complete.
-        self._big = len(data) > self._max_header_bytes
+        if len(data) > self._max_header_bytes:
+            self._receive_big(data)
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self._on_upgrade(data[exc.args[0] :])
             return
-        except httptools.HttpParserCallbackError as exc:
-            if not isinstance(exc.__context__, _Halt):
-                log.error("HTTP parser callback failed", exc_info=exc.__context__)
-                if not self._halted:
-                    self._halted = True
-                    self._reply(_INTERNAL, _LINGER)
+        except httptools.HttpParserError as exc:
+            self._parse_failed(exc)
             return
-        except httptools.HttpParserError:
-            if not self._halted:
-                self._halted = True
-                self._reply(_BAD_REQUEST, _LINGER)
+        if self._phase:
+            self._partial(data)
+
+    def _receive_big(self, data: bytes) -> None:
+        """A read big enough to hold a too-large head by itself: on_headers_complete measures."""
+        self._big = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._on_upgrade(data[exc.args[0] :])
             return
+        except httptools.HttpParserError as exc:
+            self._parse_failed(exc)
+            return
+        finally:
+            self._big = False
+        if self._phase:
+            self._partial(data)
+
+    def _parse_failed(self, exc: httptools.HttpParserError) -> None:
+        if isinstance(exc, httptools.HttpParserCallbackError):
+            if isinstance(exc.__context__, _Halt):
+                return  # a callback already answered and stopped the parse
+            log.error("HTTP parser callback failed", exc_info=exc.__context__)
+            res = _INTERNAL
+        else:
+            res = _BAD_REQUEST
+        if not self._halted:  # else: bytes after a final request, which we ignore
+            self._halted = True
+            self._reply(res, _LINGER)
+
+    def _partial(self, data: bytes) -> None:
+        """A request is still arriving after this read: bound it before reading on."""
         if self._phase == 1:
-            # A head still arriving across reads: bound what httptools buffers for it.
+            # Its head spans reads: bound what httptools buffers for it.
             if self._spill < 0:
                 self._spill = 0
             else:
                 self._spill += len(data)
-                if self._spill > self._max_header_bytes:
+            if self._spill > self._max_header_bytes or len(self._raw) > _MAX_HEADERS:
+                self._halted = True
+                self._reply(_HEADERS_TOO_LARGE, _LINGER)
+        elif self._spill < 0:
+            # Its body spans reads (a small one rarely does): check what the head announced,
+            # once, before reading on. Bodies are also counted as they arrive, in on_body.
+            self._spill = 0
+            length = 0
+            expect = None
+            for name, value in self._raw:
+                if len(name) == 14 and name.lower() == b"content-length":
+                    length = int(value)
+                elif len(name) == 6 and name.lower() == b"expect":
+                    expect = value
+            if length > self._limit and length > self._route_limit():
+                self._halted = True
+                self._reply(_TOO_LARGE, _LINGER)
+            elif expect is not None:
+                if expect.lower() != b"100-continue":
                     self._halted = True
-                    self._reply(_HEADERS_TOO_LARGE, _LINGER)
+                    self._reply(_EXPECT_FAILED, _LINGER)
+                elif not self._queue and not self._backlog:
+                    self._transport.write(_CONTINUE)
+
+    def _route_limit(self) -> int:
+        """The body cap of the request being read: its route's own, else the server's."""
+        target = self._router.resolve(self._url)
+        methods = target[2]
+        route = None
+        if methods is not None:
+            raw_method = self._parser.get_method()
+            route = methods.get(_METHOD_NAMES.get(raw_method) or raw_method.decode("latin-1"))
+        limit = self._max_body if route is None or route.max_body is None else route.max_body
+        self._limit = limit
+        return limit
 
     # -- httptools callbacks -------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._phase = 1
-        self._t_begin = self._t_recv
-        self._url = b""
-        self._raw = []
-        self._special = None
-        self._body = None
-        self._body_len = 0
-        self._spill = -1
+    # No on_message_begin: one Python call less per request. A request begins, for the
+    # header timeout, with its first URL bytes; per-request state is reset when it completes.
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        if self._phase == 0:
+            self._phase = 1
+            self._t_begin = self._t_recv
+            self._url = url
+        else:
+            self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        raw = self._raw
-        raw.append((name, value))
-        if len(name) in _WATCHED_LENGTHS:
-            self._watch(name, value)
-        if len(raw) > _MAX_HEADERS:
-            self._fail(_HEADERS_TOO_LARGE)
-
-    def _watch(self, name: bytes, value: bytes) -> None:
-        """Keep the few headers the transport itself acts on (cheap filter: name length)."""
-        key = name.lower()
-        if key in _TRANSPORT_HEADERS:
-            if self._special is None:
-                self._special = {}
-            self._special[key] = value
+        # Nothing else here: headers are decoded only if the handler reads them, and the
+        # transport's own (content-length, expect) only matter for a body spanning reads.
+        self._raw.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._phase = 2
         if self._big or self._spill >= 0:
-            # The head came in a big read or over several: count it exactly.
+            # The head came in a big read or over several: measure it exactly.
             size = len(self._url) + sum(len(n) + len(v) for n, v in self._raw)
-            if size > self._max_header_bytes:
+            if size > self._max_header_bytes or len(self._raw) > _MAX_HEADERS:
                 self._fail(_HEADERS_TOO_LARGE)
-        parser = self._parser
-        raw_method = parser.get_method()
-        method = _METHOD_NAMES.get(raw_method) or raw_method.decode("latin-1")
-        url = self._url
-        q = url.find(b"?")
-        if q < 0:
-            raw_path, query = url, b""
-        else:
-            raw_path, query = url[:q], url[q + 1 :]
-        if not raw_path.startswith(b"/"):
-            raw_path, query = _absolute_form(url)
-        path = raw_path.decode("latin-1")
-        self._method = method
-        self._path = unquote(path) if "%" in path else path
-        self._query = query
-        mode = _KA if parser.should_keep_alive() else 0
-        if method == "HEAD":
-            mode |= _HEAD
-        special = self._special
-        if mode and special is not None and b"connection" in special and parser.get_http_version() == "1.0":
-            mode |= _HTTP10
-        router = self._router
-        methods = router._static.get(path)
-        if methods is not None:
-            self._params = {}
-        else:
-            hit = router._cache.get(path)
-            if hit is not None:
-                methods = hit[0]
-                self._params = hit[1].copy()
-            else:
-                found = router.match(path)
-                if found is None:
-                    self._params = {}
-                else:
-                    methods, self._params = found
-        route = None
-        if methods is None:
-            self._early = _NOT_FOUND
-        else:
-            route = methods.get(method)
-            if route is None:
-                get = methods.get("GET") if method == "HEAD" else None
-                if get is not None and get.kind == _PLAIN:
-                    route = get
-                else:
-                    self._early = error_response(
-                        405, "method_not_allowed", f"{method} is not allowed here", [("allow", _allow(methods))]
-                    )
-        self._route = route
-        self._mode = mode
-        limit = self._limit = (
-            route.max_body if route is not None and route.max_body is not None else self._config.max_body
-        )
-        if special is not None:
-            length = special.get(b"content-length")
-            if length is not None and int(length) > limit:
-                self._fail(_TOO_LARGE)
-            expect = special.get(b"expect")
-            if expect is not None:
-                if expect.lower() != b"100-continue":
-                    self._fail(_EXPECT_FAILED)
-                if not self._queue and not self._backlog:
-                    self._transport.write(_CONTINUE)
+            self._spill = -1
 
     def on_body(self, chunk: bytes) -> None:
-        n = self._body_len = self._body_len + len(chunk)
-        if n > self._limit:
-            self._fail(_TOO_LARGE)
         body = self._body
+        n = self._body_len = len(chunk) if body is None else self._body_len + len(chunk)
+        if n > self._limit and n > self._route_limit():
+            self._fail(_TOO_LARGE)
         if body is None:
             self._body = chunk
         elif type(body) is list:
@@ -839,32 +867,45 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._phase = 0
-        mode = self._mode
-        if not mode & _KA:
-            self._halted = True
-        route = self._route
-        if route is None:
-            self._reply(self._early, mode)
-            return
+        parser = self._parser
+        raw_method = parser.get_method()
+        method = _METHOD_NAMES.get(raw_method) or raw_method.decode("latin-1")
+        target = self._targets.get(self._url)
+        if target is None:
+            target = self._router.resolve(self._url)
+        path, query, methods, params = target
         body = self._body
         if body is None:
             body = b""
         elif type(body) is list:
             body = b"".join(body)
-        req = Request(self._method, self._path, self._query, self._raw, body, self._client, self._params)
-        if route.kind or self._queue or self._backlog:
-            if route.kind == _WEBSOCKET:
-                self._websocket_request(req, route, mode)
-            else:
-                self._admit(req, route, mode)
+        if parser.should_keep_alive():
+            mode = self._ka_mode
+            if not mode:
+                # HTTP/1.0 keep-alive must be said; a client keeps its version, so ask once.
+                mode = self._ka_mode = _KA | _HTTP10 if parser.get_http_version() == "1.0" else _KA
+        else:
+            mode = 0
+            self._halted = True  # the last request on this connection
+        route = methods.get(method) if methods is not None else None
+        req = Request(method, path, query, self._raw, body, self._client, params.copy() if params else {})
+        self._raw = []
+        self._body = None
+        self._spill = -1
+        self._limit = self._max_body
+        if route is None or not route.fast or mode != _KA or self._queue or self._backlog:
+            self._complete(req, route, methods, mode)
             return
-        # Fast path: a plain handler with nothing owed ahead of it runs right here.
+        # Fast path: a plain handler, nothing owed ahead of it: it runs right here.
         try:
             res = route.handler(req)
         except Exception as exc:
             res = self._handler_error(exc, req)
         t = type(res)
-        if t is not bytes and t is not Response and t is not tuple and not isinstance(res, Response):
+        if t is bytes:
+            self._transport.write(_json_ok % (len(res), res))
+            return
+        if t is not Response and t is not tuple and not isinstance(res, Response):
             self._start_task(res, req, mode)
             return
         try:
@@ -872,8 +913,29 @@ class HttpProtocol(asyncio.Protocol):
         except Exception as exc:
             data = self._render_failure(exc, req, mode)
         self._transport.write(data)
-        if not mode & _KA:
-            self._close_after_write(mode)
+
+    def _complete(self, req: Request, route: Route | None, methods: dict[str, Route] | None, mode: int) -> None:
+        """Every request off the fast path: errors, HEAD, streams, WebSockets, queued ones."""
+        if req.method == "HEAD":
+            mode |= _HEAD
+            if route is None and methods is not None:
+                get = methods.get("GET")
+                if get is not None and get.kind == _PLAIN:
+                    route = get
+        if route is None:
+            if methods is None:
+                self._reply(_NOT_FOUND, mode)
+            else:
+                allow = [("allow", _allow(methods))]
+                self._reply(error_response(405, "method_not_allowed", f"{req.method} is not allowed here", allow), mode)
+            return
+        if route.max_body is not None and len(req.body) > route.max_body:
+            self._reply(_TOO_LARGE, mode)  # within the server's cap, so already read: keep the connection
+            return
+        if route.kind == _WEBSOCKET:
+            self._websocket_request(req, route, mode)
+        else:
+            self._admit(req, route, mode)
 
     # -- dispatch and ordering -----------------------------------------------------------------
 
@@ -1098,7 +1160,9 @@ class HttpProtocol(asyncio.Protocol):
         elif self._queue or self._backlog:
             deadline = float("inf")
         else:
-            deadline = max(self._t_recv, self._t_idle) + config.idle_timeout
+            # From the last request's start or the last async answer, not the last read: bytes
+            # that never reach a URL (a dribbled method) do not keep a connection alive.
+            deadline = max(self._t_begin, self._t_idle) + config.idle_timeout
         if now >= deadline:
             self._halted = True
             if flow.paused or self._lingering:

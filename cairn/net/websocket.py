@@ -24,7 +24,7 @@ import contextlib
 import logging
 import struct
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Final
 
 from wsproto.connection import Connection, ConnectionType
@@ -39,6 +39,19 @@ log = logging.getLogger("cairn.net.websocket")
 
 _CLOSE_TIMEOUT: Final = 2.0  # how long we wait for the client's Close after sending ours
 _MAX_INBOX: Final = 64  # received messages queued for an async handler before reading pauses
+
+
+class _Done:
+    """An awaitable that is already done: lets `close()` be called with or without `await`."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+_DONE: Final = _Done()
 
 
 class ConnectionClosed(Exception):
@@ -73,8 +86,9 @@ _SHORT_BINARY: Final = [bytes((0x82, n)) for n in range(126)]
 
 def _encode(data: str | bytes | bytearray | memoryview) -> bytes:
     """One unmasked, unfragmented server frame: text for `str`, binary for bytes-like."""
+    payload: bytes | bytearray | memoryview
     if isinstance(data, str):
-        payload: Any = data.encode()
+        payload = data.encode()
         short, op = _SHORT_TEXT, 0x81
     else:
         payload = data
@@ -126,6 +140,7 @@ class WebSocket(asyncio.Protocol):
         "_inbox",
         "_loop",
         "_lost",
+        "_out",
         "_ping_sent",
         "_reading_paused",
         "_server",
@@ -162,6 +177,7 @@ class WebSocket(asyncio.Protocol):
         self._t_recv = self._t_close = 0.0
         self._ping_sent = False
         self._reading_paused = False
+        self._out: list[bytes] | None = None
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -190,7 +206,8 @@ class WebSocket(asyncio.Protocol):
             raise ConnectionClosed(self._close_code, self._close_reason)
         if self._waiter is not None:
             raise RuntimeError("another task is already waiting in receive()")
-        fut = self._waiter = self._loop.create_future()
+        fut: asyncio.Future[str | bytes] = self._loop.create_future()
+        self._waiter = fut
         try:
             return await fut
         finally:
@@ -221,17 +238,25 @@ class WebSocket(asyncio.Protocol):
             raise ConnectionClosed(self._close_code, self._close_reason)
         if self._transport.is_closing():
             raise ConnectionClosed(1006, "connection lost")
-        self._transport.write(_encode(data))
+        if self._out is not None:
+            self._out.append(_encode(data))  # inside data_received: sent together at its end
+        else:
+            self._transport.write(_encode(data))
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        """Start the closing handshake; the TCP connection closes when the client answers."""
+    def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:
+        """Start the closing handshake; the TCP connection closes when the client answers.
+
+        Acts at once. The result may be awaited (`await ws.close()`), which also returns at
+        once; `wait_closed()` waits for the connection to be gone.
+        """
         if self._close_code is not None or self._lost:
-            return
+            return _DONE
         with contextlib.suppress(LocalProtocolError):
             self._write(self._conn.send(CloseConnection(code=code, reason=reason or None)))
         self._t_close = self._loop.time()
         self._mark_closed(code, reason)
         self._arm(self._t_close + _CLOSE_TIMEOUT)
+        return _DONE
 
     async def wait_closed(self) -> None:
         """Return once the connection is closed, from either side."""
@@ -319,6 +344,14 @@ class WebSocket(asyncio.Protocol):
             conn.receive_data(data)
         except LocalProtocolError:
             return  # the closing handshake finished; ignore trailing bytes
+        # Replies written while handling this read go out in one write (one syscall).
+        self._out = []
+        try:
+            self._handle_events(conn)
+        finally:
+            self._flush_out()
+
+    def _handle_events(self, conn: Connection) -> None:
         limit = self._config.ws_max_message
         for event in conn.events():
             t = type(event)
@@ -373,6 +406,7 @@ class WebSocket(asyncio.Protocol):
         with contextlib.suppress(LocalProtocolError):  # raised when this answers our own Close
             self._write(self._conn.send(event.response()))
         self._mark_closed(event.code, event.reason or "")
+        self._flush_out()
         self._transport.close()
 
     def _mark_closed(self, code: int, reason: str) -> None:
@@ -393,7 +427,15 @@ class WebSocket(asyncio.Protocol):
 
     def _write(self, data: bytes) -> None:
         if data and not self._lost:
-            self._transport.write(data)
+            if self._out is not None:
+                self._out.append(data)
+            else:
+                self._transport.write(data)
+
+    def _flush_out(self) -> None:
+        out, self._out = self._out, None
+        if out and not self._lost and not self._transport.is_closing():
+            self._transport.writelines(out)
 
     def _update_reading(self) -> None:
         if self._lost:

@@ -92,14 +92,13 @@ class EmbeddedStore:
         self._snapshotting = True
         self._since_snapshot = 0
         try:
-            seq = engine.seq
-            await self.durable(seq)
-            return await self.journal.snapshot_forked(seq, lambda: rec.encode_many(engine.retained()))
+            # No await before the fork: the child must see the state exactly at `seq`.
+            return await self.journal.snapshot_forked(engine.seq, lambda: rec.encode_many(engine.retained()))
         finally:
             self._snapshotting = False
 
     def ready(self) -> bool:
-        return self.journal.failed is None if hasattr(self.journal, "failed") else True
+        return not self.journal.stats().get("failed")
 
     async def close(self) -> None:
         await self.journal.close()

@@ -4,11 +4,12 @@ Handlers `append` records on the event loop (O(1), no I/O). One writer thread ta
 pending, commits it as one SQLite transaction, then wakes, once per commit, every reply waiting
 in `wait_durable`. A durable reply therefore costs about one fsync, whatever the rate.
 
-On disk, one row holds one commit batch (`last_seq` is the key, `data` a MessagePack array of
-`[seq, record]` pairs). Python's sqlite3 releases and retakes the GIL around every statement
-step, so a row per record would make a commit of N records wait N times for a busy event loop
-to hand the GIL back (measured: 160 ms instead of 5.6 ms for 100 records). A batch row is one
-step, and it reads back twice as fast.
+On disk, one row holds one commit batch: `last_seq` is the key, and `data` is a MessagePack
+array of `[seq, record]` pairs, or the record itself when the row holds just one (`first_seq ==
+last_seq`, the usual case at low load, read back without decoding). Python's sqlite3 releases
+and retakes the GIL around every statement step, so a row per record would make a commit of N
+records wait N times for a busy event loop to hand the GIL back (measured: 160 ms instead of
+5.6 ms for 100 records). A batch row is one step, and it reads back faster.
 
 Recovery, before serving::
 
@@ -97,6 +98,10 @@ class Journal:
     PRUNE_ROWS = 512
     #: Snapshot files kept after a successful `snapshot_forked`.
     KEEP_SNAPSHOTS = 2
+    #: WAL bytes written between background checkpoints (SQLite's own default is ~4 MB).
+    CHECKPOINT_BYTES = 4 << 20
+    #: If background checkpoints fall behind or fail, the writer checkpoints inline past this.
+    CHECKPOINT_INLINE_BYTES = 64 << 20
 
     def __init__(self, path: str | os.PathLike[str], durability: Literal["fsync", "os"] = "fsync") -> None:
         if durability not in ("fsync", "os"):
@@ -110,7 +115,10 @@ class Journal:
         self._lock_fd = -1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._ckpt_thread: threading.Thread | None = None
+        self._ckpt_conn: sqlite3.Connection | None = None
         self._writer_done: asyncio.Future[None] | None = None
+        self._closer: asyncio.Future[None] | None = None
 
         # Loop side.
         self._last_seq = 0
@@ -129,6 +137,16 @@ class Journal:
         self._prune_target = 0
         self._pruned_through = 0
         self._failed: BaseException | None = None
+
+        # Checkpoints: the checkpointer thread copies most of the WAL into the database off the
+        # commit path; the writer then finishes the (short) rest inline so the WAL can restart.
+        self._ckpt_wake = threading.Event()
+        self._ckpt_stop = False
+        self._ckpt_done = False
+        self._wal_bytes = 0
+        self._checkpoints = 0
+        self._inline_checkpoints = 0
+        self._checkpoint_errors = 0
 
         # Written by the writer thread only.
         self._commits = 0
@@ -170,6 +188,7 @@ class Journal:
         self._last_seq = self._durable_seq = max(row[0] or 0, self._pruned_through)
         self._prune_target = self._pruned_through
         self._remove_snapshot_temps()
+        self._quarantine_snapshots_ahead()
         self._state = _OPEN
         self._accepting = True
 
@@ -185,6 +204,7 @@ class Journal:
             conn.execute(f"PRAGMA synchronous={'FULL' if self._durability == 'fsync' else 'OFF'}")
             conn.execute("PRAGMA journal_size_limit=67108864")  # truncate a WAL that a burst made big
             conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run off the commit path
             conn.execute("BEGIN IMMEDIATE")
             for ddl in _SCHEMA:
                 conn.execute(ddl)
@@ -203,10 +223,17 @@ class Journal:
             raise RuntimeError(f"start() needs an open journal that is not started (it is {self._state})")
         self._loop = loop
         self._writer_done = loop.create_future()
+        ckpt_conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        ckpt_conn.execute(f"PRAGMA synchronous={'FULL' if self._durability == 'fsync' else 'OFF'}")
+        self._ckpt_conn = ckpt_conn
         self._thread = threading.Thread(target=self._writer_main, name="cairn-journal-writer", daemon=True)
+        self._ckpt_thread = threading.Thread(
+            target=self._checkpointer_main, args=(ckpt_conn,), name="cairn-journal-checkpointer", daemon=True
+        )
         self._state = _RUNNING
         self._running = True
         self._thread.start()
+        self._ckpt_thread.start()
         if self._pending:
             self._wake.set()
 
@@ -214,36 +241,44 @@ class Journal:
         """Commit everything pending, stop the writer, close the database.
 
         Raises `JournalError` (after releasing everything) if the writer had failed, since some
-        appended records are then not durable. Closing twice does nothing.
+        appended records are then not durable. Closing twice, or concurrently, closes once.
         """
-        if self._state in (_NEW, _CLOSED):
-            self._state = _CLOSED
-            return
+        if self._closer is None:
+            self._closer = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closer)
+
+    async def _close(self) -> None:
+        self._accepting = False  # appends are refused from here on
         if self._state == _RUNNING:
-            assert self._thread is not None and self._writer_done is not None
-            self._accepting = False
+            assert self._writer_done is not None
             with self._lock:
                 self._closing = True
             self._wake.set()
             await asyncio.shield(self._writer_done)  # waiters of the last batch are woken before this
-            self._thread.join()
             self._state = _CLOSED
+            # Joining threads and the final checkpoint of the last close take a moment: off the loop.
+            await asyncio.get_running_loop().run_in_executor(None, self._release)
         else:
-            self._accepting = False
-            self._state = _CLOSED
-            if self._pending and self._failed is None:
-                # Never started: flush what was appended, on this thread, as the writer would.
+            if self._state == _OPEN and self._pending and self._failed is None:
+                # Never started: flush what was appended, as the writer would.
                 try:
                     self._commit(self._take_pending()[0], 0)
                     self._durable_seq = self._last_seq
                 except Exception as exc:
                     self._failed = exc
-        self._release()
+            self._state = _CLOSED
+            self._release()
         self._fail_waiters(self._failed)
         if self._failed is not None:
             raise JournalError(f"journal writer failed: {self._failed!r}") from self._failed
 
     def _release(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self._ckpt_thread is not None:
+            self._ckpt_stop = True
+            self._ckpt_wake.set()
+            self._ckpt_thread.join()  # it closes its own connection, before the writer's below
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
@@ -287,8 +322,13 @@ class Journal:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA query_only=1")
-            rows = conn.execute("SELECT first_seq, data FROM journal WHERE last_seq > ? ORDER BY last_seq", (after,))
-            for first_seq, blob in rows:
+            rows = conn.execute(
+                "SELECT last_seq, first_seq, data FROM journal WHERE last_seq > ? ORDER BY last_seq", (after,)
+            )
+            for last_seq, first_seq, blob in rows:
+                if first_seq == last_seq:
+                    yield last_seq, blob
+                    continue
                 records = decode(blob)
                 if first_seq <= after:  # only the first row can straddle `after`
                     records = [r for r in records if r[0] > after]
@@ -384,6 +424,7 @@ class Journal:
                 if batch:
                     self._commit(batch, 0)
                     self._notify(self._on_commit, batch[-1][0])
+                    self._checkpoint_if_due()
                 if closing:
                     return
                 if prune_to > self._pruned_through:
@@ -403,16 +444,18 @@ class Journal:
         if conn is None:
             raise JournalError("journal connection is closed")
         t0 = time.perf_counter()
-        encode = msgspec.msgpack.encode
         step = self.ROW_RECORDS
         if prune_to == 0 and len(batch) <= step:
             # Autocommit: one statement step is the whole transaction (one GIL hand-back).
-            conn.execute(_INSERT, (batch[-1][0], batch[0][0], encode(batch)))
+            blob = _row_data(batch)
+            conn.execute(_INSERT, (batch[-1][0], batch[0][0], blob))
+            self._wal_bytes += len(blob) + 8192  # a commit also rewrites a leaf and a header page
         else:
             rows = []
             for i in range(0, len(batch), step):
                 part = batch[i : i + step]
-                rows.append((part[-1][0], part[0][0], encode(part)))
+                rows.append((part[-1][0], part[0][0], _row_data(part)))
+                self._wal_bytes += len(rows[-1][2]) + 4096
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if rows:
@@ -433,6 +476,40 @@ class Journal:
             self._max_batch = max(self._max_batch, len(batch))
             self._last_commit_s = dt
             self._commit_s_total += dt
+
+    def _checkpoint_if_due(self) -> None:
+        """After a commit: finish a background checkpoint inline, or start the next one."""
+        if self._ckpt_done or self._wal_bytes >= self.CHECKPOINT_INLINE_BYTES:
+            # Only frames written since the background pass are left: cheap. Once every frame is
+            # in the database, the next commit restarts the WAL from its start.
+            self._ckpt_done = False
+            self._wal_bytes = 0
+            try:
+                assert self._conn is not None
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self._inline_checkpoints += 1
+            except sqlite3.Error:
+                self._checkpoint_errors += 1  # records are safe in the WAL; the next commit tells
+        elif self._wal_bytes >= self.CHECKPOINT_BYTES and not self._ckpt_wake.is_set():
+            self._ckpt_wake.set()
+
+    def _checkpointer_main(self, conn: sqlite3.Connection) -> None:
+        try:
+            while True:
+                self._ckpt_wake.wait()
+                if self._ckpt_stop:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self._checkpoints += 1
+                    self._ckpt_done = True
+                except sqlite3.Error:
+                    self._checkpoint_errors += 1
+                self._ckpt_wake.clear()  # after `_ckpt_done`: the writer signals again only after it
+                if self._ckpt_stop:  # set (with the event this just cleared) during the checkpoint
+                    return
+        finally:
+            conn.close()
 
     def _prune_chunk(self, conn: sqlite3.Connection, target: int) -> int:
         """Delete up to PRUNE_ROWS rows whose records are all <= target; return the new pruned seq."""
@@ -491,9 +568,9 @@ class Journal:
                     err = JournalError(f"journal writer failed: {exc!r}")
                     err.__cause__ = exc
                     fut.set_exception(err)
-        for _, fut in self._prune_waiters:
-            if not fut.done():
-                fut.set_result(False)
+        for _, pruned in self._prune_waiters:
+            if not pruned.done():
+                pruned.set_result(False)
         self._prune_waiters = []
 
     def _on_writer_exit(self) -> None:
@@ -521,6 +598,18 @@ class Journal:
         for entry in self._path.parent.glob(f"{self._path.name}.snapshot-*.bin.tmp"):
             with contextlib.suppress(OSError):
                 entry.unlink()
+
+    def _quarantine_snapshots_ahead(self) -> None:
+        """Rename snapshots newer than the journal to `.stale`: their records were lost.
+
+        Snapshots are published only once durable, so this needs lost journal writes (power loss
+        with durability "os", an older database restored). The journal will reuse those seqs for
+        other records, so such a snapshot must never be loaded; it is kept for a person to look at.
+        """
+        for seq, path in self._snapshot_files():
+            if seq > self._last_seq:
+                with contextlib.suppress(OSError):
+                    path.rename(path.with_name(path.name + ".stale"))
 
     def load_snapshot(self) -> tuple[int, bytes] | None:
         """The newest valid snapshot as (seq, blob), or None.
@@ -646,8 +735,19 @@ class Journal:
             "last_seq": float(self._last_seq),
             "durable_seq": float(self._durable_seq),
             "pruned_through": float(self._pruned_through),
+            "checkpoints": float(self._checkpoints),
+            "inline_checkpoints": float(self._inline_checkpoints),
+            "checkpoint_errors": float(self._checkpoint_errors),
             "failed": 1.0 if self._failed is not None else 0.0,
         }
+
+
+def _row_data(records: list[_Record]) -> bytes:
+    """A row's `data`: the record itself if it is alone, else a MessagePack array of [seq, record]."""
+    return records[0][1] if len(records) == 1 else _encode(records)
+
+
+_encode = msgspec.msgpack.Encoder().encode
 
 
 # ---------------------------------------------------------------------- snapshot files

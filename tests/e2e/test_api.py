@@ -68,7 +68,9 @@ def test_create_list_get_and_secrecy(cairn: CairnServer) -> None:
 
 
 def test_create_errors(cairn: CairnServer) -> None:
-    status, body, _ = cairn.request("POST", "/v1/hunts", hunt_spec(treasures=500, spawn={"min_spacing": 400}), key=ADMIN)
+    status, body, _ = cairn.request(
+        "POST", "/v1/hunts", hunt_spec(treasures=500, spawn={"min_spacing": 400}), key=ADMIN
+    )
     assert status == 422 and body["error"]["code"] == "placement_infeasible"
     assert "of 500 with min_spacing=400" in body["error"]["message"]
     status, body, _ = cairn.request("POST", "/v1/hunts", {**hunt_spec(), "color": "red"}, key=ADMIN)
@@ -98,9 +100,13 @@ def test_dig_found_taken_miss_replay_and_errors(cairn: CairnServer) -> None:
     far = [at[0] + 300, at[1], at[2]]
     miss = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("carol", far, "c1"))[1]
     assert miss["result"] == "miss" and miss["temperature"] in ("burning", "hot", "warm", "cool", "cold")
-    status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("carol", at, "c2", pos=[at[0] + 9, at[1], at[2]]))
+    status, body, _ = cairn.request(
+        "POST", "/v1/hunts/h1/dig", dig_body("carol", at, "c2", pos=[at[0] + 9, at[1], at[2]])
+    )
     assert status == 422 and body["error"]["code"] in ("out_of_reach", "implausible_movement")
-    status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("dave", at, "d1", pos=[at[0] + 9, at[1], at[2]]))
+    status, body, _ = cairn.request(
+        "POST", "/v1/hunts/h1/dig", dig_body("dave", at, "d1", pos=[at[0] + 9, at[1], at[2]])
+    )
     assert status == 422 and body["error"]["code"] == "out_of_reach"
     status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", {**dig_body("dave", at, "d2"), "tier": "legendary"})
     assert status == 422 and body["error"]["code"] == "unknown_field"
@@ -131,7 +137,9 @@ def test_rate_limit_429_with_retry_after(tmp_path) -> None:
 
 def test_hint_and_cooldown(cairn: CairnServer) -> None:
     make_hunt(cairn, hints={"cooldown": "30s", "kinds": ["temperature", "bearing", "region", "riddle"]})
-    status, body, _ = cairn.request("POST", "/v1/hunts/h1/hint", {"player": "alice", "pos": [0, 70, 0], "request_id": "h1"})
+    status, body, _ = cairn.request(
+        "POST", "/v1/hunts/h1/hint", {"player": "alice", "pos": [0, 70, 0], "request_id": "h1"}
+    )
     assert status == 200 and set(body["hint"]) == {"temperature", "vertical", "bearing", "region", "riddle"}
     assert body["next_hint_in"] == 30
     again = cairn.request("POST", "/v1/hunts/h1/hint", {"player": "alice", "pos": [0, 70, 0], "request_id": "h1"})
@@ -176,7 +184,7 @@ def test_batch_results_in_order_with_errors_in_their_slots(cairn: CairnServer) -
     assert r[0]["result"] == "found" and r[1]["error"]["code"] == "hunt_not_found"
     assert "hint" in r[2] and r[3] == {"events": []}
     assert r[4]["error"]["code"] in ("validation_error", "unknown_field") and r[5]["error"]["code"] == "unknown_field"
-    status, body, _ = cairn.request("POST", "/v1/batch", {"ops": [{"op": "hint"}] * 1001})
+    status, _body, _ = cairn.request("POST", "/v1/batch", {"ops": [{"op": "hint"}] * 1001})
     assert status == 422
 
 
@@ -184,7 +192,7 @@ def test_grants_and_ack(cairn: CairnServer) -> None:
     created = make_hunt(cairn)
     at = created["treasures"][0]["pos"]
     cairn.request("POST", "/v1/hunts/h1/dig", dig_body("alice", at, "a1"))
-    status, grants, _ = cairn.request("GET", "/v1/players/alice/grants")
+    _status, grants, _ = cairn.request("GET", "/v1/players/alice/grants")
     (g,) = grants["grants"]
     assert g["status"] == "pending" and g["items"]
     assert cairn.request("POST", f"/v1/grants/{g['grant_id']}/ack")[1]["status"] == "acked"
@@ -214,12 +222,17 @@ def test_sse_stream_resumes_after_disconnect(cairn: CairnServer) -> None:
 
     def read_events(after: int, want: int) -> list[dict]:
         with socket.create_connection(("127.0.0.1", cairn.port), timeout=5) as s:
-            s.sendall(f"GET /v1/events?hunt=h1&after={after} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {GAME}\r\n\r\n".encode())
+            head = f"GET /v1/events?hunt=h1&after={after} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {GAME}\r\n"
+            s.sendall(head.encode() + b"\r\n")
             buf, events = b"", []
             deadline = time.monotonic() + 10
             while len(events) < want and time.monotonic() < deadline:
                 buf += s.recv(65536)
-                events = [json.loads(line[6:]) for line in buf.decode(errors="replace").split("\n") if line.startswith("data: {\"id\"")]
+                events = [
+                    json.loads(line[6:])
+                    for line in buf.decode(errors="replace").split("\n")
+                    if line.startswith('data: {"id"')
+                ]
             return events
 
     first = read_events(0, 1)
@@ -234,7 +247,9 @@ def test_sse_stream_resumes_after_disconnect(cairn: CairnServer) -> None:
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
 
-@pytest.mark.parametrize("bad", [b'{"player": "a"', b"[]", b'{"player": 5, "pos": [0,0,0], "at": [0,0,0], "request_id": "x"}'])
+@pytest.mark.parametrize(
+    "bad", [b'{"player": "a"', b"[]", b'{"player": 5, "pos": [0,0,0], "at": [0,0,0], "request_id": "x"}']
+)
 def test_bad_bodies_get_clear_4xx(cairn: CairnServer, bad: bytes) -> None:
     make_hunt(cairn)
     status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", raw=bad)

@@ -298,6 +298,28 @@ async def test_websocket_oversize_message_closes_with_1009() -> None:
 
 
 @run
+async def test_websocket_server_close_with_or_without_await() -> None:
+    async def refuse(ws: WebSocket) -> None:
+        await ws.close(4401, "unauthorized")
+
+    async def bye(ws: WebSocket) -> None:
+        ws.close(4000, "bye")
+        await ws.wait_closed()
+
+    r = basic_router()
+    r.add_websocket("/refuse", refuse)
+    r.add_websocket("/bye", bye)
+    async with serving(r) as server:
+        for path, code in [("/refuse", 4401), ("/bye", 4000)]:
+            ws = await WSClient.connect(server.port, path)
+            closing = await ws.receive()
+            assert isinstance(closing, CloseConnection) and closing.code == code
+            ws.writer.write(ws.conn.send(closing.response()))
+            assert await closed_within(ws.reader, 2.0)
+            ws.writer.close()
+
+
+@run
 async def test_websocket_handler_sees_close_and_request() -> None:
     seen: list[Any] = []
 

@@ -24,6 +24,9 @@ from cairn.store.journal import Journal, JournalError, JournalPruned
 
 REPO = Path(__file__).resolve().parents[2]
 
+# SIGALRM cannot interrupt a thread join under uvloop: a hang must kill the run, not stall it.
+pytestmark = pytest.mark.timeout(60, method="thread")
+
 
 def run(main: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
     """Run a coroutine on uvloop, the loop Cairn serves on, with a timeout inside the loop.
@@ -60,9 +63,7 @@ def reopen_records(path: Path, after: int = 0) -> list[tuple[int, bytes]]:
 
 def run_close(j: Journal) -> None:
     """Close a journal that was never started (no writer), from sync code."""
-    coro = j.close()
-    with pytest.raises(StopIteration):
-        coro.send(None)
+    uvloop.run(j.close())
 
 
 # ---------------------------------------------------------------------- basics
@@ -179,14 +180,18 @@ def test_big_batches_split_into_rows_and_read_back(tmp_path: Path) -> None:
     async def main() -> None:
         j = started(tmp_path / "j.db")
         j.ROW_RECORDS = 10
-        j.append_many([(s, rec(s)) for s in range(1, 96)])
-        await j.wait_durable(95)
+        j.append_many([(s, rec(s)) for s in range(1, 92)])  # 9 rows of 10, then a row of one
+        await j.wait_durable(91)
+        j.append(92, rec(92))  # alone in its commit
+        await j.wait_durable(92)
         await j.close()
 
     run(main)
     with sqlite3.connect(tmp_path / "j.db") as db:
-        assert db.execute("SELECT count(*) FROM journal").fetchone()[0] == 10
-    assert reopen_records(tmp_path / "j.db", after=33) == [(s, rec(s)) for s in range(34, 96)]
+        rows = db.execute("SELECT first_seq, last_seq FROM journal ORDER BY last_seq").fetchall()
+    assert rows == [(s, s + 9) for s in range(1, 90, 10)] + [(91, 91), (92, 92)]
+    assert reopen_records(tmp_path / "j.db", after=33) == [(s, rec(s)) for s in range(34, 93)]
+    assert reopen_records(tmp_path / "j.db", after=90) == [(91, rec(91)), (92, rec(92))]
 
 
 # ---------------------------------------------------------------------- group commit
@@ -302,6 +307,57 @@ def test_close_flushes_pending_and_releases_its_waiters(tmp_path: Path) -> None:
     assert len(reopen_records(tmp_path / "j.db")) == 1000
 
 
+def test_checkpoints_keep_the_wal_bounded_under_sustained_load(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    wal = tmp_path / "j.db-wal"
+
+    async def main() -> tuple[int, dict[str, float]]:
+        j = started(path, "os")
+        j.CHECKPOINT_BYTES = 256 << 10
+        next_seq = 0
+        stop = False
+        biggest = 0
+
+        async def claim() -> None:
+            nonlocal next_seq
+            while not stop:
+                next_seq += 1
+                seq = next_seq
+                j.append(seq, os.urandom(400))  # incompressible, ~40 MB in all
+                await j.wait_durable(seq)
+
+        workers = [asyncio.create_task(claim()) for _ in range(64)]
+        while next_seq < 100_000:
+            await asyncio.sleep(0.01)
+            biggest = max(biggest, wal.stat().st_size)
+        stop = True
+        await asyncio.gather(*workers)
+        stats = j.stats()
+        await j.close()
+        return biggest, stats
+
+    biggest, stats = run(main)
+    assert stats["checkpoints"] > 0 and stats["inline_checkpoints"] > 0, stats
+    assert biggest < 8 << 20, f"the WAL grew to {biggest / 1e6:.1f} MB"
+    assert [s for s, _ in reopen_records(path)] == list(range(1, int(stats["records"]) + 1))
+
+
+def test_close_while_checkpointing_does_not_hang(tmp_path: Path) -> None:
+    async def main() -> None:
+        for cycle in range(15):
+            j = started(tmp_path / "j.db", "os")
+            j.CHECKPOINT_BYTES = 1  # the checkpointer runs after every commit: close races with it
+            base = j.last_seq
+            for i in range(1, 41):
+                j.append(base + i, rec(base + i))
+                await asyncio.sleep(0)
+            await j.wait_durable(base + 40)
+            await asyncio.wait_for(j.close(), 5)
+            assert j.stats()["checkpoints"] > 0, cycle
+
+    run(main)
+
+
 # ---------------------------------------------------------------------- crash
 
 
@@ -413,10 +469,11 @@ def test_snapshot_round_trip_and_corrupt_files_are_ignored(tmp_path: Path) -> No
     path.with_name("j.db.snapshot-00000000000000000025.bin").write_bytes(b"not a snapshot at all")
     assert newest() == (10, b"state at 10")
 
-    # A valid file ahead of the journal (its records never became durable) must not be used.
+    # A valid file ahead of the journal (its records were lost) is never used, and set aside.
     ahead = path.with_name("j.db.snapshot-00000000000000000099.bin")
     journal_module._write_snapshot_file(ahead, 99, b"state at 99")
     assert newest() == (10, b"state at 10")
+    assert not ahead.exists() and ahead.with_name(ahead.name + ".stale").exists()
 
     snap10.write_bytes(snap10.read_bytes()[:-1])
     assert newest() is None
@@ -496,6 +553,19 @@ def test_snapshot_child_failure_returns_false(tmp_path: Path) -> None:
     run(main)
 
 
+def test_snapshot_forked_without_pidfd_waits_in_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "pidfd_open")  # kernels before 5.3
+
+    async def main() -> None:
+        j = started(tmp_path / "j.db")
+        j.append(1, b"x")
+        assert await j.snapshot_forked(1, lambda: b"state at 1")
+        assert j.load_snapshot() == (1, b"state at 1")
+        await j.close()
+
+    run(main)
+
+
 # ---------------------------------------------------------------------- writer failure
 
 
@@ -516,7 +586,8 @@ def test_disk_full_fails_every_waiter_with_journal_error(tmp_path: Path) -> None
             waiters.append(asyncio.create_task(j.wait_durable(seq)))
         results = await asyncio.gather(*waiters, return_exceptions=True)
         assert all(isinstance(r, JournalError) for r in results), results
-        assert "full" in str(results[-1].__cause__)
+        last = results[-1]
+        assert isinstance(last, JournalError) and "full" in str(last.__cause__)
         assert j.stats()["failed"] == 1.0
         await j.wait_durable(1)  # what was durable stays durable
         with pytest.raises(JournalError, match="writer failed"):

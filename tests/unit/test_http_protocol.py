@@ -402,6 +402,17 @@ async def test_route_max_body_overrides_server_cap() -> None:
 
 
 @run
+async def test_route_max_body_below_server_cap() -> None:
+    r = Router()
+    r.add("POST", "/small", lambda req: b"{}", max_body=4)
+    p, t = connect(r)
+    p.data_received(post("/small", b"12345") + post("/small", b"1234"))
+    too_big, ok = replies(t.buffer)
+    assert too_big.status == 413 and ok.status == 200
+    assert not t.closed  # the body was within the server's cap and fully read
+
+
+@run
 async def test_headers_too_large() -> None:
     p, t = connect(app(), max_header_bytes=1024)
     p.data_received(b"GET /hello HTTP/1.1\r\nX-Big: " + b"a" * 2000 + b"\r\n\r\n")
