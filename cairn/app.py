@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -60,7 +61,7 @@ class Runtime:
     async def start(self) -> None:
         # The journal writer waits for the GIL after each fsync; a 1 ms switch interval (not 5)
         # hands it over sooner and cuts durable-reply p99 (benchmarks/RESULTS.md, Journal).
-        sys.setswitchinterval(0.001)
+        sys.setswitchinterval(float(os.environ.get("CAIRN_SWITCH_INTERVAL", "0.001")))
         loop = asyncio.get_running_loop()
         worlds = {}
         for name, wc in self.cfg.worlds.items():

@@ -45,7 +45,8 @@ from cairn.core.records import (
 from cairn.core.sites import SiteSet
 from cairn.core.spec import HuntSpec, encode_spec, parse_duration, rfc3339, starts_at_ts
 
-CELL = 16  # treasure lookup cell, in blocks
+CELL = 16  # treasure lookup cell for digs, in blocks
+NEAR = 64  # cell of the live-treasure grid that answers most temperatures without numpy
 NOTHING: tuple[AnyRecord, ...] = ()
 
 
@@ -88,7 +89,7 @@ class PlanInput(NamedTuple):
 
 class Treasure:
     __slots__ = (
-        "claims", "finders", "hint_key", "hunt", "id", "items", "n", "pos",
+        "claims", "finders", "hint_key", "hunt", "id", "items", "live", "n", "pos",
         "seq", "settled", "state", "tags", "tier", "window_ends",
     )  # fmt: skip
 
@@ -101,6 +102,7 @@ class Treasure:
         self.items = items
         self.tags = tags
         self.state = "hidden"
+        self.live = True  # hidden or open: findable, hinted, temperature counts it
         self.finders: list[str] = []
         self.claims: list[Claimed] = []
         self.window_ends = 0.0
@@ -124,8 +126,8 @@ class Treasure:
 
 class Hunt:
     __slots__ = (
-        "cells", "cooldown", "created", "ended", "ends_at", "field", "id", "key", "left", "solve_by",
-        "spec", "started", "starts_at", "step", "treasures", "window", "world",
+        "around", "cooldown", "created", "ended", "ends_at", "field", "id", "key", "left", "reach2",
+        "solve_by", "spec", "started", "starts_at", "step", "tolerance", "treasures", "window", "world",
     )  # fmt: skip
 
     def __init__(self, rec: HuntCreated, spec: HuntSpec, key: bytes) -> None:
@@ -149,9 +151,16 @@ class Hunt:
         ]
         self.left = len(self.treasures)
         self.field = hints.TreasureField(rec.pos)
-        self.cells: dict[tuple[int, int], list[Treasure]] = {}
+        self.reach2 = spec.dig.reach * spec.dig.reach
+        self.tolerance = spec.dig.tolerance
+        # For each NEAR-wide cell, the treasures in it and its 8 neighbours: one lookup finds every
+        # treasure within NEAR of a point (all dig candidates, and the nearest when it is that close).
+        self.around: dict[tuple[int, int], list[Treasure]] = {}
         for t in self.treasures:
-            self.cells.setdefault((t.pos[0] // CELL, t.pos[2] // CELL), []).append(t)
+            cx, cz = t.pos[0] // NEAR, t.pos[2] // NEAR
+            for gx in (cx - 1, cx, cx + 1):
+                for gz in (cz - 1, cz, cz + 1):
+                    self.around.setdefault((gx, gz), []).append(t)
 
     def state_at(self, now: float) -> str:
         if self.ended is not None or now >= self.ends_at:
@@ -171,14 +180,12 @@ class Hunt:
         }
 
     def near(self, at: Pos, tol: int) -> list[Treasure]:
-        """Treasures within Chebyshev distance `tol` of `at`, nearest first, then by number."""
-        out: list[Treasure] = []
-        for cx in range((at[0] - tol) // CELL, (at[0] + tol) // CELL + 1):
-            for cz in range((at[2] - tol) // CELL, (at[2] + tol) // CELL + 1):
-                for t in self.cells.get((cx, cz), ()):
-                    p = t.pos
-                    if abs(p[0] - at[0]) <= tol and abs(p[1] - at[1]) <= tol and abs(p[2] - at[2]) <= tol:
-                        out.append(t)
+        """Treasures within Chebyshev distance `tol` (< NEAR) of `at`, nearest first, then by number."""
+        ax, ay, az = at
+        out = [
+            t for t in self.around.get((ax // NEAR, az // NEAR), ())
+            if abs(t.pos[0] - ax) <= tol and abs(t.pos[1] - ay) <= tol and abs(t.pos[2] - az) <= tol
+        ]  # fmt: skip
         if len(out) > 1:
             out.sort(key=lambda t: (dist2(t.pos, at), t.n))
         return out
@@ -409,14 +416,14 @@ class Engine:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
         if h.ended is not None or not h.starts_at <= now < h.ends_at:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
-        reach = h.spec.dig.reach
-        if dist2(pos, at) > reach * reach:
+        if dist2(pos, at) > h.reach2:
+            reach = h.spec.dig.reach
             raise OutOfReach(f"dig at {list(at)} is farther than reach {reach:g} from the player", field="at")
         p = self._move(player, pos, False, now, hunt_id)
         self._take_token(p, now)
         mine = self.claimed.get((hunt_id, player))
         result, wait = "miss", 0
-        for t in h.near(at, h.spec.dig.tolerance):
+        for t in h.near(at, h.tolerance):
             if mine is not None and t.n - 1 in mine:
                 result, wait = "taken", max(wait, t.seq)
                 continue
@@ -455,7 +462,20 @@ class Engine:
 
     def _temperature(self, h: Hunt, player: str, at: Pos) -> str:
         """The band of horizontal distance from `at` to the nearest live treasure this player has not claimed."""
-        i = h.field.nearest(at, self.claimed.get((h.id, player)))
+        mine = self.claimed.get((h.id, player))
+        # Every treasure within NEAR of `at` is in its neighbourhood list: if the nearest one
+        # there is that close, it is the nearest of all. Else ask the numpy field.
+        ax, az = at[0], at[2]
+        best = NEAR * NEAR + 1
+        for t in h.around.get((ax // NEAR, az // NEAR), ()):
+            if t.live and (mine is None or t.n - 1 not in mine):
+                dx, dz = t.pos[0] - ax, t.pos[2] - az
+                d = dx * dx + dz * dz
+                if d < best:
+                    best = d
+        if best <= NEAR * NEAR:
+            return hints.temperature_band(math.sqrt(best))
+        i = h.field.nearest(at, mine)
         return "cold" if i is None else hints.temperature_band(hdist(at, h.treasures[i].pos))
 
     # ---- hints --------------------------------------------------------------------------------
@@ -751,6 +771,7 @@ class Engine:
     def _retire(self, h: Hunt, t: Treasure, at: float) -> None:
         """A treasure stops being findable: no more hints, temperatures or proximity events."""
         h.field.retire(t.n - 1)
+        t.live = False
         for typ, player, key in self.proximity[h.world].remove(t.id):
             self.emit(typ, h.id, at, {"player": player, "treasure": key})
 

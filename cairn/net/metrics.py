@@ -85,9 +85,13 @@ class Metrics:
         self.status[key] = self.status.get(key, 0) + 1
 
     def timed(self, route: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        """Wrap a handler to record its latency and status (sync fast path kept sync)."""
+        """Wrap a handler to record its latency and status; a sync `bytes` reply stays on the fast path."""
         observe = self.observe
         clock = time.perf_counter
+        hist = self.latency.setdefault(route, Histogram())
+        ok = (route, 200)
+        status = self.status
+        status.setdefault(ok, 0)
 
         def sync(req: Any) -> Any:
             t0 = clock()
@@ -96,10 +100,14 @@ class Metrics:
             except Exception as e:
                 observe(route, getattr(e, "status", 500), clock() - t0)
                 raise
-            if inspect.isawaitable(res):
-                return finish(res, t0)
-            observe(route, res[0] if type(res) is tuple else 200, clock() - t0)
-            return res
+            if type(res) is bytes:
+                hist.observe(clock() - t0)
+                status[ok] += 1
+                return res
+            if type(res) is tuple:
+                observe(route, res[0], clock() - t0)
+                return res
+            return finish(res, t0)
 
         async def finish(aw: Any, t0: float) -> Any:
             try:

@@ -254,3 +254,24 @@ def test_secrecy_game_views_carry_no_positions_or_seed() -> None:
     assert "hidden-seed" not in text and "pos" not in text
     for e in eng.events.after(0)[0]:
         assert "pos" not in e.data
+
+
+def test_dig_temperature_matches_brute_force_over_live_unclaimed_treasures() -> None:
+    import math
+    import random
+
+    from cairn.core.hints import temperature_band
+
+    eng = engine(grid_world(128, 3))
+    create(eng, treasures=40, area={"min": [-190, 0, -190], "max": [190, 200, 190]})
+    h = eng.hunts["h1"]
+    rnd = random.Random(5)
+    for i, t in enumerate(h.treasures[:6]):
+        dig(eng, "alice", t.pos, now=T0 + 1 + i)  # alice's claims are excluded from her temperatures
+    for _ in range(2000):
+        at = (rnd.randint(-400, 400), 64, rnd.randint(-400, 400))
+        for player in ("alice", "bob"):
+            mine = eng.claimed.get(("h1", player), set())
+            live = [t for t in h.treasures if t.state == "hidden" and t.n - 1 not in mine]
+            want = temperature_band(min(math.hypot(t.pos[0] - at[0], t.pos[2] - at[2]) for t in live))
+            assert eng._temperature(h, player, at) == want, (player, at)
