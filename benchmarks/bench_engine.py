@@ -116,7 +116,7 @@ async def journal_claims(path: str, n: int) -> None:
     store.persist(out.records)
     for k in range(n):
         t = spots[k % TREASURES]
-        o = eng.dig("bench", f"p{k // TREASURES}", (t[0], t[1] + 1, t[2]), t, f"r{k}", now + k * 1e-6)
+        o = eng.dig("bench", f"p{k}", (t[0], t[1] + 1, t[2]), t, f"r{k}", now + k * 1e-6)
         store.persist(o.records)
         if k % 20000 == 0:
             await store.durable(eng.seq)
@@ -130,6 +130,12 @@ def recover(path: str) -> tuple[float, int, object]:
     t0 = time.perf_counter()
     info = store.recover(eng)
     elapsed = time.perf_counter() - t0
+
+    async def close() -> None:
+        store.start(asyncio.get_running_loop())
+        await store.close()
+
+    uvloop.run(close())
     return elapsed, len(eng.claims), info
 
 

@@ -278,7 +278,8 @@ class Engine:
         self.hunts: dict[str, Hunt] = {}
         self.claims: dict[str, Claimed] = {}
         self.by_request: dict[tuple[str, str], str] = {}  # (player, request_id) -> claim_id
-        self.claimed: dict[tuple[str, str], set[int]] = {}  # (hunt, player) -> treasure numbers
+        # (hunt, player) -> indices of the treasures claimed; a tuple, since players claim a few each
+        self.claimed: dict[tuple[str, str], tuple[int, ...]] = {}
         self.grants: dict[str, Grant] = {}
         self.pending: dict[str, dict[str, Grant]] = {}  # player -> pending grants, oldest first
         self.players: dict[str, Player] = {}
@@ -289,6 +290,7 @@ class Engine:
         self.world_version: dict[str, int] = {}
         self.timers: list[tuple[float, int, str, int]] = []  # (due, kind, hunt, n); kinds below
         self.events = EventLog()
+        self.quiet_through = 0  # replay builds no events for records up to this seq
         self.new_events: list[Event] = []  # drained by the transport after each call
         self.on_record: list[Callable[[AnyRecord], None]] = []  # consumers beside the journal
 
@@ -302,8 +304,11 @@ class Engine:
         return self.last_event
 
     def _emit(self, ev_id: int, typ: str, hunt: str, at: float, data: dict[str, Any]) -> None:
+        if ev_id > self.last_event:
+            self.last_event = ev_id
+        if self.seq <= self.quiet_through:
+            return  # replaying old history: only the tail's events are rebuilt
         ev = Event(ev_id, typ, hunt, rfc3339(at), data)
-        self.last_event = max(self.last_event, ev_id)
         self.events.add(ev)
         self.new_events.append(ev)
 
@@ -731,15 +736,14 @@ class Engine:
         self.claims[rec.claim_id] = rec
         if rec.request_id is not None:
             self.by_request[(rec.player, rec.request_id)] = rec.claim_id
-        mine = self.claimed.get((rec.hunt, rec.player))
-        if mine is None:
-            mine = self.claimed[(rec.hunt, rec.player)] = set()
-        mine.add(rec.n - 1)
+        key = (rec.hunt, rec.player)
+        self.claimed[key] = (*self.claimed.get(key, ()), rec.n - 1)
         self.finds[rec.player] = self.finds.get(rec.player, 0) + 1
         t.finders.append(rec.player)
         t.claims.append(rec)
         t.seq = rec.seq
-        data = {"treasure": t.id, "tier": t.tier, "player": rec.player, "claim_id": rec.claim_id}
+        quiet = self.seq <= self.quiet_through
+        data = {} if quiet else {"treasure": t.id, "tier": t.tier, "player": rec.player, "claim_id": rec.claim_id}
         self._emit(rec.ev, "treasure.found", h.id, rec.at, data)
         if rec.grant_id is not None:
             self._add_grant(Grant(rec.grant_id, rec.player, rec.claim_id, rec.items))
@@ -747,7 +751,8 @@ class Engine:
             t.state = "claimed"
             h.left -= 1
             self._retire(h, t, rec.at)
-            self._emit(rec.ev + 1, "treasure.claimed", h.id, rec.at, {**data, "finders": [rec.player]})
+            claimed = data if quiet else {**data, "finders": [rec.player]}
+            self._emit(rec.ev + 1, "treasure.claimed", h.id, rec.at, claimed)
         elif t.state == "hidden":
             t.state = "open"
             t.window_ends = rec.at + h.window
@@ -780,15 +785,27 @@ class Engine:
         self.pending.setdefault(g.player, {})[g.grant_id] = g
 
     # ---- replay and snapshots -----------------------------------------------------------------
-    def replay(self, records: Iterable[AnyRecord]) -> int:
-        """Rebuild state from records (journal or snapshot). Returns how many were applied."""
+    def replay(self, records: Iterable[AnyRecord], events_after: int = 0) -> int:
+        """Rebuild state from records (journal or snapshot). Returns how many were applied.
+
+        Events are rebuilt only for records with seq > `events_after` (the tail a client may
+        still resume from); older ones only advance the event id counter.
+        """
+        self.quiet_through = events_after
         count = 0
         apply = self._apply
         for rec in records:
             apply(rec)
             count += 1
+        if events_after:
+            self.events.floor = max(self.events.floor, self._first_rebuilt_id() - 1)
+        self.quiet_through = 0
         self.new_events.clear()
         return count
+
+    def _first_rebuilt_id(self) -> int:
+        ring = self.events.all
+        return ring[0].id if ring else self.last_event + 1
 
     def retained(self) -> list[AnyRecord]:
         """Every record the live state depends on, in seq order: the body of a snapshot."""

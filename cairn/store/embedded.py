@@ -8,6 +8,7 @@ the event loop never stalls on them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Literal
 from cairn.core import records as rec
 from cairn.core.engine import Engine
 from cairn.store.journal import Journal
+
+EVENT_TAIL = 50_000
 
 
 class Recovery:
@@ -56,11 +59,21 @@ class EmbeddedStore:
         self.journal.open()
         info = Recovery()
         snap = self.journal.load_snapshot()
-        if snap is not None:
-            info.snapshot_seq, blob = snap
-            info.snapshot_records = engine.replay(rec.decode_many(blob))
-        decode = rec.decode
-        info.journal_records = engine.replay(decode(data) for _, data in self.journal.read(after=info.snapshot_seq))
+        # Events are rebuilt for the last EVENT_TAIL records only: enough for clients to resume.
+        quiet = max(0, self.journal.last_seq - EVENT_TAIL)
+        # Replay allocates millions of long-lived objects; the collector would rescan them all.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            if snap is not None:
+                info.snapshot_seq, blob = snap
+                info.snapshot_records = engine.replay(rec.decode_many(blob), events_after=quiet)
+            decode = rec.decode
+            rows = self.journal.read(after=info.snapshot_seq)
+            info.journal_records = engine.replay((decode(data) for _, data in rows), events_after=quiet)
+        finally:
+            if was_enabled:
+                gc.enable()
         engine.seq = max(engine.seq, self.journal.last_seq)
         info.seconds = time.perf_counter() - started
         self.last_recovery = info

@@ -275,3 +275,33 @@ def test_dig_temperature_matches_brute_force_over_live_unclaimed_treasures() -> 
             live = [t for t in h.treasures if t.state == "hidden" and t.n - 1 not in mine]
             want = temperature_band(min(math.hypot(t.pos[0] - at[0], t.pos[2] - at[2]) for t in live))
             assert eng._temperature(h, player, at) == want, (player, at)
+
+
+def test_replay_rebuilds_only_the_event_tail_and_flags_the_gap() -> None:
+    from cairn.core.engine import Engine
+
+    eng = engine()
+    log = list(eng.create_hunt(compute_plan(eng.plan_input(spec(treasures=20))), T0).records)
+    for i, t in enumerate(eng.hunts["h1"].treasures):
+        log.extend(dig(eng, f"p{i}", t.pos, now=T0 + 1 + i).records)
+    full, _ = eng.events.after(0)
+    cut = log[10].seq
+    again = Engine(eng.secret, eng.worlds, limits=eng.limits)
+    again.replay(log, events_after=cut)
+    assert again.retained() == eng.retained() and again.last_event == eng.last_event
+    tail, complete = again.events.after(0)
+    assert not complete  # the client asked for history that was not rebuilt
+    assert tail == [e for e in full if e.id >= tail[0].id] and len(tail) < len(full)
+    resumed, complete = again.events.after(tail[0].id - 1)
+    assert complete and resumed == tail
+
+
+def test_event_rings_report_evicted_history_as_a_gap() -> None:
+    from cairn.core.events import Event, EventLog
+
+    log = EventLog(per_hunt=3, total=5)
+    for i in range(1, 8):
+        log.add(Event(i * 10, "x", "h", "t", {}))
+    assert [e.id for e in log.after(0, "h")[0]] == [50, 60, 70]
+    assert log.after(0, "h")[1] is False and log.after(40, "h")[1] is True
+    assert log.after(15)[1] is False and log.after(15)[0][0].id == 30 and log.after(20)[1] is True
