@@ -31,6 +31,7 @@ class Subscriber:
             self._wake()
             return False
         self.queue.append(ev)
+        self._wake()
         return True
 
     def _wake(self) -> None:

@@ -255,3 +255,19 @@ def test_bad_bodies_get_clear_4xx(cairn: CairnServer, bad: bytes) -> None:
     status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", raw=bad)
     assert 400 <= status < 500 and body["error"]["code"] in ("invalid_body", "validation_error")
     assert cairn.request("GET", "/healthz", key=None)[0] == 200
+
+
+def test_sse_pushes_live_events_to_a_connected_subscriber(cairn: CairnServer) -> None:
+    created = make_hunt(cairn)
+    with socket.create_connection(("127.0.0.1", cairn.port), timeout=5) as s:
+        head = f"GET /v1/events?hunt=h1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {GAME}\r\n\r\n"
+        s.sendall(head.encode())
+        buf = b""
+        while b"hunt.started" not in buf:
+            buf += s.recv(65536)
+        at = created["treasures"][0]["pos"]
+        assert cairn.request("POST", "/v1/hunts/h1/dig", dig_body("alice", at, "live"))[1]["result"] == "found"
+        deadline = time.monotonic() + 5
+        while b"treasure.claimed" not in buf and time.monotonic() < deadline:
+            buf += s.recv(65536)
+    assert b"event: treasure.found" in buf and b"event: treasure.claimed" in buf
