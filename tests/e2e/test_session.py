@@ -71,7 +71,14 @@ def test_session_json_msgpack_batch_and_pushed_events(cairn: CairnServer) -> Non
         assert pushed == ["treasure.found", "treasure.claimed"]
         # MessagePack binary frame with a batch: one result per op, errors in their slots.
         ops = [
-            {"op": "dig", "hunt": "h1", "player": "bob", "pos": [t1[0], t1[1] + 1, t1[2]], "at": t1, "request_id": "w2"},
+            {
+                "op": "dig",
+                "hunt": "h1",
+                "player": "bob",
+                "pos": [t1[0], t1[1] + 1, t1[2]],
+                "at": t1,
+                "request_id": "w2",
+            },
             {"op": "dig", "hunt": "nope", "player": "bob", "pos": [0, 0, 0], "at": [0, 0, 0], "request_id": "w3"},
             {"op": "hint", "hunt": "h1", "player": "carol", "pos": [0, 70, 0]},
         ]
