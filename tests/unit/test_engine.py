@@ -305,3 +305,36 @@ def test_event_rings_report_evicted_history_as_a_gap() -> None:
     assert [e.id for e in log.after(0, "h")[0]] == [50, 60, 70]
     assert log.after(0, "h")[1] is False and log.after(40, "h")[1] is True
     assert log.after(15)[1] is False and log.after(15)[0][0].id == 30 and log.after(20)[1] is True
+
+
+def test_hint_escalation_emits_events_and_sharpens_the_region() -> None:
+    eng = engine()
+    create(eng, hints={"cooldown": "0s", "solve_by": "50m", "kinds": ["region"]}, duration="1h")
+    widths = []
+    for minute in (1, 11, 21, 31, 41, 51):
+        now = T0 + minute * 60
+        eng.tick(now)
+        box = eng.hint("h1", "newbie", (0, 65, 0), None, now).result["hint"]["region"]
+        widths.append(box["max"][0] - box["min"][0] + 1)
+    assert widths == sorted(widths, reverse=True) and widths[-1] <= 16 and widths[0] >= 128
+    steps = [e.data["step"] for e in eng.events.after(0, "h1")[0] if e.type == "hint.escalated"]
+    assert steps == [1, 2, 3, 4, 5]
+
+
+def test_no_hint_or_error_reveals_a_position_before_the_rules_allow() -> None:
+    eng = engine()
+    create(eng, hints={"cooldown": "0s", "solve_by": "1h"}, duration="2h")
+    spots = {p[::2] for p in positions(eng, "h1")}
+    for minute in range(0, 59, 7):
+        now = T0 + minute * 60 + 1
+        for player in ("veteran", "newbie"):
+            reply = eng.hint("h1", player, (0, 65, 0), None, now).result["hint"]
+            box = reply["region"]
+            assert box["max"][0] - box["min"][0] + 1 >= 32  # the 16-column box only from solve_by on
+            assert not any(ch.isdigit() for ch in reply["riddle"])
+            text = repr(reply)
+            assert not any(f"{x}, {z}" in text or f"[{x}, " in text for x, z in spots if (x, z) != (0, 0))
+    for x, z in spots:
+        with pytest.raises(errors.OutOfReach) as e:
+            eng.dig("h1", "probe", (x + 50, 64, z), (x, 64, z), None, T0 + 3000)
+        assert e.value.message == f"dig at {[x, 64, z]} is farther than reach 6 from the player"  # only the input
