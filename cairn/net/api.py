@@ -240,6 +240,12 @@ class Api:
         out = self.rt.eng.ack(req.params["grant_id"], self.clock())
         return self.reply(self.rt.submit(out), out.result)
 
+    def leave(self, req: Request) -> bytes:
+        """A player logged out: forget their position and proximity state (claims and grants stay)."""
+        self.auth(req, GAME)
+        self.rt.eng.leave(req.params["player"])
+        return encode({"player": req.params["player"], "left": True})
+
     def player(self, req: Request) -> bytes:
         self.auth(req, ADMIN)
         name = req.params["player"]
@@ -314,6 +320,7 @@ class Api:
         router.add("POST", "/v1/batch", m("batch", self.batch))
         router.add("GET", "/v1/players/{player}", m("player", self.player))
         router.add("GET", "/v1/players/{player}/grants", m("grants", self.grants))
+        router.add("POST", "/v1/players/{player}/leave", m("leave", self.leave))
         router.add("GET", "/v1/grants/pending", m("pending_grants", self.pending_grants))
         router.add("POST", "/v1/grants/{grant_id}/ack", m("ack", self.ack))
         router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", self.leaderboard))

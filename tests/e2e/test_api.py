@@ -164,6 +164,11 @@ def test_positions_and_implausible_movement(cairn: CairnServer) -> None:
     assert err["error"]["field"] == "updates[0].pos"
     status, info, _ = cairn.request("GET", "/v1/players/alice", key=ADMIN)
     assert info["flags"] == 1
+    # Logging out drops the proximity state: coming back inside the fence enters again.
+    assert cairn.request("POST", "/v1/players/alice/leave")[1] == {"player": "alice", "left": True}
+    body = {"world": "overworld", "updates": [{"player": "alice", "pos": [x + 5, y, z]}]}
+    status, out, _ = cairn.request("POST", "/v1/positions", body)
+    assert status == 200 and [e["type"] for e in out["events"]] == ["proximity.enter"]
     assert cairn.request("POST", "/v1/positions", {"world": "nether", "updates": []})[0] == 422
 
 

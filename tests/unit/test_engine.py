@@ -338,3 +338,30 @@ def test_no_hint_or_error_reveals_a_position_before_the_rules_allow() -> None:
         with pytest.raises(errors.OutOfReach) as e:
             eng.dig("h1", "probe", (x + 50, 64, z), (x, 64, z), None, T0 + 3000)
         assert e.value.message == f"dig at {[x, 64, z]} is farther than reach 6 from the player"  # only the input
+
+
+def test_proximity_through_the_engine_script() -> None:
+    """Tile38 style: each step is an update and the exact events it must produce, in order."""
+    eng = engine()
+    create(eng, proximity={"radius": 10}, treasures=3, spawn={"tags_any": ["surface"], "min_spacing": 60})
+    x, y, z = eng.hunts["h1"].treasures[0].pos
+    key = "h1#1"
+    script = [
+        ((x + 30, y, z), []),
+        ((x + 10, y, z), [("proximity.enter", key)]),
+        ((x + 11, y, z), []),  # flicker at the edge: within the hysteresis, no exit
+        ((x + 12, y, z), []),
+        ((x + 13, y, z), [("proximity.exit", key)]),
+        ((x + 3, y, z), [("proximity.enter", key)]),
+    ]
+    now = T0 + 1
+    for pos, want in script:
+        now += 1
+        out = eng.positions("overworld", [("alice", pos, False)], now).result["events"]
+        assert [(e.type, e.data["treasure"]) for e in out] == want, pos
+    eng.new_events.clear()
+    dig(eng, "bob", (x, y, z), now=now + 1)  # claimed while alice is inside its fence
+    exits = [(e.type, e.data["player"], e.data["treasure"]) for e in eng.new_events if e.type.startswith("proximity")]
+    assert exits == [("proximity.exit", "alice", key)]
+    out = eng.positions("overworld", [("alice", (x + 2, y, z), False)], now + 2).result["events"]
+    assert out == []  # a claimed treasure produces no more events
