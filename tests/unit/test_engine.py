@@ -365,3 +365,17 @@ def test_proximity_through_the_engine_script() -> None:
     assert exits == [("proximity.exit", "alice", key)]
     out = eng.positions("overworld", [("alice", (x + 2, y, z), False)], now + 2).result["events"]
     assert out == []  # a claimed treasure produces no more events
+
+
+def test_a_tick_of_many_players_gives_the_same_events_as_one_by_one() -> None:
+    a, b = engine(), engine()
+    for eng in (a, b):
+        create(eng, proximity={"radius": 12}, treasures=4, spawn={"tags_any": ["surface"], "min_spacing": 40})
+    spots = positions(a, "h1")
+    moves = [[(f"p{i}", (s[0] + dx, s[1], s[2]), False) for i, s in enumerate(spots * 5)] for dx in (40, 8, 20, 2)]
+    for k, tick in enumerate(moves):
+        now = T0 + 1 + k
+        batch = a.positions("overworld", tick, now).result["events"]  # 20 updates: the vectorised path
+        single = [e for u in tick for e in b.positions("overworld", [u], now).result["events"]]
+        assert [(e.type, e.data) for e in batch] == [(e.type, e.data) for e in single]
+    assert any(e.type == "proximity.enter" for e in a.events.after(0)[0])
