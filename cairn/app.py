@@ -19,6 +19,7 @@ from typing import Any
 from cairn import config as configmod
 from cairn.core import worldgen
 from cairn.core.engine import Engine, Limits, Outcome, StalePlan, compute_plan
+from cairn.core.errors import CairnError
 from cairn.core.events import Event
 from cairn.core.sites import SiteSet
 from cairn.core.spec import HuntSpec, decode_spec
@@ -52,6 +53,8 @@ class Runtime:
         self._ticker: asyncio.Task[None] | None = None
         self._snapshot_task: asyncio.Task[bool] | None = None
         self.clock: Callable[[], float] = time.time
+        self._creating: set[str] = set()
+        self._instances: asyncio.Task[None] | None = None
 
     @property
     def eng(self) -> Engine:
@@ -79,13 +82,13 @@ class Runtime:
         self._ticker = asyncio.create_task(self._tick_forever())
 
     async def load_hunts_dir(self) -> None:
-        """Create every hunt in `hunts_dir` that does not exist yet."""
+        """Create every hunt in `hunts_dir` that does not exist yet; register every recurring spec."""
         folder = Path(self.cfg.hunts_dir)
         if not folder.is_dir():
             return
         for path in sorted(folder.glob("*.toml")):
             spec = decode_spec(path.read_bytes(), "toml")
-            if spec.id not in self.eng.hunts:
+            if spec.schedule is not None or spec.id not in self.eng.hunts:
                 await self.create_hunt(spec)
 
     # ---- commands ------------------------------------------------------------------------------
@@ -122,7 +125,14 @@ class Runtime:
         return out.result
 
     async def create_hunt(self, spec: HuntSpec) -> dict[str, Any]:
-        """Place a hunt off the event loop, then apply it (re-planning if the world changed meanwhile)."""
+        """Place a hunt off the event loop, then apply it (re-planning if the world changed meanwhile).
+
+        A spec with a `schedule` is registered as recurring instead; its firings create hunts.
+        """
+        if spec.schedule is not None:
+            result: dict[str, Any] = await self.run(self.eng.register_recurring(spec, self.clock()))
+            await self.start_due_instances()
+            return result
         loop = asyncio.get_running_loop()
         while True:
             inp = self.eng.plan_input(spec)
@@ -131,8 +141,21 @@ class Runtime:
                 out = self.eng.create_hunt(plan, self.clock())
             except StalePlan:
                 continue
-            result: dict[str, Any] = await self.run(out)
-            return result
+            created: dict[str, Any] = await self.run(out)
+            return created
+
+    async def start_due_instances(self) -> None:
+        """Create the hunt instances that recurring specs owe now (placement off the loop)."""
+        for spec in self.eng.due_instances(self.clock()):
+            if spec.id in self._creating:
+                continue
+            self._creating.add(spec.id)
+            try:
+                await self.create_hunt(spec)
+            except CairnError as e:
+                log.warning("recurring hunt %s not created: %s", spec.id, e.message)
+            finally:
+                self._creating.discard(spec.id)
 
     async def dig(self, hunt: str, player: str, pos: Any, at: Any, request_id: str | None) -> dict[str, Any]:
         try:
@@ -156,6 +179,8 @@ class Runtime:
         if records:
             self.store.persist(records)
         self.publish()
+        if self.eng.recurring and (self._instances is None or self._instances.done()):
+            self._instances = asyncio.create_task(self.start_due_instances())
         if self.store.snapshot_due() and (self._snapshot_task is None or self._snapshot_task.done()):
             self._snapshot_task = asyncio.create_task(self.store.snapshot(self.eng))
 

@@ -11,6 +11,7 @@ import hashlib
 import heapq
 import math
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
@@ -40,8 +41,10 @@ from cairn.core.records import (
     HuntEnded,
     HuntStarted,
     Record,
+    Recurring,
     Settled,
 )
+from cairn.core.schedule import Cron, stamp
 from cairn.core.sites import SiteSet
 from cairn.core.spec import HuntSpec, encode_spec, parse_duration, rfc3339, starts_at_ts
 
@@ -291,6 +294,7 @@ class Engine:
         self.timers: list[tuple[float, int, str, int]] = []  # (due, kind, hunt, n); kinds below
         self.events = EventLog()
         self.quiet_through = 0  # replay builds no events for records up to this seq
+        self.recurring: dict[str, tuple[HuntSpec, Recurring, Cron]] = {}
         self.new_events: list[Event] = []  # drained by the transport after each call
         self.on_record: list[Callable[[AnyRecord], None]] = []  # consumers beside the journal
 
@@ -407,6 +411,65 @@ class Engine:
 
     def list_hunts(self, now: float) -> list[dict[str, Any]]:
         return [h.summary(now) for h in self.hunts.values()]
+
+    # ---- recurring hunts ---------------------------------------------------------------------------
+    def register_recurring(self, spec: HuntSpec, now: float) -> Outcome:
+        """Register (or replace) a spec with a `schedule`; each firing makes a hunt `<id>@<YYYYMMDDTHHMM>`."""
+        if spec.schedule is None:
+            raise ValueError("not a recurring spec")
+        if spec.world not in self.worlds:
+            raise UnknownWorld(f"world {spec.world!r} is not configured", field="world")
+        lootmod.table_named(self.loot_tables, spec.loot)
+        sites = self.worlds[spec.world]
+        sites.mask(spec.spawn.tags_any, "spawn.tags_any")
+        sites.mask(spec.spawn.tags_none, "spawn.tags_none")
+        body = encode_spec(spec)
+        old = self.recurring.get(spec.id)
+        if old is not None and old[1].spec == body:
+            return Outcome(self.recurring_view(spec.id, now), NOTHING, old[1].seq)
+        rec = Recurring(self._next_seq(), now, 0, body)
+        self._apply(rec)
+        return Outcome(self.recurring_view(spec.id, now), (rec,), rec.seq)
+
+    def recurring_view(self, spec_id: str, now: float) -> dict[str, Any]:
+        spec, _, cron = self.recurring[spec_id]
+        nxt = cron.next_after(datetime.fromtimestamp(now, UTC))
+        return {
+            "id": spec.id,
+            "schedule": spec.schedule,
+            "duration": spec.duration,
+            "max_concurrent": spec.max_concurrent,
+            "next_firing": rfc3339(nxt.timestamp()) if nxt else None,
+            "instances": sorted(h for h in self.hunts if h.startswith(spec.id + "@")),
+        }
+
+    def due_instances(self, now: float) -> list[HuntSpec]:
+        """Instances to create now: the latest firing if it is still inside its duration (older missed
+        firings are skipped), and the next firing ahead of time, both within `max_concurrent`."""
+        out: list[HuntSpec] = []
+        t = datetime.fromtimestamp(now, UTC)
+        for spec, _, cron in self.recurring.values():
+            dur = parse_duration(spec.duration, "duration")
+            planned: list[float] = []  # starts of instances planned in this call
+            for firing in (cron.prev_at_or_before(t), cron.next_after(t)):
+                if firing is None:
+                    continue
+                start = firing.timestamp()
+                iid = f"{spec.id}@{stamp(firing)}"
+                if iid in self.hunts or start + dur <= now:
+                    continue
+                prefix = spec.id + "@"
+                overlapping = sum(
+                    1 for h in self.hunts.values()
+                    if h.id.startswith(prefix) and h.ended is None and h.starts_at < start + dur and start < h.ends_at
+                )  # fmt: skip
+                overlapping += sum(1 for p in planned if p < start + dur and start < p + dur)
+                if overlapping >= spec.max_concurrent:
+                    continue
+                planned.append(start)
+                seed = f"{spec.seed if spec.seed is not None else spec.id}@{stamp(firing)}"
+                out.append(msgspec.structs.replace(spec, id=iid, starts_at=firing, schedule=None, seed=seed))
+        return out
 
     # ---- digs ---------------------------------------------------------------------------------
     def dig(self, hunt_id: str, player: str, pos: Pos, at: Pos, request_id: str | None, now: float) -> Outcome:
@@ -698,6 +761,10 @@ class Engine:
                     del self.pending[g.player]
         elif isinstance(rec, Settled):
             self._apply_settled(rec)
+        elif isinstance(rec, Recurring):
+            spec = msgspec.json.decode(rec.spec, type=HuntSpec)
+            assert spec.schedule is not None
+            self.recurring[spec.id] = (spec, rec, Cron.parse(spec.schedule))
         elif isinstance(rec, HuntCreated):
             spec = msgspec.json.decode(rec.spec, type=HuntSpec)
             h = Hunt(rec, spec, placement.placement_key(self.secret, spec))
@@ -826,6 +893,7 @@ class Engine:
                 out.extend(t.claims)
                 if t.settled is not None:
                     out.append(t.settled)
+        out.extend(r for _, r, _ in self.recurring.values())
         out.extend(g.ack for g in self.grants.values() if g.ack is not None)
         out.sort(key=_seq)
         return out

@@ -62,7 +62,13 @@ class Acked(Record, tag="ga", frozen=True):
     grant_id: str
 
 
-AnyRecord = HuntCreated | HuntStarted | HuntEnded | Claimed | Settled | Acked
+class Recurring(Record, tag="rs", frozen=True):
+    """A recurring spec was registered (or replaced): its firings make hunt instances."""
+
+    spec: bytes  # canonical JSON of the HuntSpec, with `schedule`
+
+
+AnyRecord = HuntCreated | HuntStarted | HuntEnded | Claimed | Settled | Acked | Recurring
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(AnyRecord)

@@ -20,7 +20,8 @@ HintKind = Literal["temperature", "bearing", "region", "riddle"]
 HINT_KINDS: tuple[HintKind, ...] = ("temperature", "bearing", "region", "riddle")
 DEFAULT_TIER_WEIGHTS = {"common": 60, "uncommon": 25, "rare": 10, "epic": 4, "legendary": 1}
 
-HuntId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,48}$")]
+# A recurring spec's instances are `<spec id>@<UTC start, YYYYMMDDTHHMM>`.
+HuntId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,48}(@[0-9]{8}T[0-9]{4})?$")]
 Coord = Annotated[int, msgspec.Meta(ge=-MAX_XZ, le=MAX_XZ)]
 Vec3 = Annotated[list[Coord], msgspec.Meta(min_length=3, max_length=3)]
 Duration = Annotated[str, msgspec.Meta(max_length=32)]
@@ -191,6 +192,8 @@ def check_spec(spec: HuntSpec) -> None:
         from cairn.core.schedule import Cron
 
         Cron.parse(spec.schedule)
+        if "@" in spec.id:
+            raise ValidationError("a recurring spec's id cannot contain '@'", field="id")
 
 
 def starts_at_ts(spec: HuntSpec, now: float) -> float:
