@@ -18,9 +18,11 @@ from typing import Any
 
 from cairn import config as configmod
 from cairn.core import worldgen
+from cairn.core.boards import Boards, BoardSpec
 from cairn.core.engine import Engine, Limits, Outcome, StalePlan, compute_plan
 from cairn.core.errors import CairnError
 from cairn.core.events import Event
+from cairn.core.hints import Landmark
 from cairn.core.sites import SiteSet
 from cairn.core.spec import HuntSpec, decode_spec
 from cairn.store.embedded import EmbeddedStore
@@ -72,7 +74,11 @@ class Runtime:
         limits = Limits(
             max_speed=self.cfg.limits.max_speed, dig_rate=self.cfg.limits.dig_rate, dig_burst=self.cfg.limits.dig_burst
         )
-        engine = Engine(self.secret, worlds, self.cfg.loot_tables(), limits)
+        boards = Boards([
+            BoardSpec(b.id, b.metric, b.operator, b.sort, b.reset, tuple(b.hunt_tags)) for b in self.cfg.leaderboards
+        ])  # fmt: skip
+        landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in self.cfg.landmarks]
+        engine = Engine(self.secret, worlds, self.cfg.loot_tables(), limits, landmarks, boards)
         info = await loop.run_in_executor(None, self.store.recover, engine)
         log.info("recovered %r", info)
         self.engine = engine

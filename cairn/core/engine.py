@@ -18,6 +18,7 @@ import msgspec
 
 from cairn.core import hints, placement, rng
 from cairn.core import loot as lootmod
+from cairn.core.boards import Boards
 from cairn.core.errors import (
     GrantNotFound,
     HintCooldown,
@@ -271,6 +272,7 @@ class Engine:
         loot_tables: dict[str, LootTable] | None = None,
         limits: Limits | None = None,
         landmarks: Sequence[hints.Landmark] = (),
+        boards: Boards | None = None,
     ) -> None:
         self.secret = secret
         self.worlds = worlds
@@ -295,6 +297,7 @@ class Engine:
         self.events = EventLog()
         self.quiet_through = 0  # replay builds no events for records up to this seq
         self.recurring: dict[str, tuple[HuntSpec, Recurring, Cron]] = {}
+        self.boards = boards if boards is not None else Boards([])
         self.new_events: list[Event] = []  # drained by the transport after each call
         self.on_record: list[Callable[[AnyRecord], None]] = []  # consumers beside the journal
 
@@ -715,6 +718,8 @@ class Engine:
     def tick(self, now: float) -> list[AnyRecord]:
         """Apply everything due by `now`: hunt starts and ends, bounty windows closing."""
         records: list[AnyRecord] = []
+        for board, period in self.boards.roll(now):
+            self.emit("leaderboard.reset", "", now, {"board": board, "period": period})
         timers = self.timers
         while timers and timers[0][0] <= now:
             due, kind, hunt_id, n = heapq.heappop(timers)
@@ -821,6 +826,8 @@ class Engine:
         if rec.grant_id is not None:
             self._add_grant(Grant(rec.grant_id, rec.player, rec.claim_id, rec.items))
         if rec.share is not None:
+            value = sum(i.value for i in rec.items)
+            self.boards.record_find(h.spec.leaderboards, h.spec.tags, rec.player, value, rec.at - h.starts_at, rec.at)
             t.state = "claimed"
             h.left -= 1
             self._retire(h, t, rec.at)
@@ -842,6 +849,7 @@ class Engine:
         item = h.spec.prize.item
         for c, amount, gid in zip(t.claims, rec.amounts, rec.grant_ids, strict=True):
             self._add_grant(Grant(gid, c.player, c.claim_id, [Item(item, amount, amount)]))
+            self.boards.record_find(h.spec.leaderboards, h.spec.tags, c.player, amount, c.at - h.starts_at, rec.at)
         self._emit(rec.ev, "treasure.claimed", h.id, rec.at, {
             "treasure": t.id, "tier": t.tier, "finders": list(t.finders), "shares": list(rec.amounts),
         })  # fmt: skip

@@ -204,6 +204,14 @@ def test_grants_and_ack(cairn: CairnServer) -> None:
     assert cairn.request("POST", f"/v1/grants/{g['grant_id']}/ack")[1]["status"] == "acked"
     assert cairn.request("GET", "/v1/players/alice/grants")[1]["grants"] == []
     assert cairn.request("POST", "/v1/grants/g_nope/ack")[0] == 404
+    status, board, _ = cairn.request("GET", "/v1/leaderboards/weekly?limit=5")
+    assert status == 200 and board["board"] == "weekly" and board["resets_at"].endswith("Z")
+    assert board["records"][0]["player"] == "alice" and board["records"][0]["rank"] == 1
+    status, board, _ = cairn.request("GET", "/v1/leaderboards/alltime?around=alice&limit=3")
+    assert status == 200 and board["records"][0]["score"] > 0 and board["resets_at"] is None
+    assert cairn.request("GET", "/v1/leaderboards/nope")[1]["error"]["code"] == "board_not_found"
+    _, pending, _ = cairn.request("GET", "/v1/grants/pending?older_than_minutes=0", key=ADMIN)
+    assert pending["grants"] == []
 
 
 def test_body_cap_413_and_server_still_answers(cairn: CairnServer) -> None:

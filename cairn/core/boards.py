@@ -1,0 +1,145 @@
+"""Leaderboards fed by claims: periods that reset on a cron line, archives, reads.
+
+Scores come from claim records only, through the same `_apply` path live and in replay, so each
+claim counts exactly once, across restarts too. A period rolls over lazily: at the first record
+or read at or after its reset time, so replay rolls over exactly where live operation did.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+
+from cairn.core.errors import NotFound, ValidationError
+from cairn.core.leaderboard import Board
+from cairn.core.schedule import Cron
+from cairn.core.spec import rfc3339
+
+KEEP_PERIODS = 60  # archived periods kept per board
+
+
+class BoardSpec(msgspec.Struct, frozen=True):
+    id: str
+    metric: Literal["finds", "value", "fastest_find_seconds"] = "value"
+    operator: Literal["incr", "best", "set"] = "incr"
+    sort: Literal["desc", "asc"] = "desc"
+    reset: str | None = None
+    hunt_tags: tuple[str, ...] = ()
+
+
+class BoardNotFound(NotFound):
+    code = "board_not_found"
+
+
+class Leaderboard:
+    """One configured board: the current period and the archived ones."""
+
+    def __init__(self, spec: BoardSpec) -> None:
+        self.spec = spec
+        self.cron = Cron.parse(spec.reset, "leaderboards.reset") if spec.reset else None
+        self.period_start = 0.0
+        self.resets_at: float | None = None
+        self.current = Board(spec.sort, spec.operator)
+        self.archive: dict[str, Board] = {}
+
+    def roll(self, now: float) -> bool:
+        """Start a new period if `now` is at or past the reset time; True if one was archived."""
+        if self.cron is None:
+            return False
+        if self.resets_at is None:
+            prev = self.cron.prev_at_or_before(datetime.fromtimestamp(now, UTC))
+            self.period_start = prev.timestamp() if prev else 0.0
+            self._next(now)
+            return False
+        if now < self.resets_at:
+            return False
+        self.archive[self.period_name()] = self.current
+        while len(self.archive) > KEEP_PERIODS:
+            del self.archive[next(iter(self.archive))]
+        prev = self.cron.prev_at_or_before(datetime.fromtimestamp(now, UTC))
+        self.period_start = prev.timestamp() if prev else now
+        self.current = Board(self.spec.sort, self.spec.operator)
+        self._next(now)
+        return True
+
+    def _next(self, now: float) -> None:
+        assert self.cron is not None
+        nxt = self.cron.next_after(datetime.fromtimestamp(now, UTC))
+        self.resets_at = nxt.timestamp() if nxt else None
+
+    def period_name(self) -> str:
+        return rfc3339(self.period_start) if self.cron else "alltime"
+
+
+class Boards:
+    """Every configured leaderboard; `record_find` is called once per claim."""
+
+    def __init__(self, specs: list[BoardSpec]) -> None:
+        self.boards = {s.id: Leaderboard(s) for s in specs}
+
+    def roll(self, now: float) -> list[tuple[str, str]]:
+        """Roll every board due; returns (board, archived period) pairs for `leaderboard.reset`."""
+        out = []
+        for b in self.boards.values():
+            before = b.period_name()
+            if b.roll(now):
+                out.append((b.spec.id, before))
+        return out
+
+    def record_find(
+        self, hunt_boards: list[str], hunt_tags: list[str], player: str, value: int, seconds: float, at: float
+    ) -> None:
+        for name in hunt_boards:
+            b = self.boards.get(name)
+            if b is None:
+                continue
+            if b.spec.hunt_tags and not set(b.spec.hunt_tags) & set(hunt_tags):
+                continue
+            b.roll(at)
+            metric = b.spec.metric
+            score = 1.0 if metric == "finds" else float(value) if metric == "value" else seconds
+            b.current.submit(player, score, at)
+
+    def read(self, name: str, query: dict[str, str], now: float) -> dict[str, Any]:
+        """The SPEC reply: `{board, period, resets_at, records: [{rank, player, score}]}` (+ cursor)."""
+        b = self.boards.get(name)
+        if b is None:
+            raise BoardNotFound(f"no leaderboard {name!r}; configured: {', '.join(sorted(self.boards))}", field="board")
+        b.roll(now)
+        limit = _int(query, "limit", 10, 1, 1000)
+        cursor = _int(query, "cursor", 0, 0, 10**9)
+        period = query.get("period")
+        board = b.current
+        if period and period != b.period_name():
+            if period not in b.archive:
+                known = ", ".join(list(b.archive)[-5:]) or "none"
+                raise NotFound(f"no period {period!r} of {name!r} (recent: {known})", field="period")
+            board = b.archive[period]
+        around = query.get("around")
+        rows = board.around(around, limit) if around else board.top(limit, cursor)
+        out: dict[str, Any] = {
+            "board": name,
+            "period": period or b.period_name(),
+            "resets_at": rfc3339(b.resets_at) if b.resets_at is not None and board is b.current else None,
+            "records": [{"rank": r, "player": p, "score": s} for r, p, s in rows],
+        }
+        if not around and len(rows) == limit and cursor + limit < len(board):
+            out["next_cursor"] = cursor + limit
+        if b.archive:
+            out["periods"] = list(b.archive)[-10:]
+        return out
+
+
+def _int(query: dict[str, str], key: str, default: int, lo: int, hi: int) -> int:
+    raw = query.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise ValidationError(f"{key} must be an integer", field=key) from None
+    if not lo <= v <= hi:
+        raise ValidationError(f"{key} must be within [{lo}, {hi}]", field=key)
+    return v
