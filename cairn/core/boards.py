@@ -118,14 +118,22 @@ class Boards:
                 raise NotFound(f"no period {period!r} of {name!r} (recent: {known})", field="period")
             board = b.archive[period]
         around = query.get("around")
-        rows = board.around(around, limit) if around else board.top(limit, cursor)
+        one = query.get("player")
+        if one:
+            rank = board.rank(one)
+            score = board.score(one)
+            rows = [] if rank is None or score is None else [(rank, one, score)]
+        elif around:
+            rows = board.around(around, limit)
+        else:
+            rows = board.top(limit, cursor)
         out: dict[str, Any] = {
             "board": name,
             "period": period or b.period_name(),
             "resets_at": rfc3339(b.resets_at) if b.resets_at is not None and board is b.current else None,
             "records": [{"rank": r, "player": p, "score": s} for r, p, s in rows],
         }
-        if not around and len(rows) == limit and cursor + limit < len(board):
+        if not around and not one and len(rows) == limit and cursor + limit < len(board):
             out["next_cursor"] = cursor + limit
         if b.archive:
             out["periods"] = list(b.archive)[-10:]

@@ -98,3 +98,33 @@ def test_keys_create_adds_a_working_key(tmp_path: Path) -> None:
     out = cairn("keys", "create", "--scope", "game", "--data-dir", str(data), env=env)
     assert out.returncode == 0 and out.stdout.strip().startswith("ck_game_")
     assert out.stdout.strip() in (data / "keys.json").read_text()
+
+
+def test_hunts_dir_is_loaded_at_start_with_one_off_and_recurring_specs(tmp_path: Path) -> None:
+    hunts = tmp_path / "hunts"
+    hunts.mkdir()
+    (hunts / "friday.toml").write_text(HUNT_TOML)
+    (hunts / "daily.toml").write_text(
+        HUNT_TOML.replace('id = "friday-night"', 'id = "daily"').replace('seed = "s1"', 'schedule = "0 * * * *"')
+    )
+    srv = CairnServer(tmp_path / "data")
+    srv.config.write_text(f'hunts_dir = "{hunts}"\n[worlds.overworld]\nseed = 3\nsize = 1024\ndensity = 1.0\n')
+    srv.start()
+    try:
+        import time
+
+        deadline = time.monotonic() + 20
+        ids: list[str] = []
+        while time.monotonic() < deadline:
+            ids = [h["id"] for h in srv.request("GET", "/v1/hunts")[1]["hunts"]]
+            if any(i.startswith("daily@") for i in ids):
+                break
+            time.sleep(0.2)
+        assert "friday-night" in ids
+        instances = sorted(i for i in ids if i.startswith("daily@"))
+        # The current hour's firing, still inside its 2h; the next hour's would overlap it (max_concurrent 1).
+        from datetime import UTC, datetime
+
+        assert instances == [f"daily@{datetime.now(UTC):%Y%m%dT%H}00"]
+    finally:
+        srv.kill()

@@ -103,6 +103,9 @@ def test_hunt_tag_filter_and_around_and_cursor() -> None:
     assert "q3" in [r["player"] for r in around] and len(around) == 3
     with pytest.raises(errors.ValidationError):
         eng.boards.read("alltime", {"limit": "lots"}, t0)
+    (mine,) = eng.boards.read("alltime", {"player": "q3"}, t0 + 20)["records"]
+    assert mine["player"] == "q3" and mine["rank"] == next(r["rank"] for r in around if r["player"] == "q3")
+    assert eng.boards.read("alltime", {"player": "nobody"}, t0 + 20)["records"] == []
 
 
 claims = st.lists(
