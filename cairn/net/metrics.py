@@ -140,36 +140,36 @@ class Metrics:
         for code, n in sorted(self.errors.items()):
             lines.append(f'cairn_errors_total{{code="{code}"}} {n}')
         stats = rt.store.journal.stats()
-        head("cairn_journal_commits_total", "counter", "Group commits of the journal.")
-        lines.append(f"cairn_journal_commits_total {int(stats.get('commits', 0))}")
-        head("cairn_journal_records_total", "counter", "Records committed.")
-        lines.append(f"cairn_journal_records_total {int(stats.get('records', 0))}")
-        head("cairn_journal_last_batch_records", "gauge", "Records in the last group commit.")
-        lines.append(f"cairn_journal_last_batch_records {stats.get('last_batch', 0)}")
-        head("cairn_journal_last_commit_seconds", "gauge", "Duration of the last group commit.")
-        lines.append(f"cairn_journal_last_commit_seconds {stats.get('last_commit_seconds', 0.0):.6f}")
-        head("cairn_event_subscribers", "gauge", "Connected event subscribers.")
-        lines.append(f"cairn_event_subscribers {hub.subscribers}")
-        head("cairn_event_queue_depth", "gauge", "Deepest subscriber queue.")
-        lines.append(f"cairn_event_queue_depth {hub.depth()}")
-        head("cairn_event_subscribers_dropped_total", "counter", "Subscribers cut off for falling behind.")
-        lines.append(f"cairn_event_subscribers_dropped_total {hub.dropped_total}")
+        single: list[tuple[str, str, str, float]] = [
+            ("cairn_journal_commits_total", "counter", "Group commits of the journal.", stats.get("commits", 0)),
+            ("cairn_journal_records_total", "counter", "Records committed.", stats.get("records", 0)),
+            ("cairn_journal_last_batch_records", "gauge", "Records in the last group commit.",
+             stats.get("last_batch", 0)),
+            ("cairn_journal_last_commit_seconds", "gauge", "Duration of the last group commit.",
+             stats.get("last_commit_seconds", 0.0)),
+            ("cairn_event_subscribers", "gauge", "Connected event subscribers.", hub.subscribers),
+            ("cairn_event_queue_depth", "gauge", "Deepest subscriber queue.", hub.depth()),
+            ("cairn_event_subscribers_dropped_total", "counter", "Subscribers cut off for falling behind.",
+             hub.dropped_total),
+        ]  # fmt: skip
         eng = rt.engine
         if eng is not None:
             now = rt.clock()
             live = [h for h in eng.hunts.values() if h.state_at(now) != "ended"]
-            head("cairn_live_hunts", "gauge", "Hunts scheduled or active.")
-            lines.append(f"cairn_live_hunts {len(live)}")
-            head("cairn_live_treasures", "gauge", "Treasures not yet claimed in live hunts.")
-            lines.append(f"cairn_live_treasures {sum(h.left for h in live)}")
-            head("cairn_players", "gauge", "Players with a known position.")
-            lines.append(f"cairn_players {len(eng.players)}")
-            head("cairn_pending_grants", "gauge", "Grants not yet acked.")
-            lines.append(f"cairn_pending_grants {sum(len(g) for g in eng.pending.values())}")
-        head("cairn_process_resident_memory_bytes", "gauge", "Resident set size.")
-        lines.append(f"cairn_process_resident_memory_bytes {rss_bytes()}")
-        head("cairn_python_allocated_blocks", "gauge", "sys.getallocatedblocks().")
-        lines.append(f"cairn_python_allocated_blocks {sys.getallocatedblocks()}")
+            left = sum(h.left for h in live)
+            single += [
+                ("cairn_live_hunts", "gauge", "Hunts scheduled or active.", len(live)),
+                ("cairn_live_treasures", "gauge", "Treasures not yet claimed in live hunts.", left),
+                ("cairn_players", "gauge", "Players with a known position.", len(eng.players)),
+                ("cairn_pending_grants", "gauge", "Grants not yet acked.", sum(len(g) for g in eng.pending.values())),
+            ]
+        single += [
+            ("cairn_process_resident_memory_bytes", "gauge", "Resident set size.", rss_bytes()),
+            ("cairn_python_allocated_blocks", "gauge", "sys.getallocatedblocks().", sys.getallocatedblocks()),
+        ]
+        for name, kind, help_, value in single:
+            head(name, kind, help_)
+            lines.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")
         head("cairn_gc_pause_seconds", "histogram", "Garbage collector pauses.")
         lines.extend(self.gc_pause.lines("cairn_gc_pause_seconds", ""))
         return ("\n".join(lines) + "\n").encode()
