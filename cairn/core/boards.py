@@ -43,6 +43,38 @@ class Leaderboard:
         self.resets_at: float | None = None
         self.current = Board(spec.sort, spec.operator)
         self.archive: dict[str, Board] = {}
+        # During replay, scores are aggregated here and the board is built once (O(n log n)).
+        self.pending: dict[str, tuple[float, float]] | None = None
+
+    def submit(self, player: str, value: float, at: float) -> None:
+        pending = self.pending
+        if pending is None:
+            self.current.submit(player, value, at)
+            return
+        old = pending.get(player)
+        if old is None:
+            pending[player] = (value, at)
+            return
+        score, _ = old
+        op = self.spec.operator
+        if op == "incr":
+            new = score + value
+        elif op == "set":
+            new = value
+        else:
+            better = value > score if self.spec.sort == "desc" else value < score
+            new = value if better else score
+        if new != score:  # as Board.submit: an unchanged score keeps the time it was reached
+            pending[player] = (new, at)
+
+    def flush(self) -> None:
+        """Build the current board from what bulk mode aggregated."""
+        if self.pending:
+            self.current = Board.from_snapshot(
+                ((p, score, at) for p, (score, at) in self.pending.items()), self.spec.sort, self.spec.operator
+            )
+        if self.pending is not None:
+            self.pending = {}
 
     def roll(self, now: float) -> bool:
         """Start a new period if `now` is at or past the reset time; True if one was archived."""
@@ -55,6 +87,7 @@ class Leaderboard:
             return False
         if now < self.resets_at:
             return False
+        self.flush()
         self.archive[self.period_name()] = self.current
         while len(self.archive) > KEEP_PERIODS:
             del self.archive[next(iter(self.archive))]
@@ -78,6 +111,7 @@ class Boards:
 
     def __init__(self, specs: list[BoardSpec]) -> None:
         self.boards = {s.id: Leaderboard(s) for s in specs}
+        self._depth = 0
 
     def roll(self, now: float) -> list[tuple[str, str]]:
         """Roll every board due; returns (board, archived period) pairs for `leaderboard.reset`."""
@@ -100,7 +134,25 @@ class Boards:
             b.roll(at)
             metric = b.spec.metric
             score = 1.0 if metric == "finds" else float(value) if metric == "value" else seconds
-            b.current.submit(player, score, at)
+            b.submit(player, score, at)
+
+    def begin_bulk(self) -> None:
+        """Replay is starting: aggregate scores and build each board once at the matching `end_bulk`.
+
+        Calls nest; only the outermost pair switches modes.
+        """
+        self._depth += 1
+        if self._depth == 1:
+            for b in self.boards.values():
+                if len(b.current) == 0:
+                    b.pending = {}
+
+    def end_bulk(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            for b in self.boards.values():
+                b.flush()
+                b.pending = None
 
     def read(self, name: str, query: dict[str, str], now: float) -> dict[str, Any]:
         """The SPEC reply: `{board, period, resets_at, records: [{rank, player, score}]}` (+ cursor)."""

@@ -875,9 +875,13 @@ class Engine:
         self.quiet_through = events_after
         count = 0
         apply = self._apply
-        for rec in records:
-            apply(rec)
-            count += 1
+        self.boards.begin_bulk()
+        try:
+            for rec in records:
+                apply(rec)
+                count += 1
+        finally:
+            self.boards.end_bulk()
         if events_after:
             self.events.floor = max(self.events.floor, self._first_rebuilt_id() - 1)
         self.quiet_through = 0

@@ -66,6 +66,7 @@ class EmbeddedStore:
         # Replay allocates millions of long-lived objects; the collector would rescan them all.
         was_enabled = gc.isenabled()
         gc.disable()
+        engine.boards.begin_bulk()
         try:
             if snap is not None:
                 info.snapshot_seq, blob = snap
@@ -77,6 +78,7 @@ class EmbeddedStore:
             while chunk := list(itertools.islice(rows, REPLAY_CHUNK)):
                 info.journal_records += engine.replay([decode(data) for _, data in chunk], events_after=quiet)
         finally:
+            engine.boards.end_bulk()
             if was_enabled:
                 gc.enable()
         engine.seq = max(engine.seq, self.journal.last_seq)

@@ -48,22 +48,27 @@ def dig(eng: Engine, hunt: str, player: str, n: int, now: float) -> list:
 def test_weekly_reset_archives_the_period_and_emits_an_event() -> None:
     eng = new_engine()
     sunday = ts("2026-11-29T20:00:00")
-    make(eng, "h1", sunday)
-    dig(eng, "h1", "alice", 0, sunday + 60)
-    dig(eng, "h1", "bob", 1, sunday + 120)
+    log = make(eng, "h1", sunday)
+    log += dig(eng, "h1", "alice", 0, sunday + 60)
+    log += dig(eng, "h1", "bob", 1, sunday + 120)
     before = eng.boards.read("weekly", {}, sunday + 200)
     assert before["period"] == "2026-11-23T00:00:00.000Z" and before["resets_at"] == "2026-11-30T00:00:00.000Z"
     assert {r["player"] for r in before["records"]} == {"alice", "bob"}
     monday = ts("2026-11-30T00:00:01")
     eng.tick(monday)
     assert [e.type for e in eng.new_events].count("leaderboard.reset") == 1
-    dig(eng, "h1", "carol", 2, monday + 10)
+    log += dig(eng, "h1", "carol", 2, monday + 10)
     now = eng.boards.read("weekly", {}, monday + 20)
     assert now["period"] == "2026-11-30T00:00:00.000Z" and [r["player"] for r in now["records"]] == ["carol"]
     old = eng.boards.read("weekly", {"period": "2026-11-23T00:00:00.000Z"}, monday + 20)
     assert [r["player"] for r in old["records"]] == [r["player"] for r in before["records"]]
     alltime = eng.boards.read("alltime", {}, monday + 20)
     assert alltime["resets_at"] is None and len(alltime["records"]) == 3
+    # Replay builds each board in bulk, across the reset, to the same periods and ranks.
+    again = new_engine()
+    again.replay([rec.decode(rec.encode(r)) for r in log])
+    for q in ({}, {"period": "2026-11-23T00:00:00.000Z"}):
+        assert again.boards.read("weekly", q, monday + 20) == eng.boards.read("weekly", q, monday + 20)
     with pytest.raises(errors.NotFound):
         eng.boards.read("weekly", {"period": "1999-01-01T00:00:00.000Z"}, monday)
     with pytest.raises(errors.NotFound) as e:
