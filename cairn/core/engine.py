@@ -183,17 +183,6 @@ class Hunt:
             "treasures_left": self.left,
         }
 
-    def near(self, at: Pos, tol: int) -> list[Treasure]:
-        """Treasures within Chebyshev distance `tol` (< NEAR) of `at`, nearest first, then by number."""
-        ax, ay, az = at
-        out = [
-            t for t in self.around.get((ax // NEAR, az // NEAR), ())
-            if abs(t.pos[0] - ax) <= tol and abs(t.pos[1] - ay) <= tol and abs(t.pos[2] - az) <= tol
-        ]  # fmt: skip
-        if len(out) > 1:
-            out.sort(key=lambda t: (dist2(t.pos, at), t.n))
-        return out
-
 
 class Player:
     """Ephemeral per-player state: last position, dig tokens, anti-cheat flags. Not journaled."""
@@ -493,8 +482,29 @@ class Engine:
         p = self._move(player, pos, False, now, hunt_id)
         self._take_token(p, now)
         mine = self.claimed.get((hunt_id, player))
+        # One pass over the treasures within NEAR of the dig: the candidates within tolerance, and
+        # the nearest live one this player has not claimed (which answers most temperatures).
+        ax, ay, az = at
+        tol = h.tolerance
+        near: list[Treasure] = []
+        best = NEAR * NEAR + 1
+        for t in h.around.get((ax // NEAR, az // NEAR), ()):
+            p_ = t.pos
+            dx, dz = p_[0] - ax, p_[2] - az
+            if -tol <= dx <= tol and -tol <= dz <= tol and -tol <= p_[1] - ay <= tol:
+                near.append(t)
+            if t.live and (mine is None or t.n - 1 not in mine):
+                d = dx * dx + dz * dz
+                if d < best:
+                    best = d
+        if not near:  # a miss: the common case
+            if best <= NEAR * NEAR:
+                return Outcome({"result": "miss", "temperature": hints.temperature_band(math.sqrt(best))}, NOTHING, 0)
+            return Outcome({"result": "miss", "temperature": self._temperature(h, player, at)}, NOTHING, 0)
+        if len(near) > 1:
+            near.sort(key=lambda t: (dist2(t.pos, at), t.n))
         result, wait = "miss", 0
-        for t in h.near(at, h.tolerance):
+        for t in near:
             if mine is not None and t.n - 1 in mine:
                 result, wait = "taken", max(wait, t.seq)
                 continue
