@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,8 +17,6 @@ import msgspec
 
 from cairn.app import Runtime
 from cairn.core.errors import (
-    BadRequest,
-    BodyTooLarge,
     CairnError,
     Forbidden,
     InvalidBody,
@@ -53,7 +50,6 @@ dec_positions = _decoder(schemas.PositionsRequest)
 dec_batch = _decoder(schemas.RawBatch)
 dec_batch_typed = _decoder(schemas.BatchRequest)
 dec_op = _decoder(schemas.Op)
-dec_any = _decoder(Any)
 
 
 def wire_error(exc: BaseException) -> CairnError:
@@ -337,10 +333,3 @@ def schemas_player_ok(player: str) -> bool:
 
 def sse_frame(e: Event) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (e.id, e.type.encode(), encode(e))
-
-
-def now_ms() -> float:
-    return time.perf_counter() * 1000.0
-
-
-__all__ = ["Api", "BadRequest", "BodyTooLarge"]
