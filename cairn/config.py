@@ -160,6 +160,8 @@ def _check(cfg: Config, where: str) -> None:
                 Cron.parse(board.reset)
             except CairnError as e:
                 raise ConfigError(f"{where}: leaderboards[{i}].reset: {e.message}") from None
+    if cfg.store.kind == "redis":
+        raise ConfigError(f"{where}: store.kind: the Redis store is not available yet; use \"embedded\"")
     for name, w in cfg.worlds.items():
         if w.sites is None and w.generator is None:
             raise ConfigError(f"{where}: worlds.{name}: set generator = \"procedural\" or sites = \"FILE\"")
