@@ -55,17 +55,21 @@ def create(eng: Engine, now: float) -> list[tuple[int, int, int]]:
     return [t.pos for t in eng.hunts["bench"].treasures], out
 
 
+async def open_bench(path: str, durability: str) -> tuple[EmbeddedStore, Engine, list[tuple[int, int, int]]]:
+    """A fresh store and engine with the bench hunt created and durable."""
+    store = EmbeddedStore(path, durability)  # type: ignore[arg-type]
+    eng = new_engine(world())
+    store.recover(eng)
+    store.start(asyncio.get_running_loop())
+    spots, out = create(eng, time.time())
+    store.persist(out.records)
+    await store.durable(out.wait_seq)
+    return store, eng, spots
+
+
 async def claims_run(seconds: float, tasks: int, durability: str) -> dict[str, float]:
-    sites = world()
     with tempfile.TemporaryDirectory() as d:
-        store = EmbeddedStore(d, durability)
-        eng = new_engine(sites)
-        store.recover(eng)
-        store.start(asyncio.get_running_loop())
-        now = time.time()
-        spots, out = create(eng, now)
-        store.persist(out.records)
-        await store.durable(out.wait_seq)
+        store, eng, spots = await open_bench(d, durability)
         counter = 0
         latencies: list[float] = []
         done = 0
@@ -106,14 +110,8 @@ async def claims_run(seconds: float, tasks: int, durability: str) -> dict[str, f
 
 
 async def journal_claims(path: str, n: int) -> None:
-    sites = world()
-    store = EmbeddedStore(path, "os")
-    eng = new_engine(sites)
-    store.recover(eng)
-    store.start(asyncio.get_running_loop())
+    store, eng, spots = await open_bench(path, "os")
     now = time.time()
-    spots, out = create(eng, now)
-    store.persist(out.records)
     for k in range(n):
         t = spots[k % TREASURES]
         o = eng.dig("bench", f"p{k}", (t[0], t[1] + 1, t[2]), t, f"r{k}", now + k * 1e-6)
