@@ -32,6 +32,7 @@ class Client(Protocol):
     async def dig(self, hunt: str, player: str, pos: list[int], at: list[int], rid: str) -> dict[str, Any]: ...
     async def grants(self, player: str) -> list[dict[str, Any]]: ...
     async def ack(self, grant_id: str) -> dict[str, Any]: ...
+    async def get(self, path: str) -> Any: ...
 
 
 def demo_spec(hunt_id: str, treasures: int = 12, radius: int = 240) -> dict[str, Any]:
@@ -58,6 +59,7 @@ class Board:
         self.finds: deque[tuple[str, str, str, str]] = deque(maxlen=10)
         self.value: dict[str, int] = {}
         self.count: dict[str, int] = {}
+        self.leaders: list[dict[str, Any]] = []  # the server's weekly board
         self.digs = 0
         self.hints = 0
         self.acked = 0
@@ -82,14 +84,12 @@ class Board:
             finds.add_column(col)
         for row in self.finds:
             finds.add_row(*row)
-        leaders = Table(title="Leaders (loot value)", expand=True)
+        leaders = Table(title="Weekly leaderboard (GET /v1/leaderboards/weekly)", expand=True)
         leaders.add_column("#")
         leaders.add_column("player")
-        leaders.add_column("finds")
-        leaders.add_column("value", justify="right")
-        ranked = sorted(self.value.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
-        for i, (p, v) in enumerate(ranked, 1):
-            leaders.add_row(str(i), p, str(self.count[p]), f"{v:,}")
+        leaders.add_column("loot value", justify="right")
+        for r in self.leaders:
+            leaders.add_row(str(r["rank"]), r["player"], f"{r['score']:,.0f}")
         return Group(Panel(head), finds, leaders)
 
 
@@ -204,7 +204,17 @@ async def play(
                         break
             await asyncio.sleep(tick)
 
-    await asyncio.gather(*(one(p) for p in sims))
+    async def follow_board() -> None:
+        while True:
+            board.leaders = (await client.get("/v1/leaderboards/weekly?limit=8"))["records"]
+            await asyncio.sleep(1.0)
+
+    watcher = asyncio.create_task(follow_board())
+    try:
+        await asyncio.gather(*(one(p) for p in sims))
+        board.leaders = (await client.get("/v1/leaderboards/weekly?limit=8"))["records"]
+    finally:
+        watcher.cancel()
 
 
 async def show(board: Board, work: Awaitable[None], live: bool = True) -> None:
