@@ -44,3 +44,19 @@ def test_metrics_parse_and_carry_the_expected_families(cairn: CairnServer) -> No
     assert "hunt_not_found" in codes
     live = next(s.value for s in families["cairn_live_hunts"].samples)
     assert live == 1
+
+
+def test_metrics_are_served_only_to_configured_addresses(tmp_path) -> None:
+    import urllib.error
+
+    srv = CairnServer(tmp_path / "data", env={"CAIRN_SERVER_METRICS_FROM": '["10.0.0.0/8"]'})
+    srv.start()
+    try:
+        try:
+            urllib.request.urlopen(srv.url + "/metrics", timeout=10)
+            raise AssertionError("metrics must be refused to 127.0.0.1 when only 10.0.0.0/8 may read them")
+        except urllib.error.HTTPError as e:
+            assert e.code == 403 and b"forbidden" in e.read()
+        assert srv.request("GET", "/healthz", key=None)[0] == 200
+    finally:
+        srv.kill()
