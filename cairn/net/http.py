@@ -636,6 +636,7 @@ class HttpProtocol(asyncio.Protocol):
         "_max_header_bytes",
         "_parser",
         "_phase",
+        "_plain_again",
         "_queue",
         "_raw",
         "_reading_paused",
@@ -685,6 +686,8 @@ class HttpProtocol(asyncio.Protocol):
         self._reading_paused = False
         self._upgraded = False
         self._ws_pending: tuple[Request, Route] | None = None
+        # An upgrade offer we do not take (h2c): the head to parse again as plain HTTP/1.1.
+        self._plain_again: bytes | None = None
         # The request being parsed.
         self._url = b""
         self._raw: list[tuple[bytes, bytes]] = []
@@ -746,7 +749,10 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            self._on_upgrade(data[exc.args[0] :])
+            if self._plain_again is not None:
+                self._serve_plain(data[exc.args[0] :])
+            else:
+                self._on_upgrade(data[exc.args[0] :])
             return
         except httptools.HttpParserError as exc:
             self._parse_failed(exc)
@@ -760,7 +766,10 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            self._on_upgrade(data[exc.args[0] :])
+            if self._plain_again is not None:
+                self._serve_plain(data[exc.args[0] :])
+            else:
+                self._on_upgrade(data[exc.args[0] :])
             return
         except httptools.HttpParserError as exc:
             self._parse_failed(exc)
@@ -868,6 +877,8 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self._phase = 0
         parser = self._parser
+        if parser.should_upgrade() and self._ignored_upgrade():
+            return  # parsed again, body and all, as plain HTTP/1.1 by _serve_plain
         raw_method = parser.get_method()
         method = _METHOD_NAMES.get(raw_method) or raw_method.decode("latin-1")
         target = self._targets.get(self._url)
@@ -1268,6 +1279,35 @@ class HttpProtocol(asyncio.Protocol):
         if self._queue or self._backlog:
             self._fail(error_response(400, "bad_request", "upgrade while responses are pending"))
         self._ws_pending = (req, route)
+
+    def _ignored_upgrade(self) -> bool:
+        """An `Upgrade` other than websocket (e.g. h2c from Java's HttpClient): RFC 9110 lets the server
+        ignore it. llhttp has already stopped before the body, so keep the head without the upgrade
+        to parse it again, with what follows, as a plain HTTP/1.1 request."""
+        raw = self._raw
+        offer = b"".join(v for n, v in raw if n.lower() == b"upgrade").lower()
+        if b"websocket" in offer or not offer or self._parser.get_method() == b"CONNECT":
+            return False
+        lines = [b"%s %s HTTP/1.1" % (self._parser.get_method(), self._url)]
+        for name, value in raw:
+            low = name.lower()
+            if low in (b"upgrade", b"http2-settings"):
+                continue
+            if low == b"connection":
+                tokens = [t.strip() for t in value.split(b",")]
+                value = b", ".join(t for t in tokens if t.lower() not in (b"upgrade", b"http2-settings"))
+                if not value:
+                    continue
+            lines.append(name + b": " + value)
+        self._plain_again = b"\r\n".join(lines) + b"\r\n\r\n"
+        self._raw = []
+        self._body = None
+        return True
+
+    def _serve_plain(self, trailing: bytes) -> None:
+        head, self._plain_again = self._plain_again or b"", None
+        self._parser = httptools.HttpRequestParser(self)
+        self.data_received(head + trailing)
 
     def _on_upgrade(self, trailing: bytes) -> None:
         from cairn.net import websocket

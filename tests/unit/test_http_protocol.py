@@ -660,3 +660,28 @@ def test_request_build_for_handler_tests() -> None:
     assert req.headers == {"authorization": "Bearer k"}
     assert req.query == {"a": "1"}
     assert req.params == {} and req.client == "127.0.0.1"
+
+
+# -- an upgrade offer we do not take (h2c) -----------------------------------------------------
+
+H2C = "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+
+
+@run
+async def test_h2c_offer_is_ignored_and_the_body_delivered_then_keep_alive_goes_on() -> None:
+    p, t = connect(app())
+    p.data_received(post("/v1/hunts/h/dig", b'{"from":"java"}', H2C) + get("/hello"))
+    first, second = replies(t.buffer)
+    assert first.status == 201 and first.json()["body"] == '{"from":"java"}'
+    assert second.status == 200 and not t.closed
+
+
+@run
+async def test_h2c_offer_with_a_chunked_body_split_across_reads() -> None:
+    p, t = connect(app())
+    head = f"POST /v1/hunts/h/dig HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n{H2C}\r\n".encode()
+    raw = head + b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    for i in range(0, len(raw), 11):
+        p.data_received(raw[i : i + 11])
+    [r] = replies(t.buffer)
+    assert r.status == 201 and r.json()["body"] == "abcde"
