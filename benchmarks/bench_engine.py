@@ -167,19 +167,15 @@ def main() -> None:
         t0 = time.perf_counter()
         uvloop.run(journal_claims(d, a.claims))
         print(f"journaled {a.claims:,} claims in {time.perf_counter() - t0:.1f}s")
-        times = []
-        for _ in range(a.runs):
-            elapsed, n, info = recover(d)
-            times.append(elapsed)
-            print(f"journal replay: {elapsed:.2f}s, {n:,} claims, {info}")
-        print(f"median restart, journal only: {statistics.median(times):.2f}s")
-        uvloop.run(snapshot(d))
-        times = []
-        for _ in range(a.runs):
-            elapsed, n, info = recover(d)
-            times.append(elapsed)
-            print(f"snapshot restart: {elapsed:.2f}s, {n:,} claims, {info}")
-        print(f"median restart, from snapshot: {statistics.median(times):.2f}s")
+        for label in ("journal only", "from snapshot"):
+            if label == "from snapshot":
+                uvloop.run(snapshot(d))
+            times = []
+            for _ in range(a.runs):
+                elapsed, n, info = recover(d)
+                times.append(elapsed)
+                print(f"restart {label}: {elapsed:.2f}s, {n:,} claims, {info}")
+            print(f"median restart, {label}: {statistics.median(times):.2f}s")
 
 
 if __name__ == "__main__":

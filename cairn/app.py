@@ -112,12 +112,8 @@ class Runtime:
             self.store.persist(out.records)
         self.publish()
         if out.wait_seq > self.store.journal.durable_seq:
-            return self._after_durable(out)
+            return self.when_durable(out.wait_seq, out.result)
         return None
-
-    async def _after_durable(self, out: Outcome) -> Any:
-        await self.store.durable(out.wait_seq)
-        return out.result
 
     async def when_durable(self, seq: int, result: Any) -> Any:
         """`result`, once every record up to `seq` is durable."""

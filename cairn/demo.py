@@ -11,7 +11,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from rich.console import Group
@@ -229,5 +229,3 @@ async def show(board: Board, work: Awaitable[None], live: bool = True) -> None:
         view.update(board.render())
         await task
 
-
-Factory = Callable[[], Awaitable[Client]]

@@ -64,11 +64,3 @@ class EventLog:
             out.append(e)
         out.reverse()
         return out, complete
-
-    def drop_hunt(self, hunt: str) -> None:
-        self.by_hunt.pop(hunt, None)
-        self.lost.pop(hunt, None)
-
-    @property
-    def last_id(self) -> int:
-        return self.all[-1].id if self.all else 0

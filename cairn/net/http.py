@@ -749,10 +749,7 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            if self._plain_again is not None:
-                self._serve_plain(data[exc.args[0] :])
-            else:
-                self._on_upgrade(data[exc.args[0] :])
+            self._on_upgrade(data[exc.args[0] :])
             return
         except httptools.HttpParserError as exc:
             self._parse_failed(exc)
@@ -766,10 +763,7 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            if self._plain_again is not None:
-                self._serve_plain(data[exc.args[0] :])
-            else:
-                self._on_upgrade(data[exc.args[0] :])
+            self._on_upgrade(data[exc.args[0] :])
             return
         except httptools.HttpParserError as exc:
             self._parse_failed(exc)
@@ -1310,6 +1304,9 @@ class HttpProtocol(asyncio.Protocol):
         self.data_received(head + trailing)
 
     def _on_upgrade(self, trailing: bytes) -> None:
+        if self._plain_again is not None:
+            self._serve_plain(trailing)  # an offer we ignored: the same request, as HTTP/1.1
+            return
         from cairn.net import websocket
 
         pending, self._ws_pending = self._ws_pending, None

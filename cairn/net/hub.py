@@ -15,7 +15,7 @@ DEFAULT_QUEUE = 4096
 
 
 class Subscriber:
-    __slots__ = ("dropped", "hunt", "last_id", "limit", "queue", "waiter")
+    __slots__ = ("dropped", "hunt", "limit", "queue", "waiter")
 
     def __init__(self, hunt: str | None, limit: int) -> None:
         self.hunt = hunt
@@ -23,7 +23,6 @@ class Subscriber:
         self.queue: deque[Event] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self.dropped = False
-        self.last_id = 0  # the last id handed to the client (for the resume hint)
 
     def push(self, ev: Event) -> bool:
         if len(self.queue) >= self.limit:

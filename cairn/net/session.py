@@ -37,8 +37,6 @@ class Session:
         self.scope = scope
         self.sub: Any = None
         self.pusher: asyncio.Task[None] | None = None
-        self.binary = False
-        self.send_lock = asyncio.Lock()
 
     async def send(self, obj: Any, binary: bool) -> None:
         await self.ws.send(_mp.encode(obj) if binary else _json.encode(obj).decode())
