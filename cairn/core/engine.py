@@ -51,6 +51,7 @@ from cairn.core.spec import HuntSpec, encode_spec, parse_duration, rfc3339, star
 
 CELL = 16  # treasure lookup cell for digs, in blocks
 NEAR = 64  # cell of the live-treasure grid that answers most temperatures without numpy
+TILE_BUDGET = 2048  # temperature tiles kept over all hunts (4 KiB each, 8 MiB in all) before the cache is dropped
 NOTHING: tuple[AnyRecord, ...] = ()
 
 
@@ -67,6 +68,10 @@ class Outcome(NamedTuple):
     result: Any
     records: Sequence[AnyRecord]
     wait_seq: int  # the reply may be sent once every record up to here is durable
+
+
+#: The reply to a miss, by temperature band: shared, since replies are never mutated.
+MISSES = tuple(Outcome({"result": "miss", "temperature": band}, (), 0) for band in hints.TEMPERATURES)
 
 
 class Plan(NamedTuple):
@@ -131,7 +136,7 @@ class Treasure:
 class Hunt:
     __slots__ = (
         "around", "cooldown", "created", "ended", "ends_at", "field", "id", "key", "left", "reach2",
-        "solve_by", "spec", "started", "starts_at", "step", "tolerance", "treasures", "window", "world",
+        "solve_by", "spec", "started", "starts_at", "step", "tiles", "tolerance", "treasures", "window", "world",
     )  # fmt: skip
 
     def __init__(self, rec: HuntCreated, spec: HuntSpec, key: bytes) -> None:
@@ -165,6 +170,9 @@ class Hunt:
             for gx in (cx - 1, cx, cx + 1):
                 for gz in (cz - 1, cz, cz + 1):
                     self.around.setdefault((gx, gz), []).append(t)
+        # Temperature tiles (`TreasureField.band_tile`), made on the first dig in each; a cache
+        # that answers a miss by a player with no claim here in one lookup. Cleared on retire.
+        self.tiles: dict[tuple[int, int], bytes] = {}
 
     def state_at(self, now: float) -> str:
         if self.ended is not None or now >= self.ends_at:
@@ -266,7 +274,10 @@ class Engine:
         self.secret = secret
         self.worlds = worlds
         self.loot_tables = loot_tables if loot_tables is not None else {"default": lootmod.DEFAULT_LOOT}
-        self.limits = limits or Limits()
+        self.limits = lim = limits or Limits()
+        # The limits as plain floats, read on every dig and move.
+        self._max_speed, self._slack = float(lim.max_speed), float(lim.movement_slack)
+        self._rate, self._burst = float(lim.dig_rate), float(lim.dig_burst)
         self.seq = 0
         self.last_event = 0
         self.hunts: dict[str, Hunt] = {}
@@ -288,6 +299,7 @@ class Engine:
         self.recurring: dict[str, tuple[HuntSpec, Recurring, Cron]] = {}
         self.boards = boards if boards is not None else Boards([])
         self.new_events: list[Event] = []  # drained by the transport after each call
+        self.tiles_kept = 0  # temperature tiles cached over all hunts (a cache; not state)
 
     # ---- time and ids -------------------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -475,15 +487,23 @@ class Engine:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
         if h.ended is not None or not h.starts_at <= now < h.ends_at:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
-        if dist2(pos, at) > h.reach2:
+        ax, ay, az = at
+        dx, dy, dz = pos[0] - ax, pos[1] - ay, pos[2] - az
+        if dx * dx + dy * dy + dz * dz > h.reach2:
             reach = h.spec.dig.reach
             raise OutOfReach(f"dig at {list(at)} is farther than reach {reach:g} from the player", field="at")
-        p = self._move(player, pos, False, now, hunt_id)
-        self._take_token(p, now)
+        self._take_token(self._move(player, pos, False, now, hunt_id), now)
         mine = self.claimed.get((hunt_id, player))
+        if mine is None:
+            # The common case, a miss by a player with no claim here: one lookup in the tile.
+            tile = h.tiles.get((ax >> hints.TILE_SHIFT, az >> hints.TILE_SHIFT))
+            if tile is None:
+                tile = self._tile(h, ax, az)
+            band = tile[((ax & (hints.TILE - 1)) << hints.TILE_SHIFT) | (az & (hints.TILE - 1))]
+            if band < hints.NEAR_FLAG:
+                return MISSES[band]
         # One pass over the treasures within NEAR of the dig: the candidates within tolerance, and
         # the nearest live one this player has not claimed (which answers most temperatures).
-        ax, ay, az = at
         tol = h.tolerance
         near: list[Treasure] = []
         best = NEAR * NEAR + 1
@@ -517,6 +537,17 @@ class Engine:
                 return Outcome(view, (*records, rec), rec.seq)
             return Outcome({"result": "taken", "temperature": self._temperature(h, player, at)}, records, t.seq)
         return Outcome({"result": result, "temperature": self._temperature(h, player, at)}, NOTHING, wait)
+
+    def _tile(self, h: Hunt, x: int, z: int) -> bytes:
+        """Make and keep the temperature tile holding column (x, z); drop every tile past the budget."""
+        if self.tiles_kept >= TILE_BUDGET:
+            for other in self.hunts.values():
+                other.tiles.clear()
+            self.tiles_kept = 0
+        key = (x >> hints.TILE_SHIFT, z >> hints.TILE_SHIFT)
+        tile = h.tiles[key] = h.field.band_tile(key[0], key[1], h.tolerance)
+        self.tiles_kept += 1
+        return tile
 
     def _claim(self, h: Hunt, t: Treasure, player: str, request_id: str | None, now: float) -> Claimed:
         cid = claim_id_of(t.id, player)
@@ -594,8 +625,10 @@ class Engine:
             p = self.players[player] = Player()
         last = p.last_pos
         if last is not None and not teleport:
-            allowed = self.limits.max_speed * max(0.0, now - p.last_t) + self.limits.movement_slack
-            if dist2(last, pos) > allowed * allowed:
+            dt = now - p.last_t
+            allowed = self._max_speed * dt + self._slack if dt > 0.0 else self._slack
+            dx, dy, dz = pos[0] - last[0], pos[1] - last[1], pos[2] - last[2]
+            if dx * dx + dy * dy + dz * dz > allowed * allowed:
                 p.flags += 1
                 self.emit("anticheat.flagged", hunt, now, {
                     "player": player, "reason": "implausible_movement",
@@ -611,16 +644,20 @@ class Engine:
         return p
 
     def _take_token(self, p: Player, now: float) -> None:
-        lim = self.limits
-        if p.tokens < 0:
-            p.tokens, p.tokens_t = float(lim.dig_burst), now
-        tokens = min(float(lim.dig_burst), p.tokens + (now - p.tokens_t) * lim.dig_rate)
+        """One dig from the player's token bucket (`dig_rate` per second, up to `dig_burst`)."""
+        burst = self._burst
+        tokens = p.tokens
+        if tokens < 0.0:
+            tokens = burst  # a new player starts with a full bucket
+        else:
+            tokens += (now - p.tokens_t) * self._rate
+            if tokens > burst:
+                tokens = burst
         p.tokens_t = now
         if tokens < 1.0:
             p.tokens = tokens
-            raise RateLimited(
-                f"more than {lim.dig_rate:g} digs per second", retry_after=round((1.0 - tokens) / lim.dig_rate, 3)
-            )
+            rate = self._rate
+            raise RateLimited(f"more than {rate:g} digs per second", retry_after=round((1.0 - tokens) / rate, 3))
         p.tokens = tokens - 1.0
 
     def claim_view(self, c: Claimed) -> dict[str, Any]:
@@ -865,6 +902,8 @@ class Engine:
         """A treasure stops being findable: no more hints, temperatures or proximity events."""
         h.field.retire(t.n - 1)
         t.live = False
+        self.tiles_kept -= len(h.tiles)
+        h.tiles.clear()
         for typ, player, key in self.proximity[h.world].remove(t.id):
             self.emit(typ, h.id, at, {"player": player, "treasure": key})
 
@@ -881,18 +920,37 @@ class Engine:
         """
         self.quiet_through = events_after
         count = 0
-        apply, claimed = self._apply, self._apply_claimed
+        apply, apply_claimed = self._apply, self._apply_claimed
+        hunts, claims, by_request, claimed, finds = self.hunts, self.claims, self.by_request, self.claimed, self.finds
         self.boards.begin_bulk()
         try:
             for rec in records:
-                # Claims are nearly all of a long journal: skip the dispatch for them.
-                if type(rec) is Claimed:
-                    if rec.seq > self.seq:
-                        self.seq = rec.seq
-                    claimed(rec)
-                else:
-                    apply(rec)
                 count += 1
+                if type(rec) is not Claimed:
+                    apply(rec)
+                    continue
+                # Claims are nearly all of a long journal. One that only adds a finder to an open
+                # treasure, old enough to rebuild no event, is applied right here: what
+                # `_apply_claimed` does for it, without the calls.
+                seq = rec.seq
+                if seq > self.seq:
+                    self.seq = seq
+                t = hunts[rec.hunt].treasures[rec.n - 1]
+                if seq > events_after or rec.share is not None or rec.grant_id is not None or t.state != "open":
+                    apply_claimed(rec)
+                    continue
+                player, cid = rec.player, rec.claim_id
+                claims[cid] = rec
+                if rec.request_id is not None:
+                    by_request[(player, rec.request_id)] = cid
+                key = (rec.hunt, player)
+                claimed[key] = (*claimed.get(key, ()), rec.n - 1)
+                finds[player] = finds.get(player, 0) + 1
+                t.finders.append(player)
+                t.claims.append(rec)
+                t.seq = seq
+                if rec.ev > self.last_event:
+                    self.last_event = rec.ev
         finally:
             self.boards.end_bulk()
         if events_after:

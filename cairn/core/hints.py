@@ -47,6 +47,13 @@ COLD: Final = "cold"
 #: Every band, hottest first; a band's index rises with distance.
 TEMPERATURES: Final = (*(name for _, name in TEMPERATURE_BANDS), COLD)
 
+#: Side of a temperature tile (`TreasureField.band_tile`), a power of two.
+TILE_SHIFT: Final = 6
+TILE: Final = 1 << TILE_SHIFT
+#: Set in a tile byte when a treasure is within dig tolerance of the column.
+NEAR_FLAG: Final = 8
+_BAND_LIMITS2: Final = np.array([int(limit) ** 2 for limit, _ in TEMPERATURE_BANDS], dtype=np.int64)
+
 #: `|dy|` at most this many blocks reads as "level".
 LEVEL_SLACK: Final = 2
 
@@ -148,6 +155,45 @@ class TreasureField:
             self._dead[i] = True
             self._n_dead += 1
             self._compact()
+
+    def band_tile(self, tx: int, tz: int, tolerance: int) -> bytes:
+        """The temperature of every column of one TILE×TILE tile, for a player who has claimed nothing.
+
+        Byte `(x - x0) * TILE + (z - z0)` is the index in `TEMPERATURES` of the band of the
+        horizontal distance from column (x, z) to the nearest live treasure, plus `NEAR_FLAG`
+        when some treasure, live or not, lies within `tolerance` of the column on both
+        horizontal axes (a dig there must look closer). Integer arithmetic, so the bands match
+        `temperature_band` exactly; only treasures that can be nearest somewhere in the tile
+        are compared.
+        """
+        x0, z0 = tx * TILE, tz * TILE
+        x1, z1 = x0 + TILE - 1, z0 + TILE - 1
+        xs, zs = self._pts[:, 0], self._pts[:, 2]
+        cold = len(TEMPERATURE_BANDS)
+        bands = np.full((TILE, TILE), cold, dtype=np.uint8)
+        live = ~self._dead
+        if live.any():
+            # Squared distance from each treasure to the tile (nearest point) and to its farthest corner.
+            ndx = np.maximum(np.maximum(x0 - xs, xs - x1), 0)
+            ndz = np.maximum(np.maximum(z0 - zs, zs - z1), 0)
+            fdx = np.maximum(np.abs(xs - x0), np.abs(xs - x1))
+            fdz = np.maximum(np.abs(zs - z0), np.abs(zs - z1))
+            near2, far2 = ndx * ndx + ndz * ndz, fdx * fdx + fdz * fdz
+            bound = min(int(far2[live].min()), _BAND_LIMITS2[-1])
+            cand = np.flatnonzero(live & (near2 <= bound))
+            if len(cand):
+                gx = np.arange(x0, x0 + TILE, dtype=np.int64)[:, None, None] - xs[cand]
+                gz = np.arange(z0, z0 + TILE, dtype=np.int64)[None, :, None] - zs[cand]
+                d2 = (gx * gx + gz * gz).min(axis=2)
+                bands = np.searchsorted(_BAND_LIMITS2, d2, side="left").astype(np.uint8)
+        t = tolerance
+        close = np.flatnonzero((xs >= x0 - t) & (xs <= x1 + t) & (zs >= z0 - t) & (zs <= z1 + t))
+        for i in close.tolist():
+            x, z = int(xs[i]), int(zs[i])
+            rows = slice(max(x - t, x0) - x0, min(x + t, x1) - x0 + 1)
+            cols = slice(max(z - t, z0) - z0, min(z + t, z1) - z0 + 1)
+            bands[rows, cols] |= NEAR_FLAG
+        return bands.tobytes()
 
     def nearest(self, pos: Pos, exclude: npt.NDArray[np.bool_] | Collection[int] | None = None) -> int | None:
         """The index of the live treasure horizontally nearest to `pos`, or None if none is left.

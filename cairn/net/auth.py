@@ -62,11 +62,13 @@ class Keys:
         getattr(self, scope).append(key.encode())
         return key
 
-    def scope_of(self, header: str | None) -> str:
+    def scope_of(self, header: str | bytes | None) -> str:
         """The scope of an `Authorization: Bearer <key>` header; raise Unauthorized if none matches."""
-        if not header or not header.startswith("Bearer "):
+        if type(header) is str:
+            header = header.encode("utf-8", "replace")
+        if not header or not header.startswith(b"Bearer "):
             raise Unauthorized("missing or malformed Authorization header (use: Bearer <key>)")
-        token = header[7:].strip().encode()
+        token = header[7:].strip()
         admin = game = False
         for k in self.admin:
             admin |= hmac.compare_digest(k, token)
@@ -78,7 +80,7 @@ class Keys:
             return "game"
         raise Unauthorized("unknown API key")
 
-    def require(self, header: str | None, scope: str) -> str:
+    def require(self, header: str | bytes | None, scope: str) -> str:
         have = self.scope_of(header)
         if scope == "admin" and have != "admin":
             raise Forbidden("this route needs an admin key")

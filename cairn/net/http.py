@@ -149,6 +149,14 @@ class Request(msgspec.Struct):
                     h[name] = old + ", " + value
         return h
 
+    def header(self, name: bytes) -> bytes | None:
+        """The raw value of the first header called `name` (lower-case), without building `headers`."""
+        n = len(name)
+        for raw_name, raw_value in self.raw_headers:
+            if len(raw_name) == n and (raw_name == name or raw_name.lower() == name):
+                return raw_value
+        return None
+
     @property
     def query(self) -> dict[str, str]:
         """Query parameters, percent-decoded; a repeated name keeps its last value."""

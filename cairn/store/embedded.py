@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -48,7 +47,7 @@ class EmbeddedStore:
         self, data_dir: str | Path, durability: Literal["fsync", "os"] = "fsync", snapshot_every: int = 200_000
     ) -> None:
         self.dir = Path(data_dir)
-        self.journal = Journal(self.dir / "journal.db", durability)
+        self.journal = Journal(self.dir / "journal.db", durability, msgpack_records=True)
         self.snapshot_every = snapshot_every
         self._since_snapshot = 0
         self._snapshotting = False
@@ -71,12 +70,19 @@ class EmbeddedStore:
             if snap is not None:
                 info.snapshot_seq, blob = snap
                 info.snapshot_records = engine.replay(rec.decode_many(blob), events_after=quiet)
-            # In chunks: reading, decoding and applying each in its own tight loop is faster than
-            # interleaving them record by record.
-            decode = rec.decode
-            rows = self.journal.read(after=info.snapshot_seq)
-            while chunk := list(itertools.islice(rows, REPLAY_CHUNK)):
-                info.journal_records += engine.replay([decode(data) for _, data in chunk], events_after=quiet)
+            # A group commit's row decodes in one call; rows are applied in chunks, so that
+            # reading, decoding and applying each run in a tight loop.
+            chunk: list[rec.AnyRecord] = []
+            rows: Iterator[list[tuple[int, rec.AnyRecord]]] = self.journal.read_decoded(
+                info.snapshot_seq, rec.AnyRecord  # type: ignore[arg-type]
+            )
+            for row in rows:
+                chunk.extend([r for _, r in row])
+                if len(chunk) >= REPLAY_CHUNK:
+                    info.journal_records += engine.replay(chunk, events_after=quiet)
+                    chunk = []
+            if chunk:
+                info.journal_records += engine.replay(chunk, events_after=quiet)
         finally:
             engine.boards.end_bulk()
             if was_enabled:

@@ -88,6 +88,40 @@ def test_append_wait_read_round_trip(tmp_path: Path) -> None:
     assert reopen_records(path) == [(s, rec(s)) for s in range(1, 151)]
 
 
+def test_msgpack_rows_decode_in_one_call_and_read_both_layouts(tmp_path: Path) -> None:
+    """Rows embed MessagePack records (one decode per row); rows of the older binary layout still read."""
+    path = tmp_path / "j.db"
+    kinds: dict[bool, range] = {False: range(1, 41), True: range(41, 101)}  # older layout, then embedded
+
+    async def write(embed: bool, seqs: range) -> None:
+        j = Journal(path, "os", msgpack_records=embed)
+        j.open()
+        j.start(asyncio.get_running_loop())
+        j.append_many([(s, rec(s)) for s in seqs])  # one group commit: one multi-record row
+        await j.wait_durable(seqs[-1])
+        await j.close()
+
+    for embed, seqs in kinds.items():
+        run(lambda embed=embed, seqs=seqs: write(embed, seqs))
+    con = sqlite3.connect(path)
+    rows = con.execute("SELECT data FROM journal WHERE first_seq < last_seq ORDER BY last_seq").fetchall()
+    con.close()
+    assert [type(msgspec.msgpack.decode(blob)[0][1]) for (blob,) in rows] == [bytes, dict]
+    assert reopen_records(path) == [(s, rec(s)) for s in range(1, 101)]
+    j = Journal(path, msgpack_records=True)
+    j.open()
+    try:
+        rows = list(j.read_decoded(30, dict))
+        assert [len(r) for r in rows] == [10, 60]  # the straddling row is cut at `after`
+        assert [(s, v) for row in rows for s, v in row] == [(s, msgspec.msgpack.decode(rec(s))) for s in range(31, 101)]
+        with pytest.raises(JournalPruned):
+            j._pruned_through = 5
+            list(j.read_decoded(2, dict))
+    finally:
+        j._pruned_through = 0
+        run_close(j)
+
+
 def test_records_keep_seq_order_and_gaps(tmp_path: Path) -> None:
     seqs = sorted(random.Random(7).sample(range(1, 10_000), 500))
 

@@ -277,6 +277,32 @@ def test_dig_temperature_matches_brute_force_over_live_unclaimed_treasures() -> 
             assert eng._temperature(h, player, at) == want, (player, at)
 
 
+def test_dig_miss_temperature_through_tiles_follows_claims() -> None:
+    """Misses by players with no claim come from cached tiles; a claim must invalidate them."""
+    import math
+    import random
+
+    from cairn.core.hints import temperature_band
+
+    eng = engine(grid_world(128, 3))
+    create(eng, treasures=40, area={"min": [-190, 0, -190], "max": [190, 200, 190]})
+    h = eng.hunts["h1"]
+    rnd = random.Random(7)
+    k = 0
+    for round_, t in enumerate([None, *h.treasures[:8]]):
+        if t is not None:
+            assert dig(eng, "alice", t.pos, now=T0 + 1 + round_).result["result"] == "found"
+        live = [t for t in h.treasures if t.state == "hidden"]
+        for _ in range(300):
+            k += 1
+            near = rnd.choice(live).pos
+            at = (near[0] + rnd.randint(-120, 120), 250, near[2] + rnd.randint(-120, 120))  # above every treasure
+            got = dig(eng, f"p{k}", at, now=T0 + 1 + round_).result
+            want = temperature_band(min(math.hypot(t.pos[0] - at[0], t.pos[2] - at[2]) for t in live))
+            assert got == {"result": "miss", "temperature": want}, at
+    assert eng.tiles_kept == len(h.tiles) > 0
+
+
 def test_replay_rebuilds_only_the_event_tail_and_flags_the_gap() -> None:
     from cairn.core.engine import Engine
 

@@ -366,3 +366,45 @@ def test_core_module_imports_no_io(module: object) -> None:
             top = name.split(".")[0]
             assert top in allowed, name
             assert top != "cairn" or name.startswith("cairn.core"), name
+
+
+# --- temperature tiles: the miss fast path must agree with the band of the true nearest ----------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-400, 400), st.integers(0, 300), st.integers(-400, 400)), min_size=1, max_size=40),
+    st.sets(st.integers(0, 39), max_size=20),
+    st.integers(0, 4),
+    st.tuples(st.integers(-8, 7), st.integers(-8, 7)),
+)
+def test_band_tile_matches_brute_force(
+    pts: list[tuple[int, int, int]], dead: set[int], tol: int, tile: tuple[int, int]
+) -> None:
+    field = hints.TreasureField(pts)
+    for i in dead:
+        if i < len(pts):
+            field.retire(i)
+    tx, tz = tile
+    data = field.band_tile(tx, tz, tol)
+    assert len(data) == hints.TILE * hints.TILE
+    live = [p for i, p in enumerate(pts) if i not in dead]
+    rng = np.random.default_rng(len(pts) * 7 + tol)
+    cols = [(0, 0), (hints.TILE - 1, hints.TILE - 1), (0, hints.TILE - 1)]
+    cols += [tuple(c) for c in rng.integers(0, hints.TILE, size=(60, 2))]
+    for dx, dz in cols:
+        x, z = tx * hints.TILE + int(dx), tz * hints.TILE + int(dz)
+        byte = data[dx * hints.TILE + dz]
+        want = hints.COLD if not live else hints.temperature_band(min(math.hypot(p[0] - x, p[2] - z) for p in live))
+        assert hints.TEMPERATURES[byte & ~hints.NEAR_FLAG] == want, (x, z)
+        close = any(abs(p[0] - x) <= tol and abs(p[2] - z) <= tol for p in pts)  # dead ones too
+        assert bool(byte & hints.NEAR_FLAG) == close, (x, z)
+
+
+def test_band_tile_band_edges_are_inclusive() -> None:
+    field = hints.TreasureField([(0, 64, 0)])
+    expect = {8: "burning", 9: "hot", 32: "hot", 33: "warm", 96: "warm", 97: "cool", 256: "cool", 257: "cold"}
+    for x, band in expect.items():
+        tile = field.band_tile(x >> hints.TILE_SHIFT, 0, 0)
+        byte = tile[(x & (hints.TILE - 1)) * hints.TILE]
+        assert hints.TEMPERATURES[byte & ~hints.NEAR_FLAG] == band == hints.temperature_band(x), x
