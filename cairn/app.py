@@ -32,13 +32,16 @@ log = logging.getLogger("cairn")
 TICK_SECONDS = 0.1
 
 
-def build_world(name: str, wc: configmod.WorldConfig) -> SiteSet:
-    """A world's sites: the procedural generator, or a site pack file."""
-    if wc.sites is not None:
-        from cairn.worlds.pack import load_pack  # type: ignore[import-not-found, unused-ignore]
+def build_world(name: str, wc: configmod.WorldConfig, data_dir: str | Path | None = None) -> SiteSet:
+    """A world's sites: the last pack uploaded for it (`<data_dir>/worlds/<name>.pack`), else the
+    config's site pack file, else the procedural generator."""
+    from cairn.worlds.pack import load_pack, uploaded_pack_path
 
-        sites: SiteSet = load_pack(wc.sites)
-        return sites
+    uploaded = uploaded_pack_path(data_dir, name) if data_dir is not None else None
+    if uploaded is not None and uploaded.is_file():
+        return load_pack(uploaded, verify=wc.verify_pack)
+    if wc.sites is not None:
+        return load_pack(wc.sites, verify=wc.verify_pack)
     return worldgen.generate(seed=wc.seed, size=wc.size, density=wc.density)
 
 
@@ -70,7 +73,7 @@ class Runtime:
         loop = asyncio.get_running_loop()
         worlds = {}
         for name, wc in self.cfg.worlds.items():
-            worlds[name] = await loop.run_in_executor(None, build_world, name, wc)
+            worlds[name] = await loop.run_in_executor(None, build_world, name, wc, self.data_dir)
         limits = Limits(
             max_speed=self.cfg.limits.max_speed, dig_rate=self.cfg.limits.dig_rate, dig_burst=self.cfg.limits.dig_burst
         )

@@ -25,6 +25,8 @@ ROUTES: list[Route] = [
     ("get", "/v1/players/{player}/grants", "game", None, schemas.GrantList, 200, "A player's pending grants"),
     ("post", "/v1/grants/{grant_id}/ack", "game", None, schemas.GrantOut, 200, "Mark a grant delivered"),
     ("get", "/v1/leaderboards/{board}", "game", None, schemas.LeaderboardOut, 200, "A leaderboard"),
+    ("put", "/v1/worlds/{world}/sites", "admin", schemas.SiteRow, schemas.SitesUploaded, 200,
+     "Replace a world's sites: NDJSON (one SiteRow per line), CSV or a site pack (docs/site-pack.md)"),
 ]
 
 ERRORS = {

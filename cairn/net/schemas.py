@@ -210,3 +210,21 @@ class LeaderboardOut(msgspec.Struct):
 
 class Health(msgspec.Struct):
     status: str
+
+
+class SiteRow(msgspec.Struct):
+    """One site of an uploaded list (`PUT /v1/worlds/{world}/sites`); NDJSON sends one per line."""
+
+    x: int
+    y: int
+    z: int
+    tags: list[str] = msgspec.field(default_factory=list)
+
+
+class SitesUploaded(msgspec.Struct):
+    world: str
+    sites: int
+    chunks: int
+    tags: list[str]
+    bytes: int
+    seconds: float

@@ -1,0 +1,197 @@
+"""`cairn world import` on region files written by third-party code, and on a real 1.20.1 world."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cairn.core.sites import SiteSet
+from cairn.worlds import anvil, importer
+from cairn.worlds.pack import InvalidPack, load_pack, pack_meta, write_pack
+from tests.unit import worldbuild as wb
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "mc-1.20.1"
+
+
+def site_map(s: SiteSet) -> dict[tuple[int, int, int], set[str]]:
+    return {s.pos(i): set(s.tags_of(i)) for i in range(len(s))}
+
+
+def run(src: Path, fmt: str, tmp: Path, **kw: object) -> tuple[SiteSet, dict[str, object]]:
+    return importer.import_regions(src, fmt, work=tmp / "work", **kw)  # type: ignore[arg-type]
+
+
+def assert_never_inside(s: SiteSet, blocks: dict[tuple[int, int, int], str], ox: int, oz: int) -> None:
+    """No site in bedrock, stone, leaves or lava, and none resting on them unless on stone."""
+    for (x, y, z), tags in site_map(s).items():
+        cell = blocks.get((x - ox, y, z - oz), "minecraft:air")
+        floor = blocks.get((x - ox, y - 1, z - oz), "minecraft:air")
+        assert cell == ("minecraft:water" if "underwater" in tags else "minecraft:air"), (x, y, z, cell)
+        assert floor not in ("minecraft:bedrock", "minecraft:lava", "minecraft:oak_leaves", "minecraft:air"), floor
+
+
+def test_anvil_1_14_written_by_anvil_parser2_gives_the_exact_sites(tmp_path: Path) -> None:
+    wb.write_anvil_1_14(tmp_path / "world")
+    s, info = run(tmp_path / "world", "anvil", tmp_path)
+    assert site_map(s) == wb.expected_sites(0, 40)
+    assert info["chunks"] == 1 and info["chunk_errors"] == 0
+    assert_never_inside(s, wb.design(0, 40), 0, 0)
+
+
+def test_anvil_1_18_nbt_with_negative_y_gives_the_exact_sites(tmp_path: Path) -> None:
+    wb.write_anvil_1_18(tmp_path / "world")
+    s, info = run(tmp_path / "world", "anvil", tmp_path)
+    assert site_map(s) == wb.expected_sites(-64, 70, -16, -16)
+    assert info["chunks"] == 2 and info["chunks_not_generated"] == 1
+    assert_never_inside(s, wb.design(-64, 70), -16, -16)
+    lake = s.query((-12, -64, -12), (-9, -60, -9))
+    assert {s.tags_of(int(i)) for i in lake} == {("underwater", "river")}
+
+
+def test_deny_list_removes_sites_on_denied_blocks(tmp_path: Path) -> None:
+    wb.write_anvil_1_14(tmp_path / "world")
+    s, _ = run(tmp_path / "world", "anvil", tmp_path, deny=["minecraft:gravel"])
+    assert site_map(s) == wb.expected_sites(0, 40, deny=("minecraft:gravel",))
+    assert (2, 4, 15) not in site_map(s)
+
+
+def test_workers_and_resume(tmp_path: Path) -> None:
+    wb.write_anvil_1_14(tmp_path / "a")
+    wb.write_anvil_1_18(tmp_path / "a")
+    s1, info1 = run(tmp_path / "a", "anvil", tmp_path, workers=2)
+    assert info1["regions"] == 2 and info1["parts_resumed"] == 0
+    s2, info2 = run(tmp_path / "a", "anvil", tmp_path, workers=2, resume=True)
+    assert info2["parts_resumed"] == 2 and site_map(s2) == site_map(s1)
+    region = tmp_path / "a" / "region" / "r.0.0.mca"
+    os.utime(region, ns=(1, 1))  # a changed region is decoded again
+    _, info3 = run(tmp_path / "a", "anvil", tmp_path, resume=True)
+    assert info3["parts_resumed"] == 1
+    _, info4 = run(tmp_path / "a", "anvil", tmp_path, deny=["minecraft:dirt"], resume=True)
+    assert info4["parts_resumed"] == 0  # other settings: nothing is reused
+
+
+def test_unreadable_chunks_are_reported_not_fatal(tmp_path: Path) -> None:
+    path = wb.write_anvil_1_18(tmp_path / "w")
+    data = bytearray(path.read_bytes())
+    data[8192 + 5 : 8192 + 40] = b"\xff" * 35  # break the first chunk's zlib stream
+    path.write_bytes(bytes(data))
+    _s, info = run(tmp_path / "w", "anvil", tmp_path)
+    assert info["chunk_errors"] == 1 and "bad compressed data" in info["errors_sample"][0]
+
+
+def test_hytale_region_read_through_hytale_region_parser(tmp_path: Path) -> None:
+    wb.write_hytale_world(tmp_path / "hy")
+    s, info = run(tmp_path / "hy", "hytale", tmp_path)
+    assert info["chunks"] == 2 and info["chunk_errors"] == 0
+    assert site_map(s) == wb.hytale_expected_world()
+
+
+def _heights(longs: object, bits: int = 9) -> list[int]:
+    """Decode a 1.18+ heightmap with plain Python: 256 entries of 9 bits, 7 per long."""
+    out = []
+    for v in np.asarray(longs).tolist():
+        v &= (1 << 64) - 1
+        out += [(v >> (k * bits)) & ((1 << bits) - 1) for k in range(64 // bits)]
+    return out[:256]
+
+
+def test_real_1_20_1_world_surface_matches_minecrafts_own_heightmap(tmp_path: Path) -> None:
+    s, info = run(REAL, "anvil", tmp_path, workers=2)
+    assert info["chunks"] == 20 and info["chunks_not_generated"] == 4 and info["chunk_errors"] == 0
+    surface = s.mask("surface")
+    data = (REAL / "region" / "r.0.-1.mca").read_bytes()
+    checked = 0
+    for slot in anvil.chunk_slots(data):
+        root = anvil.parse_nbt(anvil.read_chunk(data, slot))
+        if str(root["Status"]) != "minecraft:full":
+            continue
+        cx, cz = int(root["xPos"]), int(root["zPos"])
+        top = _heights(root["Heightmaps"]["MOTION_BLOCKING_NO_LEAVES"])
+        idx = s.query((cx * 16, -64, cz * 16), (cx * 16 + 15, 320, cz * 16 + 15), any_mask=surface)
+        cols = set()
+        for x, y, z in s.positions(idx).tolist():
+            # A surface site is the first free cell above the highest motion-blocking, non-leaf block.
+            assert y == top[(z - cz * 16) * 16 + (x - cx * 16)] - 64, (x, y, z)
+            cols.add((x, z))
+            checked += 1
+        assert len(cols) == len(idx)  # one surface site per column at most
+    assert checked > 1500
+    assert {"surface", "cave", "underwater"} <= set(s.tag_names) and len(s.tag_names) > 3  # biomes too
+    assert np.count_nonzero(s.tags & s.mask("cave")) > 0
+
+
+def test_cli_import_writes_a_pack_that_loads(tmp_path: Path) -> None:
+    wb.write_anvil_1_18(tmp_path / "world")
+    out = tmp_path / "w.pack"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cairn", "world", "import", str(tmp_path / "world"), "--world", "ow",
+         "--out", str(out), "--workers", "1", "--deny", "minecraft:gravel"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "sites" in proc.stderr and not (tmp_path / "w.pack.work").exists()
+    s = load_pack(out)
+    assert site_map(s) == wb.expected_sites(-64, 70, -16, -16, deny=("minecraft:gravel",))
+    assert pack_meta(out)["world"] == "ow"
+    bad = subprocess.run([sys.executable, "-m", "cairn", "world", "import", str(tmp_path / "nope")],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and "import_failed" in bad.stdout + bad.stderr
+
+
+def test_pack_file_roundtrip_and_corruption(tmp_path: Path) -> None:
+    s = SiteSet.from_arrays(np.array([[5, 64, 5], [1, 70, -3]]), np.array([1, 2], np.uint32), ["surface", "cave"])
+    path = write_pack(s, tmp_path / "p.pack", {"world": "x"})
+    t = load_pack(path)
+    assert site_map(t) == site_map(s) and not t.x.flags.writeable
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InvalidPack, match=r"p\.pack: section chunk_starts checksum mismatch"):
+        load_pack(path)
+
+
+def test_heightmap_image_source(tmp_path: Path) -> None:
+    from PIL import Image
+
+    img = Image.fromarray(np.array([[0, 255], [128, 64]], dtype=np.uint8), mode="L")
+    img.save(tmp_path / "h.png")
+    out = tmp_path / "h.pack"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cairn", "world", "import", str(tmp_path / "h.png"), "--out", str(out),
+         "--y-min", "0", "--y-max", "255", "--sea-level", "62"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    got = site_map(load_pack(out))
+    assert got == {
+        (0, 1, 0): {"underwater"},
+        (1, 256, 0): {"surface"},
+        (0, 129, 1): {"surface"},
+        (1, 65, 1): {"surface"},
+    }
+
+
+def test_selective_parse_reads_what_nbtlib_reads_and_refuses_damage() -> None:
+    data = (REAL / "region" / "r.0.-1.mca").read_bytes()
+    biomes_a, biomes_b = anvil.BiomeNames(), anvil.BiomeNames()
+    classifier = importer._classifier("anvil", ())
+    seen = 0
+    for slot in anvil.chunk_slots(data):
+        raw = anvil.read_chunk(data, slot)
+        assert raw is not None
+        full = anvil.decode_chunk(anvil.parse_nbt(raw), classifier, biomes_a)
+        lean = anvil.decode_chunk(anvil.parse_chunk(raw), classifier, biomes_b)
+        assert (full is None) == (lean is None)
+        if full is not None and lean is not None:
+            seen += 1
+            for field in ("x", "y", "z", "kind"):
+                assert np.array_equal(getattr(full, field), getattr(lean, field))
+            assert [biomes_a.names[i] for i in full.biome] == [biomes_b.names[i] for i in lean.biome]
+        with pytest.raises(anvil.ChunkError, match="bad NBT"):
+            anvil.parse_chunk(raw[: len(raw) // 2])
+    assert seen == 16
