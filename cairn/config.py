@@ -40,6 +40,7 @@ class ServerConfig(_Section):
     idle_timeout: Annotated[float, msgspec.Meta(gt=0)] = 60.0  # keep-alive idle seconds
     max_inflight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64  # pipelined requests per connection
     shutdown_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    access_log: bool = False  # one JSON log line per request (costs time on the hot path)
 
 
 class StoreConfig(_Section):
@@ -47,6 +48,7 @@ class StoreConfig(_Section):
     durability: Literal["fsync", "os"] = "fsync"  # embedded: fsync survives power loss, os a process crash
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_cluster: list[str] = msgspec.field(default_factory=list)
+    redis_timeout: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.08  # seconds per Redis call before 503
     snapshot_every: Annotated[int, msgspec.Meta(ge=1000)] = 200_000  # records between snapshots
 
 
@@ -59,6 +61,9 @@ class LimitsConfig(_Section):
 class WorldConfig(_Section):
     generator: Literal["procedural"] | None = "procedural"
     sites: str | None = None  # a site pack file instead of the generator
+    verify_pack: bool = True  # check the pack's CRC-32s when loading it (one pass over the file)
+    # largest `PUT /v1/worlds/<id>/sites` body in bytes, held in memory while it is read (256 MiB)
+    upload_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 32)] = 256 << 20
     seed: int = 1
     size: Annotated[int, msgspec.Meta(ge=64, le=60_000_000)] = 8192
     density: Annotated[float, msgspec.Meta(gt=0, le=16)] = 0.5  # share of candidate columns kept
@@ -161,10 +166,23 @@ def _check(cfg: Config, where: str) -> None:
             except CairnError as e:
                 raise ConfigError(f"{where}: leaderboards[{i}].reset: {e.message}") from None
     if cfg.store.kind == "redis":
-        raise ConfigError(f"{where}: store.kind: the Redis store is not available yet; use \"embedded\"")
+        _check_redis(cfg.store, where)
     for name, w in cfg.worlds.items():
         if w.sites is None and w.generator is None:
             raise ConfigError(f"{where}: worlds.{name}: set generator = \"procedural\" or sites = \"FILE\"")
+
+
+def _check_redis(store: StoreConfig, where: str) -> None:
+    if not store.redis_cluster and not store.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"{where}: store.redis_url: must start with redis://, rediss:// or unix://", field="store.redis_url"
+        )
+    for i, node in enumerate(store.redis_cluster):
+        host, _, port = node.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(
+                f"{where}: store.redis_cluster[{i}]: {node!r} is not \"host:port\"", field="store.redis_cluster"
+            )
 
 
 def secret_of(cfg: Config, data_dir: Path) -> bytes:

@@ -126,3 +126,7 @@ def hunt_spec(hunt_id: str = "h1", **kw: Any) -> dict[str, Any]:
     }
     spec.update(kw)
     return spec
+
+
+# Redis deployments (real redis-server processes), for the Redis store tests.
+from tests.e2e.redis_deploy import deploy, redis_cluster, redis_single  # noqa: E402, F401

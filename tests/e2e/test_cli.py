@@ -42,9 +42,12 @@ def test_config_check_accepts_good_and_names_file_key_and_reason_for_bad(tmp_pat
     out = cairn("config", "check", str(unknown))
     assert out.returncode == 2 and "unknown.toml" in out.stderr and "prot" in out.stderr
     redis = tmp_path / "redis.toml"
-    redis.write_text('[store]\nkind = "redis"\n')
+    redis.write_text('[store]\nkind = "redis"\nredis_url = "http://127.0.0.1:6379"\n')
     out = cairn("config", "check", str(redis))
-    assert out.returncode == 2 and "store.kind" in out.stderr
+    assert out.returncode == 2 and "store.redis_url" in out.stderr
+    redis.write_text('[store]\nkind = "redis"\nredis_cluster = ["10.0.0.1:6379", "nope"]\n')
+    out = cairn("config", "check", str(redis))
+    assert out.returncode == 2 and "store.redis_cluster[1]" in out.stderr
     cron = tmp_path / "cron.toml"
     cron.write_text('[[leaderboards]]\nid = "weekly"\nreset = "0 0 30 2 *"\n')
     out = cairn("config", "check", str(cron))

@@ -1,0 +1,319 @@
+"""The Redis store: the connection, the key layout and the two atomic scripts.
+
+Key layout (every key of one hunt carries the hash tag `{<hunt id>}`, so a hunt lives in one
+hash slot and its scripts run on a Redis Cluster):
+
+- `cairn:{H}:log`: a stream, the hunt's records in commit order (field `r`: the msgpack record,
+  field `ev`: the first event id the store assigned it). Every node applies it to its engine cache,
+  so every node derives the same state, events and leaderboards from it.
+- `cairn:{H}:m`: a hash, the little state the scripts compare and set: `created`, `started`,
+  `ended`, `t:<n>` (first-finder: the winning claim id; shared bounty: the window end in ms, then
+  `s` once settled), `f:<n>` (shared-bounty finders), `c:<claim id>` (stream id of the claim),
+  `r:<player>\\0<request id>` (the idempotency record: the claim id), `a:<grant id>` (acked),
+  `last` (last stream id), `ev` (last event id), `fence` (highest scheduler token seen).
+- `cairn:{index}:hunts`: a stream of hunt ids (how nodes discover hunts).
+- `cairn:{recurring}:log`: a stream of recurring-spec records.
+- `cairn:{sched}:lease`, `cairn:{sched}:token`: the scheduler lease and its fencing counter.
+- `cairn:{secret}`: the placement/loot secret, when `server.secret` is not set.
+
+The scripts only compare and set; what a dig means is decided by the Python core.
+Every call has a short socket timeout: when Redis is unreachable the caller gets
+`StoreUnavailable` (503) at once instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redis import asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from cairn.core.errors import StoreUnavailable
+
+log = logging.getLogger("cairn.redis")
+
+TIMEOUT = 0.08  # seconds: every Redis call answers or fails well inside the 100 ms budget
+HEALTH_EVERY = 0.1  # seconds between pings while Redis is down
+
+# Claim: the compare-and-set hidden -> claimed by X (first-finder), or add a finder while the
+# window is open (shared bounty), plus the idempotency record. Returns {status, stream id, prev id, ev}.
+CLAIM = """
+local m, log = KEYS[1], KEYS[2]
+local n, cid, rkey, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local at_ms, window_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
+if rkey ~= '' then
+  local prior = redis.call('HGET', m, 'r:' .. rkey)
+  if prior then return {'replay', prior} end
+end
+if redis.call('HEXISTS', m, 'created') == 0 then return {'nohunt', ''} end
+if redis.call('HEXISTS', m, 'c:' .. cid) == 1 then return {'dup', cid} end
+if redis.call('HEXISTS', m, 'ended') == 1 then return {'ended', ''} end
+local tk = 't:' .. n
+local st = redis.call('HGET', m, tk)
+if mode == 'ff' then
+  if st then return {'taken', st} end
+  redis.call('HSET', m, tk, cid)
+else
+  if st == 's' then return {'taken', ''} end
+  if st then
+    if at_ms >= tonumber(st) then return {'taken', ''} end
+  else
+    redis.call('HSET', m, tk, string.format('%d', at_ms + window_ms))
+  end
+  redis.call('HINCRBY', m, 'f:' .. n, 1)
+end
+local last_ev = tonumber(redis.call('HGET', m, 'ev') or '0')
+local ev = math.max(last_ev + 1, tonumber(ARGV[7]))
+redis.call('HSET', m, 'ev', string.format('%d', ev + tonumber(ARGV[8]) - 1))
+local prev = redis.call('HGET', m, 'last') or '0-0'
+local id = redis.call('XADD', log, '*', 'r', ARGV[9], 'ev', string.format('%d', ev))
+redis.call('HSET', m, 'last', id, 'c:' .. cid, id)
+if rkey ~= '' then redis.call('HSET', m, 'r:' .. rkey, cid) end
+return {'ok', id, prev, string.format('%d', ev)}
+"""
+
+# Append: records that happen once (hunt created / started / ended, a settlement, an ack).
+# ARGV: fence token (0: none), settle n ('' none), settle finder count, number of flags, flags...,
+# then (ev, span, record) triples. Checks everything first, then writes: all or nothing.
+APPEND = """
+local m, log = KEYS[1], KEYS[2]
+local fence = tonumber(ARGV[1])
+if fence > 0 then
+  local cur = tonumber(redis.call('HGET', m, 'fence') or '0')
+  if cur > fence then return {'fenced', tostring(cur)} end
+end
+local nflags = tonumber(ARGV[4])
+for i = 1, nflags do
+  if redis.call('HEXISTS', m, ARGV[4 + i]) == 1 then return {'dup', ARGV[4 + i]} end
+end
+local sn = ARGV[2]
+if sn ~= '' then
+  local st = redis.call('HGET', m, 't:' .. sn)
+  if st == 's' then return {'dup', 'settled'} end
+  if tonumber(redis.call('HGET', m, 'f:' .. sn) or '0') ~= tonumber(ARGV[3]) then return {'stale', ''} end
+  redis.call('HSET', m, 't:' .. sn, 's')
+end
+if fence > 0 then redis.call('HSET', m, 'fence', ARGV[1]) end
+for i = 1, nflags do redis.call('HSET', m, ARGV[4 + i], '1') end
+local prev = redis.call('HGET', m, 'last') or '0-0'
+local out = {'ok', '', prev}
+local i = 5 + nflags
+local last_ev = tonumber(redis.call('HGET', m, 'ev') or '0')
+local id = prev
+while i + 2 <= #ARGV do
+  local ev = tonumber(ARGV[i])
+  local span = tonumber(ARGV[i + 1])
+  if span > 0 then
+    ev = math.max(last_ev + 1, ev)
+    last_ev = ev + span - 1
+  else
+    ev = 0
+  end
+  id = redis.call('XADD', log, '*', 'r', ARGV[i + 2], 'ev', string.format('%d', ev))
+  out[#out + 1] = id
+  out[#out + 1] = string.format('%d', ev)
+  i = i + 3
+end
+redis.call('HSET', m, 'ev', string.format('%d', last_ev), 'last', id)
+out[2] = id
+return out
+"""
+
+# The scheduler lease: the holder renews it; a new holder gets a new, higher fencing token.
+LEASE = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local holder, token = string.match(cur, '^(.*)|(%d+)$')
+  if holder == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(token)
+  end
+  return 0
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
+return token
+"""
+
+
+def hunt_keys(hunt: str) -> tuple[str, str]:
+    return f"cairn:{{{hunt}}}:m", f"cairn:{{{hunt}}}:log"
+
+
+INDEX = "cairn:{index}:hunts"
+RECURRING = "cairn:{recurring}:log"
+LEASE_KEY, TOKEN_KEY = "cairn:{sched}:lease", "cairn:{sched}:token"
+SECRET_KEY = "cairn:{secret}"
+
+
+def sid(raw: bytes | str) -> tuple[int, int]:
+    """A stream id as a comparable pair."""
+    s = raw.decode() if isinstance(raw, bytes) else raw
+    ms, _, seq = s.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class RedisStore:
+    """One connection (pool) to Redis or a Redis Cluster, with the scripts and the health state."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, cluster: list[str], timeout: float = TIMEOUT) -> None:
+        self.url = url
+        self.cluster_nodes = cluster
+        self.timeout = timeout
+        self.up = False
+        self.down_since: float | None = time.monotonic()
+        self.calls = 0
+        self.failures = 0
+        kw: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+            "health_check_interval": 0,
+        }
+        self.r: Any
+        if cluster:
+            nodes = []
+            for hp in cluster:
+                host, _, port = hp.rpartition(":")
+                nodes.append(ClusterNode(host or "127.0.0.1", int(port)))
+            self.r = RedisCluster(startup_nodes=nodes, **kw)
+        else:
+            self.r = aioredis.Redis.from_url(url, max_connections=256, **kw)
+        self._claim = self.r.register_script(CLAIM)
+        self._append = self.r.register_script(APPEND)
+        self._lease = self.r.register_script(LEASE)
+        self._health: asyncio.Task[None] | None = None
+
+    # ---- health --------------------------------------------------------------------------------
+    def ready(self) -> bool:
+        return self.up
+
+    def failed(self, exc: BaseException) -> StoreUnavailable:
+        """Note a failed call; the background health check brings the store back."""
+        self.failures += 1
+        if self.up:
+            log.warning("redis unreachable: %s", exc)
+            self.up = False
+            self.down_since = time.monotonic()
+        return StoreUnavailable("the store (Redis) is unreachable; retry shortly")
+
+    def check(self) -> None:
+        if not self.up:
+            raise StoreUnavailable("the store (Redis) is unreachable; retry shortly")
+
+    async def ping(self) -> bool:
+        try:
+            await self.r.ping()
+        except (RedisError, OSError) as e:
+            self.failed(e)
+            return False
+        if not self.up:
+            log.info("redis reachable")
+            await self._reset()  # pooled connections to the old server are dead: drop them
+        self.up = True
+        self.down_since = None
+        return True
+
+    async def _reset(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.cluster_nodes:
+                for node in self.r.get_nodes():
+                    await node.disconnect_free_connections()
+            else:
+                await self.r.connection_pool.disconnect(inuse_connections=False)
+
+    async def wait_up(self, deadline: float) -> None:
+        while not await self.ping():
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"Redis at {self.cluster_nodes or self.url} did not answer")
+            await asyncio.sleep(HEALTH_EVERY)
+
+    def start(self) -> None:
+        self._health = asyncio.create_task(self._health_forever())
+
+    async def _health_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_EVERY if not self.up else 1.0)
+            with contextlib.suppress(Exception):
+                await self.ping()
+
+    async def close(self) -> None:
+        if self._health is not None:
+            self._health.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health
+        with contextlib.suppress(Exception):
+            await self.r.aclose()
+
+    async def call(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        """One Redis call; any failure becomes StoreUnavailable and marks the store down."""
+        self.check()
+        self.calls += 1
+        try:
+            return await fn(*args, **kw)
+        except (TimeoutError, RedisError, OSError) as e:
+            raise self.failed(e) from None
+
+    # ---- the scripts ---------------------------------------------------------------------------
+    async def claim(
+        self, hunt: str, n: int, claim_id: str, rkey: str, mode: str, at: float, window: float, ev: int,
+        span: int, record: bytes,
+    ) -> list[bytes]:  # fmt: skip
+        args = [n, claim_id, rkey, mode, int(at * 1000), int(window * 1000), ev, span, record]
+        out: list[bytes] = await self.call(self._claim, keys=list(hunt_keys(hunt)), args=args)
+        return out
+
+    async def append(
+        self, hunt: str, records: list[tuple[int, int, bytes]], flags: Sequence[str] = (), fence: int = 0,
+        settle: tuple[int, int] | None = None,
+    ) -> list[bytes]:  # fmt: skip
+        args: list[Any] = [fence, settle[0] if settle else "", settle[1] if settle else 0, len(flags), *flags]
+        for ev, span, rec in records:
+            args += [ev, span, rec]
+        out: list[bytes] = await self.call(self._append, keys=list(hunt_keys(hunt)), args=args)
+        return out
+
+    async def lease(self, node: str, ttl_ms: int) -> int:
+        return int(await self.call(self._lease, keys=[LEASE_KEY, TOKEN_KEY], args=[node, ttl_ms]))
+
+    # ---- streams -------------------------------------------------------------------------------
+    async def index_add(self, hunt: str) -> None:
+        await self.call(self.r.xadd, INDEX, {"h": hunt})
+
+    async def recurring_add(self, record: bytes) -> None:
+        await self.call(self.r.xadd, RECURRING, {"r": record, "ev": 0})
+
+    async def range_after(self, key: str, after: bytes, count: int = 1000) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Stream entries after `after` (exclusive)."""
+        lo = b"(" + after if after != b"0-0" else b"-"
+        out: list[tuple[bytes, dict[bytes, bytes]]] = await self.call(self.r.xrange, key, lo, b"+", count)
+        return out
+
+    async def poll(self, streams: list[tuple[str, bytes]], count: int = 1000) -> list[list[Any]]:
+        """Entries after each (key, id), in one pipeline (split per shard on a cluster)."""
+        self.check()
+        self.calls += 1
+        try:
+            pipe = self.r.pipeline(transaction=False)
+            for key, after in streams:
+                pipe.xrange(key, b"(" + after if after != b"0-0" else b"-", b"+", count)
+            out: list[list[Any]] = await pipe.execute()
+        except (TimeoutError, RedisError, OSError) as e:
+            raise self.failed(e) from None
+        return out
+
+    async def shared_secret(self, candidate: bytes) -> bytes:
+        """The placement/loot secret every node shares: the first node's candidate wins."""
+        await self.call(self.r.set, SECRET_KEY, candidate, nx=True)
+        value: bytes = await self.call(self.r.get, SECRET_KEY)
+        return value

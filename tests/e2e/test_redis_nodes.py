@@ -1,0 +1,221 @@
+"""Several `cairn serve` nodes on one Redis (a single server, and a 3-master cluster).
+
+Cross-node contention, `kill -9` of a node mid claim stream, and Redis going away under load.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from cairn.core.engine import split_pool
+from cairn.core.records import Claimed, Settled
+from tests.e2e.conftest import ADMIN, hunt_spec
+from tests.e2e.redis_deploy import Deployment, create, dig_body, read_events, settle_wait
+
+PLAYERS = 200
+
+
+def test_200_players_dig_one_treasure_through_two_nodes(deploy: Deployment) -> None:
+    a, b = deploy.node(), deploy.node()
+    created = create(a, hunt_spec("ff", treasures=2))
+    create(b, hunt_spec("sb", treasures=1, prize={"mode": "shared_bounty", "window": "4s", "pool": 1000}))
+    ff_at = created["treasures"][0]["pos"]
+    sb_at = b.request("GET", "/v1/hunts/sb?reveal=true", key=ADMIN)[1]["treasures"][0]["pos"]
+    assert settle_wait(
+        lambda: b.request("GET", "/v1/hunts/ff")[0] == 200 and a.request("GET", "/v1/hunts/sb")[0] == 200
+    )
+    nodes = [a, b]
+
+    def dig(i: int) -> tuple[Any, Any]:
+        n = nodes[i % 2]
+        ff = n.request("POST", "/v1/hunts/ff/dig", dig_body(f"p{i}", ff_at, f"ff{i}"))
+        sb = n.request("POST", "/v1/hunts/sb/dig", dig_body(f"s{i}", sb_at, f"sb{i}"))
+        return ff[:2], sb[:2]
+
+    with cf.ThreadPoolExecutor(40) as ex:
+        replies = list(ex.map(dig, range(PLAYERS)))
+    ff = Counter((s, body["result"]) for (s, body), _ in replies)
+    assert ff == {(200, "found"): 1, (200, "taken"): PLAYERS - 1}
+    sb_found = [body["claim"] for _, (s, body) in replies if s == 200 and body["result"] == "found"]
+    assert all(s == 200 for _, (s, _) in replies), [r for _, r in replies if r[0] != 200][:3]
+    assert len(sb_found) == PLAYERS  # every dig inside the window finds
+    winner = next(body["claim"] for (s, body), _ in replies if body["result"] == "found")
+
+    # A replayed request_id, on the other node, returns the same claim.
+    i = int(winner["player"][1:])
+    again = nodes[(i + 1) % 2].request("POST", "/v1/hunts/ff/dig", dig_body(winner["player"], ff_at, f"ff{i}"))
+    assert again[1]["result"] == "found" and again[1]["claim"] == winner
+
+    # The window closes: the pool splits exactly, in claim order, once.
+    def settled() -> Any:
+        view = a.request("GET", "/v1/hunts/sb")[1]["treasures"][0]
+        return view if view["state"] == "claimed" else None
+
+    assert settle_wait(settled, timeout=15)
+    recs = deploy.records("sb")
+    claims = [r for r in recs if isinstance(r, Claimed)]
+    settles = [r for r in recs if isinstance(r, Settled)]
+    assert len(claims) == PLAYERS and len({c.player for c in claims}) == PLAYERS
+    assert len(settles) == 1 and settles[0].amounts == split_pool(1000, PLAYERS) and sum(settles[0].amounts) == 1000
+    assert [r for r in deploy.records("ff") if isinstance(r, Claimed)] == [
+        r for r in deploy.records("ff") if isinstance(r, Claimed) and r.player == winner["player"]
+    ]
+    assert len([r for r in deploy.records("ff") if isinstance(r, Claimed)]) == 1
+
+    # Both nodes agree: hunts, grants and the complete leaderboard order.
+    def same(path: str) -> bool:
+        return a.request("GET", path)[1] == b.request("GET", path)[1]
+
+    assert settle_wait(lambda: same("/v1/hunts/sb") and same("/v1/leaderboards/alltime?limit=1000"))
+    board = a.request("GET", "/v1/leaderboards/alltime?limit=1000")[1]["records"]
+    assert len(board) == PLAYERS + 1 and [r["rank"] for r in board] == list(range(1, PLAYERS + 2))
+    expect = {c.player: float(amt) for c, amt in zip(claims, settles[0].amounts, strict=True)}
+    expect[winner["player"]] = float(sum(item["value"] for item in winner["items"]))
+    assert {r["player"]: r["score"] for r in board} == expect
+    for p in ("s0", "s1", winner["player"]):
+        assert same(f"/v1/players/{p}/grants")
+    # Events: the same ids on both nodes, resumable from an id on either.
+    ev_a = read_events(a, "ff", 0, "treasure.claimed")
+    ev_b = read_events(b, "ff", ev_a[0]["id"], "treasure.claimed")
+    assert [e["id"] for e in ev_a[1:]] == [e["id"] for e in ev_b][: len(ev_a) - 1]
+
+
+def test_kill_a_node_mid_claim_stream(deploy: Deployment) -> None:
+    a, b = deploy.node(), deploy.node()
+    spec = hunt_spec("k", treasures=4, prize={"mode": "shared_bounty", "window": "10m", "pool": 1000})
+    spots = [t["pos"] for t in create(a, spec)["treasures"]]
+    assert settle_wait(lambda: b.request("GET", "/v1/hunts/k")[0] == 200)
+    acked: list[str] = []
+    lock = threading.Lock()
+    killed = threading.Event()
+
+    def dig(i: int) -> None:
+        node = a if i % 2 == 0 and not killed.is_set() else b
+        try:
+            status, body, _ = node.request("POST", "/v1/hunts/k/dig", dig_body(f"q{i}", spots[i % 4], f"k{i}"))
+        except OSError:
+            return  # the killed node: not acknowledged
+        if status == 200 and body["result"] == "found":
+            with lock:
+                acked.append(body["claim"]["claim_id"])
+        if i == 150:
+            a.kill()
+            killed.set()
+
+    with cf.ThreadPoolExecutor(16) as ex:
+        list(ex.map(dig, range(480)))
+    assert killed.is_set() and len(acked) > 300
+    # The surviving node serves on, and every acknowledged claim is in Redis exactly once.
+    assert b.request("GET", "/readyz", key=None)[0] == 200
+    counts = Counter(r.claim_id for r in deploy.records("k") if isinstance(r, Claimed))
+    assert all(n == 1 for n in counts.values())
+    assert set(acked) <= set(counts)
+    finders = sum(len(t["finders"]) for t in b.request("GET", "/v1/hunts/k")[1]["treasures"])
+    assert settle_wait(lambda: sum(len(t["finders"]) for t in b.request("GET", "/v1/hunts/k")[1]["treasures"])
+                       == len(counts))  # fmt: skip
+    assert finders <= len(counts)
+    # A node started afterwards loads the same state from Redis.
+    c = deploy.node()
+    assert c.request("GET", "/v1/hunts/k")[1] == b.request("GET", "/v1/hunts/k")[1]
+
+
+def test_redis_down_fails_fast_then_recovers(deploy: Deployment) -> None:
+    a, b = deploy.node(), deploy.node()
+    spec = hunt_spec("r", treasures=4, prize={"mode": "shared_bounty", "window": "10m", "pool": 1000})
+    spots = [t["pos"] for t in create(a, spec)["treasures"]]
+    assert settle_wait(lambda: b.request("GET", "/v1/hunts/r")[0] == 200)
+    acked: list[str] = []
+    unavailable: list[tuple[float, dict[str, str]]] = []
+    other: list[Any] = []
+    lock = threading.Lock()
+
+    def dig(i: int) -> None:
+        node = (a, b)[i % 2]
+        t0 = time.perf_counter()
+        status, body, headers = node.request("POST", "/v1/hunts/r/dig", dig_body(f"z{i}", spots[i % 4], f"r{i}"))
+        took = time.perf_counter() - t0
+        with lock:
+            if status == 200 and body["result"] == "found":
+                acked.append(body["claim"]["claim_id"])
+            elif status == 503:
+                unavailable.append((took, headers))
+                assert body["error"]["code"] == "store_unavailable"
+            else:
+                other.append((status, body))
+
+    with cf.ThreadPoolExecutor(8) as ex:
+        list(ex.map(dig, range(0, 120)))
+        deploy.kill_redis()
+        down = time.monotonic()
+        list(ex.map(dig, range(120, 320)))
+        assert all(n.request("GET", "/readyz", key=None)[0] == 503 for n in (a, b))
+        deploy.restart_redis()
+        assert settle_wait(lambda: all(n.request("GET", "/readyz", key=None)[0] == 200 for n in (a, b)), timeout=10)
+        recovered = time.monotonic() - down
+        list(ex.map(dig, range(320, 440)))
+    assert not other, other[:3]
+    assert len(unavailable) >= 150  # the digs while Redis was down
+    assert all(h.get("Retry-After") for _, h in unavailable)
+    slow = sorted(t for t, _ in unavailable)
+    assert slow[-1] < 0.1, f"503 took {slow[-1] * 1000:.0f} ms"
+    assert recovered < 15
+    # Nothing acknowledged was lost: AOF with appendfsync always (set by the helper).
+    counts = Counter(r.claim_id for r in deploy.records("r") if isinstance(r, Claimed))
+    assert set(acked) <= set(counts) and all(n == 1 for n in counts.values())
+    assert len(acked) >= 200
+    assert settle_wait(lambda: a.request("GET", "/v1/hunts/r")[1] == b.request("GET", "/v1/hunts/r")[1])
+
+
+def test_timers_run_once_and_move_to_another_node_when_the_lease_holder_dies(deploy: Deployment) -> None:
+    a, b = deploy.node(), deploy.node()  # a starts first: it holds the scheduler lease
+    start = time.time() + 1.0
+    prize = {"mode": "shared_bounty", "window": "1s", "pool": 7}
+    spec = hunt_spec("t", treasures=2, starts_at=_rfc3339(start), duration="2500ms", prize=prize)
+    spots = [t["pos"] for t in create(b, spec)["treasures"]]
+    time.sleep(max(0.0, start - time.time()) + 0.05)
+    for i, n in enumerate((a, b, a)):
+        assert n.request("POST", "/v1/hunts/t/dig", dig_body(f"u{i}", spots[0], f"t{i}"))[1]["result"] == "found"
+    a.kill()  # the lease holder dies: b takes over once the lease expires (3 s)
+    assert settle_wait(lambda: b.request("GET", "/v1/hunts/t")[1]["state"] == "ended", timeout=10)
+    assert settle_wait(lambda: b.request("GET", "/v1/hunts/t")[1]["treasures"][0]["state"] == "claimed")
+    kinds = Counter(type(r).__name__ for r in deploy.records("t"))
+    assert kinds == {"HuntCreated": 1, "HuntStarted": 1, "Claimed": 3, "Settled": 1, "HuntEnded": 1}
+    settled = next(r for r in deploy.records("t") if isinstance(r, Settled))
+    assert settled.amounts == [3, 2, 2]
+
+
+def test_fencing_token_refuses_a_stale_lease_holder(deploy: Deployment) -> None:
+    import asyncio
+
+    from cairn.core.records import HuntStarted, encode
+    from cairn.store.redis import RedisStore
+
+    async def run() -> None:
+        cluster = list(getattr(deploy.backend, "seeds", []))
+        url = "" if cluster else deploy.backend.url  # type: ignore[union-attr]
+        store = RedisStore(url, cluster, timeout=1.0)
+        assert await store.ping()
+        old = await store.lease("old-node", 200)
+        assert old > 0 and await store.lease("new-node", 200) == 0  # held
+        await asyncio.sleep(0.3)  # the old holder pauses past its TTL
+        new = await store.lease("new-node", 2000)
+        assert new > old
+        rec = encode(HuntStarted(1, 0.0, 1, "f"))
+        await store.append("f", [(1, 1, rec)], ["created"], fence=new)
+        out = await store.append("f", [(2, 1, rec)], ["started"], fence=old)
+        assert out[0] == b"fenced"
+        assert (await store.append("f", [(2, 1, rec)], ["started"], fence=new))[0] == b"ok"
+        assert (await store.append("f", [(3, 1, rec)], ["started"], fence=new))[0] == b"dup"
+        await store.close()
+
+    asyncio.run(run())
+
+
+def _rfc3339(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
