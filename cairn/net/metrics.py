@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from cairn.log import access_log, request_id, tag
+
 if TYPE_CHECKING:
     from cairn.app import Runtime
     from cairn.net.hub import Hub
@@ -55,11 +57,14 @@ class Histogram:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, access_log: bool = False) -> None:
         self.latency: dict[str, Histogram] = {}
+        self.ops: dict[str, Histogram] = {}  # per op of a batch or session frame: observe_op()
         self.status: dict[tuple[str, int], int] = {}
         self.errors: dict[str, int] = {}
         self.gc_pause = Histogram()
+        self.gc_collections = [0, 0, 0]
+        self.access_log = access_log
         self._gc_start = 0.0
         gc.callbacks.append(self._on_gc)
 
@@ -68,6 +73,16 @@ class Metrics:
             self._gc_start = time.perf_counter()
         else:
             self.gc_pause.observe(time.perf_counter() - self._gc_start)
+            gen = info.get("generation", 0)
+            if 0 <= gen < 3:
+                self.gc_collections[gen] += 1
+
+    def observe_op(self, op: str, seconds: float) -> None:
+        """The time of one op (`dig`, `hint`, `positions`) inside a batch or a session frame."""
+        h = self.ops.get(op)
+        if h is None:
+            h = self.ops[op] = Histogram()
+        h.observe(seconds)
 
     def close(self) -> None:
         if self._on_gc in gc.callbacks:
@@ -99,6 +114,7 @@ class Metrics:
                 res = fn(req)
             except Exception as e:
                 observe(route, getattr(e, "status", 500), clock() - t0)
+                tag(e, req)
                 raise
             if type(res) is bytes:
                 hist.observe(clock() - t0)
@@ -109,19 +125,55 @@ class Metrics:
                 return res
             return finish(res, t0)
 
-        async def finish(aw: Any, t0: float) -> Any:
+        async def finish(aw: Any, t0: float, req: Any = None) -> Any:
             try:
                 res = await aw
             except Exception as e:
                 observe(route, getattr(e, "status", 500), clock() - t0)
+                tag(e, req)
                 raise
             observe(route, res[0] if type(res) is tuple else getattr(res, "status", 200), clock() - t0)
             return res
 
         async def run_async(req: Any) -> Any:
-            return await finish(fn(req), clock())
+            return await finish(fn(req), clock(), req)
 
-        return run_async if inspect.iscoroutinefunction(fn) else sync
+        inner = run_async if inspect.iscoroutinefunction(fn) else sync
+        return self._logged(route, inner) if self.access_log else inner
+
+    def _logged(self, route: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Wrap a timed handler to write one access-log line per request (off by default)."""
+        clock = time.perf_counter
+
+        def line(req: Any, status: int, t0: float) -> None:
+            access_log.info(
+                "%s %s %d", req.method, req.path, status,
+                extra={"request_id": request_id(req), "route": route, "status": status,
+                       "ms": round((clock() - t0) * 1e3, 3), "client": req.client},
+            )  # fmt: skip
+
+        async def later(aw: Any, req: Any, t0: float) -> Any:
+            try:
+                res = await aw
+            except Exception as e:
+                line(req, getattr(e, "status", 500), t0)
+                raise
+            line(req, res[0] if type(res) is tuple else getattr(res, "status", 200), t0)
+            return res
+
+        def logged(req: Any) -> Any:
+            t0 = clock()
+            try:
+                res = fn(req)
+            except Exception as e:
+                line(req, getattr(e, "status", 500), t0)
+                raise
+            if inspect.isawaitable(res):
+                return later(res, req, t0)
+            line(req, res[0] if type(res) is tuple else getattr(res, "status", 200), t0)
+            return res
+
+        return logged
 
     def render(self, rt: Runtime, hub: Hub) -> bytes:
         lines: list[str] = []
@@ -133,6 +185,9 @@ class Metrics:
         head("cairn_request_seconds", "histogram", "Request latency by route.")
         for route, h in sorted(self.latency.items()):
             lines.extend(h.lines("cairn_request_seconds", f'route="{route}"'))
+        head("cairn_op_seconds", "histogram", "Time of each op in a batch or session frame, by op.")
+        for op, h in sorted(self.ops.items()):
+            lines.extend(h.lines("cairn_op_seconds", f'op="{op}"'))
         head("cairn_requests_total", "counter", "Requests by route and status code.")
         for (route, status), n in sorted(self.status.items()):
             lines.append(f'cairn_requests_total{{route="{route}",code="{status}"}} {n}')
@@ -152,6 +207,18 @@ class Metrics:
             ("cairn_event_subscribers_dropped_total", "counter", "Subscribers cut off for falling behind.",
              hub.dropped_total),
         ]  # fmt: skip
+        commits = stats.get("commits", 0)
+        head("cairn_journal_commit_seconds", "summary", "Group commit durations (one transaction each).")
+        lines.append(f"cairn_journal_commit_seconds_sum {stats.get('commit_seconds_total', 0.0):.6f}")
+        lines.append(f"cairn_journal_commit_seconds_count {commits:g}")
+        head("cairn_journal_batch_records", "summary", "Records per group commit.")
+        lines.append(f"cairn_journal_batch_records_sum {stats.get('records', 0):g}")
+        lines.append(f"cairn_journal_batch_records_count {commits:g}")
+        single += [
+            ("cairn_journal_max_batch_records", "gauge", "Largest group commit so far.", stats.get("max_batch", 0)),
+            ("cairn_journal_pending_records", "gauge", "Records waiting for the next commit.", stats.get("pending", 0)),
+            ("cairn_journal_waiters", "gauge", "Replies waiting for durability.", stats.get("waiters", 0)),
+        ]
         eng = rt.engine
         if eng is not None:
             now = rt.clock()
@@ -170,6 +237,9 @@ class Metrics:
         for name, kind, help_, value in single:
             head(name, kind, help_)
             lines.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")
+        head("cairn_gc_collections_total", "counter", "Garbage collections by generation.")
+        for gen, n in enumerate(self.gc_collections):
+            lines.append(f'cairn_gc_collections_total{{generation="{gen}"}} {n}')
         head("cairn_gc_pause_seconds", "histogram", "Garbage collector pauses.")
         lines.extend(self.gc_pause.lines("cairn_gc_pause_seconds", ""))
         return ("\n".join(lines) + "\n").encode()

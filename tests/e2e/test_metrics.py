@@ -24,6 +24,12 @@ EXPECTED = {
     "cairn_process_resident_memory_bytes": "gauge",
     "cairn_python_allocated_blocks": "gauge",
     "cairn_gc_pause_seconds": "histogram",
+    "cairn_gc_collections": "counter",
+    "cairn_op_seconds": "histogram",
+    "cairn_journal_commit_seconds": "summary",
+    "cairn_journal_batch_records": "summary",
+    "cairn_journal_max_batch_records": "gauge",
+    "cairn_journal_pending_records": "gauge",
 }
 
 
@@ -44,6 +50,38 @@ def test_metrics_parse_and_carry_the_expected_families(cairn: CairnServer) -> No
     assert "hunt_not_found" in codes
     live = next(s.value for s in families["cairn_live_hunts"].samples)
     assert live == 1
+    statuses = {(s.labels["route"], s.labels["code"]) for s in families["cairn_requests"].samples if s.value}
+    assert {("create_hunt", "201"), ("dig", "200"), ("dig", "404")} <= statuses
+    commits = {s.name: s.value for s in families["cairn_journal_commit_seconds"].samples}
+    assert commits["cairn_journal_commit_seconds_count"] >= 1 and commits["cairn_journal_commit_seconds_sum"] > 0
+    batch = {s.name: s.value for s in families["cairn_journal_batch_records"].samples}
+    assert batch["cairn_journal_batch_records_sum"] >= batch["cairn_journal_batch_records_count"] >= 1
+    rss = next(s.value for s in families["cairn_process_resident_memory_bytes"].samples)
+    assert 10 * 2**20 < rss < 4 * 2**30
+    blocks = next(s.value for s in families["cairn_python_allocated_blocks"].samples)
+    assert blocks > 10_000
+    gens = {s.labels["generation"] for s in families["cairn_gc_collections"].samples}
+    assert gens == {"0", "1", "2"}
+
+
+def test_access_log_is_off_by_default_and_json_lines_when_on(tmp_path) -> None:
+    import json
+
+    quiet = CairnServer(tmp_path / "a")
+    loud = CairnServer(tmp_path / "b", env={"CAIRN_SERVER_ACCESS_LOG": "true"})
+    for srv in (quiet, loud):
+        srv.start()
+        try:
+            srv.request("GET", "/v1/hunts", headers={"X-Request-Id": "req-42"})
+            srv.request("GET", "/v1/hunts/nope")
+        finally:
+            srv.stop()
+    assert "cairn.access" not in quiet.log.read_text()
+    lines = [json.loads(ln) for ln in loud.log.read_text().splitlines() if ln.startswith("{")]
+    access = [ln for ln in lines if ln["logger"] == "cairn.access"]
+    assert any(a["request_id"] == "req-42" and a["route"] == "list_hunts" and a["status"] == 200 for a in access)
+    assert any(a["route"] == "get_hunt" and a["status"] == 404 and a["request_id"] for a in access)
+    assert all(isinstance(a["ms"], float) for a in access)
 
 
 def test_metrics_are_served_only_to_configured_addresses(tmp_path) -> None:

@@ -1,0 +1,1 @@
+"""`cairn bench`: an open-loop load generator that behaves like a game server, and its reports."""
