@@ -1,0 +1,226 @@
+"""The dashboard in a real Chromium against a real `cairn serve`, while simulated players dig over HTTP.
+
+Screenshots go to test-artifacts/dashboard/.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import ADMIN, GAME, CairnServer, hunt_spec
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+if not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true":
+    pytest.skip("Chromium is not installed at /usr/bin/chromium", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 860})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    # Everything the page loads must come from the engine: no CDN, no other host.
+    hosts: set[str] = set()
+    pg.on("request", lambda r: hosts.add(re.sub(r"^(\w+://[^/]+).*$", r"\1", r.url)))
+    yield pg
+    ctx.close()
+    assert not errors, errors
+    assert len(hosts) <= 1, hosts
+
+
+def sign_in(page: Page, srv: CairnServer, key: str = ADMIN) -> None:
+    page.goto(srv.url + "/dashboard")
+    page.fill("#key", key)
+    page.click("#login-form button[type=submit]")
+
+
+class Players(threading.Thread):
+    """Simulated players: each walks a little and digs near where it stands, through the HTTP API."""
+
+    def __init__(self, srv: CairnServer, hunt: str, n: int) -> None:
+        super().__init__(daemon=True)
+        self.srv, self.hunt, self.n = srv, hunt, n
+        self.stop = threading.Event()
+        self.digs = self.errors = 0
+        rnd = random.Random(7)
+        self.pos = {f"sim{i}": [rnd.randrange(-300, 300), 64, rnd.randrange(-300, 300)] for i in range(n)}
+
+    def run(self) -> None:
+        rnd = random.Random(11)
+        while not self.stop.is_set():
+            ops: list[dict[str, Any]] = []
+            for name, p in self.pos.items():
+                p[0] += rnd.randint(-2, 2)
+                p[2] += rnd.randint(-2, 2)
+                at = [p[0] + rnd.randint(-3, 3), 63, p[2] + rnd.randint(-3, 3)]
+                self.digs += 1
+                ops.append({"op": "dig", "hunt": self.hunt, "player": name, "pos": list(p), "at": at,
+                            "request_id": f"{name}-{self.digs}"})  # fmt: skip
+            status, body, _ = self.srv.request("POST", "/v1/batch", {"ops": ops})
+            assert status == 200, body
+            self.errors += sum(1 for r in body["results"] if "error" in r)
+            self.stop.wait(0.25)
+
+
+def test_login_map_claim_and_leaderboard_live(cairn: CairnServer, page: Page) -> None:
+    assert cairn.request("POST", "/v1/hunts", hunt_spec("h1"), key=ADMIN)[0] == 201
+    _, hunt, _ = cairn.request("GET", "/v1/hunts/h1?reveal=1", key=ADMIN)
+    target = hunt["treasures"][0]
+    players = Players(cairn, "h1", 40)
+    players.start()
+    try:
+        sign_in(page, cairn)
+        expect(page.locator("#app")).to_be_visible()
+        expect(page.locator('#hunts tbody tr[data-hunt="h1"]')).to_be_visible()
+        page.click('#hunts tbody tr[data-hunt="h1"]')
+        expect(page.locator("#treasure-list li")).to_have_count(10)
+        expect(page.locator(f'#treasure-list li[data-treasure="{target["id"]}"]')).to_have_attribute(
+            "data-state", "hidden"
+        )
+        # The map shows the simulated players and their digs (from the live view).
+        expect(page.locator("#map")).to_have_attribute("data-players", "40", timeout=5000)
+        expect(page.locator("#map")).not_to_have_attribute("data-digs", "0", timeout=5000)
+        expect(page.locator("#conn")).to_have_text("live")
+        expect(page.locator("#health-panel")).not_to_have_attribute("data-samples", "0", timeout=6000)
+        # The key is kept in session storage only, and never appears in the URL.
+        assert page.evaluate("sessionStorage.getItem('cairn.adminKey')") == ADMIN
+        assert ADMIN not in page.url
+
+        pos = target["pos"]
+        t0 = time.monotonic()
+        status, body, _ = cairn.request(
+            "POST",
+            "/v1/hunts/h1/dig",
+            {"player": "alice", "pos": [pos[0], pos[1] + 1, pos[2]], "at": pos, "request_id": "alice-1"},
+        )
+        assert status == 200 and body["result"] == "found", body
+        claimed = page.locator(f'#treasure-list li[data-treasure="{target["id"]}"]')
+        expect(claimed).to_have_attribute("data-state", "claimed", timeout=2000)
+        expect(page.locator("#map")).to_have_attribute("data-claimed", "1", timeout=100)
+        expect(page.locator('#board tbody tr[data-player="alice"]')).to_be_visible(timeout=2000)
+        elapsed = time.monotonic() - t0
+        assert elapsed < 2.0, f"claim took {elapsed:.2f}s to show"
+        assert "alice" in (claimed.text_content() or "")
+        expect(page.locator("#feed")).to_contain_text("alice found #1")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"))
+        assert players.digs > 0 and players.errors == 0
+    finally:
+        players.stop.set()
+        players.join(5)
+
+
+def test_bad_key_is_refused(cairn: CairnServer, page: Page) -> None:
+    sign_in(page, cairn, "not-a-key")
+    expect(page.locator("#login-error")).to_contain_text("Refused")
+    expect(page.locator("#app")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('cairn.adminKey')") is None
+    # A game key is a real key, but not enough for the dashboard.
+    page.fill("#key", GAME)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#login-error")).to_contain_text("admin")
+    expect(page.locator("#app")).to_be_hidden()
+    page.screenshot(path=str(ARTIFACTS / "dashboard-refused.png"))
+    # The admin routes behind it refuse too, whatever the page does.
+    for path in ("/v1/hunts/x/map", "/v1/hunts/x/live", "/v1/admin/health", "/v1/dashboard/hunts"):
+        assert cairn.request("GET", path, key="nope")[0] == 401
+        assert cairn.request("GET", path, key=GAME)[0] == 403
+
+
+def test_smooth_with_2500_players(cairn: CairnServer, page: Page) -> None:
+    assert cairn.request("POST", "/v1/hunts", hunt_spec("big", treasures=40), key=ADMIN)[0] == 201
+    rnd = random.Random(3)
+    updates = [{"player": f"p{i}", "pos": [rnd.randrange(-400, 400), 64, rnd.randrange(-400, 400)]}
+               for i in range(2500)]  # fmt: skip
+    assert cairn.request("POST", "/v1/positions", {"world": "overworld", "updates": updates})[0] == 200
+    sign_in(page, cairn)
+    page.click('#hunts tbody tr[data-hunt="big"]')
+    expect(page.locator("#map")).to_have_attribute("data-players", "2500", timeout=5000)
+    times = []
+    for i in range(12):  # pan and zoom: each input is one coalesced frame
+        page.click("#zoom-in" if i % 2 == 0 else "#zoom-out")
+        page.wait_for_function("(n) => Number(document.querySelector('#map').dataset.frames) > n",
+                               arg=int(page.get_attribute("#map", "data-frames") or 0))  # fmt: skip
+        times.append(float(page.get_attribute("#map", "data-draw-ms") or "inf"))
+    times.sort()
+    assert times[len(times) // 2] < 16.0, times  # a frame at 60 fps
+    page.screenshot(path=str(ARTIFACTS / "dashboard-2500.png"))
+
+
+def test_static_files_and_caching(cairn: CairnServer) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(cairn.url + "/dashboard/app.js") as r:
+        assert r.headers["Content-Type"].startswith("text/javascript")
+        etag = r.headers["ETag"]
+        assert r.headers["Cache-Control"] == "no-cache"
+    req = urllib.request.Request(cairn.url + "/dashboard/app.js", headers={"If-None-Match": etag})
+    try:
+        urllib.request.urlopen(req)
+        raise AssertionError("expected 304")
+    except urllib.error.HTTPError as e:
+        assert e.code == 304
+    status, body, _ = cairn.request("GET", "/dashboard/..%2Fapi.py", key=None)
+    assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def test_demo_prints_a_one_time_login_link(tmp_path: Path, browser: Browser) -> None:
+    cmd = [sys.executable, "-m", "cairn", "demo", "--plain", "--seconds", "30", "--players", "5",
+           "--port", "0", "--data-dir", str(tmp_path / "d")]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        link = key = None
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and link is None:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if "admin key:" in line:
+                key = line.split()[-1]
+            m = re.search(r"(http://\S+/dashboard#login=\S+)", line)
+            if m:
+                link = m.group(1)
+        assert link and key, "demo printed no dashboard login link"
+        ctx = browser.new_context()
+        pg = ctx.new_page()
+        pg.goto(link)
+        expect(pg.locator("#app")).to_be_visible()
+        assert "#login" not in pg.url
+        assert pg.evaluate("sessionStorage.getItem('cairn.adminKey')") == key
+        pg2 = ctx.new_page()  # the link works once
+        pg2.goto(link)
+        expect(pg2.locator("#login-error")).to_contain_text("already used")
+        ctx.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        shutil.rmtree(tmp_path / "d", ignore_errors=True)

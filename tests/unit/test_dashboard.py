@@ -1,0 +1,60 @@
+"""The dashboard's helpers: latency quantiles from histogram buckets, the density grid, login tokens."""
+
+from __future__ import annotations
+
+import base64
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cairn.core.errors import Unauthorized
+from cairn.core.sites import SiteSet
+from cairn.net.dashboard import Dashboard, density_grid, load_assets, percentile
+from cairn.net.http import Request
+from cairn.net.metrics import BUCKETS
+
+
+def test_percentile_interpolates_inside_the_bucket() -> None:
+    counts = [0] * (len(BUCKETS) + 1)
+    assert percentile(counts, 0.5) is None
+    counts[2] = 100  # all between 1 ms and 2 ms
+    assert percentile(counts, 0.5) == pytest.approx(0.0015)
+    assert percentile(counts, 0.99) == pytest.approx(0.00199)
+    counts[-1] = 1000  # most beyond the last bound: reported as the last bound
+    assert percentile(counts, 0.99) == BUCKETS[-1]
+
+
+def test_density_grid_counts_sites_in_the_area() -> None:
+    xyz = np.array([[0, 64, 0], [1, 64, 1], [99, 64, 99], [500, 64, 500]])
+    sites = SiteSet.from_arrays(xyz, np.ones(4, np.uint32), ["surface"])
+    d = density_grid(sites, (0, 0, 0), (99, 320, 99))
+    assert (d["nx"], d["nz"], d["sites"]) == (100, 100, 3)
+    cells = np.frombuffer(base64.b64decode(d["cells"]), np.uint8).reshape(d["nz"], d["nx"])
+    assert cells[0, 0] == cells[1, 1] == cells[99, 99] == 255 and np.count_nonzero(cells) == 3
+    big = density_grid(sites, (-800, 0, -800), (799, 320, 799))  # 10 blocks a cell
+    cells = np.frombuffer(base64.b64decode(big["cells"]), np.uint8).reshape(160, 160)
+    assert big["peak"] == 2 and cells[80, 80] == 255 and 0 < cells[89, 89] < 255 and np.count_nonzero(cells) == 3
+    empty = density_grid(sites, (1000, 0, 1000), (1399, 320, 1799))
+    assert empty["sites"] == 0 and (empty["nx"], empty["nz"]) == (80, 160)
+
+
+def test_assets_are_loaded_with_types() -> None:
+    assets = load_assets()
+    assert {"index.html", "app.js", "style.css"} <= set(assets)
+    assert assets["app.js"].content_type.startswith("text/javascript")
+    assert b"sessionStorage" in assets["app.js"].body
+
+
+def test_one_time_login_token_works_once() -> None:
+    keys: Any = SimpleNamespace(admin=[b"the-admin-key"])
+    api: Any = SimpleNamespace(keys=keys, metrics=None)
+    d = Dashboard(api)
+    token = d.one_time_login()
+    req = Request.build("POST", "/v1/dashboard/login", body=b'{"token": "%s"}' % token.encode())
+    assert d.login(req) == b'{"key":"the-admin-key"}'
+    with pytest.raises(Unauthorized):
+        d.login(req)
+    with pytest.raises(Unauthorized):
+        d.login(Request.build("POST", "/v1/dashboard/login", body=b'{"token": "guess"}'))
