@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration e2e bench clean lock
+.PHONY: demo test lint typecheck unit integration e2e bench clean lock redis-check audit dependencies
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -16,8 +16,16 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/cairn demo
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck redis-check
 	$(BIN)/pytest -q --doctest-modules cairn/core tests
+
+# The Redis tests start real redis-server processes (never the system one on 6379).
+redis-check:
+	@command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || { \
+	  echo "redis-server is not installed; the Redis store tests need it:"; \
+	  echo "  sudo apt-get install redis-server      (Debian/Ubuntu; or: brew install redis)"; \
+	  if [ "$$CI" = "true" ]; then echo "CI=true: the Redis tests must not skip"; exit 1; fi; \
+	  echo "without it those tests are skipped"; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check cairn tests benchmarks
@@ -34,6 +42,14 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
+
+# Dependency audit: deptry clean, requirements.lock matches pyproject.toml, docs/dependencies.md current.
+audit: $(STAMP)
+	$(BIN)/python tools/audit.py
+
+# Rewrite docs/dependencies.md (licence, compiled code, size of every locked dependency).
+dependencies: $(STAMP)
+	$(BIN)/python tools/audit.py --write
 
 # Regenerate the lock file from pyproject.toml (needs network to the package index).
 lock:

@@ -75,6 +75,7 @@ class Api:
         self.metrics_from = [ipaddress.ip_network(n, strict=False) for n in rt.cfg.server.metrics_from]
         self.ready = True
         self.openapi: bytes = b""
+        self._world_locks: dict[str, Any] = {}  # world -> asyncio.Lock serialising its uploads
 
     # ---- plumbing ---------------------------------------------------------------------------------
     def on_error(self, exc: Exception) -> Response:
@@ -104,7 +105,7 @@ class Api:
         return (status, encode(result)) if status != 200 else encode(result)
 
     def auth(self, req: Request, scope: str) -> str:
-        return self.keys.require(req.headers.get("authorization"), scope)
+        return self.keys.require(req.header(b"authorization"), scope)
 
     # ---- probes, metrics, schema --------------------------------------------------------------------
     def healthz(self, req: Request) -> bytes:
@@ -156,7 +157,7 @@ class Api:
 
     # ---- the hot path --------------------------------------------------------------------------------
     def dig(self, req: Request) -> Any:
-        self.keys.require(req.headers.get("authorization"), GAME)
+        self.keys.require(req.header(b"authorization"), GAME)
         b = dec_dig(req.body)
         rt = self.rt
         out = rt.eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock())
@@ -165,7 +166,7 @@ class Api:
         return self.reply(rt.submit(out), out.result)
 
     def hint(self, req: Request) -> Any:
-        self.keys.require(req.headers.get("authorization"), GAME)
+        self.keys.require(req.header(b"authorization"), GAME)
         b = dec_hint(req.body)
         out = self.rt.eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, self.clock())
         return self.reply(self.rt.submit(out), out.result)
@@ -254,6 +255,39 @@ class Api:
             "pending_grants": len(self.rt.eng.pending.get(name, {})),
         })  # fmt: skip
 
+    # ---- worlds --------------------------------------------------------------------------------------------
+    async def put_sites(self, req: Request) -> Any:
+        """Replace a world's sites with an uploaded NDJSON, CSV or pack body (parsed off the loop)."""
+        import asyncio
+
+        from cairn.core.errors import BodyTooLarge, UnknownWorld
+        from cairn.worlds.sources import InvalidSites
+        from cairn.worlds.upload import ingest
+
+        self.auth(req, ADMIN)
+        world = req.params["world"]
+        wc = self.rt.cfg.worlds.get(world)
+        if wc is None or world not in self.rt.eng.worlds:
+            raise UnknownWorld(f"world {world!r} is not configured", field="world")
+        if len(req.body) > wc.upload_max_bytes:
+            raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({wc.upload_max_bytes})")
+        if not req.body.strip():
+            raise InvalidSites("the body holds no sites")
+        lock = self._world_locks.setdefault(world, asyncio.Lock())
+        async with lock:
+            loop = asyncio.get_running_loop()
+            ctype = req.headers.get("content-type", "")
+            sites, info = await loop.run_in_executor(None, ingest, req.body, ctype, self.rt.data_dir, world)
+            if len(sites) == 0:
+                raise InvalidSites("the body holds no sites")
+            eng = self.rt.eng
+            # Live hunts keep their treasures: their positions live in the hunts, not in the SiteSet.
+            # Bumping the version makes a placement computed against the old sites plan again.
+            eng.worlds[world] = sites
+            eng.world_version[world] = eng.world_version.get(world, 0) + 1
+        log.info("world %s: %d sites uploaded", world, len(sites))
+        return encode(info)
+
     # ---- leaderboards ------------------------------------------------------------------------------------
     def leaderboard(self, req: Request) -> bytes:
         self.auth(req, GAME)
@@ -321,6 +355,8 @@ class Api:
         router.add("POST", "/v1/grants/{grant_id}/ack", m("ack", self.ack))
         router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", self.leaderboard))
         router.add("GET", "/v1/events", self.events, stream=True)
+        upload_cap = max((wc.upload_max_bytes for wc in self.rt.cfg.worlds.values()), default=1 << 20)
+        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=upload_cap)
 
 
 def _same(op: Any) -> Any:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import gc
 import itertools
-import json
 import logging
 import os
 import signal
@@ -23,6 +22,8 @@ import uvloop
 
 from cairn import config as configmod
 from cairn.app import Runtime
+from cairn.distributed import make_runtime
+from cairn.log import JsonLines as _JsonLines
 from cairn.net import http
 from cairn.net.api import Api
 from cairn.net.auth import Keys
@@ -33,22 +34,7 @@ from cairn.net.openapi import build_openapi
 log = logging.getLogger("cairn")
 
 
-class JsonLines(logging.Formatter):
-    """One JSON object per log line: time, level, logger, message, and any `extra` fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for k in ("request_id", "route", "status", "code"):
-            if hasattr(record, k):
-                out[k] = getattr(record, k)
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out)
+JsonLines = _JsonLines  # one JSON object per log line (cairn/log.py)
 
 
 def setup_logging() -> None:
@@ -74,12 +60,13 @@ class Service:
 
     def __init__(self, cfg: configmod.Config) -> None:
         self.cfg = cfg
-        self.rt = Runtime(cfg)
+        self.rt: Runtime = make_runtime(cfg)
         self.hub = Hub()
-        self.metrics = Metrics()
+        self.metrics = Metrics(access_log=cfg.server.access_log)
         self.server: http.HttpServer | None = None
         self.keys: Keys | None = None
         self.api: Api | None = None
+        self.dashboard: Any = None
 
     async def start(self) -> None:
         started = time.perf_counter()
@@ -93,6 +80,10 @@ class Service:
         from cairn.net.session import Sessions
 
         Sessions(api).routes(router)
+        from cairn.net.dashboard import Dashboard
+
+        self.dashboard = Dashboard(api)
+        self.dashboard.routes(router)
         s = self.cfg.server
         tcfg = http.ServerConfig(
             max_body=s.max_body, header_timeout=s.header_timeout, idle_timeout=s.idle_timeout,
@@ -182,6 +173,8 @@ def run_demo(cfg: configmod.Config, players: int = 40, seconds: float = 0, live:
         print(f"\nCairn is serving at {base}   (data: {cfg.server.data_dir})")
         print(f"  admin key:  {os.environ['CAIRN_ADMIN_KEY']}")
         print(f"  game key:   {os.environ['CAIRN_GAME_KEY']}")
+        print(f"  dashboard:  {base}/dashboard   (sign in with the admin key)")
+        print(f"  one-time dashboard login: {base}/dashboard#login={svc.dashboard.one_time_login()}", flush=True)
         print("  rounds of a 12-treasure hunt, played by simulated players through the HTTP API; Ctrl-C stops\n")
         deadline = time.monotonic() + seconds if seconds else None
         try:
