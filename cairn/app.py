@@ -42,7 +42,37 @@ def build_world(name: str, wc: configmod.WorldConfig, data_dir: str | Path | Non
         return load_pack(uploaded, verify=wc.verify_pack)
     if wc.sites is not None:
         return load_pack(wc.sites, verify=wc.verify_pack)
-    return worldgen.generate(seed=wc.seed, size=wc.size, density=wc.density)
+    if data_dir is None or not wc.cache:
+        return worldgen.generate(seed=wc.seed, size=wc.size, density=wc.density)
+    return _cached_procedural(name, wc, Path(data_dir))
+
+
+def procedural_pack_path(data_dir: Path, name: str, wc: configmod.WorldConfig) -> Path:
+    """Where the generated sites of a procedural world are kept, named by everything that shapes them."""
+    key = f"v{worldgen.VERSION}-s{wc.seed}-n{wc.size}-d{wc.density!r}"
+    return data_dir / "worlds" / f"{name}.procedural-{key}.pack"
+
+
+def _cached_procedural(name: str, wc: configmod.WorldConfig, data_dir: Path) -> SiteSet:
+    """Generate a procedural world once and keep it as a site pack: later starts map the pack
+    (milliseconds) instead of generating again (about a second for the default world)."""
+    from cairn.worlds.pack import InvalidPack, load_pack, write_pack
+
+    path = procedural_pack_path(data_dir, name, wc)
+    if path.is_file():
+        try:
+            return load_pack(path, verify=wc.verify_pack)
+        except InvalidPack as e:
+            log.warning("world %s: cached sites unreadable (%s); generating them again", name, e.message)
+    sites = worldgen.generate(seed=wc.seed, size=wc.size, density=wc.density)
+    try:
+        for old in path.parent.glob(f"{name}.procedural-*.pack"):
+            old.unlink()
+        write_pack(sites, path, meta={"world": name, "source": "procedural", "seed": wc.seed, "size": wc.size,
+                                      "density": wc.density, "generator_version": worldgen.VERSION})
+    except OSError as e:
+        log.warning("world %s: could not keep the generated sites in %s (%s)", name, path, e)
+    return sites
 
 
 class Runtime:
@@ -206,3 +236,13 @@ class Runtime:
         if self._snapshot_task is not None:
             await asyncio.gather(self._snapshot_task, return_exceptions=True)
         await self.store.close()
+
+
+def make_runtime(cfg: configmod.Config) -> Runtime:
+    """The runtime for `store.kind`: embedded (one process) or redis (several nodes). The Redis
+    runtime and its client are imported only when configured (a faster start without them)."""
+    if cfg.store.kind == "redis":
+        from cairn.distributed import RedisRuntime
+
+        return RedisRuntime(cfg)
+    return Runtime(cfg)

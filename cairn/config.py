@@ -68,6 +68,7 @@ class WorldConfig(_Section):
     size: Annotated[int, msgspec.Meta(ge=64, le=60_000_000)] = 8192
     density: Annotated[float, msgspec.Meta(gt=0, le=16)] = 0.5  # share of candidate columns kept
 
+    cache: bool = True  # procedural: keep the generated sites as a pack in data_dir/worlds, for fast restarts
 
 class LeaderboardConfig(_Section):
     id: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,48}$")]

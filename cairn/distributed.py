@@ -658,10 +658,3 @@ class RedisRuntime(Runtime):
         if self._busy:
             await asyncio.wait(list(self._busy), timeout=2)
         await self.redis.close()
-
-
-def make_runtime(cfg: configmod.Config) -> Runtime:
-    """The runtime for `store.kind`: embedded (one process) or redis (several nodes)."""
-    if cfg.store.kind == "redis":
-        return RedisRuntime(cfg)
-    return Runtime(cfg)

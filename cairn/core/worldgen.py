@@ -70,6 +70,9 @@ _CAVE_BIT: Final = 1 << 1
 _UNDERWATER_BIT: Final = 1 << 2
 _BIOME_SHIFT: Final = 3
 
+# Bump when the sites `generate` makes for the same arguments change: cached packs of the old
+# output (`<data_dir>/worlds/*.procedural-*.pack`) are then regenerated.
+VERSION: Final = 1
 DEFAULT_SEED: Final = 1
 DEFAULT_SIZE: Final = 8192
 #: Candidate columns per 16 columns (one per 4×4 cell at 1.0), at most 16 (every column).

@@ -72,6 +72,7 @@ class Api:
         self.hub = hub
         self.metrics = metrics
         self.clock = rt.clock
+        self.journal = rt.store.journal
         self.metrics_from = [ipaddress.ip_network(n, strict=False) for n in rt.cfg.server.metrics_from]
         self.ready = True
         self.openapi: bytes = b""
@@ -160,8 +161,10 @@ class Api:
         self.keys.require(req.header(b"authorization"), GAME)
         b = dec_dig(req.body)
         rt = self.rt
-        out = rt.eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock())
-        if not out.records and out.wait_seq <= rt.store.journal.durable_seq and not rt.eng.new_events:
+        eng = rt.engine
+        assert eng is not None
+        out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock())
+        if not out.records and out.wait_seq <= self.journal.durable_seq and not eng.new_events:
             return encode(out.result)  # a miss: nothing to persist, publish or wait for
         return self.reply(rt.submit(out), out.result)
 

@@ -21,8 +21,7 @@ from typing import Any
 import uvloop
 
 from cairn import config as configmod
-from cairn.app import Runtime
-from cairn.distributed import make_runtime
+from cairn.app import Runtime, make_runtime
 from cairn.log import JsonLines as _JsonLines
 from cairn.net import http
 from cairn.net.api import Api

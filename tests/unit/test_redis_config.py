@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from cairn import config
-from cairn.distributed import RedisRuntime, make_runtime
+from cairn.app import make_runtime
+from cairn.distributed import RedisRuntime
 
 
 def load(tmp_path: Path, store: str) -> config.Config:
