@@ -47,3 +47,19 @@ def test_keys_file_is_created_once_and_private(tmp_path: Path) -> None:
     assert first.created and (tmp_path / "keys.json").stat().st_mode & 0o777 == 0o600
     second = Keys.load(tmp_path, {})
     assert not second.created and second.admin == first.admin and second.game == first.game
+
+
+def test_verified_header_cache_keeps_scopes_refusals_and_its_bound(tmp_path: Path) -> None:
+    keys = Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": "adm", "CAIRN_GAME_KEY": "gam"})
+    for _ in range(3):  # the second and third pass are answered from the cache
+        assert keys.require(b"Bearer gam", "game") == "game"
+        with pytest.raises(Forbidden):
+            keys.require(b"Bearer gam", "admin")
+        assert keys.require(b"Bearer adm", "admin") == "admin"
+        for bad in (b"Bearer nope", b"Bearer ga", b"Bearer gam2", b"bearer gam", b""):
+            with pytest.raises(Unauthorized):
+                keys.require(bad, "game")
+    assert set(keys._seen) == {b"Bearer gam", b"Bearer adm"}  # refused values never enter it
+    for i in range(200):  # padded variants of a valid key are valid, but the cache stays bounded
+        assert keys.require(b"Bearer gam" + b" " * i, "game") == "game"
+    assert len(keys._seen) <= 64
