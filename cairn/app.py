@@ -111,7 +111,7 @@ class Runtime:
             BoardSpec(b.id, b.metric, b.operator, b.sort, b.reset, tuple(b.hunt_tags)) for b in self.cfg.leaderboards
         ])  # fmt: skip
         landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in self.cfg.landmarks]
-        engine = Engine(self.secret, worlds, self.cfg.loot_tables(), limits, landmarks, boards)
+        engine = Engine(self.secret, worlds, self.cfg.loot_tables(), limits, landmarks, boards, self.cfg.event_log())
         info = await loop.run_in_executor(None, self.store.recover, engine)
         log.info("recovered %r", info)
         self.engine = engine

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from cairn.core.errors import CairnError
+from cairn.core.events import EventLog
 from cairn.core.loot import DEFAULT_LOOT, LootEntry, LootTable
 from cairn.core.schedule import Cron
 from cairn.core.spec import TIERS
@@ -56,6 +57,12 @@ class LimitsConfig(_Section):
     max_speed: Annotated[float, msgspec.Meta(gt=0)] = 100.0
     dig_rate: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     dig_burst: Annotated[int, msgspec.Meta(ge=1)] = 20
+
+
+class EventsConfig(_Section):
+    # `proximity.enter`/`exit` stay resumable by `after` this many seconds (the rest, by count)
+    ephemeral_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 60.0
+    ephemeral_max: Annotated[int, msgspec.Meta(ge=0, le=1 << 24)] = 16_384  # and at most this many
 
 
 class WorldConfig(_Section):
@@ -101,6 +108,7 @@ class Config(_Section):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    events: EventsConfig = msgspec.field(default_factory=EventsConfig)
     worlds: dict[str, WorldConfig] = msgspec.field(default_factory=_default_worlds)
     loot: dict[str, dict[str, list[LootEntry]]] = msgspec.field(default_factory=dict)
     leaderboards: list[LeaderboardConfig] = msgspec.field(default_factory=_default_boards)
@@ -111,6 +119,10 @@ class Config(_Section):
         tables.update(self.loot)
         return tables
 
+    def event_log(self) -> EventLog:
+        """The engine's event rings, keeping ephemeral events as `[events]` says."""
+        return EventLog(ephemeral_seconds=self.events.ephemeral_seconds, ephemeral_max=self.events.ephemeral_max)
+
 
 def _coerce(text: str) -> Any:
     try:
@@ -120,7 +132,7 @@ def _coerce(text: str) -> Any:
 
 
 def _env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    sections = {"server", "store", "limits"}
+    sections = {"server", "store", "limits", "events"}
     for name, value in env.items():
         if not name.startswith("CAIRN_") or name in ("CAIRN_ADMIN_KEY", "CAIRN_GAME_KEY"):
             continue

@@ -332,7 +332,7 @@ class RedisRuntime(Runtime):
             [BoardSpec(b.id, b.metric, b.operator, b.sort, b.reset, tuple(b.hunt_tags)) for b in c.leaderboards]
         )
         landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in c.landmarks]
-        eng = CacheEngine(secret, worlds, c.loot_tables(), limits, landmarks, boards)
+        eng = CacheEngine(secret, worlds, c.loot_tables(), limits, landmarks, boards, c.event_log())
         eng.up = self.redis.check
         self.engine = eng
         while await self.poll_once():  # load every hunt from its stream

@@ -270,6 +270,7 @@ class Engine:
         limits: Limits | None = None,
         landmarks: Sequence[hints.Landmark] = (),
         boards: Boards | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self.secret = secret
         self.worlds = worlds
@@ -294,7 +295,7 @@ class Engine:
         self.proximity: dict[str, ProximityIndex] = {w: ProximityIndex() for w in worlds}
         self.world_version: dict[str, int] = {}
         self.timers: list[tuple[float, int, str, int]] = []  # (due, kind, hunt, n); kinds below
-        self.events = EventLog()
+        self.events = events if events is not None else EventLog()
         self.quiet_through = 0  # replay builds no events for records up to this seq
         self.recurring: dict[str, tuple[HuntSpec, Recurring, Cron]] = {}
         self.boards = boards if boards is not None else Boards([])
@@ -316,7 +317,7 @@ class Engine:
         if self.seq <= self.quiet_through:
             return  # replaying old history: only the tail's events are rebuilt
         ev = Event(ev_id, typ, hunt, rfc3339(at), data)
-        self.events.add(ev)
+        self.events.add(ev, at)
         self.new_events.append(ev)
 
     def emit(self, typ: str, hunt: str, now: float, data: dict[str, Any]) -> None:
@@ -762,8 +763,9 @@ class Engine:
 
     # ---- time ---------------------------------------------------------------------------------
     def tick(self, now: float) -> list[AnyRecord]:
-        """Apply everything due by `now`: hunt starts and ends, bounty windows closing."""
+        """Apply everything due by `now`: hunt starts and ends, bounty windows closing, old proximity events."""
         records: list[AnyRecord] = []
+        self.events.expire(now)
         for board, period in self.boards.roll(now):
             self.emit("leaderboard.reset", "", now, {"board": board, "period": period})
         timers = self.timers

@@ -327,7 +327,7 @@ def test_event_rings_report_evicted_history_as_a_gap() -> None:
 
     log = EventLog(per_hunt=3, total=5)
     for i in range(1, 8):
-        log.add(Event(i * 10, "x", "h", "t", {}))
+        log.add(Event(i * 10, "x", "h", "t", {}), 0.0)
     assert [e.id for e in log.after(0, "h")[0]] == [50, 60, 70]
     assert log.after(0, "h")[1] is False and log.after(40, "h")[1] is True
     assert log.after(15)[1] is False and log.after(15)[0][0].id == 30 and log.after(20)[1] is True
