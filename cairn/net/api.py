@@ -73,6 +73,7 @@ class Api:
         self.metrics = metrics
         self.clock = rt.clock
         self.journal = rt.store.journal
+        self.seen_keys = keys._seen
         self.metrics_from = [ipaddress.ip_network(n, strict=False) for n in rt.cfg.server.metrics_from]
         self.ready = True
         self.openapi: bytes = b""
@@ -158,7 +159,9 @@ class Api:
 
     # ---- the hot path --------------------------------------------------------------------------------
     def dig(self, req: Request) -> Any:
-        self.keys.require(req.header(b"authorization"), GAME)
+        header = req.header(b"authorization")
+        if header not in self.seen_keys:  # a key verified before on any route is good for GAME
+            self.keys.require(header, GAME)
         b = dec_dig(req.body)
         rt = self.rt
         eng = rt.engine

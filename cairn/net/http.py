@@ -472,7 +472,7 @@ class Router:
         """Split a raw request target and route it: (decoded path, raw query, routes, params).
 
         Targets without a query are cached (bounded), so a hot URL costs one dict lookup.
-        The params dict is shared with the cache: copy it before handing it out.
+        The params dict is shared with the cache: handlers only read it.
         """
         hit = self._targets.get(url)
         if hit is not None:
@@ -901,7 +901,7 @@ class HttpProtocol(asyncio.Protocol):
             mode = 0
             self._halted = True  # the last request on this connection
         route = methods.get(method) if methods is not None else None
-        req = Request(method, path, query, self._raw, body, self._client, params.copy() if params else {})
+        req = Request(method, path, query, self._raw, body, self._client, params or {})  # read-only by handlers
         self._raw = []
         self._body = None
         self._spill = -1
