@@ -49,7 +49,8 @@ def tune_gc() -> None:
     """Move everything built at start (worlds, recovered state) out of the collector's sight and
     collect the young generation less often: the hot path allocates many short-lived objects,
     and full collections over a large heap were a quarter of a batch's time (docs/performance.md)."""
-    gc.collect()
+    # No gc.collect() first: over a recovered heap of millions of objects it took about 0.5 s of
+    # every restart (P7), and start-up leaves little cyclic garbage to find.
     gc.freeze()
     gc.set_threshold(10_000, 50, 100)
 
