@@ -13,10 +13,12 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from cairn import config as configmod
+from cairn import malloc
 from cairn.core import worldgen
 from cairn.core.boards import Boards, BoardSpec
 from cairn.core.engine import Engine, Limits, Outcome, StalePlan, compute_plan
@@ -89,6 +91,9 @@ class Runtime:
         self._snapshot_task: asyncio.Task[bool] | None = None
         self.clock: Callable[[], float] = time.time
         self._creating: set[str] = set()
+        # Placement runs in one thread of its own, so that its numpy temporaries stay in one malloc
+        # arena (docs/operations.md, Memory); hunts created at once are placed one after the other.
+        self._placer = ThreadPoolExecutor(1, thread_name_prefix="cairn-placement")
         self._instances: asyncio.Task[None] | None = None
 
     @property
@@ -114,6 +119,7 @@ class Runtime:
         engine = Engine(self.secret, worlds, self.cfg.loot_tables(), limits, landmarks, boards, self.cfg.event_log())
         info = await loop.run_in_executor(None, self.store.recover, engine)
         log.info("recovered %r", info)
+        malloc.trim()  # what loading the worlds and replaying the journal freed
         self.engine = engine
         self.store.start(loop)
         await self.tick()
@@ -160,7 +166,7 @@ class Runtime:
         return out.result
 
     async def create_hunt(self, spec: HuntSpec) -> dict[str, Any]:
-        """Place a hunt off the event loop, then apply it (re-planning if the world changed meanwhile).
+        """Place a hunt off the event loop, then apply it (re-planning if a hunt was placed near it meanwhile).
 
         A spec with a `schedule` is registered as recurring instead; its firings create hunts.
         """
@@ -171,7 +177,7 @@ class Runtime:
         loop = asyncio.get_running_loop()
         while True:
             inp = self.eng.plan_input(spec)
-            plan = await loop.run_in_executor(None, compute_plan, inp)
+            plan = await loop.run_in_executor(self._placer, compute_plan, inp)
             try:
                 out = self.eng.create_hunt(plan, self.clock())
             except StalePlan:
@@ -235,6 +241,7 @@ class Runtime:
                 await self._ticker
         if self._snapshot_task is not None:
             await asyncio.gather(self._snapshot_task, return_exceptions=True)
+        self._placer.shutdown(wait=False, cancel_futures=True)
         await self.store.close()
 
 

@@ -40,8 +40,10 @@ def _read_spec(path: str) -> Any:
 
 # ---- commands -------------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
+    from cairn import malloc
     from cairn.net.server import serve
 
+    malloc.limit_arenas()  # before any thread starts (docs/operations.md, Memory)
     cfg = _load_config(args)
     return serve(cfg, profile=args.profile)
 

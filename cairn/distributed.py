@@ -186,8 +186,11 @@ class CacheEngine(Engine):
         if h is None:
             return
         prox = self.proximity[h.world]
+        live = self.live_treasures[h.world]
         for t in h.treasures:
             prox.remove(t.id)
+            if t.live:
+                live.remove(t.pos)
 
 
 def _spans(r: AnyRecord, eng: Engine) -> int:

@@ -33,6 +33,7 @@ from cairn.core.errors import (
 from cairn.core.events import Event, EventLog
 from cairn.core.geometry import Pos, dist2, hdist
 from cairn.core.loot import Item, LootTable
+from cairn.core.placement import LiveTreasures
 from cairn.core.proximity import ProximityIndex
 from cairn.core.records import (
     Acked,
@@ -50,7 +51,7 @@ from cairn.core.sites import SiteSet
 from cairn.core.spec import HuntSpec, encode_spec, parse_duration, rfc3339, starts_at_ts
 
 CELL = 16  # treasure lookup cell for digs, in blocks
-NEAR = 64  # cell of the live-treasure grid that answers most temperatures without numpy
+NEAR = 64  # treasures this close to a dig are listed by one lookup (`Hunt.around`)
 TILE_BUDGET = 2048  # temperature tiles kept over all hunts (4 KiB each, 8 MiB in all) before the cache is dropped
 NOTHING: tuple[AnyRecord, ...] = ()
 
@@ -72,6 +73,11 @@ class Outcome(NamedTuple):
 
 #: The reply to a miss, by temperature band: shared, since replies are never mutated.
 MISSES = tuple(Outcome({"result": "miss", "temperature": band}, (), 0) for band in hints.TEMPERATURES)
+# A treasure found in `around` is at most NEAR away, inside the warm band: its squared distance
+# against these squared limits gives `hints.temperature_band` of its distance, with no square root.
+_NEAR2 = NEAR * NEAR
+_BURNING2, _HOT2 = (int(limit) ** 2 for limit, _ in hints.TEMPERATURE_BANDS[:2])
+assert hints.TEMPERATURE_BANDS[2][0] >= NEAR and hints.TEMPERATURES[:3] == ("burning", "hot", "warm")
 
 
 class Plan(NamedTuple):
@@ -83,41 +89,63 @@ class Plan(NamedTuple):
     tiers: list[str]
     loot: list[list[Item]]
     tags: list[list[str]]
-    avoid: list[Pos]
+    avoid: list[Pos]  # the live treasures that ruled out a candidate site (placing again with them gives `pos`)
     world_version: int
+    mark: int  # the world's `LiveTreasures.clock` when the input was gathered
 
 
 class PlanInput(NamedTuple):
     spec: HuntSpec
     sites: SiteSet
-    avoid: list[Pos]
+    avoid: list[Pos]  # the live treasures near the area (`placement.avoid_box`)
     world_version: int
     key: bytes
     table: LootTable
+    mark: int = 0  # the world's `LiveTreasures.clock` when `avoid` was gathered
 
 
 class Treasure:
+    """One treasure of a hunt. Kept small: a big server holds about a hundred thousand of them, most never
+    dug near, so what can be derived (`id`, `finders`, `hint_key`) is derived when asked for."""
+
     __slots__ = (
-        "claims", "finders", "hint_key", "hunt", "id", "items", "live", "n", "pos",
-        "seq", "settled", "state", "tags", "tier", "window_ends",
+        "claims", "hunt", "items", "live", "n", "pos", "seq", "settled", "state", "tags", "tier", "window_ends",
     )  # fmt: skip
 
     def __init__(self, hunt: Hunt, n: int, pos: Pos, tier: str, items: list[Item], tags: list[str]) -> None:
         self.hunt = hunt
         self.n = n
-        self.id = f"{hunt.id}#{n}"
         self.pos = pos
         self.tier = tier
-        self.items = items
-        self.tags = tags
+        self.items = items  # shared with every treasure of the same loot: never mutated
+        self.tags = tags  # shared likewise
         self.state = "hidden"
         self.live = True  # hidden or open: findable, hinted, temperature counts it
-        self.finders: list[str] = []
-        self.claims: list[Claimed] = []
+        self.claims: Sequence[Claimed] = ()  # a list from the first claim on
         self.window_ends = 0.0
         self.seq = 0  # last record that changed this treasure
         self.settled: Settled | None = None
-        self.hint_key = rng.derive(hunt.key, "treasure", n)
+
+    @property
+    def id(self) -> str:
+        return f"{self.hunt.id}#{self.n}"
+
+    @property
+    def finders(self) -> list[str]:
+        """The players who claimed it, in claim order."""
+        return [c.player for c in self.claims]
+
+    @property
+    def hint_key(self) -> bytes:
+        """The key of its region boxes and riddles: the same for every player."""
+        return rng.derive(self.hunt.key, "treasure", self.n)
+
+    def add_claim(self, rec: Claimed) -> None:
+        claims = self.claims
+        if isinstance(claims, list):
+            claims.append(rec)
+        else:
+            self.claims = [rec]
 
     def view(self, reveal: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -125,7 +153,7 @@ class Treasure:
             "tier": self.tier,
             "state": self.state,
             "loot": lootmod.item_wire(self.items),
-            "finders": list(self.finders),
+            "finders": self.finders,
         }
         if reveal:
             out["pos"] = list(self.pos)
@@ -135,13 +163,17 @@ class Treasure:
 
 class Hunt:
     __slots__ = (
-        "around", "cooldown", "created", "ended", "ends_at", "field", "id", "key", "left", "reach2",
-        "solve_by", "spec", "started", "starts_at", "step", "tiles", "tolerance", "treasures", "window", "world",
+        "_field", "around", "around_shift", "avoid", "cooldown", "created_at", "created_ev", "created_seq", "ended",
+        "ends_at", "id", "key", "left", "reach2", "solve_by", "spec", "spec_json", "started", "starts_at", "step",
+        "tiles", "tolerance", "treasures", "window", "world",
     )  # fmt: skip
 
     def __init__(self, rec: HuntCreated, spec: HuntSpec, key: bytes) -> None:
         self.id = rec.hunt
-        self.created = rec
+        # What `created` rebuilds the record from, besides the treasures (not kept twice).
+        self.created_seq, self.created_at, self.created_ev = rec.seq, rec.at, rec.ev
+        self.spec_json = rec.spec  # the spec's canonical JSON, as journaled
+        self.avoid: Sequence[Pos] = tuple(rec.avoid)
         self.spec = spec
         self.key = key
         self.world = spec.world
@@ -159,20 +191,65 @@ class Hunt:
             for i, (p, t, items, tags) in enumerate(zip(rec.pos, rec.tiers, rec.loot, rec.tags, strict=True))
         ]
         self.left = len(self.treasures)
-        self.field = hints.TreasureField(rec.pos)
         self.reach2 = spec.dig.reach * spec.dig.reach
         self.tolerance = spec.dig.tolerance
-        # For each NEAR-wide cell, the treasures in it and its 8 neighbours: one lookup finds every
-        # treasure within NEAR of a point (all dig candidates, and the nearest when it is that close).
-        self.around: dict[tuple[int, int], list[Treasure]] = {}
-        for t in self.treasures:
-            cx, cz = t.pos[0] // NEAR, t.pos[2] // NEAR
-            for gx in (cx - 1, cx, cx + 1):
-                for gz in (cz - 1, cz, cz + 1):
-                    self.around.setdefault((gx, gz), []).append(t)
+        # The dig and hint indexes are made on first use (`make_around`, `field`): of many live
+        # hunts, most are not being dug at any one time, and these are most of a hunt's memory.
+        self.around: dict[int, tuple[Treasure, ...]] | None = None
+        self.around_shift = 6
+        self._field: hints.TreasureField | None = None
         # Temperature tiles (`TreasureField.band_tile`), made on the first dig in each; a cache
         # that answers a miss by a player with no claim here in one lookup. Cleared on retire.
         self.tiles: dict[tuple[int, int], bytes] = {}
+
+    @property
+    def created(self) -> HuntCreated:
+        """The record that created the hunt (equal to the one journaled), for snapshots and `hunt verify`."""
+        ts = self.treasures
+        return HuntCreated(
+            self.created_seq, self.created_at, self.created_ev, self.id, self.spec_json, self.starts_at, self.ends_at,
+            [t.pos for t in ts], [t.tier for t in ts], [t.items for t in ts], [t.tags for t in ts], list(self.avoid),
+        )  # fmt: skip
+
+    def make_around(self) -> dict[int, tuple[Treasure, ...]]:
+        """Make `around`: for each square cell of `1 << around_shift` columns (key `(cx << 32) + cz`), every
+        treasure within NEAR columns of some column of the cell on both axes, so that one lookup finds
+        every treasure within NEAR of a point (all dig candidates, and the nearest when it is that close).
+
+        Cells are 64 columns wide when treasures are dense (each is listed in 9 cells, and a lookup
+        returns few), else 128 (each is listed in 4). Cells listing the same treasures share one
+        tuple. O(n).
+        """
+        lo, hi = self.spec.area.min, self.spec.area.max
+        columns = (hi[0] - lo[0] + 1) * (hi[2] - lo[2] + 1)
+        # With 128-column cells, one lookup returns about this many treasures times 1/2: keep it low.
+        shift = self.around_shift = 7 if len(self.treasures) * (128 + 2 * NEAR) ** 2 <= 2 * columns else 6
+        cells: dict[int, list[Treasure]] = {}
+        for t in self.treasures:
+            x, z = t.pos[0], t.pos[2]
+            for cx in range((x - NEAR) >> shift, ((x + NEAR) >> shift) + 1):
+                for cz in range((z - NEAR) >> shift, ((z + NEAR) >> shift) + 1):
+                    cells.setdefault((cx << 32) + cz, []).append(t)
+        shared: dict[tuple[int, ...], tuple[Treasure, ...]] = {}
+        around = {k: shared.setdefault(tuple(t.n for t in ts), tuple(ts)) for k, ts in cells.items()}
+        self.around = around
+        return around
+
+    @property
+    def field(self) -> hints.TreasureField:
+        """The live treasures as numpy arrays, for nearest-treasure queries and temperature tiles."""
+        f = self._field
+        if f is None:
+            f = self._field = hints.TreasureField(
+                (t.pos for t in self.treasures), retired=[t.n - 1 for t in self.treasures if not t.live]
+            )
+        return f
+
+    def retire(self, t: Treasure) -> None:
+        """`t` stops being findable (claimed or expired)."""
+        t.live = False
+        if self._field is not None:
+            self._field.retire(t.n - 1)
 
     def state_at(self, now: float) -> str:
         if self.ended is not None or now >= self.ends_at:
@@ -247,20 +324,31 @@ def split_pool(pool: int, finders: int) -> list[int]:
 def compute_plan(inp: PlanInput) -> Plan:
     """Place a hunt and roll its tiers and loot. Pure and thread-safe: run it off the event loop."""
     spec, sites, key = inp.spec, inp.sites, inp.key
-    chosen = placement.place(key, spec, sites, inp.avoid)
+    placed = placement.place(key, spec, sites, inp.avoid)
+    chosen = placed.sites
     pos = [sites.pos(i) for i in chosen]
     tiers = [lootmod.roll_tier(key, n + 1, spec.tiers) for n in range(len(pos))]
     items = [lootmod.roll_items(key, n + 1, tier, inp.table) for n, tier in enumerate(tiers)]
     tags = [list(sites.tags_of(i)) for i in chosen]
-    return Plan(spec, spec.world, pos, tiers, items, tags, inp.avoid, inp.world_version)
+    avoid = [inp.avoid[i] for i in placed.blockers]
+    return Plan(spec, spec.world, pos, tiers, items, tags, avoid, inp.world_version, inp.mark)
 
 
 class StalePlan(Exception):
-    """Another hunt was placed in the same world since the plan was computed; plan again."""
+    """A hunt was placed near this one's area, or the world's sites changed, since the plan was computed; plan again."""
 
 
 class Engine:
     """The live state of every hunt, and the rules that change it."""
+
+    # Slots keep every `self.x` of the hot path a slot load. A plain instance keeps its attributes
+    # inline only up to 29 of them (CPython 3.11); past that a dig miss got about 5% slower.
+    __slots__ = (
+        "_burst", "_max_speed", "_rate", "_slack", "boards", "by_request", "claimed", "claims", "events", "finds",
+        "grants", "hunts", "landmarks", "last_event", "last_hint", "limits", "live_treasures", "loot_tables",
+        "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "secret", "seq", "tiles_kept",
+        "timers", "world_version", "worlds",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -293,6 +381,8 @@ class Engine:
         self.last_hint: dict[tuple[str, str], tuple[float, str | None, dict[str, Any]]] = {}
         self.landmarks = list(landmarks)
         self.proximity: dict[str, ProximityIndex] = {w: ProximityIndex() for w in worlds}
+        # Per world, the live treasures that placement keeps `min_spacing` away from.
+        self.live_treasures: dict[str, LiveTreasures] = {w: LiveTreasures() for w in worlds}
         self.world_version: dict[str, int] = {}
         self.timers: list[tuple[float, int, str, int]] = []  # (due, kind, hunt, n); kinds below
         self.events = events if events is not None else EventLog()
@@ -341,30 +431,26 @@ class Engine:
         table = lootmod.table_named(self.loot_tables, spec.loot)
         sites.mask(spec.spawn.tags_any, "spawn.tags_any")
         sites.mask(spec.spawn.tags_none, "spawn.tags_none")
-        gap = spec.spawn.min_spacing
-        lo, hi = spec.area.min, spec.area.max
-        avoid: list[Pos] = []
-        if gap > 0:
-            for h in self.hunts.values():
-                if h.world != spec.world or h.ended is not None:
-                    continue
-                for t in h.treasures:
-                    p = t.pos
-                    if (
-                        t.state in ("hidden", "open")
-                        and lo[0] - gap < p[0] < hi[0] + gap
-                        and lo[2] - gap < p[2] < hi[2] + gap
-                    ):
-                        avoid.append(p)
+        live = self._live(spec.world)
+        avoid = live.within(*placement.avoid_box(spec)) if spec.spawn.min_spacing > 0 else []
         key = placement.placement_key(self.secret, spec)
-        return PlanInput(spec, sites, avoid, self.world_version.get(spec.world, 0), key, table)
+        return PlanInput(spec, sites, avoid, self.world_version.get(spec.world, 0), key, table, live.clock)
+
+    def _live(self, world: str) -> LiveTreasures:
+        live = self.live_treasures.get(world)
+        if live is None:
+            live = self.live_treasures[world] = LiveTreasures()
+        return live
 
     def create_hunt(self, plan: Plan, now: float) -> Outcome:
-        """Apply a plan. Raises StalePlan when the world changed since it was computed."""
+        """Apply a plan. Raises StalePlan when it may break `min_spacing`: a treasure placed since it was
+        computed is live within `min_spacing` of its area (other hunts leave it valid), or the sites changed."""
         spec = plan.spec
         if spec.id in self.hunts:
             raise HuntExists(f"hunt {spec.id!r} already exists", field="id")
         if self.world_version.get(plan.world, 0) != plan.world_version:
+            raise StalePlan(spec.id)
+        if spec.spawn.min_spacing > 0 and self._live(plan.world).added_since(plan.mark, *placement.avoid_box(spec)):
             raise StalePlan(spec.id)
         start = starts_at_ts(spec, now)
         end = start + parse_duration(spec.duration, "duration")
@@ -410,7 +496,7 @@ class Engine:
         out["prize"] = {"mode": h.spec.prize.mode}
         out["treasures"] = [t.view(reveal) for t in h.treasures]
         if reveal:
-            out["spec"] = msgspec.json.decode(h.created.spec)
+            out["spec"] = msgspec.json.decode(h.spec_json)
         return out
 
     def list_hunts(self, now: float) -> list[dict[str, Any]]:
@@ -508,7 +594,11 @@ class Engine:
         tol = h.tolerance
         near: list[Treasure] = []
         best = NEAR * NEAR + 1
-        for t in h.around.get((ax // NEAR, az // NEAR), ()):
+        around = h.around
+        if around is None:
+            around = h.make_around()
+        s = h.around_shift
+        for t in around.get(((ax >> s) << 32) + (az >> s), ()):
             p_ = t.pos
             dx, dz = p_[0] - ax, p_[2] - az
             if -tol <= dx <= tol and -tol <= dz <= tol and -tol <= p_[1] - ay <= tol:
@@ -518,8 +608,8 @@ class Engine:
                 if d < best:
                     best = d
         if not near:  # a miss: the common case
-            if best <= NEAR * NEAR:
-                return Outcome({"result": "miss", "temperature": hints.temperature_band(math.sqrt(best))}, NOTHING, 0)
+            if best <= _NEAR2:
+                return MISSES[0 if best <= _BURNING2 else 1 if best <= _HOT2 else 2]
             return Outcome({"result": "miss", "temperature": self._temperature(h, player, at)}, NOTHING, 0)
         if len(near) > 1:
             near.sort(key=lambda t: (dist2(t.pos, at), t.n))
@@ -579,14 +669,18 @@ class Engine:
         # there is that close, it is the nearest of all. Else ask the numpy field.
         ax, az = at[0], at[2]
         best = NEAR * NEAR + 1
-        for t in h.around.get((ax // NEAR, az // NEAR), ()):
+        around = h.around
+        if around is None:
+            around = h.make_around()
+        s = h.around_shift
+        for t in around.get(((ax >> s) << 32) + (az >> s), ()):
             if t.live and (mine is None or t.n - 1 not in mine):
                 dx, dz = t.pos[0] - ax, t.pos[2] - az
                 d = dx * dx + dz * dz
                 if d < best:
                     best = d
-        if best <= NEAR * NEAR:
-            return hints.temperature_band(math.sqrt(best))
+        if best <= _NEAR2:
+            return hints.TEMPERATURES[0 if best <= _BURNING2 else 1 if best <= _HOT2 else 2]
         i = h.field.nearest(at, mine)
         return "cold" if i is None else hints.temperature_band(hdist(at, h.treasures[i].pos))
 
@@ -819,10 +913,10 @@ class Engine:
             assert spec.schedule is not None
             self.recurring[spec.id] = (spec, rec, Cron.parse(spec.schedule))
         elif isinstance(rec, HuntCreated):
-            spec = msgspec.json.decode(rec.spec, type=HuntSpec)
+            rec, spec = self._dedupe(rec)
             h = Hunt(rec, spec, placement.placement_key(self.secret, spec))
             self.hunts[rec.hunt] = h
-            self.world_version[h.world] = self.world_version.get(h.world, 0) + 1
+            self._live(h.world).add(rec.pos)
             heapq.heappush(self.timers, (rec.starts_at, 0, rec.hunt, 0))
             heapq.heappush(self.timers, (rec.ends_at, 2, rec.hunt, 0))
             if rec.starts_at > rec.at:
@@ -863,8 +957,7 @@ class Engine:
         key = (rec.hunt, rec.player)
         self.claimed[key] = (*self.claimed.get(key, ()), rec.n - 1)
         self.finds[rec.player] = self.finds.get(rec.player, 0) + 1
-        t.finders.append(rec.player)
-        t.claims.append(rec)
+        t.add_claim(rec)
         t.seq = rec.seq
         quiet = self.seq <= self.quiet_through
         data = {} if quiet else {"treasure": t.id, "tier": t.tier, "player": rec.player, "claim_id": rec.claim_id}
@@ -897,17 +990,34 @@ class Engine:
             self._add_grant(Grant(gid, c.player, c.claim_id, [Item(item, amount, amount)]))
             self.boards.record_find(h.spec.leaderboards, h.spec.tags, c.player, amount, c.at - h.starts_at, rec.at)
         self._emit(rec.ev, "treasure.claimed", h.id, rec.at, {
-            "treasure": t.id, "tier": t.tier, "finders": list(t.finders), "shares": list(rec.amounts),
+            "treasure": t.id, "tier": t.tier, "finders": t.finders, "shares": list(rec.amounts),
         })  # fmt: skip
 
     def _retire(self, h: Hunt, t: Treasure, at: float) -> None:
         """A treasure stops being findable: no more hints, temperatures or proximity events."""
-        h.field.retire(t.n - 1)
-        t.live = False
+        h.retire(t)
+        self._live(h.world).remove(t.pos)
         self.tiles_kept -= len(h.tiles)
         h.tiles.clear()
         for typ, player, key in self.proximity[h.world].remove(t.id):
             self.emit(typ, h.id, at, {"player": player, "treasure": key})
+
+    def _dedupe(self, rec: HuntCreated) -> tuple[HuntCreated, HuntSpec]:
+        """The record and its decoded spec, with each part equal to one of another hunt (a loot list, a
+        tag list, a tier, a section of the spec) replaced by that one: hunts made from one template
+        differ in little more than their id, area and positions. Every shared part is treated as
+        immutable."""
+        share = _SHARED.setdefault
+        loot = [share(("loot", *items), items) for items in rec.loot]
+        tags = [share(("tags", *t), t) for t in rec.tags]
+        tiers = [share(("tier", t), t) for t in rec.tiers]
+        rec = msgspec.structs.replace(rec, loot=loot, tags=tags, tiers=tiers)
+        spec = msgspec.json.decode(rec.spec, type=HuntSpec)
+        parts = {}
+        for name in _SHARED_SPEC_PARTS:
+            part = getattr(spec, name)
+            parts[name] = share(("spec", name, msgspec.json.encode(part)), part)
+        return rec, msgspec.structs.replace(spec, id=rec.hunt, **parts)
 
     def _add_grant(self, g: Grant) -> None:
         self.grants[g.grant_id] = g
@@ -948,8 +1058,7 @@ class Engine:
                 key = (rec.hunt, player)
                 claimed[key] = (*claimed.get(key, ()), rec.n - 1)
                 finds[player] = finds.get(player, 0) + 1
-                t.finders.append(player)
-                t.claims.append(rec)
+                t.add_claim(rec)
                 t.seq = seq
                 if rec.ev > self.last_event:
                     self.last_event = rec.ev
@@ -982,6 +1091,15 @@ class Engine:
         out.extend(g.ack for g in self.grants.values() if g.ack is not None)
         out.sort(key=_seq)
         return out
+
+
+#: Equal parts of different hunts, by kind and value (`Engine._dedupe`). One table for the process, not
+#: one per engine: the values are immutable, so equal ones are interchangeable wherever they are used.
+_SHARED: dict[Any, Any] = {}
+#: The sections of a HuntSpec shared between hunts that have equal ones (`Engine._dedupe`).
+_SHARED_SPEC_PARTS = (
+    "world", "duration", "prize", "spawn", "dig", "hints", "proximity", "loot", "tiers", "leaderboards", "tags",
+)  # fmt: skip
 
 
 def _seq(rec: Record) -> int:

@@ -104,10 +104,11 @@ class TreasureField:
 
     __slots__ = ("_dead", "_live", "_n2", "_n_dead", "_pts", "_slot", "_x2", "_z2")
 
-    def __init__(self, positions: Iterable[Pos]) -> None:
+    def __init__(self, positions: Iterable[Pos], retired: Iterable[int] = ()) -> None:
         self._pts = np.array(list(positions), dtype=np.int64).reshape(-1, 3)
         self._dead = np.zeros(len(self._pts), dtype=bool)
-        self._n_dead = 0
+        self._dead[list(retired)] = True
+        self._n_dead = int(self._dead.sum())
         self._compact()
 
     def _compact(self) -> None:

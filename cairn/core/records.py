@@ -26,7 +26,9 @@ class HuntCreated(Record, tag="hc", frozen=True):
     tiers: list[str]
     loot: list[list[Item]]
     tags: list[list[str]]
-    avoid: list[tuple[int, int, int]]  # live treasures placement kept away from; `hunt verify` needs them
+    # Live treasures of other hunts that ruled out a candidate site: placing again with these to avoid gives
+    # `pos` (`hunt verify`). Older records list every live treasure near the area, which gives the same.
+    avoid: list[tuple[int, int, int]]
 
 
 class HuntStarted(Record, tag="hs", frozen=True):

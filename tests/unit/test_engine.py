@@ -237,8 +237,9 @@ def test_hunt_exists_and_stale_plan() -> None:
     from cairn.core.engine import StalePlan
 
     eng = engine()
-    inp = eng.plan_input(spec(id="x"))
-    create(eng, id="y")
+    spaced = {"tags_any": ["surface"], "min_spacing": 8}
+    inp = eng.plan_input(spec(id="x", spawn=spaced))
+    create(eng, id="y", spawn=spaced)  # placed in the same area since: the plan may be too close to it
     with pytest.raises(StalePlan):
         eng.create_hunt(compute_plan(inp), T0)
     with pytest.raises(errors.HuntExists):
@@ -405,3 +406,23 @@ def test_a_tick_of_many_players_gives_the_same_events_as_one_by_one() -> None:
         single = [e for u in tick for e in b.positions("overworld", [u], now).result["events"]]
         assert [(e.type, e.data) for e in batch] == [(e.type, e.data) for e in single]
     assert any(e.type == "proximity.enter" for e in a.events.after(0)[0])
+
+
+def test_indexes_made_after_claims_leave_the_claimed_out() -> None:
+    """A hunt's `TreasureField` and `around` are made on first use: after a replay of claims, hints and
+    temperatures still skip the claimed treasures, as in the engine that saw them happen."""
+    eng = engine()
+    records = list(eng.create_hunt(compute_plan(eng.plan_input(spec(treasures=6))), T0).records)
+    spots = positions(eng, "h1")
+    for i, p in enumerate(spots[:3]):
+        records += dig(eng, f"p{i}", p, now=T0 + 1 + i).records
+    again = engine()
+    again.replay(records)
+    h = again.hunts["h1"]
+    assert h.around is None and h._field is None  # nothing asked for them yet
+    assert h.field.live_count == 3 and {h.field.nearest(p) for p in spots} == {3, 4, 5}
+    for k, p in enumerate(spots[:3]):
+        at = (p[0] + 3, p[1], p[2])
+        now = T0 + 10 + k
+        for player in ("q", "p0"):  # no claim here (the temperature tile), and a claim (`around`)
+            assert dig(again, player, at, now=now).result == dig(eng, player, at, now=now).result
