@@ -13,6 +13,7 @@ import time
 
 import uvloop
 
+from cairn.bench.load import parse_metrics
 from cairn.net.client import HttpClient
 
 
@@ -28,24 +29,36 @@ def spec(i: int, rnd: random.Random, treasures: int, half: int) -> dict[str, obj
     }
 
 
+async def server_memory(client: HttpClient) -> str:
+    """The server's RSS and allocated blocks, from /metrics."""
+    _, _, body = await client.raw("GET", "/metrics")
+    rss, blocks, _, _ = parse_metrics(body.decode())
+    return f"RSS {rss / 2**20:,.1f} MB, {blocks:,} allocated blocks"
+
+
 async def main(url: str, hunts: int, treasures: int, size: int) -> None:
-    client = HttpClient(url, os.environ["CAIRN_ADMIN_KEY"], max_connections=8)
+    client = HttpClient(url, os.environ["CAIRN_ADMIN_KEY"], max_connections=9)
     rnd = random.Random(5)
-    t0 = time.monotonic()
+    print(f"0 hunts: {await server_memory(client)}", flush=True)
+    t0 = last = time.monotonic()
     sem = asyncio.Semaphore(8)
     done = 0
 
     async def one(i: int) -> None:
-        nonlocal done
+        nonlocal done, last
         async with sem:
             await client.post("/v1/hunts", spec(i, rnd, treasures, size // 2))
         done += 1
         if done % 1000 == 0:
-            print(f"{done} hunts in {time.monotonic() - t0:.1f}s", flush=True)
+            now = time.monotonic()
+            print(f"{done} hunts in {now - t0:.1f}s (last 1000: {now - last:.1f}s); {await server_memory(client)}",
+                  flush=True)  # fmt: skip
+            last = now
 
     await asyncio.gather(*(one(i) for i in range(hunts)))
+    print(f"created {hunts} hunts × {treasures} treasures in {time.monotonic() - t0:.1f}s; "
+          f"{await server_memory(client)}", flush=True)  # fmt: skip
     await client.close()
-    print(f"created {hunts} hunts × {treasures} treasures in {time.monotonic() - t0:.1f}s", flush=True)
 
 
 if __name__ == "__main__":
