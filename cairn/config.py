@@ -68,6 +68,7 @@ class EventsConfig(_Section):
 class WorldConfig(_Section):
     generator: Literal["procedural"] | None = "procedural"
     sites: str | None = None  # a site pack file instead of the generator
+    cache: bool = True  # procedural: keep the generated sites as a pack in data_dir/worlds, for fast restarts
     verify_pack: bool = True  # check the pack's CRC-32s when loading it (one pass over the file)
     # largest `PUT /v1/worlds/<id>/sites` body in bytes, held in memory while it is read (256 MiB)
     upload_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 32)] = 256 << 20
@@ -75,7 +76,6 @@ class WorldConfig(_Section):
     size: Annotated[int, msgspec.Meta(ge=64, le=60_000_000)] = 8192
     density: Annotated[float, msgspec.Meta(gt=0, le=16)] = 0.5  # share of candidate columns kept
 
-    cache: bool = True  # procedural: keep the generated sites as a pack in data_dir/worlds, for fast restarts
 
 class LeaderboardConfig(_Section):
     id: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,48}$")]
