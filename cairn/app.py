@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cairn import config as configmod
 from cairn import malloc
@@ -32,6 +32,7 @@ from cairn.store.embedded import EmbeddedStore
 log = logging.getLogger("cairn")
 
 TICK_SECONDS = 0.1
+E = TypeVar("E", bound=Engine)
 
 
 def build_world(name: str, wc: configmod.WorldConfig, data_dir: str | Path | None = None) -> SiteSet:
@@ -106,17 +107,7 @@ class Runtime:
         # hands it over sooner and cuts durable-reply p99 (benchmarks/RESULTS.md, Journal).
         sys.setswitchinterval(float(os.environ.get("CAIRN_SWITCH_INTERVAL", "0.001")))
         loop = asyncio.get_running_loop()
-        worlds = {}
-        for name, wc in self.cfg.worlds.items():
-            worlds[name] = await loop.run_in_executor(None, build_world, name, wc, self.data_dir)
-        limits = Limits(
-            max_speed=self.cfg.limits.max_speed, dig_rate=self.cfg.limits.dig_rate, dig_burst=self.cfg.limits.dig_burst
-        )
-        boards = Boards([
-            BoardSpec(b.id, b.metric, b.operator, b.sort, b.reset, tuple(b.hunt_tags)) for b in self.cfg.leaderboards
-        ])  # fmt: skip
-        landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in self.cfg.landmarks]
-        engine = Engine(self.secret, worlds, self.cfg.loot_tables(), limits, landmarks, boards, self.cfg.event_log())
+        engine = await self.new_engine(Engine)
         info = await loop.run_in_executor(None, self.store.recover, engine)
         log.info("recovered %r", info)
         malloc.trim()  # what loading the worlds and replaying the journal freed
@@ -125,6 +116,20 @@ class Runtime:
         await self.tick()
         await self.load_hunts_dir()
         self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def new_engine(self, cls: type[E]) -> E:
+        """An empty engine of class `cls` over the configured worlds (loaded off the loop)."""
+        loop = asyncio.get_running_loop()
+        c = self.cfg
+        worlds = {}
+        for name, wc in c.worlds.items():
+            worlds[name] = await loop.run_in_executor(None, build_world, name, wc, self.data_dir)
+        limits = Limits(max_speed=c.limits.max_speed, dig_rate=c.limits.dig_rate, dig_burst=c.limits.dig_burst)
+        boards = Boards(
+            [BoardSpec(b.id, b.metric, b.operator, b.sort, b.reset, tuple(b.hunt_tags)) for b in c.leaderboards]
+        )
+        landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in c.landmarks]
+        return cls(self.secret, worlds, c.loot_tables(), limits, landmarks, boards, c.event_log())
 
     async def load_hunts_dir(self) -> None:
         """Create every hunt in `hunts_dir` that does not exist yet; register every recurring spec."""

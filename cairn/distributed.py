@@ -31,12 +31,10 @@ from typing import Any
 import msgspec
 
 from cairn import config as configmod
-from cairn.app import Runtime, build_world
+from cairn.app import Runtime
 from cairn.core import records as rec
-from cairn.core.boards import Boards, BoardSpec
-from cairn.core.engine import Engine, Limits, Outcome
+from cairn.core.engine import Engine, Outcome
 from cairn.core.errors import CairnError, GrantNotFound, HuntExists, HuntNotActive, HuntNotFound, StoreUnavailable
-from cairn.core.hints import Landmark
 from cairn.core.records import Acked, AnyRecord, Claimed, HuntCreated, HuntEnded, HuntStarted, Settled
 from cairn.core.spec import decode_spec
 from cairn.store.redis import INDEX, RECURRING, RedisStore, hunt_keys, sid
@@ -325,17 +323,7 @@ class RedisRuntime(Runtime):
         if not self.cfg.server.secret:
             secret = await self.redis.shared_secret(secret)
         self.secret = secret
-        loop = asyncio.get_running_loop()
-        worlds = {}
-        for name, wc in self.cfg.worlds.items():
-            worlds[name] = await loop.run_in_executor(None, build_world, name, wc, self.data_dir)
-        c = self.cfg
-        limits = Limits(max_speed=c.limits.max_speed, dig_rate=c.limits.dig_rate, dig_burst=c.limits.dig_burst)
-        boards = Boards(
-            [BoardSpec(b.id, b.metric, b.operator, b.sort, b.reset, tuple(b.hunt_tags)) for b in c.leaderboards]
-        )
-        landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in c.landmarks]
-        eng = CacheEngine(secret, worlds, c.loot_tables(), limits, landmarks, boards, c.event_log())
+        eng = await self.new_engine(CacheEngine)
         eng.up = self.redis.check
         self.engine = eng
         while await self.poll_once():  # load every hunt from its stream
