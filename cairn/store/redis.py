@@ -261,7 +261,9 @@ class RedisStore:
         self.calls += 1
         try:
             return await fn(*args, **kw)
-        except (TimeoutError, RedisError, OSError) as e:
+        except (TimeoutError, RedisError, OSError, AttributeError) as e:
+            # AttributeError: redis-py's cluster client can write to a connection torn down under it
+            # while a node is lost (`NoneType` has no `writelines`); it is a lost connection too.
             raise self.failed(e) from None
 
     # ---- the scripts ---------------------------------------------------------------------------

@@ -150,7 +150,8 @@ def test_hint_and_cooldown(cairn: CairnServer) -> None:
 
 
 def test_positions_and_implausible_movement(cairn: CairnServer) -> None:
-    created = make_hunt(cairn, proximity={"radius": 16})
+    # Treasures 64 apart: no other fence reaches the spots used below (each within 40 of treasure 1).
+    created = make_hunt(cairn, proximity={"radius": 16}, spawn={"tags_any": ["surface"], "min_spacing": 64})
     x, y, z = created["treasures"][0]["pos"]
     body = {"world": "overworld", "updates": [{"player": "alice", "pos": [x + 40, y, z], "teleport": True}]}
     assert cairn.request("POST", "/v1/positions", body)[1] == {"events": []}
