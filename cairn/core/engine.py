@@ -564,7 +564,10 @@ class Engine:
     # ---- digs ---------------------------------------------------------------------------------
     def dig(self, hunt_id: str, player: str, pos: Pos, at: Pos, request_id: str | None, now: float) -> Outcome:
         """Decide one dig: miss, found (a claim) or taken. Replays of a claiming request_id return the claim."""
-        if request_id is not None:
+        # `finds` counts every player's claims and never shrinks: a player not in it has no claim
+        # anywhere, so neither claim lookup below can match (most digs, and the cheapest check).
+        known = player in self.finds
+        if request_id is not None and known:
             cid = self.by_request.get((player, request_id))
             if cid is not None:
                 c = self.claims[cid]
@@ -580,7 +583,7 @@ class Engine:
             reach = h.spec.dig.reach
             raise OutOfReach(f"dig at {list(at)} is farther than reach {reach:g} from the player", field="at")
         self._take_token(self._move(player, pos, False, now, hunt_id), now)
-        mine = self.claimed.get((hunt_id, player))
+        mine = self.claimed.get((hunt_id, player)) if known else None
         if mine is None:
             # The common case, a miss by a player with no claim here: one lookup in the tile.
             tile = h.tiles.get((ax >> hints.TILE_SHIFT, az >> hints.TILE_SHIFT))
