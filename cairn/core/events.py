@@ -8,6 +8,7 @@ event's id is never below the time it happened, in microseconds.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -53,7 +54,7 @@ class EventLog:
         self.ephemeral_seconds = ephemeral_seconds
         self.ephemeral_max = ephemeral_max
         self.all: deque[Event] = deque()  # durable events, every hunt
-        self.by_hunt: dict[str, deque[Event]] = {}
+        self.by_hunt: dict[str, list[Event]] = {}
         self.recent: deque[Event] = deque()  # ephemeral events, every hunt
         self.recent_by_hunt: dict[str, deque[Event]] = {}  # a hunt's, the tail of its events in `recent`
         self.floor = 0
@@ -70,13 +71,23 @@ class EventLog:
                 self.lost_all = max(self.lost_all, self.all.popleft().id)
             self.all.append(ev)
         if ev.hunt:
-            rings = self.recent_by_hunt if ephemeral else self.by_hunt
-            ring = rings.get(ev.hunt)
-            if ring is None:
-                ring = rings[ev.hunt] = deque()
-            elif len(ring) >= self.per_hunt:
-                self._lose(ev.hunt, ring.popleft().id)
-            ring.append(ev)
+            if ephemeral:
+                ring = self.recent_by_hunt.get(ev.hunt)
+                if ring is None:
+                    ring = self.recent_by_hunt[ev.hunt] = deque()
+                elif len(ring) >= self.per_hunt:
+                    self._lose(ev.hunt, ring.popleft().id)
+                ring.append(ev)
+            else:
+                # A list, not a deque: most hunts keep a handful of durable events, and an empty
+                # deque alone is a 64-slot block (0.7 KB a hunt; 7 MB for 10,000 hunts). Dropping
+                # the oldest of a full ring moves `per_hunt` pointers, a few microseconds.
+                kept = self.by_hunt.get(ev.hunt)
+                if kept is None:
+                    kept = self.by_hunt[ev.hunt] = []
+                elif len(kept) >= self.per_hunt:
+                    self._lose(ev.hunt, kept.pop(0).id)
+                kept.append(ev)
         while len(self.recent) > self.ephemeral_max:
             self._drop_recent()
         self.expire(now)
@@ -91,10 +102,11 @@ class EventLog:
 
     def after(self, after: int, hunt: str | None = None) -> tuple[list[Event], bool]:
         """Events with id > `after` (of one hunt, or all), in id order, and whether none after `after` is missing."""
+        durable: Sequence[Event]
         if hunt is None:
             durable, recent, lost = self.all, self.recent, self.lost_all
         else:
-            durable = self.by_hunt.get(hunt) or deque()
+            durable = self.by_hunt.get(hunt) or ()
             recent = self.recent_by_hunt.get(hunt) or deque()
             lost = self.lost.get(hunt, 0)
         out = _tail(durable, after)
@@ -138,7 +150,7 @@ class EventLog:
             assert self.recent[0].id >= int((now - self.ephemeral_seconds) * 1_000_000), "nothing older is kept"
 
 
-def _tail(ring: deque[Event], after: int) -> list[Event]:
+def _tail(ring: Sequence[Event], after: int) -> list[Event]:
     out: list[Event] = []
     for e in reversed(ring):
         if e.id <= after:
