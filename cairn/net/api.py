@@ -60,6 +60,8 @@ def wire_error(exc: BaseException) -> CairnError:
         return validation_error(exc, "request")
     if isinstance(exc, msgspec.DecodeError):
         return InvalidBody(f"body is not valid JSON: {exc}")
+    if isinstance(exc, RecursionError):
+        return InvalidBody("body is nested too deeply")
     return CairnError("internal error")
 
 
@@ -137,7 +139,7 @@ class Api:
         ctype = req.headers.get("content-type", "")
         try:
             raw = msgspec.toml.decode(req.body) if "toml" in ctype else msgspec.json.decode(req.body)
-        except msgspec.DecodeError as e:
+        except (msgspec.DecodeError, RecursionError) as e:
             raise InvalidBody(f"body is not valid {'TOML' if 'toml' in ctype else 'JSON'}: {e}") from None
         spec = convert_spec(raw)
         view = await self.rt.create_hunt(spec)
@@ -188,9 +190,13 @@ class Api:
         try:
             # One decode for the whole batch when every op is valid (the common case)...
             results, wait = self.run_ops(dec_batch_typed(req.body).ops, _same)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             # ...else op by op, so that each bad op fails only its own slot.
-            results, wait = self.run_ops(dec_batch(req.body).ops, dec_op)
+            try:
+                ops = dec_batch(req.body).ops
+            except RecursionError:
+                raise InvalidBody("body is nested too deeply") from None
+            results, wait = self.run_ops(ops, dec_op)
         out = {"results": results}
         if wait > self.rt.store.journal.durable_seq:
             return self._later(self.rt.when_durable(wait, out), 200)
@@ -215,7 +221,7 @@ class Api:
                 if out.wait_seq > wait:
                     wait = out.wait_seq
                 results.append(out.result)
-            except (CairnError, msgspec.ValidationError, msgspec.DecodeError) as e:
+            except (CairnError, msgspec.ValidationError, msgspec.DecodeError, RecursionError) as e:
                 err = wire_error(e)
                 results.append(err.to_wire())
                 self.metrics.error(err.code)
@@ -308,10 +314,9 @@ class Api:
         q = req.query
         hunt = q.get("hunt") or None
         raw_after = q.get("after") or req.headers.get("last-event-id") or "0"
-        try:
-            after = int(raw_after)
-        except ValueError:
-            raise ValidationError("after must be an event id (an integer)", field="after") from None
+        if not (raw_after.isascii() and raw_after.isdigit()) or len(raw_after) > 19:
+            raise ValidationError("after must be an event id (a non-negative integer)", field="after")
+        after = int(raw_after)
         sub = self.hub.subscribe(hunt)
         backlog, complete = self.rt.eng.events.after(after, hunt)
         return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")])

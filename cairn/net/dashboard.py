@@ -35,8 +35,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from cairn.core.errors import Unauthorized, ValidationError
-from cairn.net.api import ADMIN, Api
+from cairn.core.errors import Unauthorized
+from cairn.net.api import ADMIN, Api, wire_error
 from cairn.net.http import Request, Response, Router
 from cairn.net.metrics import BUCKETS, rss_bytes
 
@@ -173,10 +173,8 @@ class Dashboard:
     def login(self, req: Request) -> bytes:
         try:
             body = msgspec.json.decode(req.body, type=LoginBody)
-        except msgspec.ValidationError as e:
-            raise ValidationError(f"login body: {e}", field="token") from None
-        except msgspec.DecodeError:
-            raise ValidationError('body must be JSON: {"token": "..."}', field="token") from None
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as e:
+            raise wire_error(e) from None  # 400 invalid_body, or 422 with the field (as the API does)
         now = time.monotonic()
         found = None
         for t, exp in list(self.tokens.items()):

@@ -48,9 +48,10 @@ class Session:
                 binary = isinstance(frame, bytes | bytearray)
                 try:
                     msg = msgspec.msgpack.decode(frame) if binary else msgspec.json.decode(frame)
-                except msgspec.DecodeError as e:
+                except (msgspec.DecodeError, RecursionError) as e:
                     kind = "MessagePack" if binary else "JSON"
-                    err = {"code": "invalid_body", "message": f"bad {kind}: {e}"}
+                    why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+                    err = {"code": "invalid_body", "message": f"bad {kind}: {why}"}
                     await self.send({"id": None, "error": err}, binary)
                     continue
                 reply = await self.handle(msg, binary)
@@ -95,7 +96,9 @@ class Session:
                 self.unsubscribe()
                 return {"id": rid, "result": {"subscribed": False}}
             if op == "grants":
-                player = str(msg.get("player", ""))
+                player = msg.get("player")
+                if not isinstance(player, str) or not player:
+                    raise ValidationError("player must be a player id", field="player")
                 return {"id": rid, "result": {"grants": self.api.rt.eng.grants_of(player)}}
             if op == "ack":
                 result = await self.api.rt.ack(str(msg.get("grant_id", "")))
@@ -103,14 +106,16 @@ class Session:
             if op == "ping":
                 return {"id": rid, "result": "pong"}
             raise ValidationError(f"unknown op {op!r}", field="op")
-        except (CairnError, msgspec.ValidationError) as e:
+        except (CairnError, msgspec.ValidationError, RecursionError) as e:
             return {"id": rid, **wire_error(e).to_wire()}
 
     def subscribe(self, msg: dict[str, Any], binary: bool) -> dict[str, Any]:
         self.unsubscribe()
         hunt = msg.get("hunt") or None
+        if hunt is not None and not isinstance(hunt, str):
+            raise ValidationError("hunt must be a hunt id", field="hunt")
         after = msg.get("after") or 0
-        if not isinstance(after, int):
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise ValidationError("after must be an event id", field="after")
         self.sub = self.api.hub.subscribe(hunt)
         backlog, complete = self.api.rt.eng.events.after(after, hunt)

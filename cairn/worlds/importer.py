@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from cairn.core.sites import MAX_TAGS, SiteSet
 from cairn.worlds import anvil, hytale
 from cairn.worlds.classify import KIND_TAGS, Classifier
 from cairn.worlds.pack import write_pack
+
+if TYPE_CHECKING:
+    from cairn.worlds import sources
 
 IMPORTER_VERSION: Final = 1
 PART_SLOTS: Final = 256
@@ -383,19 +386,43 @@ def import_any(args: argparse.Namespace) -> tuple[SiteSet, dict[str, Any]]:
     if fmt == "csv":
         return sources.read_csv(src.read_bytes()), {"format": fmt}
     if fmt == "heightmap":
-        hm = sources.HeightmapOptions(
-            origin=tuple(int(v) for v in (getattr(args, "origin", None) or "0,0").split(",")),  # type: ignore[arg-type]
-            y_min=int(getattr(args, "y_min", 0) or 0),
-            y_max=int(getattr(args, "y_max", 255) or 255),
-            sea_level=getattr(args, "sea_level", None),
-            step=int(getattr(args, "step", 1) or 1),
-        )
-        return sources.read_heightmap(src, hm), {"format": fmt}
+        return sources.read_heightmap(src, _heightmap_options(args)), {"format": fmt}
     if fmt == "pack":
         sites = load_pack(src)
         validate(sites, str(src))
         return sites, {"format": fmt}
     raise ValidationError(f"unknown source format {fmt!r}; one of {', '.join(FORMATS)}", field="format")
+
+
+_COORD = 1 << 31  # heightmap options beyond ±2^31 are mistakes, and would overflow the int64 columns
+
+
+def _heightmap_options(args: argparse.Namespace) -> sources.HeightmapOptions:
+    """The heightmap flags, checked: a bad one is a ValidationError naming it, not a traceback."""
+    from cairn.worlds import sources
+
+    raw = getattr(args, "origin", None) or "0,0"
+    try:
+        origin = tuple(int(v) for v in raw.split(","))
+    except ValueError:
+        origin = ()
+    if len(origin) != 2 or any(abs(v) >= _COORD for v in origin):
+        raise ValidationError(f"--origin must be two integers x,z (got {raw!r})", field="origin")
+    values = {"y_min": getattr(args, "y_min", None), "y_max": getattr(args, "y_max", None),
+              "sea_level": getattr(args, "sea_level", None)}  # fmt: skip
+    for name, v in values.items():
+        if v is not None and abs(v) >= _COORD:
+            raise ValidationError(f"--{name.replace('_', '-')} is out of range ({v})", field=name)
+    step = getattr(args, "step", None)
+    if step is not None and not 1 <= step < _COORD:
+        raise ValidationError(f"--step must be at least 1 (got {step})", field="step")
+    return sources.HeightmapOptions(
+        origin=(origin[0], origin[1]),
+        y_min=0 if values["y_min"] is None else values["y_min"],
+        y_max=255 if values["y_max"] is None else values["y_max"],
+        sea_level=values["sea_level"],
+        step=step or 1,
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -404,7 +431,11 @@ def main(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     out = Path(args.out or f"{args.world}.pack")
+    from cairn.worlds.sources import InvalidSites
+
     sites, info = import_any(args)
+    if len(sites) == 0:
+        raise InvalidSites(f"{args.path} holds no sites; no pack was written")
     meta = {"world": args.world, "source": str(Path(args.path).resolve()), "import": info}
     work = info.pop("work_dir", None)
     write_pack(sites, out, meta)

@@ -84,7 +84,10 @@ class _Builder:
         tags = np.zeros(masks.shape[0], dtype=np.uint32)
         for old in range(len(self.names)):
             tags |= (((masks >> np.uint64(old)) & np.uint64(1)).astype(np.uint32)) << remap[old]
-        xyz = np.array(self.xyz, dtype=np.int64).reshape(-1, 3)
+        try:
+            xyz = np.array(self.xyz, dtype=np.int64).reshape(-1, 3)
+        except OverflowError:
+            raise InvalidSites("a coordinate does not fit in 64 bits") from None
         try:
             return SiteSet.from_arrays(xyz, tags, order)
         except CairnError as e:

@@ -143,6 +143,34 @@ def test_cli_import_writes_a_pack_that_loads(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "import_failed" in bad.stdout + bad.stderr
 
 
+def test_cli_import_refuses_bad_sources_and_flags_without_a_traceback(tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "big.ndjson").write_text('{"x":1,"y":64,"z":99999999999999999999999}\n')
+    (tmp_path / "big.csv").write_text("1,64,99999999999999999999999\n")
+    (tmp_path / "empty.ndjson").write_text("")
+    Image.new("L", (8, 8), 100).save(tmp_path / "h.png")
+    cases = [
+        (["big.ndjson"], "invalid_sites"),
+        (["big.csv"], "invalid_sites"),
+        (["empty.ndjson"], "invalid_sites"),
+        (["h.png", "--format", "heightmap", "--origin", "a,b"], "validation_error"),
+        (["h.png", "--format", "heightmap", "--origin", "1"], "validation_error"),
+        (["h.png", "--format", "heightmap", "--origin", "99999999999999999999999,0"], "validation_error"),
+        (["h.png", "--format", "heightmap", "--y-min=-99999999999999999999"], "validation_error"),
+        (["h.png", "--format", "heightmap", "--step", "-1"], "validation_error"),
+    ]
+    for args, code in cases:
+        out = tmp_path / "o.pack"
+        proc = subprocess.run(
+            [sys.executable, "-m", "cairn", "world", "import", str(tmp_path / args[0]), *args[1:], "--out", str(out)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        said = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and code in said and "Traceback" not in said, (args, said)
+        assert not out.exists(), args
+
+
 def test_pack_file_roundtrip_and_corruption(tmp_path: Path) -> None:
     s = SiteSet.from_arrays(np.array([[5, 64, 5], [1, 70, -3]]), np.array([1, 2], np.uint32), ["surface", "cave"])
     path = write_pack(s, tmp_path / "p.pack", {"world": "x"})
