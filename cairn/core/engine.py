@@ -378,7 +378,7 @@ class Engine:
         self.pending: dict[str, dict[str, Grant]] = {}  # player -> pending grants, oldest first
         self.players: dict[str, Player] = {}
         self.finds: dict[str, int] = {}  # player -> claims, over all hunts (hint adaptation)
-        self.last_hint: dict[tuple[str, str], tuple[float, str | None, dict[str, Any]]] = {}
+        self.last_hint: dict[tuple[str, str], tuple[float, str | None, dict[str, Any] | None]] = {}
         self.landmarks = list(landmarks)
         self.proximity: dict[str, ProximityIndex] = {w: ProximityIndex() for w in worlds}
         # Per world, the live treasures that placement keeps `min_spacing` away from.
@@ -695,7 +695,7 @@ class Engine:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
         key = (hunt_id, player)
         last = self.last_hint.get(key)
-        if last is not None and request_id is not None and last[1] == request_id:
+        if last is not None and request_id is not None and last[1] == request_id and last[2] is not None:
             return Outcome(last[2], NOTHING, 0)  # a replayed hint: same reply, no second cooldown
         if h.ended is not None or not h.starts_at <= now < h.ends_at:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
@@ -713,7 +713,8 @@ class Engine:
                 policy=h.spec.hints.adapt, world=h.world,
             ))  # fmt: skip
         reply = {"hint": body, "next_hint_in": math.ceil(h.cooldown)}
-        self.last_hint[key] = (now + h.cooldown, request_id, reply)
+        # The reply is kept only to answer a replay of its request_id (about 1 KB a player otherwise).
+        self.last_hint[key] = (now + h.cooldown, request_id, reply if request_id is not None else None)
         return Outcome(reply, NOTHING, 0)
 
     def _move(self, player: str, pos: Pos, teleport: bool, now: float, hunt: str) -> Player:
