@@ -174,8 +174,10 @@ def read_info(buf: Any, name: str = "pack") -> PackInfo:
         raise InvalidPack(f"{name}: not a site pack (magic {bytes(magic)!r}, expected {MAGIC!r})")
     if version != VERSION:
         raise InvalidPack(f"{name}: site pack version {version} is not supported (this Cairn reads {VERSION})")
-    if nsec != len(SECTIONS) or size < DIR_END:
+    if nsec != len(SECTIONS):
         raise InvalidPack(f"{name}: site pack has {nsec} sections, expected {len(SECTIONS)}")
+    if size < DIR_END:
+        raise InvalidPack(f"{name}: {size} bytes is too short for a site pack directory (truncated?)")
     zeroed = HEADER.pack(magic, version, _flags, n, k, nsec, 0)
     if zlib.crc32(zeroed + bytes(buf[HEADER.size : DIR_END])) != crc:
         raise InvalidPack(f"{name}: header checksum mismatch (the file is corrupted)")

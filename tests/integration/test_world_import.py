@@ -223,3 +223,12 @@ def test_selective_parse_reads_what_nbtlib_reads_and_refuses_damage() -> None:
         with pytest.raises(anvil.ChunkError, match="bad NBT"):
             anvil.parse_chunk(raw[: len(raw) // 2])
     assert seen == 16
+
+
+def test_a_pack_cut_inside_its_directory_says_so() -> None:
+    from cairn.core import worldgen
+    from cairn.worlds.pack import load_pack_bytes, pack_bytes
+
+    whole = pack_bytes(worldgen.generate(seed=3, size=256))
+    with pytest.raises(InvalidPack, match="too short for a site pack directory"):
+        load_pack_bytes(whole[:50])
