@@ -34,7 +34,7 @@ class Keys:
         # Authorization header values already verified (constant time) -> scope. A lookup is keyed
         # by a per-process random SipHash, so its timing says nothing about the keys; only values
         # that matched a key enter it, and it is bounded against variants of one key.
-        self._seen: dict[bytes, str] = {}
+        self.verified: dict[bytes, str] = {}
 
     @classmethod
     def load(cls, data_dir: Path, env: Mapping[str, str]) -> Keys:
@@ -64,7 +64,7 @@ class Keys:
         getattr(stored, scope).append(key)
         _write(self.path, stored)
         getattr(self, scope).append(key.encode())
-        self._seen.clear()
+        self.verified.clear()
         return key
 
     def scope_of(self, header: str | bytes | None) -> str:
@@ -86,19 +86,19 @@ class Keys:
         raise Unauthorized("unknown API key")
 
     def require(self, header: str | bytes | None, scope: str) -> str:
-        have = self._seen.get(header) if type(header) is bytes else None  # type: ignore[arg-type]
+        have = self.verified.get(header) if type(header) is bytes else None  # type: ignore[arg-type]
         if have is None:
             have = self.scope_of(header)
             if type(header) is bytes:
-                if len(self._seen) >= _SEEN_MAX:
-                    self._seen.clear()
-                self._seen[header] = have
+                if len(self.verified) >= _VERIFIED_MAX:
+                    self.verified.clear()
+                self.verified[header] = have
         if scope == "admin" and have != "admin":
             raise Forbidden("this route needs an admin key")
         return have
 
 
-_SEEN_MAX = 64
+_VERIFIED_MAX = 64
 
 
 def _new_key(scope: str) -> str:

@@ -59,7 +59,7 @@ class Histogram:
 class Metrics:
     def __init__(self, access_log: bool = False) -> None:
         self.latency: dict[str, Histogram] = {}
-        self.ops: dict[str, Histogram] = {}  # per op of a batch or session frame: observe_op()
+        self.ops: dict[str, Histogram] = {}  # per op of a batch or session frame: op_histograms()
         self.status: dict[tuple[str, int], int] = {}
         self.errors: dict[str, int] = {}
         self.gc_pause = Histogram()
@@ -77,12 +77,11 @@ class Metrics:
             if 0 <= gen < 3:
                 self.gc_collections[gen] += 1
 
-    def observe_op(self, op: str, seconds: float) -> None:
-        """The time of one op (`dig`, `hint`, `positions`) inside a batch or a session frame."""
-        h = self.ops.get(op)
-        if h is None:
-            h = self.ops[op] = Histogram()
-        h.observe(seconds)
+    def op_histograms(self) -> dict[str, Histogram]:
+        """The histograms of ops (`dig`, `hint`, `positions`, `invalid`) inside a batch or a session frame."""
+        if not self.ops:
+            self.ops.update((op, Histogram()) for op in ("dig", "hint", "positions", "invalid"))
+        return self.ops
 
     def close(self) -> None:
         if self._on_gc in gc.callbacks:

@@ -39,6 +39,9 @@ def test_metrics_parse_and_carry_the_expected_families(cairn: CairnServer) -> No
     cairn.request("POST", "/v1/hunts", hunt_spec(), key=ADMIN)
     cairn.request("POST", "/v1/hunts/h1/dig", {"player": "a", "pos": [0, 70, 0], "at": [0, 69, 0], "request_id": "x"})
     cairn.request("POST", "/v1/hunts/nope/dig", {"player": "a", "pos": [0, 70, 0], "at": [0, 69, 0], "request_id": "y"})
+    dig = {"op": "dig", "hunt": "h1", "player": "b", "pos": [0, 70, 0], "at": [0, 69, 0], "request_id": "z"}
+    cairn.request("POST", "/v1/batch", {"ops": [dig, {"op": "hint", "hunt": "h1", "player": "c", "pos": [0, 70, 0]},
+                                               {"op": "nonsense"}]})  # fmt: skip
     with urllib.request.urlopen(cairn.url + "/metrics", timeout=10) as r:
         text = r.read().decode()
     families = {f.name: f for f in text_string_to_metric_families(text)}
@@ -60,6 +63,9 @@ def test_metrics_parse_and_carry_the_expected_families(cairn: CairnServer) -> No
     assert 10 * 2**20 < rss < 4 * 2**30
     blocks = next(s.value for s in families["cairn_python_allocated_blocks"].samples)
     assert blocks > 10_000
+    ops = families["cairn_op_seconds"].samples
+    op_counts = {s.labels["op"]: s.value for s in ops if s.name.endswith("_count") and s.value}
+    assert op_counts == {"dig": 1, "hint": 1, "invalid": 1}, op_counts
     gens = {s.labels["generation"] for s in families["cairn_gc_collections"].samples}
     assert gens == {"0", "1", "2"}
 

@@ -59,7 +59,7 @@ def test_verified_header_cache_keeps_scopes_refusals_and_its_bound(tmp_path: Pat
         for bad in (b"Bearer nope", b"Bearer ga", b"Bearer gam2", b"bearer gam", b""):
             with pytest.raises(Unauthorized):
                 keys.require(bad, "game")
-    assert set(keys._seen) == {b"Bearer gam", b"Bearer adm"}  # refused values never enter it
+    assert set(keys.verified) == {b"Bearer gam", b"Bearer adm"}  # refused values never enter it
     for i in range(200):  # padded variants of a valid key are valid, but the cache stays bounded
         assert keys.require(b"Bearer gam" + b" " * i, "game") == "game"
-    assert len(keys._seen) <= 64
+    assert len(keys.verified) <= 64
