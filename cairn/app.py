@@ -51,8 +51,11 @@ def build_world(name: str, wc: configmod.WorldConfig, data_dir: str | Path | Non
 
 
 def procedural_pack_path(data_dir: Path, name: str, wc: configmod.WorldConfig) -> Path:
-    """Where the generated sites of a procedural world are kept, named by everything that shapes them."""
-    key = f"v{worldgen.VERSION}-s{wc.seed}-n{wc.size}-d{wc.density!r}"
+    """Where the generated sites of a procedural world are kept, named by everything that shapes them
+    and by the pack format (an older pack would load, but converted into memory instead of mapped)."""
+    from cairn.worlds.pack import VERSION as PACK_VERSION
+
+    key = f"v{worldgen.VERSION}-p{PACK_VERSION}-s{wc.seed}-n{wc.size}-d{wc.density!r}"
     return data_dir / "worlds" / f"{name}.procedural-{key}.pack"
 
 

@@ -2,14 +2,18 @@
 
 Layout (one row per site, struct of arrays so each column can be memory-mapped):
 
-- `x`, `z`: int32 block coordinates; `y`: int16; `tags`: uint32 bit mask over `tag_names`.
-- Rows are sorted by (chunk key, x, z, y), with no two rows at the same position.
+- `xz`: uint8, the column inside the site's chunk, `(x & 15) << 4 | (z & 15)`; the chunk gives the
+  rest of x and z. `y`: int16; `tags`: uint32 bit mask over `tag_names`.
+- Rows are sorted by (chunk key, x, z, y), with no two rows at the same position (inside a chunk
+  that is (xz, y) order).
 - `chunk_keys` (int64, strictly rising) lists the chunks that hold sites;
   `chunk_starts` (int64, length `len(chunk_keys) + 1`) gives each chunk's row range.
 
 A chunk key packs `(x >> 4, z >> 4)` as `((cx + CHUNK_BIAS) << CHUNK_BITS) | (cz + CHUNK_BIAS)`, so
 the chunks of one chunk column `cx` are contiguous and rise with `cz`: a box query is one binary
-search per chunk column it overlaps. 10,000,000 sites take 14 bytes each plus 16 bytes per chunk.
+search per chunk column it overlaps. 10,000,000 sites take 7 bytes each plus 16 bytes per chunk
+(int32 x and z columns took 14): a big world mapped from a pack is mostly these bytes, and they all
+count in the server's RSS once hunts have been placed over it.
 """
 
 from __future__ import annotations
@@ -26,13 +30,13 @@ from cairn.core.geometry import MAX_XZ, MAX_Y, MIN_Y, Pos
 CHUNK_SHIFT: Final = 4
 CHUNK_BITS: Final = 22
 CHUNK_BIAS: Final = 1 << (CHUNK_BITS - 1)
+_CZ_MASK: Final = (1 << CHUNK_BITS) - 1
 MAX_TAGS: Final = 32
 
 #: The raw columns of a SiteSet and their dtypes, in the order `from_index_arrays` takes them.
 ARRAY_DTYPES: Final[tuple[tuple[str, type[np.generic]], ...]] = (
-    ("x", np.int32),
+    ("xz", np.uint8),
     ("y", np.int16),
-    ("z", np.int32),
     ("tags", np.uint32),
     ("chunk_keys", np.int64),
     ("chunk_starts", np.int64),
@@ -55,6 +59,26 @@ def chunk_key(x: npt.ArrayLike, z: npt.ArrayLike) -> I64:
 
 def _chunk_key1(cx: int, cz: int) -> int:
     return ((cx + CHUNK_BIAS) << CHUNK_BITS) | (cz + CHUNK_BIAS)
+
+
+def pack_xz(x: npt.ArrayLike, z: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    """The in-chunk column byte `(x & 15) << 4 | (z & 15)` of each block column, vectorised. O(n).
+
+    >>> pack_xz([17, -1], [2, -16]).tolist()
+    [18, 240]
+    """
+    xs, zs = np.asarray(x), np.asarray(z)
+    out: npt.NDArray[np.uint8] = ((xs & 15) << 4).astype(np.uint8)
+    out |= (zs & 15).astype(np.uint8)
+    return out
+
+
+def chunk_origins(keys: npt.ArrayLike) -> tuple[I64, I64]:
+    """The block x and z of the corner of each chunk key (`cx * 16`, `cz * 16`). O(n)."""
+    k = np.asarray(keys, dtype=np.int64)
+    x0: I64 = ((k >> CHUNK_BITS) - CHUNK_BIAS) << CHUNK_SHIFT
+    z0: I64 = ((k & _CZ_MASK) - CHUNK_BIAS) << CHUNK_SHIFT
+    return x0, z0
 
 
 def _readonly(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -102,11 +126,10 @@ class SiteSet:
     [1]
     """
 
-    __slots__ = ("chunk_keys", "chunk_starts", "tag_names", "tags", "x", "y", "z")
+    __slots__ = ("chunk_keys", "chunk_starts", "tag_names", "tags", "xz", "y")
 
-    x: npt.NDArray[np.int32]
+    xz: npt.NDArray[np.uint8]
     y: npt.NDArray[np.int16]
-    z: npt.NDArray[np.int32]
     tags: npt.NDArray[np.uint32]
     chunk_keys: I64
     chunk_starts: I64
@@ -120,9 +143,8 @@ class SiteSet:
     @classmethod
     def from_index_arrays(
         cls,
-        x: npt.NDArray[np.int32],
+        xz: npt.NDArray[np.uint8],
         y: npt.NDArray[np.int16],
-        z: npt.NDArray[np.int32],
         tags: npt.NDArray[np.uint32],
         chunk_keys: I64,
         chunk_starts: I64,
@@ -135,22 +157,21 @@ class SiteSet:
         O(1): only dtypes and lengths are checked. With `check=True`, runs `_check()` (O(n)).
         """
         names = _check_tag_names(tag_names)
-        arrays: tuple[np.ndarray[Any, Any], ...] = (x, y, z, tags, chunk_keys, chunk_starts)
+        arrays: tuple[np.ndarray[Any, Any], ...] = (xz, y, tags, chunk_keys, chunk_starts)
         for (name, dtype), arr in zip(ARRAY_DTYPES, arrays, strict=True):
             if arr.dtype != np.dtype(dtype) or arr.ndim != 1:
                 raise ValidationError(
                     f"{name} must be a 1-d {np.dtype(dtype).name} array, got {arr.ndim}-d {arr.dtype.name}",
                     field=name,
                 )
-        n = x.shape[0]
-        if not (y.shape[0] == z.shape[0] == tags.shape[0] == n):
-            raise ValidationError("x, y, z and tags must have the same length", field="x")
+        n = xz.shape[0]
+        if not (y.shape[0] == tags.shape[0] == n):
+            raise ValidationError("xz, y and tags must have the same length", field="xz")
         if chunk_starts.shape[0] != chunk_keys.shape[0] + 1:
             raise ValidationError("chunk_starts must be one longer than chunk_keys", field="chunk_starts")
         self = object.__new__(cls)
-        self.x = _readonly(x)
+        self.xz = _readonly(xz)
         self.y = _readonly(y)
-        self.z = _readonly(z)
         self.tags = _readonly(tags)
         self.chunk_keys = _readonly(chunk_keys)
         self.chunk_starts = _readonly(chunk_starts)
@@ -192,13 +213,13 @@ class SiteSet:
                     )
         xs, ys, zs, ts = _sorted_unique(pos, tg, lo, hi)
         keys, starts = build_chunk_index(xs, zs)
-        return cls.from_index_arrays(xs, ys, zs, ts, keys, starts, names)
+        return cls.from_index_arrays(pack_xz(xs, zs), ys, ts, keys, starts, names)
 
     # ---- queries ------------------------------------------------------------------------------
 
     def __len__(self) -> int:
         """Number of sites. O(1)."""
-        return int(self.x.shape[0])
+        return int(self.xz.shape[0])
 
     def __repr__(self) -> str:
         return f"SiteSet({len(self)} sites, {len(self.chunk_keys)} chunks, tags={list(self.tag_names)})"
@@ -236,17 +257,37 @@ class SiteSet:
         return int(rows.shape[0]) if keep is None else int(np.count_nonzero(keep))
 
     def pos(self, i: int) -> Pos:
-        """The position of site `i` as Python ints. O(1)."""
+        """The position of site `i` as Python ints. O(log K)."""
         i = self._row(i)
-        return (int(self.x[i]), int(self.y[i]), int(self.z[i]))
+        key = int(self.chunk_keys[int(np.searchsorted(self.chunk_starts, i, side="right")) - 1])
+        b = int(self.xz[i])
+        x = ((key >> CHUNK_BITS) - CHUNK_BIAS) << CHUNK_SHIFT | b >> 4
+        z = ((key & _CZ_MASK) - CHUNK_BIAS) << CHUNK_SHIFT | b & 15
+        return (x, int(self.y[i]), z)
 
     def positions(self, idx: npt.ArrayLike) -> I64:
-        """The positions of sites `idx` as a (k, 3) int64 array. O(k)."""
+        """The positions of sites `idx` as a (k, 3) int64 array. O(k log K)."""
         ix = np.asarray(idx, dtype=np.int64)
         out = np.empty((ix.shape[0], 3), dtype=np.int64)
-        out[:, 0] = self.x[ix]
+        x0, z0 = chunk_origins(self.chunk_keys[np.searchsorted(self.chunk_starts, ix, side="right") - 1])
+        b = self.xz[ix]
+        out[:, 0] = x0 | (b >> 4)
         out[:, 1] = self.y[ix]
-        out[:, 2] = self.z[ix]
+        out[:, 2] = z0 | (b & 15)
+        return out
+
+    @property
+    def x(self) -> npt.NDArray[np.int32]:
+        """Every site's x as a new int32 array. O(n) time and 4 bytes per site: for checks and tools."""
+        x0, _ = chunk_origins(self.chunk_keys)
+        out: npt.NDArray[np.int32] = (np.repeat(x0, np.diff(self.chunk_starts)) | (self.xz >> 4)).astype(np.int32)
+        return out
+
+    @property
+    def z(self) -> npt.NDArray[np.int32]:
+        """Every site's z as a new int32 array. O(n), like `x`."""
+        _, z0 = chunk_origins(self.chunk_keys)
+        out: npt.NDArray[np.int32] = (np.repeat(z0, np.diff(self.chunk_starts)) | (self.xz & 15)).astype(np.int32)
         return out
 
     def tags_of(self, i: int) -> tuple[str, ...]:
@@ -264,8 +305,8 @@ class SiteSet:
         if c >= self.chunk_keys.shape[0] or int(self.chunk_keys[c]) != key:
             return None
         a, b = int(self.chunk_starts[c]), int(self.chunk_starts[c + 1])
-        # Rows in a chunk are sorted by x, then z, then y: narrow one coordinate at a time.
-        for col, v in ((self.x, px), (self.z, pz), (self.y, py)):
+        # Rows in a chunk are sorted by xz, then y: narrow one column at a time.
+        for col, v in ((self.xz, (px & 15) << 4 | pz & 15), (self.y, py)):
             part = col[a:b]
             lo = int(np.searchsorted(part, v, side="left"))
             hi = int(np.searchsorted(part, v, side="right"))
@@ -277,9 +318,8 @@ class SiteSet:
     def nbytes(self) -> int:
         """Bytes held by the site columns and the chunk index. O(1)."""
         return int(
-            self.x.nbytes
+            self.xz.nbytes
             + self.y.nbytes
-            + self.z.nbytes
             + self.tags.nbytes
             + self.chunk_keys.nbytes
             + self.chunk_starts.nbytes
@@ -295,7 +335,7 @@ class SiteSet:
         return i
 
     def _ranges(self, x0: int, x1: int, z0: int, z1: int) -> tuple[I64, I64]:
-        """Row ranges [start, end) of the chunks overlapping columns x0..x1, z0..z1, ascending."""
+        """Chunk ranges [start, end) of the chunks overlapping columns x0..x1, z0..z1, ascending."""
         keys = self.chunk_keys
         k = keys.shape[0]
         if k == 0:
@@ -320,9 +360,7 @@ class SiteSet:
             ccz = (keys[a:b] & ((1 << CHUNK_BITS) - 1)) - CHUNK_BIAS
             hit = np.flatnonzero((ccz >= cz0) & (ccz <= cz1)) + a
             ca, cb = hit, hit + 1
-        starts: I64 = self.chunk_starts[ca]
-        ends: I64 = self.chunk_starts[cb]
-        return starts, ends
+        return ca, cb
 
     def _select(self, lo: Pos, hi: Pos, any_mask: int, none_mask: int) -> tuple[I64, npt.NDArray[np.bool_] | None]:
         """Candidate rows and a keep mask over them (None: keep all)."""
@@ -336,8 +374,9 @@ class SiteSet:
         x1, z1, y1 = min(x1, MAX_XZ), min(z1, MAX_XZ), min(y1, MAX_Y)
         if x0 > x1 or y0 > y1 or z0 > z1:
             return _empty(), None
-        starts, ends = self._ranges(x0, x1, z0, z1)
-        rows = _expand_ranges(starts, ends)
+        ca, cb = self._ranges(x0, x1, z0, z1)
+        starts = self.chunk_starts
+        rows = _expand_ranges(starts[ca], starts[cb])
         if rows.shape[0] == 0:
             return rows, None
         keep: npt.NDArray[np.bool_] | None = None
@@ -345,13 +384,20 @@ class SiteSet:
         def both(m: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
             return m if keep is None else np.logical_and(keep, m, out=keep)
 
-        # Chunk-aligned box edges need no per-site test on that axis.
-        if x0 & 15 or (x1 + 1) & 15:
-            xs = self.x[rows]
-            keep = both((xs >= x0) & (xs <= x1))
-        if z0 & 15 or (z1 + 1) & 15:
-            zs = self.z[rows]
-            keep = both((zs >= z0) & (zs <= z1))
+        # Chunk-aligned box edges need no per-site test on that axis. Otherwise each row's x (z)
+        # is its chunk's corner plus the high (low) half of its xz byte.
+        test_x, test_z = x0 & 15 or (x1 + 1) & 15, z0 & 15 or (z1 + 1) & 15
+        if test_x or test_z:
+            chunks = _expand_ranges(ca, cb)
+            lens = starts[chunks + 1] - starts[chunks]
+            ox, oz = chunk_origins(self.chunk_keys[chunks])
+            b = self.xz[rows]
+            if test_x:
+                xs = np.repeat(ox, lens) | (b >> 4)
+                keep = both((xs >= x0) & (xs <= x1))
+            if test_z:
+                zs = np.repeat(oz, lens) | (b & 15)
+                keep = both((zs >= z0) & (zs <= z1))
         if y0 > MIN_Y or y1 < MAX_Y:
             ys = self.y[rows]
             keep = both((ys >= y0) & (ys <= y1))
@@ -363,44 +409,52 @@ class SiteSet:
                 keep = both((ts & np.uint32(none_mask)) == 0)
         return rows, keep
 
+    def fault(self) -> str | None:
+        """The first broken invariant (order, duplicates, index, tag bits, limits) in words, or None. O(n).
+
+        The checks a pack from outside must pass before it is served (`cairn.worlds.pack.validate`).
+        """
+        n = len(self)
+        keys, starts = self.chunk_keys, self.chunk_starts
+        if starts.shape[0] != keys.shape[0] + 1 or int(starts[0]) != 0 or int(starts[-1]) != n:
+            return "the chunk index does not cover the sites"
+        if n and bool(np.any(np.diff(starts) <= 0)):
+            return "the chunk index has an empty or backwards chunk"
+        if bool(np.any(np.diff(keys) <= 0)):
+            return "the chunk keys are not strictly rising"
+        names = self.tag_names
+        if len(names) < MAX_TAGS and n and int(self.tags.max()) >> len(names):
+            return f"a site uses a tag bit beyond the {len(names)} tag names"
+        if n == 0:
+            return None
+        if int(self.y.min()) < MIN_Y or int(self.y.max()) > MAX_Y:
+            return "a site lies outside the world limits"
+        ox, oz = chunk_origins(keys)
+        if min(int(ox.min()), int(oz.min())) < -MAX_XZ or max(int(ox.max()), int(oz.max())) + 15 > MAX_XZ:
+            # A chunk reaches past the limits: look at its sites (rare: worlds end well inside them).
+            x, z = self.x, self.z
+            if min(int(x.min()), int(z.min())) < -MAX_XZ or max(int(x.max()), int(z.max())) > MAX_XZ:
+                return "a site lies outside the world limits"
+        # Inside a chunk, rows rise by (xz, y): one int32 (xz << 16 | y + 2**15) per row.
+        local = (self.xz.astype(np.int32) << 16) | (self.y.astype(np.int32) + (1 << 15))
+        same_chunk = np.ones(n - 1, dtype=np.bool_)
+        same_chunk[starts[1:-1] - 1] = False
+        if not bool(np.all((local[1:] > local[:-1]) | ~same_chunk)):
+            return "the sites are not sorted, or two share a position"
+        return None
+
     def _check(self) -> None:
-        """Assert every invariant (dtypes, order, no duplicates, index, tag bits, limits). O(n)."""
+        """Assert every invariant (dtypes, read-only columns, and `fault`). O(n)."""
         names = self.tag_names
         assert len(names) <= MAX_TAGS and len(set(names)) == len(names)
         assert all(isinstance(t, str) and t for t in names)
-        arrays: tuple[np.ndarray[Any, Any], ...] = (
-            self.x,
-            self.y,
-            self.z,
-            self.tags,
-            self.chunk_keys,
-            self.chunk_starts,
-        )
+        arrays: tuple[np.ndarray[Any, Any], ...] = (self.xz, self.y, self.tags, self.chunk_keys, self.chunk_starts)
         for (_, dtype), arr in zip(ARRAY_DTYPES, arrays, strict=True):
             assert arr.dtype == np.dtype(dtype) and arr.ndim == 1
             assert not arr.flags.writeable
-        n = len(self)
-        assert self.y.shape[0] == self.z.shape[0] == self.tags.shape[0] == n
-        keys, starts = self.chunk_keys, self.chunk_starts
-        assert starts.shape[0] == keys.shape[0] + 1
-        assert int(starts[0]) == 0 and int(starts[-1]) == n
-        assert bool(np.all(np.diff(starts) > 0)), "empty chunk in the index"
-        assert bool(np.all(np.diff(keys) > 0)), "chunk keys not strictly rising"
-        if len(names) < MAX_TAGS and n:
-            assert int(self.tags.max()) >> len(names) == 0, "tag bit beyond tag_names"
-        if n == 0:
-            return
-        x, z = self.x.astype(np.int64), self.z.astype(np.int64)
-        y = self.y.astype(np.int64)
-        assert int(x.min()) >= -MAX_XZ and int(x.max()) <= MAX_XZ
-        assert int(z.min()) >= -MAX_XZ and int(z.max()) <= MAX_XZ
-        assert int(y.min()) >= MIN_Y and int(y.max()) <= MAX_Y
-        site_key = chunk_key(x, z)
-        assert bool(np.array_equal(site_key, np.repeat(keys, np.diff(starts)))), "site in wrong chunk"
-        k0, k1 = site_key[:-1], site_key[1:]
-        x0, x1, z0, z1, y0, y1 = x[:-1], x[1:], z[:-1], z[1:], y[:-1], y[1:]
-        rising = (k0 < k1) | ((k0 == k1) & ((x0 < x1) | ((x0 == x1) & ((z0 < z1) | ((z0 == z1) & (y0 < y1))))))
-        assert bool(np.all(rising)), "sites not strictly sorted (or duplicate positions)"
+        assert self.y.shape[0] == self.tags.shape[0] == len(self)
+        problem = self.fault()
+        assert problem is None, problem
 
 
 def build_chunk_index(x: npt.NDArray[np.integer[Any]], z: npt.NDArray[np.integer[Any]]) -> tuple[I64, I64]:

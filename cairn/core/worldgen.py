@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cairn.core.errors import ValidationError
-from cairn.core.sites import SiteSet, build_chunk_index
+from cairn.core.sites import SiteSet, build_chunk_index, pack_xz
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -281,21 +281,20 @@ class _Growable:
 
     def __init__(self, capacity: int) -> None:
         self.n = 0
-        self.x = np.empty(capacity, dtype=np.int32)
+        self.xz = np.empty(capacity, dtype=np.uint8)
         self.y = np.empty(capacity, dtype=np.int16)
-        self.z = np.empty(capacity, dtype=np.int32)
         self.tags = np.empty(capacity, dtype=np.uint32)
 
     def _resize(self, capacity: int) -> None:
-        for a in (self.x, self.y, self.z, self.tags):
+        for a in (self.xz, self.y, self.tags):
             a.resize(capacity, refcheck=False)
 
     def append(self, x: I64, y: I64, z: I64, tags: npt.NDArray[Any]) -> None:
         m = x.shape[0]
-        if self.n + m > self.x.shape[0]:
-            self._resize(max(self.n + m, self.x.shape[0] * 3 // 2))
+        if self.n + m > self.xz.shape[0]:
+            self._resize(max(self.n + m, self.xz.shape[0] * 3 // 2))
         s = slice(self.n, self.n + m)
-        self.x[s], self.y[s], self.z[s], self.tags[s] = x, y, z, tags
+        self.xz[s], self.y[s], self.tags[s] = pack_xz(x, z), y, tags
         self.n += m
 
     def trim(self) -> None:
@@ -383,4 +382,4 @@ def generate(seed: int = DEFAULT_SEED, size: int = DEFAULT_SIZE, density: float 
     start_parts.append(np.array([out.n], dtype=np.int64))
     chunk_keys = np.concatenate(key_parts) if key_parts else np.zeros(0, dtype=np.int64)
     chunk_starts = np.concatenate(start_parts)
-    return SiteSet.from_index_arrays(out.x, out.y, out.z, out.tags, chunk_keys, chunk_starts, DEFAULT_TAGS)
+    return SiteSet.from_index_arrays(out.xz, out.y, out.tags, chunk_keys, chunk_starts, DEFAULT_TAGS)

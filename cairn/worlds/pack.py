@@ -5,12 +5,14 @@ Layout (all little-endian; docs/site-pack.md is the reference):
 - header, 40 bytes: magic `CAIRNSPK`, version u32, flags u32, sites u64, chunks u64, sections u32,
   header CRC-32 u32 (over the header with this field zeroed, plus the directory);
 - directory: one 24-byte entry per section (offset u64, length u64, CRC-32 u32, reserved u32), in the
-  order meta, x, y, z, tags, chunk_keys, chunk_starts;
+  order meta, xz, y, tags, chunk_keys, chunk_starts (version 2);
 - sections, each starting on a 64-byte boundary: `meta` is UTF-8 JSON (`tag_names`, `world`,
   `source`, `created_at`); the others are the raw SiteSet columns.
 
 `load_pack` maps the file read-only and wraps the columns without copying, so processes that open
 the same pack share its pages, and opening costs O(chunks) plus the CRC pass (skippable).
+Version 1 packs (int32 `x` and `z` columns instead of `xz`) still load: their `xz` column is
+computed into memory (1 byte per site) and the rest is mapped.
 """
 
 from __future__ import annotations
@@ -29,19 +31,26 @@ from typing import Any, Final
 import numpy as np
 
 from cairn.core.errors import CairnError
-from cairn.core.geometry import MAX_XZ, MAX_Y, MIN_Y
-from cairn.core.sites import ARRAY_DTYPES, MAX_TAGS, SiteSet, chunk_key
+from cairn.core.sites import ARRAY_DTYPES, MAX_TAGS, SiteSet, chunk_key, pack_xz
 
 MAGIC: Final = b"CAIRNSPK"
-VERSION: Final = 1
+VERSION: Final = 2
 HEADER: Final = struct.Struct("<8sIIQQII")
 ENTRY: Final = struct.Struct("<QQII")
 ALIGN: Final = 64
-SECTIONS: Final = ("meta", *tuple(name for name, _ in ARRAY_DTYPES))
-DIR_END: Final = HEADER.size + ENTRY.size * len(SECTIONS)
 MAX_META: Final = 1 << 20
-#: Little-endian dtypes of the columns, in directory order after `meta`.
-COLUMN_DTYPES: Final = tuple(np.dtype(t).newbyteorder("<") for _, t in ARRAY_DTYPES)
+_V1_COLUMNS: Final = (
+    ("x", np.int32), ("y", np.int16), ("z", np.int32), ("tags", np.uint32), ("chunk_keys", np.int64),
+    ("chunk_starts", np.int64),
+)  # fmt: skip
+#: Per readable version: the column sections after `meta`, in directory order, with their
+#: little-endian dtypes.
+COLUMNS: Final = {
+    v: tuple((name, np.dtype(t).newbyteorder("<")) for name, t in cols)
+    for v, cols in ((1, _V1_COLUMNS), (VERSION, ARRAY_DTYPES))
+}
+SECTIONS: Final = ("meta", *(name for name, _ in COLUMNS[VERSION]))
+DIR_END: Final = HEADER.size + ENTRY.size * len(SECTIONS)
 
 
 class InvalidPack(CairnError):
@@ -69,15 +78,7 @@ def _view(p: bytes | np.ndarray[Any, Any]) -> bytes | memoryview:
 
 
 def _columns(sites: SiteSet) -> list[np.ndarray[Any, Any]]:
-    cols: tuple[np.ndarray[Any, Any], ...] = (
-        sites.x,
-        sites.y,
-        sites.z,
-        sites.tags,
-        sites.chunk_keys,
-        sites.chunk_starts,
-    )
-    return [_le(c, dt) for c, dt in zip(cols, COLUMN_DTYPES, strict=True)]
+    return [_le(getattr(sites, name), dt) for name, dt in COLUMNS[VERSION]]
 
 
 def _layout(sites: SiteSet, meta: Mapping[str, Any] | None) -> tuple[bytes, list[bytes | np.ndarray[Any, Any]]]:
@@ -172,19 +173,25 @@ def read_info(buf: Any, name: str = "pack") -> PackInfo:
     magic, version, _flags, n, k, nsec, crc = HEADER.unpack_from(buf, 0)
     if magic != MAGIC:
         raise InvalidPack(f"{name}: not a site pack (magic {bytes(magic)!r}, expected {MAGIC!r})")
-    if version != VERSION:
-        raise InvalidPack(f"{name}: site pack version {version} is not supported (this Cairn reads {VERSION})")
-    if nsec != len(SECTIONS):
-        raise InvalidPack(f"{name}: site pack has {nsec} sections, expected {len(SECTIONS)}")
-    if size < DIR_END:
+    columns = COLUMNS.get(version)
+    if columns is None:
+        raise InvalidPack(
+            f"{name}: site pack version {version} is not supported (this Cairn reads {', '.join(map(str, COLUMNS))})"
+        )
+    names = ("meta", *(c for c, _ in columns))
+    if nsec != len(names):
+        raise InvalidPack(f"{name}: site pack has {nsec} sections, expected {len(names)}")
+    if size < HEADER.size + ENTRY.size * nsec:
         raise InvalidPack(f"{name}: {size} bytes is too short for a site pack directory (truncated?)")
     zeroed = HEADER.pack(magic, version, _flags, n, k, nsec, 0)
-    if zlib.crc32(zeroed + bytes(buf[HEADER.size : DIR_END])) != crc:
+    dir_end = HEADER.size + ENTRY.size * nsec
+    if zlib.crc32(zeroed + bytes(buf[HEADER.size : dir_end])) != crc:
         raise InvalidPack(f"{name}: header checksum mismatch (the file is corrupted)")
     sections = [ENTRY.unpack_from(buf, HEADER.size + i * ENTRY.size)[:3] for i in range(nsec)]
-    want = [None, n, n, n, n, k, k + 1]
-    for sec, (off, length, _), count, dt in zip(SECTIONS, sections, want, (None, *COLUMN_DTYPES), strict=True):
-        if off % ALIGN or off < DIR_END or off + length > size:
+    want = [None, *(k + 1 if c == "chunk_starts" else k if c == "chunk_keys" else n for c in names[1:])]
+    dtypes = (None, *(dt for _, dt in columns))
+    for sec, (off, length, _), count, dt in zip(names, sections, want, dtypes, strict=True):
+        if off % ALIGN or off < dir_end or off + length > size:
             raise InvalidPack(f"{name}: section {sec} at {off}+{length} lies outside the {size}-byte file (truncated?)")
         if dt is not None and length != count * dt.itemsize:
             raise InvalidPack(f"{name}: section {sec} holds {length} bytes, expected {count * dt.itemsize}")
@@ -202,16 +209,23 @@ def read_info(buf: Any, name: str = "pack") -> PackInfo:
 
 
 def _wrap(buf: Any, info: PackInfo, name: str, verify: bool) -> SiteSet:
-    cols = []
-    for (off, length, crc), dt, sec in zip(info.sections[1:], COLUMN_DTYPES, SECTIONS[1:], strict=True):
+    cols: dict[str, np.ndarray[Any, Any]] = {}
+    for (off, length, crc), (sec, dt) in zip(info.sections[1:], COLUMNS[info.version], strict=True):
         if verify and zlib.crc32(buf[off : off + length]) != crc:
             raise InvalidPack(f"{name}: section {sec} checksum mismatch (the file is corrupted)")
-        cols.append(np.frombuffer(buf, dtype=dt, count=length // dt.itemsize, offset=off))
-    x, y, z, tags, keys, starts = cols
+        cols[sec] = np.frombuffer(buf, dtype=dt, count=length // dt.itemsize, offset=off)
+    keys, starts = cols["chunk_keys"], cols["chunk_starts"]
     if int(starts[0]) != 0 or int(starts[-1]) != info.sites:
         raise InvalidPack(f"{name}: chunk index does not cover the {info.sites} sites")
+    if info.version == 1:
+        x, z = cols["x"], cols["z"]
+        if not np.array_equal(chunk_key(x, z), np.repeat(keys, np.diff(starts))):
+            raise InvalidPack(f"{name}: a site is filed under the wrong chunk")
+        cols["xz"] = pack_xz(x, z)
     try:
-        return SiteSet.from_index_arrays(x, y, z, tags, keys, starts, info.meta["tag_names"])
+        return SiteSet.from_index_arrays(
+            cols["xz"], cols["y"], cols["tags"], keys, starts, info.meta["tag_names"]
+        )
     except CairnError as e:
         raise InvalidPack(f"{name}: {e.message}") from None
 
@@ -251,34 +265,9 @@ def load_pack_bytes(data: bytes | bytearray | memoryview, name: str = "body") ->
 
 def validate(sites: SiteSet, name: str = "pack") -> None:
     """Check every SiteSet invariant without `assert`, raising InvalidPack on the first fault. O(n)."""
-    n = len(sites)
-    keys, starts = sites.chunk_keys, sites.chunk_starts
-    if n and bool(np.any(np.diff(starts) <= 0)):
-        raise InvalidPack(f"{name}: chunk index has an empty or backwards chunk")
-    if bool(np.any(np.diff(keys) <= 0)):
-        raise InvalidPack(f"{name}: chunk keys are not strictly rising")
-    if len(sites.tag_names) < MAX_TAGS and n and int(sites.tags.max()) >> len(sites.tag_names):
-        raise InvalidPack(f"{name}: a site uses a tag bit beyond the {len(sites.tag_names)} tag names")
-    if n == 0:
-        return
-    x, y, z = (c.astype(np.int64) for c in (sites.x, sites.y, sites.z))
-    if (
-        x.min() < -MAX_XZ
-        or x.max() > MAX_XZ
-        or z.min() < -MAX_XZ
-        or z.max() > MAX_XZ
-        or y.min() < MIN_Y
-        or y.max() > MAX_Y
-    ):
-        raise InvalidPack(f"{name}: a site lies outside the world limits")
-    site_key = chunk_key(x, z)
-    if not np.array_equal(site_key, np.repeat(keys, np.diff(starts))):
-        raise InvalidPack(f"{name}: a site is filed under the wrong chunk")
-    k0, k1 = site_key[:-1], site_key[1:]
-    x0, x1, z0, z1, y0, y1 = x[:-1], x[1:], z[:-1], z[1:], y[:-1], y[1:]
-    rising = (k0 < k1) | ((k0 == k1) & ((x0 < x1) | ((x0 == x1) & ((z0 < z1) | ((z0 == z1) & (y0 < y1))))))
-    if not bool(np.all(rising)):
-        raise InvalidPack(f"{name}: sites are not sorted, or two share a position")
+    problem = sites.fault()
+    if problem is not None:
+        raise InvalidPack(f"{name}: {problem}")
 
 
 def uploaded_pack_path(data_dir: str | Path, world: str) -> Path:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -175,12 +178,61 @@ def test_pack_file_roundtrip_and_corruption(tmp_path: Path) -> None:
     s = SiteSet.from_arrays(np.array([[5, 64, 5], [1, 70, -3]]), np.array([1, 2], np.uint32), ["surface", "cave"])
     path = write_pack(s, tmp_path / "p.pack", {"world": "x"})
     t = load_pack(path)
-    assert site_map(t) == site_map(s) and not t.x.flags.writeable
+    assert site_map(t) == site_map(s) and not t.xz.flags.writeable and not t.xz.flags.owndata
     raw = bytearray(path.read_bytes())
     raw[-1] ^= 1
     path.write_bytes(bytes(raw))
     with pytest.raises(InvalidPack, match=r"p\.pack: section chunk_starts checksum mismatch"):
         load_pack(path)
+
+
+def _v1_pack(s: SiteSet) -> bytes:
+    """The version 1 layout (int32 x and z columns), written from docs/site-pack.md, not by Cairn."""
+    meta = json.dumps({"tag_names": list(s.tag_names)}).encode()
+    cols = [meta, *(np.ascontiguousarray(c).tobytes() for c in (s.x, s.y, s.z, s.tags, s.chunk_keys, s.chunk_starts))]
+    header = struct.Struct("<8sIIQQII")
+    entry = struct.Struct("<QQII")
+    off, entries, body = -(-(header.size + entry.size * 7) // 64) * 64, b"", b""
+    for c in cols:
+        entries += entry.pack(off, len(c), zlib.crc32(c), 0)
+        body += c + b"\0" * (-len(c) % 64)
+        off += len(c) + (-len(c) % 64)
+    crc = zlib.crc32(header.pack(b"CAIRNSPK", 1, 0, len(s), len(s.chunk_keys), 7, 0) + entries)
+    head = header.pack(b"CAIRNSPK", 1, 0, len(s), len(s.chunk_keys), 7, crc) + entries
+    return head + b"\0" * (-len(head) % 64) + body
+
+
+def test_version_1_packs_still_load(tmp_path: Path) -> None:
+    from cairn.core import worldgen
+    from cairn.worlds.pack import load_pack_bytes
+
+    s = worldgen.generate(seed=3, size=256)
+    v1 = _v1_pack(s)
+    (tmp_path / "old.pack").write_bytes(v1)
+    for t in (load_pack(tmp_path / "old.pack"), load_pack_bytes(v1)):
+        t._check()
+        assert np.array_equal(t.xz, s.xz) and np.array_equal(t.y, s.y) and np.array_equal(t.tags, s.tags)
+        assert t.query((-40, -64, -40), (40, 320, 40)).tolist() == s.query((-40, -64, -40), (40, 320, 40)).tolist()
+    # A v1 site whose x does not belong to its chunk cannot be told apart once packed: refuse it.
+    bad = SiteSet.from_arrays(np.array([[1, 64, 1], [40, 64, 1]]), np.ones(2, np.uint32), ["surface"])
+    raw = bytearray(_v1_pack(bad))
+    x_off = struct.unpack_from("<Q", raw, 40 + 24)[0]
+    struct.pack_into("<i", raw, x_off, 17)  # site 0 moves to x=17, still filed under chunk 0
+    with pytest.raises(InvalidPack, match="filed under the wrong chunk"):
+        load_pack_bytes(_recrc(bytes(raw)))
+
+
+def _recrc(raw: bytes) -> bytes:
+    """`raw` with every section CRC and the header CRC made right again."""
+    buf = bytearray(raw)
+    nsec = struct.unpack_from("<I", buf, 32)[0]
+    for i in range(nsec):
+        at = 40 + 24 * i
+        off, length = struct.unpack_from("<QQ", buf, at)
+        struct.pack_into("<I", buf, at + 16, zlib.crc32(buf[off : off + length]))
+    struct.pack_into("<I", buf, 36, 0)
+    struct.pack_into("<I", buf, 36, zlib.crc32(bytes(buf[: 40 + 24 * nsec])))
+    return bytes(buf)
 
 
 def test_heightmap_image_source(tmp_path: Path) -> None:

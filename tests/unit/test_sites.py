@@ -151,7 +151,7 @@ def test_same_input_any_order_gives_identical_arrays():
     perm = rng.permutation(xyz.shape[0])
     a = SiteSet.from_arrays(xyz, tags, TAGS)
     b = SiteSet.from_arrays(xyz[perm].astype(np.int32), tags[perm], TAGS)
-    for name in ("x", "y", "z", "tags", "chunk_keys", "chunk_starts"):
+    for name in ("xz", "x", "y", "z", "tags", "chunk_keys", "chunk_starts"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
@@ -226,15 +226,26 @@ def test_inverted_or_out_of_world_boxes():
 
 def test_arrays_are_read_only():
     s = SiteSet.from_arrays(np.array([[1, 1, 1]]), np.array([1], np.uint32), TAGS)
-    for name in ("x", "y", "z", "tags", "chunk_keys", "chunk_starts"):
+    for name in ("xz", "y", "tags", "chunk_keys", "chunk_starts"):
         with pytest.raises(ValueError):
             getattr(s, name)[0] = 0
 
 
-def test_nbytes_is_14_bytes_per_site_plus_index():
+def test_nbytes_is_7_bytes_per_site_plus_index():
     rng = np.random.default_rng(3)
     s = SiteSet.from_arrays(rng.integers(-100, 100, (1000, 3)), np.zeros(1000, np.uint32), TAGS)
-    assert s.nbytes() == 14 * len(s) + 16 * len(s.chunk_keys) + 8
+    assert s.nbytes() == 7 * len(s) + 16 * len(s.chunk_keys) + 8
+
+
+def test_x_and_z_decode_from_the_chunk_and_the_xz_byte():
+    rng = np.random.default_rng(4)
+    xyz = np.unique(rng.integers(-70_000, 70_000, (3000, 3)) // [1, 100, 1], axis=0)
+    s = SiteSet.from_arrays(xyz, np.ones(xyz.shape[0], np.uint32), TAGS)
+    got = sorted(zip(s.x.tolist(), s.y.tolist(), s.z.tolist(), strict=True))
+    assert got == sorted(map(tuple, xyz.tolist()))
+    assert s.x.dtype == s.z.dtype == np.int32
+    assert [s.pos(i) for i in range(len(s))] == list(zip(s.x.tolist(), s.y.tolist(), s.z.tolist(), strict=True))
+    assert s.positions(np.arange(len(s))).tolist() == [list(s.pos(i)) for i in range(len(s))]
 
 
 # ---- from_index_arrays and _check ------------------------------------------------------------
@@ -243,17 +254,17 @@ def test_nbytes_is_14_bytes_per_site_plus_index():
 def test_from_index_arrays_shares_memory_and_checks_on_request():
     rng = np.random.default_rng(5)
     a = SiteSet.from_arrays(rng.integers(-300, 300, (2000, 3)), np.ones(2000, np.uint32), TAGS)
-    cols = [np.array(getattr(a, n)) for n in ("x", "y", "z", "tags", "chunk_keys", "chunk_starts")]
+    cols = [np.array(getattr(a, n)) for n in ("xz", "y", "tags", "chunk_keys", "chunk_starts")]
     b = SiteSet.from_index_arrays(*cols, TAGS, check=True)
-    assert all(np.shares_memory(c, getattr(b, n)) for c, n in zip(cols, ("x", "y", "z", "tags"), strict=False))
+    assert all(np.shares_memory(c, getattr(b, n)) for c, n in zip(cols, ("xz", "y", "tags"), strict=False))
     assert b.query((-50, -50, -50), (50, 50, 50)).tolist() == a.query((-50, -50, -50), (50, 50, 50)).tolist()
-    # The columns can be rebuilt from sorted x, z alone.
-    keys, starts = build_chunk_index(cols[0], cols[2])
+    # The index can be rebuilt from sorted x, z alone.
+    keys, starts = build_chunk_index(a.x, a.z)
     assert np.array_equal(keys, a.chunk_keys) and np.array_equal(starts, a.chunk_starts)
 
 
 def corrupt(s: SiteSet, **changes):
-    cols = {n: np.array(getattr(s, n)) for n in ("x", "y", "z", "tags", "chunk_keys", "chunk_starts")}
+    cols = {n: np.array(getattr(s, n)) for n in ("xz", "y", "tags", "chunk_keys", "chunk_starts")}
     for name, fn in changes.items():
         fn(cols[name])
     return SiteSet.from_index_arrays(**cols, tag_names=s.tag_names)
@@ -263,14 +274,14 @@ def corrupt(s: SiteSet, **changes):
     "changes",
     [
         {"y": lambda a: a.__setitem__(slice(0, 2), a[1::-1].copy())},  # swap two rows of one column
-        {"x": lambda a: a.__setitem__(0, a[0] + 16)},  # site outside its chunk
-        {
-            "y": lambda a: a.__setitem__(1, a[0]),
-            "x": lambda a: a.__setitem__(1, a[0]),
-            "z": lambda a: a.__setitem__(1, a[0]),
-        },  # duplicate position
+        {"xz": lambda a: a.__setitem__(0, 0x10)},  # rows of one chunk out of order
+        {"y": lambda a: a.__setitem__(1, a[0]), "xz": lambda a: a.__setitem__(1, a[0])},  # duplicate position
+        {"chunk_keys": lambda a: a.__setitem__(1, a[0])},  # chunk keys not rising
+        {"chunk_keys": lambda a: a.__setitem__(1, chunk_key([MAX_XZ + 16], [0])[0])},  # beyond the limits
+        {"y": lambda a: a.__setitem__(3, MAX_Y + 1)},  # beyond the limits
         {"tags": lambda a: a.__setitem__(0, 1 << 7)},  # tag bit beyond the names
-        {"chunk_starts": lambda a: a.__setitem__(1, a[1] - 1)},  # index off by one
+        {"chunk_starts": lambda a: a.__setitem__(1, a[2])},  # an empty chunk
+        {"chunk_starts": lambda a: a.__setitem__(2, a[2] + 1)},  # index past the rows
     ],
 )
 def test_check_catches_corruption(changes):
@@ -284,8 +295,8 @@ def test_check_catches_corruption(changes):
 def test_from_index_arrays_rejects_wrong_dtypes():
     s = SiteSet.from_arrays(np.array([[0, 0, 0]]), np.ones(1, np.uint32), TAGS)
     with pytest.raises(ValidationError) as exc:
-        SiteSet.from_index_arrays(s.x.astype(np.int64), s.y, s.z, s.tags, s.chunk_keys, s.chunk_starts, TAGS)
-    assert exc.value.field == "x"
+        SiteSet.from_index_arrays(s.xz.astype(np.int64), s.y, s.tags, s.chunk_keys, s.chunk_starts, TAGS)
+    assert exc.value.field == "xz"
 
 
 # ---- input validation ------------------------------------------------------------------------

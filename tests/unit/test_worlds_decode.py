@@ -135,7 +135,7 @@ def test_pack_then_load_gives_the_same_siteset(rows: list[tuple[int, int, int, i
     s = SiteSet.from_arrays(xyz, tags, ["surface", "cave", "forest"])
     t = load_pack_bytes(pack_bytes(s, {"world": "w"}))
     assert t.tag_names == s.tag_names
-    for name in ("x", "y", "z", "tags", "chunk_keys", "chunk_starts"):
+    for name in ("xz", "x", "y", "z", "tags", "chunk_keys", "chunk_starts"):
         a, b = getattr(s, name), getattr(t, name)
         assert a.dtype == b.dtype and np.array_equal(a, b), name
     t._check()
