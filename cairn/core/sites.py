@@ -384,20 +384,21 @@ class SiteSet:
         def both(m: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
             return m if keep is None else np.logical_and(keep, m, out=keep)
 
-        # Chunk-aligned box edges need no per-site test on that axis. Otherwise each row's x (z)
-        # is its chunk's corner plus the high (low) half of its xz byte.
-        test_x, test_z = x0 & 15 or (x1 + 1) & 15, z0 & 15 or (z1 + 1) & 15
-        if test_x or test_z:
+        # Only the chunks that straddle an edge of the box need a per-site test on x and z: a
+        # site's x (z) is its chunk's corner plus the high (low) half of its xz byte.
+        if x0 & 15 or (x1 + 1) & 15 or z0 & 15 or (z1 + 1) & 15:
             chunks = _expand_ranges(ca, cb)
-            lens = starts[chunks + 1] - starts[chunks]
             ox, oz = chunk_origins(self.chunk_keys[chunks])
-            b = self.xz[rows]
-            if test_x:
-                xs = np.repeat(ox, lens) | (b >> 4)
-                keep = both((xs >= x0) & (xs <= x1))
-            if test_z:
-                zs = np.repeat(oz, lens) | (b & 15)
-                keep = both((zs >= z0) & (zs <= z1))
+            edge = (ox < x0) | (ox + 15 > x1) | (oz < z0) | (oz + 15 > z1)
+            if edge.any():
+                first = starts[chunks[edge]]
+                lens = starts[chunks[edge] + 1] - first
+                at = np.searchsorted(rows, first)  # where those chunks' rows sit in `rows`
+                b = self.xz[_expand_ranges(first, first + lens)]
+                xs = np.repeat(ox[edge], lens) | (b >> 4)
+                zs = np.repeat(oz[edge], lens) | (b & 15)
+                keep = np.ones(rows.shape[0], dtype=np.bool_)
+                keep[_expand_ranges(at, at + lens)] = (xs >= x0) & (xs <= x1) & (zs >= z0) & (zs <= z1)
         if y0 > MIN_Y or y1 < MAX_Y:
             ys = self.y[rows]
             keep = both((ys >= y0) & (ys <= y1))
