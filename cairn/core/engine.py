@@ -76,6 +76,9 @@ MISSES = tuple(Outcome({"result": "miss", "temperature": band}, (), 0) for band 
 # A treasure found in `around` is at most NEAR away, inside the warm band: its squared distance
 # against these squared limits gives `hints.temperature_band` of its distance, with no square root.
 _NEAR2 = NEAR * NEAR
+# The dig path's constants as plain globals (one lookup each, not two).
+_TILE_SHIFT, _TILE_MASK, _NEAR_FLAG = hints.TILE_SHIFT, hints.TILE - 1, hints.NEAR_FLAG
+_dist = math.dist
 _BURNING2, _HOT2 = (int(limit) ** 2 for limit, _ in hints.TEMPERATURE_BANDS[:2])
 assert hints.TEMPERATURE_BANDS[2][0] >= NEAR and hints.TEMPERATURES[:3] == ("burning", "hot", "warm")
 
@@ -164,7 +167,7 @@ class Treasure:
 class Hunt:
     __slots__ = (
         "_field", "around", "around_shift", "avoid", "cooldown", "created_at", "created_ev", "created_seq", "ended",
-        "ends_at", "id", "key", "left", "reach2", "solve_by", "spec", "spec_json", "started", "starts_at", "step",
+        "ends_at", "id", "key", "left", "reach", "solve_by", "spec", "spec_json", "started", "starts_at", "step",
         "tiles", "tolerance", "treasures", "window", "world",
     )  # fmt: skip
 
@@ -191,7 +194,7 @@ class Hunt:
             for i, (p, t, items, tags) in enumerate(zip(rec.pos, rec.tiers, rec.loot, rec.tags, strict=True))
         ]
         self.left = len(self.treasures)
-        self.reach2 = spec.dig.reach * spec.dig.reach
+        self.reach = float(spec.dig.reach)
         self.tolerance = spec.dig.tolerance
         # The dig and hint indexes are made on first use (`make_around`, `field`): of many live
         # hunts, most are not being dug at any one time, and these are most of a hunt's memory.
@@ -277,8 +280,10 @@ class Player:
     def __init__(self) -> None:
         self.last_pos: Pos | None = None
         self.last_t = 0.0
-        self.tokens = -1.0
-        self.tokens_t = 0.0
+        # The dig token bucket, as of `tokens_t`: refilled from the beginning of time, a new player's
+        # bucket is full on its first dig.
+        self.tokens = 0.0
+        self.tokens_t = -math.inf
         self.flags = 0
 
 
@@ -577,20 +582,18 @@ class Engine:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
         if h.ended is not None or not h.starts_at <= now < h.ends_at:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
+        if _dist(pos, at) > h.reach:
+            raise OutOfReach(f"dig at {list(at)} is farther than reach {h.reach:g} from the player", field="at")
         ax, ay, az = at
-        dx, dy, dz = pos[0] - ax, pos[1] - ay, pos[2] - az
-        if dx * dx + dy * dy + dz * dz > h.reach2:
-            reach = h.spec.dig.reach
-            raise OutOfReach(f"dig at {list(at)} is farther than reach {reach:g} from the player", field="at")
-        self._take_token(self._move(player, pos, False, now, hunt_id), now)
+        self._move(player, pos, False, now, hunt_id, True)
         mine = self.claimed.get((hunt_id, player)) if known else None
         if mine is None:
             # The common case, a miss by a player with no claim here: one lookup in the tile.
-            tile = h.tiles.get((ax >> hints.TILE_SHIFT, az >> hints.TILE_SHIFT))
+            tile = h.tiles.get((ax >> _TILE_SHIFT, az >> _TILE_SHIFT))
             if tile is None:
                 tile = self._tile(h, ax, az)
-            band = tile[((ax & (hints.TILE - 1)) << hints.TILE_SHIFT) | (az & (hints.TILE - 1))]
-            if band < hints.NEAR_FLAG:
+            band = tile[((ax & _TILE_MASK) << _TILE_SHIFT) | (az & _TILE_MASK)]
+            if band < _NEAR_FLAG:
                 return MISSES[band]
         # One pass over the treasures within NEAR of the dig: the candidates within tolerance, and
         # the nearest live one this player has not claimed (which answers most temperatures).
@@ -717,17 +720,20 @@ class Engine:
         self.last_hint[key] = (now + h.cooldown, request_id, reply if request_id is not None else None)
         return Outcome(reply, NOTHING, 0)
 
-    def _move(self, player: str, pos: Pos, teleport: bool, now: float, hunt: str) -> Player:
-        """Check a reported position against the last one; raise ImplausibleMovement if too fast."""
+    def _move(self, player: str, pos: Pos, teleport: bool, now: float, hunt: str, dig: bool = False) -> Player:
+        """Check a reported position against the last one; raise ImplausibleMovement if too fast.
+
+        With `dig`, then take one dig from the player's token bucket (`dig_rate` per second, up to
+        `dig_burst`; a new player starts with a full bucket), or raise RateLimited. One call on the
+        dig path, which runs for every dig.
+        """
         p = self.players.get(player)
         if p is None:
             p = self.players[player] = Player()
         last = p.last_pos
         if last is not None and not teleport:
             dt = now - p.last_t
-            allowed = self._max_speed * dt + self._slack if dt > 0.0 else self._slack
-            dx, dy, dz = pos[0] - last[0], pos[1] - last[1], pos[2] - last[2]
-            if dx * dx + dy * dy + dz * dz > allowed * allowed:
+            if _dist(pos, last) > (self._max_speed * dt + self._slack if dt > 0.0 else self._slack):
                 p.flags += 1
                 self.emit("anticheat.flagged", hunt, now, {
                     "player": player, "reason": "implausible_movement",
@@ -740,24 +746,18 @@ class Engine:
                 )
         p.last_pos = pos
         p.last_t = now
-        return p
-
-    def _take_token(self, p: Player, now: float) -> None:
-        """One dig from the player's token bucket (`dig_rate` per second, up to `dig_burst`)."""
-        burst = self._burst
-        tokens = p.tokens
-        if tokens < 0.0:
-            tokens = burst  # a new player starts with a full bucket
-        else:
-            tokens += (now - p.tokens_t) * self._rate
-            if tokens > burst:
-                tokens = burst
+        if not dig:
+            return p
+        tokens = p.tokens + (now - p.tokens_t) * self._rate
+        if tokens > self._burst:
+            tokens = self._burst
         p.tokens_t = now
         if tokens < 1.0:
             p.tokens = tokens
             rate = self._rate
             raise RateLimited(f"more than {rate:g} digs per second", retry_after=round((1.0 - tokens) / rate, 3))
         p.tokens = tokens - 1.0
+        return p
 
     def claim_view(self, c: Claimed) -> dict[str, Any]:
         return {

@@ -132,6 +132,9 @@ def validation_error(err: msgspec.ValidationError | msgspec.DecodeError, what: s
     """Turn a msgspec error into a ValidationError that names the field."""
     field = _field_of(err) if isinstance(err, msgspec.ValidationError) else None
     reason = str(err).split(" - at `$")[0]
+    if reason.startswith("`") and "` " in reason:  # a `__post_init__` check names its field first
+        name = reason[1 : reason.index("`", 1)]
+        field = f"{field}.{name}" if field else name
     if reason.startswith("Object contains unknown field"):
         name = reason.split("`")[1]
         full = f"{field}.{name}" if field else name

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from cairn.app import Runtime
+from cairn.core.engine import MISSES
 from cairn.core.errors import (
     CairnError,
     Forbidden,
@@ -47,6 +48,8 @@ def _decoder(t: Any) -> Callable[[bytes], Any]:
 
 
 dec_dig = _decoder(schemas.DigRequest)
+# The engine answers most digs with one of its shared `MISSES` outcomes (never mutated).
+_MISS_REPLIES: dict[int, bytes] = {id(m): encode(m.result) for m in MISSES}
 dec_hint = _decoder(schemas.HintRequest)
 dec_positions = _decoder(schemas.PositionsRequest)
 dec_batch = _decoder(schemas.RawBatch)
@@ -171,8 +174,12 @@ class Api:
         eng = rt.engine
         assert eng is not None
         out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock())
-        if not out.records and out.wait_seq <= self.journal.durable_seq and not eng.new_events:
-            return encode(out.result)  # a miss: nothing to persist, publish or wait for
+        if not out.records and not eng.new_events:
+            if out.wait_seq == 0:  # a miss: nothing to persist, publish or wait for
+                miss = _MISS_REPLIES.get(id(out))  # the common misses are shared: encoded once
+                return miss if miss is not None else encode(out.result)
+            if out.wait_seq <= self.journal.durable_seq:
+                return encode(out.result)
         return self.reply(rt.submit(out), out.result)
 
     def hint(self, req: Request) -> Any:

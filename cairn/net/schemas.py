@@ -5,7 +5,8 @@ The same structs validate requests and generate `/v1/openapi.json`, so they cann
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -14,14 +15,29 @@ from cairn.core.geometry import MAX_XZ, MAX_Y, MIN_Y
 XZ = Annotated[int, msgspec.Meta(ge=-MAX_XZ, le=MAX_XZ)]
 Y = Annotated[int, msgspec.Meta(ge=MIN_Y, le=MAX_Y)]
 Position = Annotated[tuple[XZ, Y, XZ], msgspec.Meta(description="[x, y, z] block coordinates")]
-PlayerId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="the game's player id")]
+PLAYER_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
+# Player ids are checked by `_check_player` (each body's `__post_init__`), not by a msgspec `pattern`:
+# msgspec's check cost 0.42 µs per body, a plain `fullmatch` 0.19 µs (a dig's whole decode was 0.71 µs),
+# and `fullmatch` also refuses the trailing newline that `$` lets through. The schema still says it.
+PlayerId = Annotated[
+    str, msgspec.Meta(extra_json_schema={"pattern": PLAYER_PATTERN}, description="the game's player id")
+]
+_player_ok = re.compile(PLAYER_PATTERN[1:-1]).fullmatch
 RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 HuntId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,48}(@[0-9]{8}T[0-9]{4})?$")]
 WorldId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 
-class Body(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+class Body(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A request body. Decoded bodies hold only strings, numbers and containers of them, so the
+    cycle collector need not track them (`gc=False`): one dig decodes one."""
+
+
+def _check_player(body: Any) -> None:
+    """`__post_init__` of the bodies with a `player`: msgspec turns the ValueError into a
+    ValidationError at the body's path, and `validation_error` reads the field from the message."""
+    if _player_ok(body.player) is None:
+        raise ValueError(f"`player` must match regex {PLAYER_PATTERN!r}")
 
 
 class DigRequest(Body):
@@ -30,17 +46,23 @@ class DigRequest(Body):
     at: Position
     request_id: RequestId
 
+    __post_init__ = _check_player
+
 
 class HintRequest(Body):
     player: PlayerId
     pos: Position
     request_id: RequestId | None = None
 
+    __post_init__ = _check_player
+
 
 class PositionUpdate(Body):
     player: PlayerId
     pos: Position
     teleport: bool = False
+
+    __post_init__ = _check_player
 
 
 class PositionsRequest(Body):
@@ -55,12 +77,16 @@ class DigOp(Body, tag_field="op", tag="dig"):
     at: Position
     request_id: RequestId
 
+    __post_init__ = _check_player
+
 
 class HintOp(Body, tag_field="op", tag="hint"):
     hunt: HuntId
     player: PlayerId
     pos: Position
     request_id: RequestId | None = None
+
+    __post_init__ = _check_player
 
 
 class PositionsOp(Body, tag_field="op", tag="positions"):

@@ -180,7 +180,8 @@ def test_batch_results_in_order_with_errors_in_their_slots(cairn: CairnServer) -
         {"op": "dig", "hunt": "h1", **dig_body("alice", at, "b1")},
         {"op": "dig", "hunt": "nope", **dig_body("bob", at, "b2")},
         {"op": "hint", "hunt": "h1", "player": "carol", "pos": [0, 70, 0]},
-        {"op": "positions", "world": "overworld", "updates": [{"player": "dave", "pos": [0, 70, 0]}]},
+        # Far from the hunt's area: no treasure can be near, whatever the placement secret chose.
+        {"op": "positions", "world": "overworld", "updates": [{"player": "dave", "pos": [9000, 70, 9000]}]},
         {"op": "fly", "hunt": "h1"},
         {"op": "dig", "hunt": "h1", **dig_body("erin", at, "b3"), "tier": "epic"},
     ]

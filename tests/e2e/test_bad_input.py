@@ -83,3 +83,26 @@ def test_session_survives_bad_subscribe_grants_and_deep_frames(cairn: CairnServe
     finally:
         ws.close()
     no_internal_errors(cairn)
+
+
+def test_player_ids_outside_the_pattern_are_refused_with_the_field(cairn: CairnServer) -> None:
+    assert cairn.request("POST", "/v1/hunts", hunt_spec("h1"), key=ADMIN)[0] == 201
+    # A trailing newline passes a `$`-anchored `re.search`; the id must match the whole pattern.
+    for bad in ("", "a b", "ok\n", "x" * 65, "joueur-é", "a/b"):
+        dig = {"player": bad, "pos": [0, 64, 0], "at": [0, 63, 0], "request_id": "r1"}
+        status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig)
+        assert status == 422 and body["error"]["field"] == "player", (bad, body)
+        status, body, _ = cairn.request("POST", "/v1/hunts/h1/hint", {"player": bad, "pos": [0, 64, 0]})
+        assert status == 422 and body["error"]["field"] == "player", (bad, body)
+        ops = [
+            {"op": "positions", "world": "overworld", "updates": [{"player": "fine", "pos": [0, 64, 0]},
+                                                                  {"player": bad, "pos": [0, 64, 0]}]},
+            {"op": "dig", "hunt": "h1", **dig},
+        ]  # fmt: skip
+        status, body, _ = cairn.request("POST", "/v1/batch", {"ops": ops})
+        assert status == 200, body
+        fields = [r["error"]["field"] for r in body["results"]]
+        assert fields == ["updates[1].player", "player"], (bad, body)
+    good = {"player": "Some_Player.9:x-Y", "pos": [0, 64, 0], "at": [0, 63, 0], "request_id": "r2"}
+    assert cairn.request("POST", "/v1/hunts/h1/dig", good)[0] == 200
+    no_internal_errors(cairn)
