@@ -130,6 +130,8 @@ class Request(msgspec.Struct, gc=False):
     body: bytes
     client: str
     params: dict[str, str]
+    #: The first `Authorization` header's raw value, picked out while parsing: every API call reads it.
+    authorization: bytes | None = None
     _headers: dict[str, str] | None = None
     _query: dict[str, str] | None = None
 
@@ -182,7 +184,8 @@ class Request(msgspec.Struct, gc=False):
     ) -> Request:
         """A request made by hand, for testing handlers without a server."""
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
-        return cls(method, path, query.encode(), raw, body, client, params or {})
+        auth = next((v for k, v in raw if k.lower() == b"authorization"), None)
+        return cls(method, path, query.encode(), raw, body, client, params or {}, auth)
 
 
 class Response(msgspec.Struct):
@@ -626,6 +629,7 @@ class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection: parse with httptools, route, run handlers, write in order."""
 
     __slots__ = (
+        "_auth",
         "_backlog",
         "_big",
         "_body",
@@ -700,6 +704,7 @@ class HttpProtocol(asyncio.Protocol):
         # The request being parsed.
         self._url = b""
         self._raw: list[tuple[bytes, bytes]] = []
+        self._auth: bytes | None = None
         self._ka_mode = 0  # mode bits of a keep-alive response to this client, once known
         self._max_body = config.max_body
         self._big = False
@@ -852,9 +857,12 @@ class HttpProtocol(asyncio.Protocol):
             self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # Nothing else here: headers are decoded only if the handler reads them, and the
+        # Little else here: headers are decoded only if the handler reads them, and the
         # transport's own (content-length, expect) only matter for a body spanning reads.
+        # `Authorization` is kept aside, as every API call reads it (a scan of the list cost more).
         self._raw.append((name, value))
+        if len(name) == 13 and self._auth is None and name.lower() == b"authorization":
+            self._auth = value
 
     def on_headers_complete(self) -> None:
         self._phase = 2
@@ -902,8 +910,9 @@ class HttpProtocol(asyncio.Protocol):
             mode = 0
             self._halted = True  # the last request on this connection
         route = methods.get(method) if methods is not None else None
-        req = Request(method, path, query, self._raw, body, self._client, params or {})  # read-only by handlers
+        req = Request(method, path, query, self._raw, body, self._client, params, self._auth)  # read-only by handlers
         self._raw = []
+        self._auth = None
         self._body = None
         self._spill = -1
         self._limit = self._max_body

@@ -29,16 +29,21 @@ def _quote(v: object) -> str:
 
 
 class Histogram:
-    __slots__ = ("count", "counts", "sum")
+    """Counts per bucket and a sum; recording is one bucket increment and one addition (the count is
+    the counts' total, worked out when scraped)."""
+
+    __slots__ = ("counts", "sum")
 
     def __init__(self) -> None:
         self.counts = [0] * (len(BUCKETS) + 1)
-        self.count = 0
         self.sum = 0.0
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
 
     def observe(self, seconds: float) -> None:
         self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.count += 1
         self.sum += seconds
 
     def lines(self, name: str, labels: str) -> list[str]:
@@ -50,9 +55,10 @@ class Histogram:
         for le, c in zip(BUCKETS, self.counts, strict=False):
             acc += c
             out.append(f"{name}_bucket{lab(f'le={_quote(le)}')} {acc}")
-        out.append(f"{name}_bucket{lab('le=' + _quote('+Inf'))} {self.count}")
+        count = self.count
+        out.append(f"{name}_bucket{lab('le=' + _quote('+Inf'))} {count}")
         out.append(f"{name}_sum{lab()} {self.sum:.6f}")
-        out.append(f"{name}_count{lab()} {self.count}")
+        out.append(f"{name}_count{lab()} {count}")
         return out
 
 
@@ -120,7 +126,6 @@ class Metrics:
             if type(res) is bytes:  # Histogram.observe, inlined: this runs on every fast request
                 dt = clock() - t0
                 counts[bisect_left(BUCKETS, dt)] += 1
-                hist.count += 1
                 hist.sum += dt
                 status[ok] += 1
                 return res
