@@ -114,7 +114,7 @@ class Api:
         return (status, encode(result)) if status != 200 else encode(result)
 
     def auth(self, req: Request, scope: str) -> str:
-        return self.keys.require(req.authorization, scope)
+        return self.keys.require(req.auth(), scope)
 
     # ---- probes, metrics, schema --------------------------------------------------------------------
     def healthz(self, req: Request) -> bytes:
@@ -166,9 +166,11 @@ class Api:
 
     # ---- the hot path --------------------------------------------------------------------------------
     def dig(self, req: Request) -> Any:
+        # A key verified before on any route is good for GAME. None (not picked out while
+        # parsing) is never in `verified_keys`: then the full lookup and check.
         header = req.authorization
-        if header not in self.verified_keys:  # a key verified before on any route is good for GAME
-            self.keys.require(header, GAME)
+        if header not in self.verified_keys:
+            self.keys.require(req.auth(), GAME)
         b = dec_dig(req.body)
         rt = self.rt
         eng = rt.engine
@@ -183,7 +185,7 @@ class Api:
         return self.reply(rt.submit(out), out.result)
 
     def hint(self, req: Request) -> Any:
-        self.keys.require(req.authorization, GAME)
+        self.keys.require(req.auth(), GAME)
         b = dec_hint(req.body)
         out = self.rt.eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, self.clock())
         return self.reply(self.rt.submit(out), out.result)

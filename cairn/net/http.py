@@ -103,6 +103,10 @@ _HEADER_NAMES: dict[bytes, str] = {}  # raw header name -> lower-case str, bound
 _HEADER_NAMES_MAX: Final = 1024
 
 
+#: How clients spell the header every API call reads (RFC 9110 names are case-insensitive).
+_AUTHORIZATION: Final = frozenset((b"Authorization", b"authorization", b"AUTHORIZATION"))
+
+
 def _header_name(raw: bytes) -> str:
     name = _HEADER_NAMES.get(raw)
     if name is None:
@@ -130,7 +134,7 @@ class Request(msgspec.Struct, gc=False):
     body: bytes
     client: str
     params: dict[str, str]
-    #: The first `Authorization` header's raw value, picked out while parsing: every API call reads it.
+    #: The first `Authorization` header's raw value when picked out while parsing; read it with `auth()`.
     authorization: bytes | None = None
     _headers: dict[str, str] | None = None
     _query: dict[str, str] | None = None
@@ -151,6 +155,11 @@ class Request(msgspec.Struct, gc=False):
                 if old is not value:
                     h[name] = old + ", " + value
         return h
+
+    def auth(self) -> bytes | None:
+        """The raw value of the first `Authorization` header, however it is spelt."""
+        a = self.authorization
+        return a if a is not None else self.header(b"authorization")
 
     def header(self, name: bytes) -> bytes | None:
         """The raw value of the first header called `name` (lower-case), without building `headers`."""
@@ -859,9 +868,10 @@ class HttpProtocol(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         # Little else here: headers are decoded only if the handler reads them, and the
         # transport's own (content-length, expect) only matter for a body spanning reads.
-        # `Authorization` is kept aside, as every API call reads it (a scan of the list cost more).
+        # `Authorization` in its usual spellings is kept aside, as every API call reads it (a scan of
+        # the list cost more); `Request.auth()` falls back to the scan for any other spelling.
         self._raw.append((name, value))
-        if len(name) == 13 and self._auth is None and name.lower() == b"authorization":
+        if name in _AUTHORIZATION and self._auth is None:
             self._auth = value
 
     def on_headers_complete(self) -> None:

@@ -286,3 +286,32 @@ def test_sse_pushes_live_events_to_a_connected_subscriber(cairn: CairnServer) ->
         while b"treasure.claimed" not in buf and time.monotonic() < deadline:
             buf += s.recv(65536)
     assert b"event: treasure.found" in buf and b"event: treasure.claimed" in buf
+
+
+def test_authorization_header_name_in_any_case(cairn: CairnServer) -> None:
+    """Header names are case-insensitive (RFC 9110): the usual spellings are picked out while parsing,
+    any other is found by a scan; a wrong key is refused either way."""
+    import http.client
+
+    make_hunt(cairn)
+
+    def send(method: str, path: str, name: str, key: str, body: dict | None = None) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", cairn.port, timeout=10)
+        try:
+            conn.putrequest(method, path)
+            conn.putheader(name, f"Bearer {key}")
+            data = json.dumps(body).encode() if body is not None else b""
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Content-Length", str(len(data)))
+            conn.endheaders(data)
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    dig = dig_body("casey", [3, 64, 3], "case-1", pos=[3, 65, 3])
+    hint = {"player": "casey", "pos": [3, 65, 3]}
+    for name in ("Authorization", "authorization", "AUTHORIZATION", "aUtHoRiZaTiOn"):
+        assert send("POST", "/v1/hunts/h1/dig", name, GAME, dig) == 200, name
+        assert send("POST", "/v1/hunts/h1/hint", name, GAME, hint) in (200, 429), name
+        assert send("GET", "/v1/hunts/h1?reveal=1", name, ADMIN) == 200, name
+        assert send("POST", "/v1/hunts/h1/dig", name, "not-a-key", dig) == 401, name
