@@ -254,7 +254,7 @@ class Api:
     def grants(self, req: Request) -> bytes:
         self.auth(req, GAME)
         player = req.params["player"]
-        if not schemas_player_ok(player):
+        if not schemas.player_ok(player):
             raise ValidationError("player id must be 1-64 characters of [A-Za-z0-9_.:-]", field="player")
         return encode({"grants": self.rt.eng.grants_of(player)})
 
@@ -395,9 +395,6 @@ class Api:
 def _same(op: Any) -> Any:
     return op
 
-
-def schemas_player_ok(player: str) -> bool:
-    return 1 <= len(player) <= 64 and all(c.isascii() and (c.isalnum() or c in "_.:-") for c in player)
 
 
 def sse_frame(e: Event) -> bytes:

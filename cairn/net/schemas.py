@@ -22,7 +22,12 @@ PLAYER_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
 PlayerId = Annotated[
     str, msgspec.Meta(extra_json_schema={"pattern": PLAYER_PATTERN}, description="the game's player id")
 ]
-_player_ok = re.compile(PLAYER_PATTERN[1:-1]).fullmatch
+_player_match = re.compile(PLAYER_PATTERN[1:-1]).fullmatch
+
+
+def player_ok(player: str) -> bool:
+    """Whether `player` is a valid player id (`PLAYER_PATTERN`, the whole string)."""
+    return _player_match(player) is not None
 RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 HuntId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,48}(@[0-9]{8}T[0-9]{4})?$")]
 WorldId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
@@ -36,7 +41,7 @@ class Body(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 def _check_player(body: Any) -> None:
     """`__post_init__` of the bodies with a `player`: msgspec turns the ValueError into a
     ValidationError at the body's path, and `validation_error` reads the field from the message."""
-    if _player_ok(body.player) is None:
+    if _player_match(body.player) is None:
         raise ValueError(f"`player` must match regex {PLAYER_PATTERN!r}")
 
 

@@ -103,6 +103,10 @@ def test_player_ids_outside_the_pattern_are_refused_with_the_field(cairn: CairnS
         assert status == 200, body
         fields = [r["error"]["field"] for r in body["results"]]
         assert fields == ["updates[1].player", "player"], (bad, body)
+    for bad in ("a%20b", "ok%0A", "x" * 65, "joueur-%C3%A9"):  # path parameters follow the same rule
+        status, body, _ = cairn.request("GET", f"/v1/players/{bad}/grants")
+        assert status == 422 and body["error"]["field"] == "player", (bad, body)
+    assert cairn.request("GET", "/v1/players/Some_Player.9:x-Y/grants")[0] == 200
     good = {"player": "Some_Player.9:x-Y", "pos": [0, 64, 0], "at": [0, 63, 0], "request_id": "r2"}
     assert cairn.request("POST", "/v1/hunts/h1/dig", good)[0] == 200
     no_internal_errors(cairn)
