@@ -63,11 +63,15 @@ def sign_in(page: Page, srv: CairnServer, key: str = ADMIN) -> None:
 
 
 class Players(threading.Thread):
-    """Simulated players: each walks a little and digs near where it stands, through the HTTP API."""
+    """Simulated players: each walks a little and digs near where it stands, through the HTTP API.
 
-    def __init__(self, srv: CairnServer, hunt: str, n: int) -> None:
+    They never dig within 8 columns of a position in `avoid` (the hunt's treasures), so that only the
+    test's own digs claim anything.
+    """
+
+    def __init__(self, srv: CairnServer, hunt: str, n: int, avoid: list[list[int]] | None = None) -> None:
         super().__init__(daemon=True)
-        self.srv, self.hunt, self.n = srv, hunt, n
+        self.srv, self.hunt, self.n, self.avoid = srv, hunt, n, avoid or []
         self.stop = threading.Event()
         self.digs = self.errors = 0
         rnd = random.Random(7)
@@ -81,6 +85,8 @@ class Players(threading.Thread):
                 p[0] += rnd.randint(-2, 2)
                 p[2] += rnd.randint(-2, 2)
                 at = [p[0] + rnd.randint(-3, 3), 63, p[2] + rnd.randint(-3, 3)]
+                if any(abs(at[0] - x) <= 8 and abs(at[2] - z) <= 8 for x, _, z in self.avoid):
+                    continue
                 self.digs += 1
                 ops.append({"op": "dig", "hunt": self.hunt, "player": name, "pos": list(p), "at": at,
                             "request_id": f"{name}-{self.digs}"})  # fmt: skip
@@ -94,7 +100,7 @@ def test_login_map_claim_and_leaderboard_live(cairn: CairnServer, page: Page) ->
     assert cairn.request("POST", "/v1/hunts", hunt_spec("h1"), key=ADMIN)[0] == 201
     _, hunt, _ = cairn.request("GET", "/v1/hunts/h1?reveal=1", key=ADMIN)
     target = hunt["treasures"][0]
-    players = Players(cairn, "h1", 40)
+    players = Players(cairn, "h1", 40, avoid=[t["pos"] for t in hunt["treasures"]])
     players.start()
     try:
         sign_in(page, cairn)
