@@ -685,3 +685,19 @@ async def test_h2c_offer_with_a_chunked_body_split_across_reads() -> None:
         p.data_received(raw[i : i + 11])
     [r] = replies(t.buffer)
     assert r.status == 201 and r.json()["body"] == "abcde"
+
+
+@run
+async def test_authorization_is_picked_out_per_request_and_never_carried_over() -> None:
+    seen: list[tuple[bytes | None, bytes | None]] = []
+    r = Router()
+    r.add("GET", "/x", lambda req: (seen.append((req.authorization, req.auth())), b"{}")[1])
+    p, t = connect(r)
+    p.data_received(
+        get("/x", "Authorization: Bearer a\r\nauthorization: Bearer second\r\n")  # the first one counts
+        + get("/x")  # the next request on the connection has none: nothing carried over
+        + get("/x", "AUTHORIZATION: Bearer c\r\n")
+        + get("/x", "aUtHoRiZaTiOn: Bearer d\r\n")  # an unusual spelling: found by the scan
+    )
+    assert seen == [(b"Bearer a", b"Bearer a"), (None, None), (b"Bearer c", b"Bearer c"), (None, b"Bearer d")]
+    assert [x.status for x in replies(t.buffer)] == [200] * 4
