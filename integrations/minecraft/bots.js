@@ -20,6 +20,7 @@ const host = opt('--host', '127.0.0.1')
 const port = Number(opt('--port', '25565'))
 const bots = new Map()
 
+process.stdout.on('error', () => process.exit(0)) // the driver went away
 function out (obj) { process.stdout.write(JSON.stringify(obj) + '\n') }
 // Chat text without its colour codes.
 function plain (msg) { return msg.toString().replace(/\u00a7[0-9a-fk-or]/g, '') }
@@ -73,7 +74,13 @@ async function waitChunk (b, x, z, ms = 10000) {
 }
 
 const ops = {
-  async join (c) { return join(c.name) },
+  async join (c) {
+    const r = await join(c.name)
+    // The server may set the game mode just after spawn: wait for the one the caller expects.
+    const t0 = Date.now()
+    while (c.gamemode && bot(c.name).game.gameMode !== c.gamemode && Date.now() - t0 < 5000) await sleep(20)
+    return { ...r, gamemode: bot(c.name).game.gameMode }
+  },
   async quit (c) {
     const b = bot(c.name)
     const ended = new Promise(resolve => b.once('end', resolve))
@@ -94,14 +101,40 @@ const ops = {
     return { dug: true, block: block.name }
   },
   // Several bots break the same block in the same turn of the loop: their packets leave together.
+  // `digs`: [{name, pos}], one block per bot (the same block, or blocks next to each other).
   async dig_together (c) {
-    const p = new Vec3(...c.pos)
-    const bs = c.names.map(bot)
-    for (const b of bs) await waitChunk(b, p.x, p.z)
-    const block = bs[0].blockAt(p)
-    if (!block || block.name === 'air') throw new Error(`no block at ${c.pos}`)
-    const results = await Promise.allSettled(bs.map(b => b.dig(b.blockAt(p), 'ignore')))
+    const jobs = c.digs.map(d => ({ b: bot(d.name), p: new Vec3(...d.pos) }))
+    for (const { b, p } of jobs) {
+      await waitChunk(b, p.x, p.z)
+      const block = b.blockAt(p)
+      if (!block || block.boundingBox !== 'block') throw new Error(`no solid block at ${p}`)
+    }
+    const results = await Promise.allSettled(jobs.map(({ b, p }) => b.dig(b.blockAt(p), 'ignore')))
     return { results: results.map(r => r.status) }
+  },
+  // /tp onto a column (as an operator), wait until the game has moved the player, then break the
+  // block under the player's feet. Returns what the player stood on.
+  async tp_dig (c) {
+    const b = bot(c.name)
+    await waitChunk(b, c.x, c.z)
+    const y = ground(b, c.x, c.z)
+    if (y === null) return { dug: false }
+    const t0 = Date.now()
+    const moved = new Promise(resolve => b.once('forcedMove', resolve))
+    b.chat(`/tp ${c.x} ${y + 1} ${c.z}`)
+    await Promise.race([moved, sleep(3000)])
+    const t1 = Date.now()
+    await sleep(c.settle ?? 100)
+    const block = b.blockAt(new Vec3(c.x, y, c.z))
+    await b.dig(block, 'ignore')
+    return { dug: true, y, block: block.name, ms: [t1 - t0, Date.now() - t1], mode: b.game.gameMode }
+  },
+  async tp (c) {
+    const b = bot(c.name)
+    const moved = new Promise(resolve => b.once('forcedMove', resolve))
+    b.chat(`/tp ${c.x} ${c.y} ${c.z}`)
+    await Promise.race([moved, sleep(3000)])
+    return { pos: vec(b.entity.position) }
   },
   async ground (c) {
     const b = bot(c.name)
@@ -121,8 +154,11 @@ const ops = {
   // Move the player by (dx, dy, dz) in a single position packet, with no teleport.
   async jump (c) {
     const b = bot(c.name)
-    b.entity.position = b.entity.position.offset(c.dx || 0, c.dy || 0, c.dz || 0)
+    const p = b.entity.position.offset(c.dx || 0, c.dy || 0, c.dz || 0)
+    b.entity.position = p
     b.entity.velocity.set(0, 0, 0)
+    // One position packet, as a client would send it; mineflayer's physics pauses over unloaded chunks.
+    b._client.write('position', { x: p.x, y: p.y, z: p.z, onGround: false, flags: { onGround: false, hasHorizontalCollision: false } })
     await sleep(100)
     return { pos: vec(b.entity.position) }
   },

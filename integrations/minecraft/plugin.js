@@ -43,6 +43,7 @@ function cairnPlugin (config) {
     siteCount: 0,
     digs: [], // queued digs: {player, hunt, body, tries}
     digsInFlight: 0,
+    positionsInFlight: null, // the positions request on the wire
     backoffUntil: 0,
     backoffMs: 0,
     cairnDown: false,
@@ -61,6 +62,14 @@ function cairnPlugin (config) {
     try {
       for (const [gid, player] of Object.entries(JSON.parse(fs.readFileSync(deliveredFile, 'utf8')))) st.delivered.set(gid, player)
     } catch (e) { /* first start */ }
+  }
+  const queueFile = cfg.stateDir ? path.join(cfg.stateDir, 'dig-queue.json') : null
+  if (queueFile) {
+    try {
+      st.digs = JSON.parse(fs.readFileSync(queueFile, 'utf8'))
+      fs.rmSync(queueFile)
+      log(`${st.digs.length} digs from the last run are queued`)
+    } catch (e) { /* nothing queued */ }
   }
   let saving = Promise.resolve()
   function saveDelivered () {
@@ -213,9 +222,8 @@ function cairnPlugin (config) {
   }
 
   // ---- positions: one batch per 5 ticks --------------------------------------------------------
-  let positionsInFlight = false
   function flushPositions () {
-    if (positionsInFlight) return
+    if (st.positionsInFlight) return
     const updates = []
     const players = []
     for (const p of st.serv.players) {
@@ -230,8 +238,7 @@ function cairnPlugin (config) {
     }
     if (!updates.length) return
     for (const p of players) { p.cairn.sent = blockPos(p.position); p.cairn.teleport = false }
-    positionsInFlight = true
-    sendPositions(updates, players).finally(() => { positionsInFlight = false })
+    st.positionsInFlight = sendPositions(updates, players).finally(() => { st.positionsInFlight = null })
   }
   async function sendPositions (updates, players) {
     st.stats.positions += updates.length
@@ -286,11 +293,20 @@ function cairnPlugin (config) {
         at: [at.x, at.y, at.z],
         request_id: `mc-${crypto.randomUUID()}`
       }
-      if (player.cairn && player.cairn.teleport) body.teleport = true
       st.digs.push({ player: player.username, hunt: h.id, body, tries: 0, notified: false })
       st.stats.digs++
     }
-    pumpDigs()
+    // A dig right after a teleport waits for the teleport to reach Cairn, or it would look like a jump.
+    if (player.cairn && player.cairn.teleport) positionsSent().then(pumpDigs)
+    else pumpDigs()
+  }
+  // Resolves once the positions of every player have been sent (an immediate batch if needed).
+  async function positionsSent () {
+    for (let i = 0; i < 3; i++) {
+      if (st.positionsInFlight) await st.positionsInFlight
+      flushPositions()
+      if (!st.positionsInFlight) return
+    }
   }
   function pumpDigs () {
     if (Date.now() < st.backoffUntil) return
@@ -348,12 +364,14 @@ function cairnPlugin (config) {
       deliverGrants(d.player)
     } else if (reply.result === 'taken') {
       st.stats.taken++
-      if (p) {
+      // The winner's own `found` reply may land a moment after this one: look for it a few times.
+      const name = (tries) => {
         const first = st.recentFinds.filter(f => f.hunt === d.hunt && f.at.distanceTo(at) <= 3).pop()
-        tell(p, first
-          ? `&cToo late: ${first.player} found this treasure first.`
-          : '&cToo late: someone found this treasure first.')
+        if (!first && tries > 0) return setTimeout(name, 250, tries - 1)
+        const q = online(d.player)
+        if (q) tell(q, first ? `&cToo late: ${first.player} found this treasure first.` : '&cToo late: someone found this treasure first.')
       }
+      name(4)
     } else if (p) {
       actionBar(p, `Dig: ${temperatureText(reply.temperature)}`)
     }
@@ -492,7 +510,8 @@ function cairnPlugin (config) {
       case 'treasure.found':
         if (h && h.world !== cfg.world) break
         if (ev.data.player) {
-          broadcast(`&6${ev.data.player}&e found a ${TIER_COLOR[ev.data.tier] || ''}${ev.data.tier}&e treasure in ${name}!`)
+          const an = /^[aeiou]/.test(ev.data.tier) ? 'an' : 'a'
+          broadcast(`&6${ev.data.player}&e found ${an} ${TIER_COLOR[ev.data.tier] || ''}${ev.data.tier}&e treasure in ${name}!`)
           const p = online(ev.data.player)
           if (p) try { st.serv.playSound('ui.toast.challenge_complete', p.world, p.position, { radius: 64 }) } catch (e) {}
         }
@@ -537,8 +556,7 @@ function cairnPlugin (config) {
         const hunt = args[0] ? st.hunts.get(args[0]) : hunts[0]
         if (!hunt || !inWorld(player)) return tell(player, '&7No treasure hunt is running in this world.')
         const body = { player: player.username, pos: blockPos(player.position), request_id: `mc-${crypto.randomUUID()}` }
-        if (player.cairn && player.cairn.teleport) body.teleport = true
-        cairn.request('POST', `/v1/hunts/${encodeURIComponent(hunt.id)}/hint`, body).then(reply => {
+        positionsSent().then(() => cairn.request('POST', `/v1/hunts/${encodeURIComponent(hunt.id)}/hint`, body)).then(reply => {
           showHint(player, hunt, reply)
         }).catch(e => {
           if (e.code === 'hint_cooldown') return tell(player, `&eYour next hint is ready in ${duration(e.retryAfter || 1)}.`)
@@ -645,12 +663,19 @@ function cairnPlugin (config) {
         st.stopFollow = cairn.follow(Date.now() * 1000, onEvent, log) // event ids are microsecond times: live from now
         st.timers.push(setInterval(refreshHunts, HUNT_REFRESH_MS))
         st.timers.push(setInterval(sweepGrants, GRANT_SWEEP_MS))
+        pumpDigs()
       },
-      stop () {
+      async stop () {
         if (st.stopFollow) st.stopFollow()
         for (const t of st.timers) clearInterval(t)
         clearTimeout(st.uploadTimer)
         clearTimeout(st.pumpTimer)
+        await saveDelivered()
+        // Digs still waiting for Cairn are kept with their request_id and sent at the next start.
+        if (queueFile) {
+          if (st.digs.length) await fs.promises.writeFile(queueFile, JSON.stringify(st.digs))
+          else await fs.promises.rm(queueFile, { force: true })
+        }
         cairn.close()
       },
       verifyHunt,
@@ -681,6 +706,12 @@ function cairnPlugin (config) {
     pl.on('change_world', () => { pl.cairn.teleport = true })
     pl.on('dug', (data, cancelled) => {
       if (cancelled || !inWorld(pl)) return
+      // One break, one dig: a server that reports the same break twice must not send two digs.
+      const key = `${data.position.x},${data.position.y},${data.position.z}`
+      const now = Date.now()
+      if (pl.cairn.lastDug === key && now - pl.cairn.lastDugAt < 1000) return
+      pl.cairn.lastDug = key
+      pl.cairn.lastDugAt = now
       enqueueDig(pl, data.position)
     })
     pl.on('spawned', () => {

@@ -83,6 +83,7 @@ async function main () {
     version: VERSION
   })
   serv.on('error', e => console.error(`server error: ${e && e.stack}`))
+  require('./lib/compat').apply(serv)
 
   let plugin = null
   if (o.plugin) {
@@ -97,9 +98,10 @@ async function main () {
     })
     serv.addPlugin('cairn', plugin, {})
   }
-  // flying-squid reads the game mode from the player's saved data; the server's mode wins here.
+  // flying-squid's 1.21.4 login packet does not carry the game mode, so clients start in survival:
+  // send it again once the player has spawned.
   serv.on('newPlayer', (player) => {
-    player.once('spawned', () => { if (player.gameMode !== gameMode) player.setGameMode(gameMode) })
+    player.once('spawned', () => player.setGameMode(gameMode))
   })
 
   await new Promise((resolve, reject) => {
@@ -124,11 +126,14 @@ async function main () {
   const stop = async (sig) => {
     if (stopping) return
     stopping = true
-    if (serv.cairn) serv.cairn.stop()
+    if (serv.cairn) await serv.cairn.stop()
     for (const p of serv.players) { try { p.kick('Server closed') } catch (e) {} }
     try { await serv.destroy() } catch (e) {}
     process.exit(0)
   }
+  // flying-squid's own hook exits at once with 128 + signal; this one lets the plugin save its queue first.
+  process.removeAllListeners('SIGINT')
+  process.removeAllListeners('SIGTERM')
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
   console.log(`minecraft server ready on port ${serv.listeningPort ?? o.port}`)

@@ -68,8 +68,12 @@ class Cairn {
     let stopped = false
     let req = null
     let delay = 250
+    let generation = 0
     const connect = () => {
       if (stopped) return
+      const gen = ++generation
+      // Only the current connection may schedule the next one: a late 'end' of an old one is ignored.
+      const retry = () => { if (gen === generation) reconnect() }
       const headers = { Authorization: `Bearer ${this.gameKey}`, Accept: 'text/event-stream' }
       req = this.mod.get(new URL(`/v1/events?after=${last}`, this.base), { headers }, res => {
         if (res.statusCode !== 200) {
@@ -100,7 +104,10 @@ class Cairn {
               continue
             }
             if (type === 'gap') continue
-            if (typeof body.id === 'number' && body.id > last) last = body.id
+            if (typeof body.id === 'number') {
+              if (body.id <= last) continue // already seen (ids rise strictly)
+              last = body.id
+            }
             try { onEvent(body) } catch (e) { log(`event handler failed: ${e.stack}`) }
           }
         })
@@ -110,9 +117,10 @@ class Cairn {
       req.on('error', retry)
     }
     let pending = false
-    const retry = () => {
+    const reconnect = () => {
       if (stopped || pending) return
       pending = true
+      generation++
       setTimeout(() => { pending = false; connect() }, delay)
       delay = Math.min(delay * 2, 5000)
     }
