@@ -44,7 +44,9 @@ class MinecraftServer:
         self._cond = threading.Condition()
 
     def start(self, timeout: float = 120.0) -> None:
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            self.args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_line(lambda s: s.startswith("minecraft server ready on port"), timeout)
 
@@ -93,10 +95,11 @@ class Bots:
     """`node integrations/minecraft/bots.js`: mineflayer bots over the real protocol, one JSON line per command."""
 
     def __init__(self, port: int, log: Path) -> None:
-        self.proc = subprocess.Popen(
-            ["node", str(MC_DIR / "bots.js"), "--host", "127.0.0.1", "--port", str(port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(log, "a"), text=True, bufsize=1,
-        )  # fmt: skip
+        with open(log, "a") as err:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                ["node", str(MC_DIR / "bots.js"), "--host", "127.0.0.1", "--port", str(port)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1,
+            )  # fmt: skip
         self.replies: dict[int, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self._cond = threading.Condition()
@@ -165,9 +168,9 @@ class Bots:
         with self._cond:
             while True:
                 for e in self.events[since:]:
-                    if e.get("name") == name and e["event"] in ("chat", "actionbar") and (kind is None or e["event"] == kind):
-                        if rx.search(e["text"]):
-                            return str(e["text"])
+                    shown = e.get("name") == name and e["event"] in ("chat", "actionbar")
+                    if shown and (kind is None or e["event"] == kind) and rx.search(e["text"]):
+                        return str(e["text"])
                 left = deadline - time.monotonic()
                 if left <= 0:
                     texts = [e.get("text") for e in self.events[since:] if e.get("name") == name]

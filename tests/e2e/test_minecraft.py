@@ -8,7 +8,6 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,7 +61,9 @@ def hunts(cairn: CairnServer) -> Iterator[list[str]]:
             cairn.request("POST", f"/v1/hunts/{h}/end", {}, key=ADMIN)
 
 
-def make_hunt(cairn: CairnServer, hunts: list[str], hunt_id: str, treasures: int, half: int = 40, **kw: Any) -> dict[str, Any]:
+def make_hunt(
+    cairn: CairnServer, hunts: list[str], hunt_id: str, treasures: int, half: int = 40, **kw: Any
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "id": hunt_id, "name": hunt_id.title(), "world": WORLD, "treasures": treasures, "duration": "1h",
         "area": {"min": [-half, -64, -half], "max": [half, 320, half]},
@@ -220,7 +221,9 @@ def test_cairn_killed_while_a_dig_is_in_flight(cairn: CairnServer, bots: Bots, h
     bots.do("quit", name="crash")
 
 
-def test_grant_waits_for_a_player_who_logged_out_and_arrives_once(cairn: CairnServer, bots: Bots, hunts: list[str]) -> None:
+def test_grant_waits_for_a_player_who_logged_out_and_arrives_once(
+    cairn: CairnServer, bots: Bots, hunts: list[str]
+) -> None:
     make_hunt(cairn, hunts, "away", 1)
     (t,) = treasures(cairn, "away")
     x, y, z = t["pos"]
