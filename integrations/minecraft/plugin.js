@@ -656,7 +656,16 @@ function cairnPlugin (config) {
         }
         clearTimeout(st.uploadTimer)
         st.uploadTimer = null
-        await uploadSites()
+        try {
+          await uploadSites()
+        } catch (e) {
+          if (e.code === 'unknown_world' && st.registerFallback) {
+            throw new Error(`Cairn at ${cfg.cairnUrl} does not know world ${cfg.world} and has no ` +
+              'PUT /v1/worlds/{world} route to register it at run time: declare ' +
+              `[worlds.${cfg.world}] in its config file, or run a Cairn with that route`)
+          }
+          throw new Error(`uploading the sites of world ${cfg.world} failed: ${e.message}`)
+        }
         await refreshHunts()
       },
       start () {
