@@ -127,12 +127,12 @@ class Bots:
             self._cond.notify_all()
 
     def send(self, op: str, timeout: float = 60.0, **kw: Any) -> int:
-        with self._cond:
+        assert self.proc.stdin is not None
+        with self._cond:  # one whole line at a time, from any thread
             self._next += 1
             n = self._next
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"id": n, "op": op, **kw}) + "\n")
-        self.proc.stdin.flush()
+            self.proc.stdin.write(json.dumps({"id": n, "op": op, **kw}) + "\n")
+            self.proc.stdin.flush()
         return n
 
     def reply(self, n: int, timeout: float = 60.0) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ADMIN, GAME, CairnServer
-from tests.e2e.minecraft import Bots, MinecraftServer, node_ready
+from tests.e2e.minecraft import ROOT, Bots, MinecraftServer, node_ready
 
 WORLD = "minecraft"
 RADIUS = 48  # blocks of the world generated (and uploaded) around spawn
@@ -291,3 +292,59 @@ def test_teleport_is_not_flagged_but_a_hundred_block_step_is(cairn: CairnServer,
     time.sleep(1.0)
     assert player(cairn, "runner")["flags"] == 1  # the plugin resynchronises after one flag
     bots.do("quit", name="runner")
+
+
+def test_dashboard_screenshot_during_play(cairn: CairnServer, bots: Bots, hunts: list[str]) -> None:
+    """Bots play a hunt in the game while the dashboard shows it; the screenshot is the README's."""
+    chromium = "/usr/bin/chromium"
+    if not os.path.exists(chromium):
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("CI=true: Chromium must be installed for the dashboard screenshot")
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    make_hunt(cairn, hunts, "showcase", 12, half=RADIUS, spawn={"min_spacing": 12})
+    placed = treasures(cairn, "showcase")
+    names = ["Steve", "Alex", "Noor", "Kenji"]
+    for name in names:
+        join(bots, name)
+    # Three search and dig at spots of their own while the dashboard watches; one digs out a treasure.
+    stop = threading.Event()
+
+    def search(i: int, name: str) -> None:
+        k = 0
+        while not stop.is_set():
+            bots.do("tp_dig", name=name, x=-30 + 25 * i + 3 * (k % 5), z=-20 + 15 * i + 2 * (k // 5 % 4))
+            k += 1
+            stop.wait(0.4)
+
+    searchers = [threading.Thread(target=search, args=(i, n), daemon=True) for i, n in enumerate(names[1:])]
+    for th in searchers:
+        th.start()
+    x, y, z = placed[0]["pos"]
+    bots.do("tp", name="Steve", x=x + 0.5, y=y, z=z + 0.5)
+    time.sleep(0.6)
+    bots.do("dig", name="Steve", pos=[x, y - 1, z])
+    until(lambda: treasures(cairn, "showcase")[0]["finders"] == ["Steve"], what="Steve's find")
+    out = ROOT / "test-artifacts" / "minecraft"
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 860})
+        page.goto(cairn.url + "/dashboard")
+        page.fill("#key", ADMIN)
+        page.click("#login-form button[type=submit]")
+        page.click('#hunts tbody tr[data-hunt="showcase"]')
+        expect(page.locator("#map")).to_have_attribute("data-players", "4", timeout=10000)
+        expect(page.locator("#map")).to_have_attribute("data-claimed", "1", timeout=10000)
+        expect(page.locator('#board tbody tr[data-player="Steve"]')).to_be_visible(timeout=5000)
+        expect(page.locator("#map")).not_to_have_attribute("data-digs", "0", timeout=10000)
+        expect(page.locator("#health-panel")).not_to_have_attribute("data-samples", "0", timeout=10000)
+        time.sleep(4)  # a few health samples make the charts
+        page.screenshot(path=str(out / "dashboard-minecraft.png"))
+        browser.close()
+    stop.set()
+    for th in searchers:
+        th.join(10)
+    for name in names:
+        bots.do("quit", name=name)
