@@ -342,7 +342,8 @@ function cairnPlugin (config) {
         if (p && p.cairn) p.cairn.teleport = true
       }
       if (e.code === 'hunt_not_active') refreshHunts()
-      if (e.code !== 'hunt_not_active' && e.code !== 'hunt_not_found') log(`dig by ${d.player} refused: ${e.message}`)
+      // A block broken outside a hunt's area, or after it ended, is no dig of that hunt: nothing to tell.
+      if (!['hunt_not_active', 'hunt_not_found', 'out_of_bounds'].includes(e.code)) log(`dig by ${d.player} refused: ${e.message}`)
       return
     }
     if (st.cairnDown) cairnBack()
