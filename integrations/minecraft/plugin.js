@@ -53,8 +53,19 @@ function cairnPlugin (config) {
     recentFinds: [], // {hunt, at: Vec3, player, treasure, t}: who was first at a spot, for `taken`
     stopFollow: null,
     timers: [],
-    stats: { digs: 0, found: 0, taken: 0, retries: 0, positions: 0, granted: 0 }
+    stats: { digs: 0, found: 0, taken: 0, retries: 0, positions: 0, granted: 0, busy_ms: 0 }
   }
+
+  // The plugin's own time on the event loop (ms), for the tick benchmark: every entry point from the
+  // game and every handler of a Cairn reply is wrapped. Node's own socket and HTTP parsing is not in it.
+  const { performance } = require('perf_hooks')
+  function timed (fn) {
+    return function (...args) {
+      const t0 = performance.now()
+      try { return fn.apply(this, args) } finally { st.stats.busy_ms += performance.now() - t0 }
+    }
+  }
+  cairn.onBusy = (ms) => { st.stats.busy_ms += ms }
 
   // ---- persistence of delivered-but-unacked grants --------------------------------------------
   const deliveredFile = cfg.stateDir ? path.join(cfg.stateDir, 'delivered-grants.json') : null
@@ -244,8 +255,10 @@ function cairnPlugin (config) {
     st.stats.positions += updates.length
     try {
       const reply = await cairn.request('POST', '/v1/positions', { world: cfg.world, updates })
-      for (const err of reply.errors || []) flagged(players[err.index], err.error)
-      onProximity(reply.events || [])
+      timed(() => {
+        for (const err of reply.errors || []) flagged(players[err.index], err.error)
+        onProximity(reply.events || [])
+      })()
     } catch (e) {
       // Before per-update errors existed a refused update sank its whole batch: drop it, send the rest.
       const m = e instanceof CairnError && /^updates\[(\d+)\]/.exec(e.field || '')
@@ -347,7 +360,7 @@ function cairnPlugin (config) {
       return
     }
     if (st.cairnDown) cairnBack()
-    onDigReply(d, reply)
+    timed(onDigReply)(d, reply)
   }
   function onDigReply (d, reply) {
     const p = online(d.player)
@@ -424,7 +437,7 @@ function cairnPlugin (config) {
         if (!st.delivered.has(g.grant_id)) {
           const p = online(name)
           if (!p || p !== player) return // not online: the grant waits in Cairn until the player joins
-          giveItems(p, g.items)
+          timed(giveItems)(p, g.items)
           st.delivered.set(g.grant_id, name)
           st.stats.granted++
           await saveDelivered()
@@ -558,7 +571,7 @@ function cairnPlugin (config) {
         if (!hunt || !inWorld(player)) return tell(player, '&7No treasure hunt is running in this world.')
         const body = { player: player.username, pos: blockPos(player.position), request_id: `mc-${crypto.randomUUID()}` }
         positionsSent().then(() => cairn.request('POST', `/v1/hunts/${encodeURIComponent(hunt.id)}/hint`, body)).then(reply => {
-          showHint(player, hunt, reply)
+          timed(showHint)(player, hunt, reply)
         }).catch(e => {
           if (e.code === 'hint_cooldown') return tell(player, `&eYour next hint is ready in ${duration(e.retryAfter || 1)}.`)
           if (e.code === 'implausible_movement' && player.cairn) player.cairn.teleport = true
@@ -625,16 +638,16 @@ function cairnPlugin (config) {
     table = classTable(serv.registry)
     addCommands(serv)
     const hookWorld = () => {
-      serv.overworld.on('chunkColumnLoad', (corner) => {
+      serv.overworld.on('chunkColumnLoad', timed((corner) => {
         queueChunk(Math.floor(corner.x / 16), Math.floor(corner.z / 16))
         scanSome()
-      })
+      }))
     }
     if (serv.overworld) hookWorld()
     else serv.once('pluginsReady', hookWorld)
-    serv.on('tick', (delta, count) => {
+    serv.on('tick', timed((delta, count) => {
       if (count % POSITION_EVERY_TICKS === 0) flushPositions()
-    })
+    }))
     serv.cairn = {
       st,
       cairn,
@@ -670,7 +683,7 @@ function cairnPlugin (config) {
         await refreshHunts()
       },
       start () {
-        st.stopFollow = cairn.follow(Date.now() * 1000, onEvent, log) // event ids are microsecond times: live from now
+        st.stopFollow = cairn.follow(Date.now() * 1000, timed(onEvent), log) // event ids are microsecond times: live from now
         st.timers.push(setInterval(refreshHunts, HUNT_REFRESH_MS))
         st.timers.push(setInterval(sweepGrants, GRANT_SWEEP_MS))
         pumpDigs()
@@ -711,10 +724,10 @@ function cairnPlugin (config) {
 
   function player (pl, serv) {
     pl.cairn = { teleport: true, sent: null }
-    pl.on('move', (data) => { if (data && data.teleport) pl.cairn.teleport = true })
+    pl.on('move', timed((data) => { if (data && data.teleport) pl.cairn.teleport = true }))
     pl.on('requestRespawn_done', () => { pl.cairn.teleport = true })
     pl.on('change_world', () => { pl.cairn.teleport = true })
-    pl.on('dug', (data, cancelled) => {
+    pl.on('dug', timed((data, cancelled) => {
       if (cancelled || !inWorld(pl)) return
       // One break, one dig: a server that reports the same break twice must not send two digs.
       const key = `${data.position.x},${data.position.y},${data.position.z}`
@@ -723,7 +736,7 @@ function cairnPlugin (config) {
       pl.cairn.lastDug = key
       pl.cairn.lastDugAt = now
       enqueueDig(pl, data.position)
-    })
+    }))
     pl.on('spawned', () => {
       pl.cairn.teleport = true
       const hunts = activeHunts()

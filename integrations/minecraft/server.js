@@ -146,25 +146,33 @@ function startStats (serv, seconds) {
   let elu = performance.eventLoopUtilization()
   let ticks = serv.tickCount
   let t = performance.now()
+  let cpu = process.cpuUsage()
+  let pluginMs = serv.cairn ? serv.cairn.st.stats.busy_ms : 0
   setInterval(() => {
     const now = performance.now()
     const e = performance.eventLoopUtilization(elu)
     const n = serv.tickCount - ticks
+    const c = process.cpuUsage(cpu)
+    const pm = serv.cairn ? serv.cairn.st.stats.busy_ms : 0
     const line = {
       stats: true,
       seconds: (now - t) / 1000,
       ticks: n,
       busy_ms_per_tick: n ? (e.active / n) : null,
+      cpu_ms_per_tick: n ? ((c.user + c.system) / 1000 / n) : null,
+      plugin_ms_per_tick: n && serv.cairn ? (pm - pluginMs) / n : null,
       utilization: e.utilization,
       loop_delay_p99_ms: hist.percentile(99) / 1e6,
       players: serv.players.length
     }
-    if (serv.cairn) line.cairn = serv.cairn.st.stats
+    if (serv.cairn) line.cairn = { ...serv.cairn.st.stats, latency: serv.cairn.cairn.takeLatencies() }
     console.log(JSON.stringify(line))
     hist.reset()
     elu = performance.eventLoopUtilization()
     ticks = serv.tickCount
     t = now
+    cpu = process.cpuUsage()
+    pluginMs = pm
   }, seconds * 1000).unref()
 }
 

@@ -4,6 +4,7 @@
 const http = require('http')
 const https = require('https')
 const { URL } = require('url')
+const { performance } = require('perf_hooks')
 
 class CairnError extends Error {
   constructor (status, body, headers) {
@@ -31,6 +32,16 @@ class Cairn {
     const mod = this.base.protocol === 'https:' ? https : http
     this.mod = mod
     this.agent = new mod.Agent({ keepAlive: true, maxSockets: 16 })
+    this.latencies = [] // ms of the answered requests since the last takeLatencies()
+  }
+
+  // p50 / p99 / max round-trip time (ms) of the requests answered since the last call.
+  takeLatencies () {
+    const a = this.latencies.sort((x, y) => x - y)
+    this.latencies = []
+    if (!a.length) return null
+    const q = (f) => a[Math.min(a.length - 1, Math.floor(f * a.length))]
+    return { n: a.length, p50_ms: q(0.5), p99_ms: q(0.99), max_ms: a[a.length - 1] }
   }
 
   // → parsed JSON body on 2xx; throws CairnError on 4xx/5xx, a plain Error on connection trouble.
@@ -41,23 +52,29 @@ class Cairn {
       headers['Content-Type'] = contentType
       headers['Content-Length'] = Buffer.byteLength(data)
     }
+    const t0 = performance.now()
+    const busy = (t) => { if (this.onBusy) this.onBusy(performance.now() - t) }
     return new Promise((resolve, reject) => {
       const req = this.mod.request(new URL(path, this.base), { method, headers, agent: this.agent }, res => {
         const chunks = []
         res.on('data', c => chunks.push(c))
         res.on('error', reject)
         res.on('end', () => {
+          const t1 = performance.now()
+          if (this.latencies.length < 100000) this.latencies.push(t1 - t0)
           const text = Buffer.concat(chunks).toString('utf8')
           let parsed = null
           try { parsed = text ? JSON.parse(text) : null } catch (e) { parsed = { error: { code: 'bad_reply', message: text.slice(0, 200) } } }
           if (res.statusCode >= 200 && res.statusCode < 300) resolve(parsed)
           else reject(new CairnError(res.statusCode, parsed, res.headers))
+          busy(t1)
         })
       })
       req.setTimeout(timeoutMs ?? this.timeoutMs, () => req.destroy(new Error(`timeout after ${timeoutMs ?? this.timeoutMs} ms`)))
       req.on('error', reject)
       if (data !== null) req.write(data)
       req.end()
+      busy(t0)
     })
   }
 
