@@ -1,7 +1,7 @@
 """What the Cairn plugin costs a Minecraft server's tick: 20 mineflayer bots hunting, with and without it.
 
 Method: one `cairn serve` with a 20-treasure hunt; the flying-squid server (integrations/minecraft/
-server.js, creative mode, 96 blocks pregenerated, view distance 4) started fresh for each run, with
+server.js, creative mode, 160 blocks pregenerated, view distance 4) started fresh for each run, with
 the plugin or with `--no-plugin`; 20 bots (one bots.js process) that each, every ~1.5 s, walk for
 0.5 s, then /tp to a spot of their own lane (lanes 4 blocks apart near spawn) and break the block
 under their feet, and ask /hint every 10th time. The same workload runs in both modes (without
@@ -75,7 +75,7 @@ def run(cairn: CairnServer, plugin: bool, seconds: float, work: Path, n: int) ->
     extra = ["--gamemode", "creative", "--ops", "--stats-every", "5", "--view-distance", "4"]
     if not plugin:
         extra.append("--no-plugin")
-    mc = MinecraftServer(cairn.url, work / f"server-{n}.log", radius=96, extra=tuple(extra),
+    mc = MinecraftServer(cairn.url, work / f"server-{n}.log", radius=160, extra=tuple(extra),
                          env={"CAIRN_ADMIN_KEY": ADMIN, "CAIRN_GAME_KEY": GAME})  # fmt: skip
     mc.start(timeout=300)
     bots = Bots(mc.port, work / f"bots-{n}.log")
@@ -147,14 +147,14 @@ def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
     work = Path(tempfile.mkdtemp(prefix="cairn-mc-bench-"))
-    cairn = CairnServer(work / "data", config="[worlds.minecraft]\nseed = 1\nsize = 512\n")
+    cairn = CairnServer(work / "data", config="")
     cairn.start()
     results: list[dict[str, Any]] = []
     try:
         # Sites first (a plugin run uploads them), then the hunt, so both modes play the same hunt.
         first = run(cairn, True, 5.0, work, 0)
         print("warm-up run (discarded):", json.dumps(first), flush=True)
-        spec = {"id": "bench", "world": "minecraft", "treasures": 20, "duration": "2h",
+        spec = {"id": "bench", "world": "overworld", "treasures": 20, "duration": "2h",
                 "area": {"min": [-60, -64, -60], "max": [60, 320, 60]},
                 "spawn": {"tags_any": ["surface"], "min_spacing": 8}, "hints": {"cooldown": "5s"}}  # fmt: skip
         status, body, _ = cairn.request("POST", "/v1/hunts", spec, key=ADMIN)

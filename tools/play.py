@@ -23,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 MC_DIR = ROOT / "integrations" / "minecraft"
 VERSION = "1.21.4"
-WORLD = "minecraft"
+WORLD = "overworld"
 
 
 def request(url: str, key: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
@@ -55,9 +55,8 @@ def main() -> int:
     env = {**os.environ, "CAIRN_ADMIN_KEY": keys["admin"], "CAIRN_GAME_KEY": keys["game"]}
     base = f"http://127.0.0.1:{cairn_port}"
     procs: list[subprocess.Popen[bytes]] = []
-    # The world is declared in a config file; the Minecraft server uploads the sites it generates.
-    (data / "cairn.toml").write_text(f"[worlds.{WORLD}]\nseed = 1\nsize = 1024\n")
-    config = ["--config", str(data / "cairn.toml")]
+    # No config file: the Minecraft server uploads the sites it generates into Cairn's `overworld`.
+    config: list[str] = []
 
     def stop(*_: Any) -> None:
         for p in reversed(procs):

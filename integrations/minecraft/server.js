@@ -16,7 +16,7 @@ const USAGE = `usage: node server.js --port P --cairn-url URL [--world NAME] [--
 
 function parseArgs (argv) {
   const o = {
-    port: null, cairnUrl: null, world: 'minecraft', pregenRadius: 256, ops: false, host: '127.0.0.1', seed: 1,
+    port: null, cairnUrl: null, world: 'overworld', pregenRadius: 256, ops: false, host: '127.0.0.1', seed: 1,
     gamemode: 'survival', stateDir: null, viewDistance: 6, plugin: true, statsEvery: 0, verbose: false
   }
   const need = (i, name) => {

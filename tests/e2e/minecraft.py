@@ -31,7 +31,7 @@ def node_ready() -> str | None:
 class MinecraftServer:
     """`node integrations/minecraft/server.js`, started until it prints its ready line."""
 
-    def __init__(self, cairn_url: str, log: Path, *, world: str = "minecraft", radius: int = 48,
+    def __init__(self, cairn_url: str, log: Path, *, world: str = "overworld", radius: int = 48,
                  extra: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:  # fmt: skip
         self.port = free_port()
         self.cairn_url = cairn_url

@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from tests.e2e.conftest import ADMIN, GAME, CairnServer
 from tests.e2e.minecraft import ROOT, Bots, MinecraftServer, node_ready
 
-WORLD = "minecraft"
+WORLD = "overworld"  # a Cairn with no config has it; the plugin replaces its sites
 RADIUS = 48  # blocks of the world generated (and uploaded) around spawn
 
 why = node_ready()
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.skipif(why is not None, reason=why or "")
 
 @pytest.fixture(scope="module")
 def cairn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
-    srv = CairnServer(tmp_path_factory.mktemp("mc-cairn") / "data", config=f"[worlds.{WORLD}]\nseed = 1\nsize = 256\n")
+    srv = CairnServer(tmp_path_factory.mktemp("mc-cairn") / "data", config="")  # built-in defaults
     srv.start()
     yield srv
     if srv.proc is not None:
@@ -111,6 +112,19 @@ def until(pred: Any, timeout: float = 20.0, what: str = "condition") -> Any:
 
 def join(bots: Bots, name: str) -> None:
     assert bots.do("join", name=name, gamemode="creative")["gamemode"] == "creative"
+
+
+def test_launcher_names_what_is_missing_when_cairn_does_not_know_its_world(
+    cairn: CairnServer, tmp_path: Path
+) -> None:
+    mc = MinecraftServer(cairn.url, tmp_path / "server.log", world="elsewhere", radius=16,
+                         env={"CAIRN_ADMIN_KEY": ADMIN, "CAIRN_GAME_KEY": GAME})  # fmt: skip
+    with pytest.raises(RuntimeError, match="exited"):
+        mc.start()
+    out = "\n".join(mc.lines)
+    assert mc.stop() == 1
+    assert "PUT /v1/worlds/{world}" in out and "[worlds.elsewhere]" in out, out
+    assert "minecraft server ready" not in out
 
 
 def test_bot_finds_a_treasure_from_the_hints_it_is_shown(cairn: CairnServer, bots: Bots, hunts: list[str]) -> None:

@@ -53,15 +53,20 @@ class Cairn {
       headers['Content-Length'] = Buffer.byteLength(data)
     }
     const t0 = performance.now()
-    const busy = (t) => { if (this.onBusy) this.onBusy(performance.now() - t) }
+    const cpu0 = process.cpuUsage()
+    const busy = (t) => {
+      if (!this.onBusy) return
+      const c = process.cpuUsage(t)
+      this.onBusy((c.user + c.system) / 1000)
+    }
     return new Promise((resolve, reject) => {
       const req = this.mod.request(new URL(path, this.base), { method, headers, agent: this.agent }, res => {
         const chunks = []
         res.on('data', c => chunks.push(c))
         res.on('error', reject)
         res.on('end', () => {
-          const t1 = performance.now()
-          if (this.latencies.length < 100000) this.latencies.push(t1 - t0)
+          const t1 = process.cpuUsage()
+          if (this.latencies.length < 100000) this.latencies.push(performance.now() - t0)
           const text = Buffer.concat(chunks).toString('utf8')
           let parsed = null
           try { parsed = text ? JSON.parse(text) : null } catch (e) { parsed = { error: { code: 'bad_reply', message: text.slice(0, 200) } } }
@@ -74,7 +79,7 @@ class Cairn {
       req.on('error', reject)
       if (data !== null) req.write(data)
       req.end()
-      busy(t0)
+      busy(cpu0)
     })
   }
 
