@@ -87,7 +87,7 @@ def test_unreadable_chunks_are_reported_not_fatal(tmp_path: Path) -> None:
     assert info["chunk_errors"] == 1 and "bad compressed data" in info["errors_sample"][0]
 
 
-def test_hytale_region_read_through_hytale_region_parser(tmp_path: Path) -> None:
+def test_hytale_region_in_the_games_layout_gives_the_exact_sites(tmp_path: Path) -> None:
     wb.write_hytale_world(tmp_path / "hy")
     s, info = run(tmp_path / "hy", "hytale", tmp_path)
     assert info["chunks"] == 2 and info["chunk_errors"] == 0
