@@ -207,6 +207,22 @@ class GameRegion:
         sec = self._fluids[key]
         return ("Empty", 0) if sec is None else sec.get(index_block(x, y, z))
 
+    def fluid_cells(self) -> dict[tuple[int, int, int], tuple[str, int]]:
+        """Every cell that holds a fluid (not Empty, level above 0), by world position."""
+        out = {}
+        for slot, doc in self.docs.items():
+            ox, oz = (self.rx * 32 + slot % 32) * 32, (self.rz * 32 + slot // 32) * 32
+            for sy, sec in enumerate(doc["Components"]["ChunkColumn"]["Sections"]):
+                fluid = sec["Components"].get("Fluid")
+                data = FluidSectionData(bytes(fluid["Data"])) if fluid else None
+                if data is None or data.palette.kind == EMPTY:
+                    continue
+                for idx in range(CELLS):
+                    name, level = data.get(idx)
+                    if name != "Empty" and level > 0:
+                        out[ox + (idx & 31), sy * 32 + (idx >> 10), oz + ((idx >> 5) & 31)] = (name, level)
+        return out
+
     def heightmap(self, cx: int, cz: int) -> list[int]:
         """The game's heightmap of a chunk, indexed z·32 + x (`ChunkUtil.indexColumn`)."""
         doc = self.docs[(cz & 31) << 5 | (cx & 31)]
