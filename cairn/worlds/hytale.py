@@ -38,6 +38,9 @@ REGION_CHUNKS: Final = 32
 EMPTY, HALF_BYTE, BYTE, SHORT = 0, 1, 2, 3
 #: `BlockSection` codec versions from 6 on start with the block-migration version (an int).
 MIGRATION_FROM: Final = 6
+#: The game's columns hold 10 sections (320 blocks); more than 128 (4,096 blocks, the highest y a site
+#: may have) is a damaged chunk, not a world.
+MAX_SECTIONS: Final = 128
 _LUT_SIZE: Final = {HALF_BYTE: 16, BYTE: 256, SHORT: 1 << 16}
 
 
@@ -83,6 +86,10 @@ class Region:
                 raise HytaleError(f"{path}: truncated blob table")
             self.first = np.frombuffer(table, dtype=">u4").astype(np.int64)
             self.size = path.stat().st_size
+            import zstandard
+
+            self._zstd = zstandard.ZstdDecompressor()
+            self._zstd_error = zstandard.ZstdError
         except BaseException:
             self._f.close()
             raise
@@ -93,8 +100,6 @@ class Region:
 
     def blob(self, slot: int) -> bytes:
         """The decompressed bytes of blob `slot`. Raises HytaleError on a damaged blob."""
-        import zstandard
-
         if not 0 <= slot < self.blob_count or self.first[slot] == 0:
             raise HytaleError("no such blob")
         pos = HEADER + 4 * self.blob_count + (int(self.first[slot]) - 1) * self.segment_size
@@ -106,8 +111,8 @@ class Region:
         if pos + BLOB_HEADER + comp > self.size:
             raise HytaleError(f"blob of {comp} bytes runs past the end of the file")
         try:
-            out = zstandard.ZstdDecompressor().decompress(self._f.read(comp), max_output_size=src)
-        except zstandard.ZstdError as e:
+            out = self._zstd.decompress(self._f.read(comp), max_output_size=src)
+        except self._zstd_error as e:
             raise HytaleError(f"bad zstd data ({e})") from None
         if len(out) != src:
             raise HytaleError(f"blob holds {len(out)} bytes, header says {src}")
@@ -258,6 +263,8 @@ def chunk_sections(doc: dict[str, Any]) -> list[Any]:
     sections = column.get("Sections") or []
     if not isinstance(sections, list):
         raise HytaleError("ChunkColumn.Sections is not a list")
+    if len(sections) > MAX_SECTIONS:
+        raise HytaleError(f"ChunkColumn holds {len(sections)} sections, at most {MAX_SECTIONS} are read")
     return sections
 
 
