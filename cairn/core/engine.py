@@ -48,7 +48,7 @@ from cairn.core.records import (
 )
 from cairn.core.schedule import Cron, stamp
 from cairn.core.sites import SiteSet
-from cairn.core.spec import HuntSpec, encode_spec, parse_duration, rfc3339, starts_at_ts
+from cairn.core.spec import HuntSpec, check_start, encode_spec, parse_duration, rfc3339, starts_at_ts
 
 CELL = 16  # treasure lookup cell for digs, in blocks
 NEAR = 64  # treasures this close to a dig are listed by one lookup (`Hunt.around`)
@@ -459,6 +459,7 @@ class Engine:
         if spec.spawn.min_spacing > 0 and self._live(plan.world).added_since(plan.mark, *placement.avoid_box(spec)):
             raise StalePlan(spec.id)
         start = starts_at_ts(spec, now)
+        check_start(start)  # a spec was checked alone; here `now` stands for an absent start
         end = start + parse_duration(spec.duration, "duration")
         if end <= now:
             raise HuntNotActive(f"hunt {spec.id!r} would already have ended at {rfc3339(end)}", field="starts_at")
