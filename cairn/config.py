@@ -51,6 +51,8 @@ class StoreConfig(_Section):
     redis_cluster: list[str] = msgspec.field(default_factory=list)
     redis_timeout: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.08  # seconds per Redis call before 503
     snapshot_every: Annotated[int, msgspec.Meta(ge=1000)] = 200_000  # records between snapshots
+    # After a journal failure, seconds of 503s (probes and metrics see why) before the process exits (75)
+    fail_stop_grace: Annotated[float, msgspec.Meta(ge=0, le=600)] = 5.0
 
 
 class LimitsConfig(_Section):

@@ -292,6 +292,8 @@ class DistributedStore:
 class RedisRuntime(Runtime):
     """A `Runtime` whose engine is a cache of the hunts in Redis (see the module docstring)."""
 
+    runs_ahead = False  # only committed records are applied
+
     def __init__(self, cfg: configmod.Config, data_dir: Any = None) -> None:
         super().__init__(cfg, data_dir)  # the embedded store it makes is never opened
         self.redis = RedisStore(cfg.store.redis_url, list(cfg.store.redis_cluster), cfg.store.redis_timeout)

@@ -48,7 +48,7 @@ from cairn.core.records import (
 )
 from cairn.core.schedule import Cron, stamp
 from cairn.core.sites import SiteSet
-from cairn.core.spec import HuntSpec, encode_spec, parse_duration, rfc3339, starts_at_ts
+from cairn.core.spec import HuntSpec, check_start, encode_spec, parse_duration, rfc3339, starts_at_ts
 
 CELL = 16  # treasure lookup cell for digs, in blocks
 NEAR = 64  # treasures this close to a dig are listed by one lookup (`Hunt.around`)
@@ -376,7 +376,8 @@ class Engine:
         self.last_event = 0
         self.hunts: dict[str, Hunt] = {}
         self.claims: dict[str, Claimed] = {}
-        self.by_request: dict[tuple[str, str], str] = {}  # (player, request_id) -> claim_id
+        # (hunt, player, request_id) -> claim_id: a request_id replays only within its own hunt.
+        self.by_request: dict[tuple[str, str, str], str] = {}
         # (hunt, player) -> indices of the treasures claimed; a tuple, since players claim a few each
         self.claimed: dict[tuple[str, str], tuple[int, ...]] = {}
         self.grants: dict[str, Grant] = {}
@@ -458,6 +459,7 @@ class Engine:
         if spec.spawn.min_spacing > 0 and self._live(plan.world).added_since(plan.mark, *placement.avoid_box(spec)):
             raise StalePlan(spec.id)
         start = starts_at_ts(spec, now)
+        check_start(start)  # a spec was checked alone; here `now` stands for an absent start
         end = start + parse_duration(spec.duration, "duration")
         if end <= now:
             raise HuntNotActive(f"hunt {spec.id!r} would already have ended at {rfc3339(end)}", field="starts_at")
@@ -573,7 +575,7 @@ class Engine:
         # anywhere, so neither claim lookup below can match (most digs, and the cheapest check).
         known = player in self.finds
         if request_id is not None and known:
-            cid = self.by_request.get((player, request_id))
+            cid = self.by_request.get((hunt_id, player, request_id))
             if cid is not None:
                 c = self.claims[cid]
                 return Outcome({"result": "found", "claim": self.claim_view(c)}, NOTHING, c.seq)
@@ -957,7 +959,7 @@ class Engine:
         t = h.treasures[rec.n - 1]
         self.claims[rec.claim_id] = rec
         if rec.request_id is not None:
-            self.by_request[(rec.player, rec.request_id)] = rec.claim_id
+            self.by_request[(rec.hunt, rec.player, rec.request_id)] = rec.claim_id
         key = (rec.hunt, rec.player)
         self.claimed[key] = (*self.claimed.get(key, ()), rec.n - 1)
         self.finds[rec.player] = self.finds.get(rec.player, 0) + 1
@@ -1058,7 +1060,7 @@ class Engine:
                 player, cid = rec.player, rec.claim_id
                 claims[cid] = rec
                 if rec.request_id is not None:
-                    by_request[(player, rec.request_id)] = cid
+                    by_request[(rec.hunt, player, rec.request_id)] = cid
                 key = (rec.hunt, player)
                 claimed[key] = (*claimed.get(key, ()), rec.n - 1)
                 finds[player] = finds.get(player, 0) + 1

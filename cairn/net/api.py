@@ -8,6 +8,7 @@ Errors are mapped to the wire in one place, `on_error`.
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import logging
 import time
@@ -116,8 +117,33 @@ class Api:
     def auth(self, req: Request, scope: str) -> str:
         return self.keys.require(req.auth(), scope)
 
+    def durable_read(self, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        """`handler`, answering only once the state it read is durable (`Runtime.settled`): no read
+        shows a claim, grant or ack that a failed commit could still lose."""
+        rt = self.rt
+
+        def read(req: Request) -> Any:
+            result = handler(req)
+            if inspect.isawaitable(result):
+                return self._settle(result)
+            waiter = rt.settled()
+            return result if waiter is None else self._settle(result, waiter)
+
+        return read
+
+    async def _settle(self, result: Any, waiter: Awaitable[None] | None = None) -> Any:
+        if waiter is None:
+            result = await result
+            waiter = self.rt.settled()
+        if waiter is not None:
+            await waiter
+        return result
+
     # ---- probes, metrics, schema --------------------------------------------------------------------
-    def healthz(self, req: Request) -> bytes:
+    def healthz(self, req: Request) -> Any:
+        if self.rt.failed.is_set():  # the process is stopping: a liveness probe may restart it sooner
+            return Response(503, b'{"error":{"code":"journal_failed","message":"the journal failed; restarting"}}',
+                            JSON)  # fmt: skip
         return b'{"status":"ok"}'
 
     def readyz(self, req: Request) -> Any:
@@ -349,6 +375,9 @@ class Api:
             if not complete:
                 yield b"event: gap\ndata: " + encode({"after": after}) + b"\n\n"
             last = after
+            waiter = self.rt.settled()  # the backlog may hold events of records not yet durable
+            if waiter is not None:
+                await waiter
             if backlog:
                 yield b"".join(sse_frame(e) for e in backlog)
                 last = backlog[-1].id
@@ -368,25 +397,25 @@ class Api:
 
     # ---- routes ------------------------------------------------------------------------------------------
     def routes(self, router: Router) -> None:
-        m = self.metrics.timed
+        m, r = self.metrics.timed, self.durable_read
         router.add("GET", "/healthz", self.healthz)
         router.add("GET", "/readyz", self.readyz)
         router.add("GET", "/metrics", self.metrics_text)
         router.add("GET", "/v1/openapi.json", self.openapi_json)
         router.add("POST", "/v1/hunts", m("create_hunt", self.create_hunt))
-        router.add("GET", "/v1/hunts", m("list_hunts", self.list_hunts))
-        router.add("GET", "/v1/hunts/{hunt}", m("get_hunt", self.get_hunt))
+        router.add("GET", "/v1/hunts", m("list_hunts", r(self.list_hunts)))
+        router.add("GET", "/v1/hunts/{hunt}", m("get_hunt", r(self.get_hunt)))
         router.add("POST", "/v1/hunts/{hunt}/end", m("end_hunt", self.end_hunt))
         router.add("POST", "/v1/hunts/{hunt}/hint", m("hint", self.hint))
         router.add("POST", "/v1/hunts/{hunt}/dig", m("dig", self.dig))
         router.add("POST", "/v1/positions", m("positions", self.positions))
         router.add("POST", "/v1/batch", m("batch", self.batch))
-        router.add("GET", "/v1/players/{player}", m("player", self.player))
-        router.add("GET", "/v1/players/{player}/grants", m("grants", self.grants))
+        router.add("GET", "/v1/players/{player}", m("player", r(self.player)))
+        router.add("GET", "/v1/players/{player}/grants", m("grants", r(self.grants)))
         router.add("POST", "/v1/players/{player}/leave", m("leave", self.leave))
-        router.add("GET", "/v1/grants/pending", m("pending_grants", self.pending_grants))
+        router.add("GET", "/v1/grants/pending", m("pending_grants", r(self.pending_grants)))
         router.add("POST", "/v1/grants/{grant_id}/ack", m("ack", self.ack))
-        router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", self.leaderboard))
+        router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", r(self.leaderboard)))
         router.add("GET", "/v1/events", self.events, stream=True)
         upload_cap = max((wc.upload_max_bytes for wc in self.rt.cfg.worlds.values()), default=1 << 20)
         router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=upload_cap)

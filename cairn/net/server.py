@@ -34,6 +34,7 @@ log = logging.getLogger("cairn")
 
 
 JsonLines = _JsonLines  # one JSON object per log line (cairn/log.py)
+EXIT_JOURNAL_FAILED = 75  # EX_TEMPFAIL: a supervisor should start Cairn again
 
 
 def setup_logging() -> None:
@@ -111,7 +112,8 @@ class Service:
         self.metrics.close()
 
 
-async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any]] | None = None) -> None:
+async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any]] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT (exit status 0), or until the journal fails (EXIT_JOURNAL_FAILED)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -121,7 +123,20 @@ async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any
     if also is not None:
         side = asyncio.create_task(also(svc))
         side.add_done_callback(lambda _t: stop.set())
+    failed = asyncio.create_task(svc.rt.failed.wait())
+    failed.add_done_callback(lambda _t: stop.set())
     await stop.wait()
+    code = 0
+    if svc.rt.failed.is_set():
+        # Fail-stop: the state is ahead of the journal for good. Meanwhile every read and write
+        # answers 503 (and /healthz, /readyz), so probes and a metrics scrape can see why.
+        grace = svc.cfg.store.fail_stop_grace
+        log.critical("journal failed: exiting with status %d in %gs; a restart replays the journal",
+                     EXIT_JOURNAL_FAILED, grace)  # fmt: skip
+        await asyncio.sleep(grace)
+        code = EXIT_JOURNAL_FAILED
+    else:
+        failed.cancel()
     log.info("shutting down")
     if side is not None:
         if not side.done():
@@ -133,6 +148,7 @@ async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any
                 log.exception("demo driver failed")
     await svc.stop()
     log.info("stopped")
+    return code
 
 
 def serve(cfg: configmod.Config, profile: str | None = None) -> int:
@@ -144,15 +160,14 @@ def serve(cfg: configmod.Config, profile: str | None = None) -> int:
         profiler = Profiler(async_mode="disabled", interval=0.0005)
         profiler.start()
         try:
-            uvloop.run(run_until_signal(svc))
+            code = uvloop.run(run_until_signal(svc))
         finally:
             profiler.stop()
             with open(profile, "w") as f:
                 f.write(profiler.output_html())
             log.info("profile written to %s", profile)
-        return 0
-    uvloop.run(run_until_signal(svc))
-    return 0
+        return code
+    return uvloop.run(run_until_signal(svc))
 
 
 def run_demo(cfg: configmod.Config, players: int = 40, seconds: float = 0, live: bool = True) -> int:

@@ -99,7 +99,11 @@ class Session:
                 player = msg.get("player")
                 if not isinstance(player, str) or not player:
                     raise ValidationError("player must be a player id", field="player")
-                return {"id": rid, "result": {"grants": self.api.rt.eng.grants_of(player)}}
+                grants = self.api.rt.eng.grants_of(player)
+                waiter = self.api.rt.settled()  # only durable grants leave the process
+                if waiter is not None:
+                    await waiter
+                return {"id": rid, "result": {"grants": grants}}
             if op == "ack":
                 result = await self.api.rt.ack(str(msg.get("grant_id", "")))
                 return {"id": rid, "result": result}
@@ -132,6 +136,12 @@ class Session:
 
     async def _push(self, backlog: list[Any], after: int, binary: bool) -> None:
         sub, last = self.sub, after
+        waiter = self.api.rt.settled()  # the backlog may hold events of records not yet durable
+        if waiter is not None:
+            try:
+                await waiter
+            except CairnError:
+                return  # the journal failed: the process is stopping
         for e in backlog:
             await self.send({"event": e}, binary)
             last = e.id

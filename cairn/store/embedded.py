@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -44,10 +44,12 @@ class EmbeddedStore:
     kind = "embedded"
 
     def __init__(
-        self, data_dir: str | Path, durability: Literal["fsync", "os"] = "fsync", snapshot_every: int = 200_000
-    ) -> None:
+        self, data_dir: str | Path, durability: Literal["fsync", "os"] = "fsync", snapshot_every: int = 200_000,
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> None:  # fmt: skip
+        """`on_failed` is called on the loop when the journal's writer fails (disk full, I/O error)."""
         self.dir = Path(data_dir)
-        self.journal = Journal(self.dir / "journal.db", durability, msgpack_records=True)
+        self.journal = Journal(self.dir / "journal.db", durability, msgpack_records=True, on_failed=on_failed)
         self.snapshot_every = snapshot_every
         self._since_snapshot = 0
         self._snapshotting = False

@@ -33,6 +33,7 @@ import gc
 import hashlib
 import heapq
 import itertools
+import logging
 import os
 import signal
 import sqlite3
@@ -50,6 +51,8 @@ import msgspec
 from cairn.core.errors import StoreUnavailable
 
 __all__ = ["Journal", "JournalError", "JournalPruned"]
+
+log = logging.getLogger("cairn.journal")
 
 
 class JournalError(StoreUnavailable):
@@ -105,15 +108,18 @@ class Journal:
     CHECKPOINT_INLINE_BYTES = 64 << 20
 
     def __init__(
-        self, path: str | os.PathLike[str], durability: Literal["fsync", "os"] = "fsync", msgpack_records: bool = False
-    ) -> None:
+        self, path: str | os.PathLike[str], durability: Literal["fsync", "os"] = "fsync", msgpack_records: bool = False,
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> None:  # fmt: skip
         """`msgpack_records=True` promises every record is one MessagePack value: a group commit's
-        row then embeds them as they are, and `read_decoded` decodes a row in one call."""
+        row then embeds them as they are, and `read_decoded` decodes a row in one call. `on_failed`
+        is called on the loop, once, when the writer fails (after every waiter got its error)."""
         if durability not in ("fsync", "os"):
             raise ValueError(f"durability must be 'fsync' or 'os', not {durability!r}")
         self._path = Path(path)
         self._embed = msgpack_records
         self._durability = durability
+        self._on_failed = on_failed
         self._state = _NEW
         self._accepting = False  # open and not closing: append() takes records
         self._running = False  # the writer thread is running
@@ -465,7 +471,7 @@ class Journal:
                         self._wake.set()  # more to prune, after whatever arrives meanwhile
         except BaseException as exc:
             self._failed = exc
-            self._notify(self._fail_waiters, exc)
+            self._notify(self._writer_failed, exc)
         finally:
             self._notify(self._on_writer_exit)
 
@@ -603,6 +609,15 @@ class Journal:
             if not pruned.done():
                 pruned.set_result(False)
         self._prune_waiters = []
+
+    def _writer_failed(self, exc: BaseException) -> None:
+        log.error(
+            "journal writer failed: records after seq %d are not durable and never will be (%s)",
+            self._durable_seq, exc, exc_info=exc,
+        )  # fmt: skip
+        self._fail_waiters(exc)
+        if self._on_failed is not None:
+            self._on_failed(exc)
 
     def _on_writer_exit(self) -> None:
         self._running = False
