@@ -18,7 +18,7 @@ import msgspec
 
 from cairn.core import hints, placement, rng
 from cairn.core import loot as lootmod
-from cairn.core.boards import Boards
+from cairn.core.boards import DEFAULT_BOARDS, Boards
 from cairn.core.errors import (
     GrantNotFound,
     HintCooldown,
@@ -393,7 +393,7 @@ class Engine:
         self.events = events if events is not None else EventLog()
         self.quiet_through = 0  # replay builds no events for records up to this seq
         self.recurring: dict[str, tuple[HuntSpec, Recurring, Cron]] = {}
-        self.boards = boards if boards is not None else Boards([])
+        self.boards = boards if boards is not None else Boards(list(DEFAULT_BOARDS))
         self.new_events: list[Event] = []  # drained by the transport after each call
         self.tiles_kept = 0  # temperature tiles cached over all hunts (a cache; not state)
 
@@ -434,6 +434,7 @@ class Engine:
         if sites is None:
             raise UnknownWorld(f"world {spec.world!r} is not configured", field="world")
         table = lootmod.table_named(self.loot_tables, spec.loot)
+        self.boards.check(spec.leaderboards)
         sites.mask(spec.spawn.tags_any, "spawn.tags_any")
         sites.mask(spec.spawn.tags_none, "spawn.tags_none")
         live = self._live(spec.world)
@@ -515,6 +516,7 @@ class Engine:
         if spec.world not in self.worlds:
             raise UnknownWorld(f"world {spec.world!r} is not configured", field="world")
         lootmod.table_named(self.loot_tables, spec.loot)
+        self.boards.check(spec.leaderboards)
         sites = self.worlds[spec.world]
         sites.mask(spec.spawn.tags_any, "spawn.tags_any")
         sites.mask(spec.spawn.tags_none, "spawn.tags_none")

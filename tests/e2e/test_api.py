@@ -79,6 +79,11 @@ def test_create_errors(cairn: CairnServer) -> None:
     assert status == 422 and body["error"]["field"] == "treasures"
     status, body, _ = cairn.request("POST", "/v1/hunts", raw=b"{not json", key=ADMIN)
     assert status == 400 and body["error"]["code"] == "invalid_body"
+    for spec in (hunt_spec(leaderboards=["weekyl"]), hunt_spec(leaderboards=["weekyl"], schedule="0 * * * *")):
+        status, body, _ = cairn.request("POST", "/v1/hunts", spec, key=ADMIN)
+        assert status == 422 and body["error"]["code"] == "unknown_leaderboard", body
+        assert body["error"]["field"] == "leaderboards" and "'weekyl'" in body["error"]["message"]
+    assert cairn.request("GET", "/v1/hunts")[1]["hunts"] == []
     make_hunt(cairn)
     status, body, _ = cairn.request("POST", "/v1/hunts", hunt_spec(), key=ADMIN)
     assert status == 409 and body["error"]["code"] == "hunt_exists"
