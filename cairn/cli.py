@@ -342,6 +342,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", help="write the JSON report here")
     sp.add_argument("--html", help="write the HTML report here")
     sp.add_argument("--compare", help="an earlier JSON report: print the change")
+    sp.add_argument("--profile", help="write a pyinstrument profile of the load generator to this HTML file")
     sp.add_argument("--check", action="store_true", help="exit 1 when a target of the scenario is missed")
     sp.add_argument("--quiet", action="store_true", help="no live view")
     sp.set_defaults(fn=cmd_bench)

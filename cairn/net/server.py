@@ -29,6 +29,7 @@ from cairn.net.auth import Keys
 from cairn.net.hub import Hub
 from cairn.net.metrics import Metrics
 from cairn.net.openapi import build_openapi
+from cairn.profiling import profiled
 
 log = logging.getLogger("cairn")
 
@@ -138,20 +139,10 @@ async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any
 def serve(cfg: configmod.Config, profile: str | None = None) -> int:
     setup_logging()
     svc = Service(cfg)
+    with profiled(profile):
+        uvloop.run(run_until_signal(svc))
     if profile:
-        from pyinstrument import Profiler
-
-        profiler = Profiler(async_mode="disabled", interval=0.0005)
-        profiler.start()
-        try:
-            uvloop.run(run_until_signal(svc))
-        finally:
-            profiler.stop()
-            with open(profile, "w") as f:
-                f.write(profiler.output_html())
-            log.info("profile written to %s", profile)
-        return 0
-    uvloop.run(run_until_signal(svc))
+        log.info("profile written to %s", profile)
     return 0
 
 
