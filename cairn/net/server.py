@@ -56,6 +56,20 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 50, 100)
 
 
+def build_router(api: Api) -> tuple[http.Router, Any]:
+    """Every route the server answers (the API's, the session's, the dashboard's), and the dashboard.
+    Each has its entry in `cairn.net.openapi.ROUTES`."""
+    from cairn.net.dashboard import Dashboard
+    from cairn.net.session import Sessions
+
+    router = http.Router()
+    api.routes(router)
+    Sessions(api).routes(router)
+    dashboard = Dashboard(api)
+    dashboard.routes(router)
+    return router, dashboard
+
+
 class Service:
     """A running engine with its HTTP server."""
 
@@ -76,15 +90,7 @@ class Service:
         self.rt.listeners.append(self.hub.publish)
         api = self.api = Api(self.rt, self.keys, self.hub, self.metrics)
         api.openapi = build_openapi()
-        router = http.Router()
-        api.routes(router)
-        from cairn.net.session import Sessions
-
-        Sessions(api).routes(router)
-        from cairn.net.dashboard import Dashboard
-
-        self.dashboard = Dashboard(api)
-        self.dashboard.routes(router)
+        router, self.dashboard = build_router(api)
         s = self.cfg.server
         tcfg = http.ServerConfig(
             max_body=s.max_body, header_timeout=s.header_timeout, idle_timeout=s.idle_timeout,
