@@ -75,12 +75,12 @@ EVENT_STREAM = {
     }
 }
 SITES_BODY = {
-    "application/x-ndjson": {"schema": {"type": "string", "description": "one SiteRow (JSON) per line"}},
-    "text/csv": {"schema": {"type": "string", "description": "a header line `x,y,z,tags`, then one site per line; "
-                            "tags separated by `;` or `|`"}},
-    "application/vnd.cairn.site-pack": {
-        "schema": {"type": "string", "format": "binary", "description": "a site pack (docs/site-pack.md)"}
-    },
+    "application/x-ndjson": {"schema": {"type": "string", "description": "one SiteRow (JSON) per line; also sent "
+                             "as application/ndjson, application/jsonl or application/json"}},
+    "text/csv": {"schema": {"type": "string", "description": "columns x,y,z,tags (a header row is optional); "
+                            "tags separated by `;`, `|` or spaces"}},
+    "application/vnd.cairn.site-pack": {"schema": {"type": "string", "format": "binary", "description":
+                                        "a site pack (docs/site-pack.md); also application/octet-stream"}},
 }
 STATIC = {t: {"schema": {"type": "string"}} for t in ("text/html; charset=utf-8", "text/css; charset=utf-8",
           "text/javascript; charset=utf-8", "image/svg+xml", "image/png", "image/x-icon")}
