@@ -71,6 +71,8 @@ class Outcome(NamedTuple):
     wait_seq: int  # the reply may be sent once every record up to here is durable
 
 
+#: The reply to a hint when every live treasure of the hunt is one the player has claimed (or none is live).
+NONE_LEFT = Outcome({"hint": {}, "next_hint_in": 0, "none_left": True}, (), 0)
 #: The reply to a miss, by temperature band: shared, since replies are never mutated.
 MISSES = tuple(Outcome({"result": "miss", "temperature": band}, (), 0) for band in hints.TEMPERATURES)
 # A treasure found in `around` is at most NEAR away, inside the warm band: its squared distance
@@ -578,7 +580,9 @@ class Engine:
             cid = self.by_request.get((player, request_id))
             if cid is not None:
                 c = self.claims[cid]
-                return Outcome({"result": "found", "claim": self.claim_view(c)}, NOTHING, c.seq)
+                temperature = self._temperature(self.hunts[c.hunt], player, at)
+                return Outcome({"result": "found", "temperature": temperature, "claim": self.claim_view(c)}, NOTHING,
+                               c.seq)  # fmt: skip
         h = self.hunts.get(hunt_id)
         if h is None:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
@@ -704,19 +708,22 @@ class Engine:
             return Outcome(last[2], NOTHING, 0)  # a replayed hint: same reply, no second cooldown
         if h.ended is not None or not h.starts_at <= now < h.ends_at:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
+        mine = self.claimed.get(key)
+        field = h.field
+        if field.live_count == (0 if mine is None else sum(1 for i in mine if field.is_live(i))):
+            return NONE_LEFT  # nothing to hint at: no cooldown starts, the position is not taken
         if last is not None and now < last[0]:
             wait = last[0] - now
             raise HintCooldown(f"next hint in {wait:.1f}s", retry_after=round(wait, 3), next_hint_in=math.ceil(wait))
         self._move(player, pos, False, now, hunt_id)
-        i = h.field.nearest(pos, self.claimed.get(key))
-        body: dict[str, Any] = {}
-        if i is not None:
-            t = h.treasures[i]
-            body = dict(hints.build_hint(
-                h.spec.hints.kinds, pos, t.pos, t.tags, hints.hint_progress(now, h.starts_at, h.solve_by),
-                t.hint_key, self.landmarks, finds_by_player=self.finds.get(player, 0),
-                policy=h.spec.hints.adapt, world=h.world,
-            ))  # fmt: skip
+        i = field.nearest(pos, mine)
+        assert i is not None  # the count above found a live treasure this player has not claimed
+        t = h.treasures[i]
+        body = dict(hints.build_hint(
+            h.spec.hints.kinds, pos, t.pos, t.tags, hints.hint_progress(now, h.starts_at, h.solve_by),
+            t.hint_key, self.landmarks, finds_by_player=self.finds.get(player, 0),
+            policy=h.spec.hints.adapt, world=h.world,
+        ))  # fmt: skip
         reply = {"hint": body, "next_hint_in": math.ceil(h.cooldown)}
         # The reply is kept only to answer a replay of its request_id (about 1 KB a player otherwise).
         self.last_hint[key] = (now + h.cooldown, request_id, reply if request_id is not None else None)

@@ -160,6 +160,7 @@ class HintBody(msgspec.Struct):
 class HintResponse(msgspec.Struct):
     hint: HintBody
     next_hint_in: int
+    none_left: bool = False  # true (and `hint` empty) when no live treasure is left that the player has not claimed
 
 
 class EventOut(msgspec.Struct):
