@@ -21,13 +21,12 @@ from typing import Any, TypeVar
 from cairn import config as configmod
 from cairn import malloc
 from cairn.core import worldgen
-from cairn.core.boards import Boards, BoardSpec
 from cairn.core.engine import Engine, Limits, Outcome, StalePlan, compute_plan
-from cairn.core.errors import CairnError
+from cairn.core.errors import CairnError, HuntExists
 from cairn.core.events import Event
 from cairn.core.hints import Landmark
 from cairn.core.sites import SiteSet
-from cairn.core.spec import HuntSpec, decode_spec
+from cairn.core.spec import HuntSpec
 from cairn.store.embedded import EmbeddedStore
 
 log = logging.getLogger("cairn")
@@ -145,21 +144,20 @@ class Runtime:
         for name, wc in c.worlds.items():
             worlds[name] = await loop.run_in_executor(None, build_world, name, wc, self.data_dir)
         limits = Limits(max_speed=c.limits.max_speed, dig_rate=c.limits.dig_rate, dig_burst=c.limits.dig_burst)
-        boards = Boards(
-            [BoardSpec(b.id, b.metric, b.operator, b.sort, b.reset, tuple(b.hunt_tags)) for b in c.leaderboards]
-        )
         landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in c.landmarks]
-        return cls(self.secret, worlds, c.loot_tables(), limits, landmarks, boards, c.event_log())
+        return cls(self.secret, worlds, c.loot_tables(), limits, landmarks, c.boards(), c.event_log())
 
     async def load_hunts_dir(self) -> None:
         """Create every hunt in `hunts_dir` that does not exist yet; register every recurring spec."""
-        folder = Path(self.cfg.hunts_dir)
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob("*.toml")):
-            spec = decode_spec(path.read_bytes(), "toml")
+        for path in configmod.hunt_files(self.cfg):
+            spec = configmod.load_hunt_file(self.cfg, path)
             if spec.schedule is not None or spec.id not in self.eng.hunts:
-                await self.create_hunt(spec)
+                try:
+                    await self.create_hunt(spec)
+                except HuntExists:
+                    pass  # another node (Redis store) created it first
+                except CairnError as e:
+                    raise configmod.hunt_file_error(path, e) from None
 
     # ---- commands ------------------------------------------------------------------------------
     def publish(self) -> None:

@@ -15,11 +15,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from cairn.core.boards import DEFAULT_BOARDS, Boards, BoardSpec
 from cairn.core.errors import CairnError
 from cairn.core.events import EventLog
-from cairn.core.loot import DEFAULT_LOOT, LootEntry, LootTable
+from cairn.core.loot import DEFAULT_LOOT, LootEntry, LootTable, table_named
 from cairn.core.schedule import Cron
-from cairn.core.spec import TIERS
+from cairn.core.spec import TIERS, HuntSpec, decode_spec
 
 
 class ConfigError(CairnError):
@@ -99,10 +100,7 @@ def _default_worlds() -> dict[str, WorldConfig]:
 
 
 def _default_boards() -> list[LeaderboardConfig]:
-    return [
-        LeaderboardConfig(id="weekly", reset="0 0 * * MON"),
-        LeaderboardConfig(id="alltime"),
-    ]
+    return [LeaderboardConfig(id=b.id, reset=b.reset) for b in DEFAULT_BOARDS]
 
 
 class Config(_Section):
@@ -120,6 +118,12 @@ class Config(_Section):
         tables: dict[str, LootTable] = {"default": DEFAULT_LOOT}
         tables.update(self.loot)
         return tables
+
+    def boards(self) -> Boards:
+        """The configured leaderboards, empty."""
+        return Boards(
+            [BoardSpec(b.id, b.metric, b.operator, b.sort, b.reset, tuple(b.hunt_tags)) for b in self.leaderboards]
+        )
 
     def event_log(self) -> EventLog:
         """The engine's event rings, keeping ephemeral events as `[events]` says."""
@@ -198,6 +202,34 @@ def _check_redis(store: StoreConfig, where: str) -> None:
             raise ConfigError(
                 f"{where}: store.redis_cluster[{i}]: {node!r} is not \"host:port\"", field="store.redis_cluster"
             )
+
+
+def hunt_files(cfg: Config) -> list[Path]:
+    """The hunt specs `serve` loads at start: every `*.toml` in `hunts_dir`, by name."""
+    folder = Path(cfg.hunts_dir)
+    return sorted(folder.glob("*.toml")) if folder.is_dir() else []
+
+
+def hunt_file_error(path: Path, err: CairnError) -> CairnError:
+    """`err` about the hunt spec in `path`, with the same code, naming the file and the field."""
+    field = f" ({err.field})" if err.field and err.field not in err.message else ""
+    return type(err)(f"{path}: {err.message}{field}", field=err.field, **err.extra)
+
+
+def load_hunt_file(cfg: Config, path: Path) -> HuntSpec:
+    """Read and check a hunt spec file against `cfg` (loot table, leaderboards), naming the file in errors."""
+    try:
+        spec = decode_spec(path.read_bytes(), "toml" if path.suffix == ".toml" else "json")
+        check_spec_names(cfg, spec)
+    except CairnError as e:
+        raise hunt_file_error(path, e) from None
+    return spec
+
+
+def check_spec_names(cfg: Config, spec: HuntSpec) -> None:
+    """The checks of a spec's names that need the config: its loot table and its leaderboards."""
+    table_named(cfg.loot_tables(), spec.loot)
+    cfg.boards().check(spec.leaderboards)
 
 
 def secret_of(cfg: Config, data_dir: Path) -> bytes:

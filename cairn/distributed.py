@@ -25,7 +25,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -36,7 +35,6 @@ from cairn.core import records as rec
 from cairn.core.engine import Engine, Outcome
 from cairn.core.errors import CairnError, GrantNotFound, HuntExists, HuntNotActive, HuntNotFound, StoreUnavailable
 from cairn.core.records import Acked, AnyRecord, Claimed, HuntCreated, HuntEnded, HuntStarted, Settled
-from cairn.core.spec import decode_spec
 from cairn.store.redis import INDEX, RECURRING, RedisStore, hunt_keys, sid
 
 log = logging.getLogger("cairn.distributed")
@@ -342,16 +340,6 @@ class RedisRuntime(Runtime):
         await self.load_hunts_dir()
         self._ticker = asyncio.create_task(self._tick_forever())
         self._tasks = [asyncio.create_task(self._poll_forever()), asyncio.create_task(self._lease_forever())]
-
-    async def load_hunts_dir(self) -> None:
-        folder = Path(self.cfg.hunts_dir)
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob("*.toml")):
-            spec = decode_spec(path.read_bytes(), "toml")
-            if spec.schedule is not None or spec.id not in self.eng.hunts:
-                with contextlib.suppress(HuntExists):  # another node created it first
-                    await self.create_hunt(spec)
 
     # ---- reading the streams -----------------------------------------------------------------
     def _apply_entries(self, hunt: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:

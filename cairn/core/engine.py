@@ -18,7 +18,7 @@ import msgspec
 
 from cairn.core import hints, placement, rng
 from cairn.core import loot as lootmod
-from cairn.core.boards import Boards
+from cairn.core.boards import DEFAULT_BOARDS, Boards
 from cairn.core.errors import (
     GrantNotFound,
     HintCooldown,
@@ -71,6 +71,8 @@ class Outcome(NamedTuple):
     wait_seq: int  # the reply may be sent once every record up to here is durable
 
 
+#: The reply to a hint when every live treasure of the hunt is one the player has claimed (or none is live).
+NONE_LEFT = Outcome({"hint": {}, "next_hint_in": 0, "none_left": True}, (), 0)
 #: The reply to a miss, by temperature band: shared, since replies are never mutated.
 MISSES = tuple(Outcome({"result": "miss", "temperature": band}, (), 0) for band in hints.TEMPERATURES)
 # A treasure found in `around` is at most NEAR away, inside the warm band: its squared distance
@@ -394,7 +396,7 @@ class Engine:
         self.events = events if events is not None else EventLog()
         self.quiet_through = 0  # replay builds no events for records up to this seq
         self.recurring: dict[str, tuple[HuntSpec, Recurring, Cron]] = {}
-        self.boards = boards if boards is not None else Boards([])
+        self.boards = boards if boards is not None else Boards(list(DEFAULT_BOARDS))
         self.new_events: list[Event] = []  # drained by the transport after each call
         self.tiles_kept = 0  # temperature tiles cached over all hunts (a cache; not state)
 
@@ -435,6 +437,7 @@ class Engine:
         if sites is None:
             raise UnknownWorld(f"world {spec.world!r} is not configured", field="world")
         table = lootmod.table_named(self.loot_tables, spec.loot)
+        self.boards.check(spec.leaderboards)
         sites.mask(spec.spawn.tags_any, "spawn.tags_any")
         sites.mask(spec.spawn.tags_none, "spawn.tags_none")
         live = self._live(spec.world)
@@ -517,6 +520,7 @@ class Engine:
         if spec.world not in self.worlds:
             raise UnknownWorld(f"world {spec.world!r} is not configured", field="world")
         lootmod.table_named(self.loot_tables, spec.loot)
+        self.boards.check(spec.leaderboards)
         sites = self.worlds[spec.world]
         sites.mask(spec.spawn.tags_any, "spawn.tags_any")
         sites.mask(spec.spawn.tags_none, "spawn.tags_none")
@@ -578,7 +582,9 @@ class Engine:
             cid = self.by_request.get((hunt_id, player, request_id))
             if cid is not None:
                 c = self.claims[cid]
-                return Outcome({"result": "found", "claim": self.claim_view(c)}, NOTHING, c.seq)
+                temperature = self._temperature(self.hunts[c.hunt], player, at)
+                return Outcome({"result": "found", "temperature": temperature, "claim": self.claim_view(c)}, NOTHING,
+                               c.seq)  # fmt: skip
         h = self.hunts.get(hunt_id)
         if h is None:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
@@ -704,19 +710,22 @@ class Engine:
             return Outcome(last[2], NOTHING, 0)  # a replayed hint: same reply, no second cooldown
         if h.ended is not None or not h.starts_at <= now < h.ends_at:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
+        mine = self.claimed.get(key)
+        field = h.field
+        if field.live_count == (0 if mine is None else sum(1 for i in mine if field.is_live(i))):
+            return NONE_LEFT  # nothing to hint at: no cooldown starts, the position is not taken
         if last is not None and now < last[0]:
             wait = last[0] - now
             raise HintCooldown(f"next hint in {wait:.1f}s", retry_after=round(wait, 3), next_hint_in=math.ceil(wait))
         self._move(player, pos, False, now, hunt_id)
-        i = h.field.nearest(pos, self.claimed.get(key))
-        body: dict[str, Any] = {}
-        if i is not None:
-            t = h.treasures[i]
-            body = dict(hints.build_hint(
-                h.spec.hints.kinds, pos, t.pos, t.tags, hints.hint_progress(now, h.starts_at, h.solve_by),
-                t.hint_key, self.landmarks, finds_by_player=self.finds.get(player, 0),
-                policy=h.spec.hints.adapt, world=h.world,
-            ))  # fmt: skip
+        i = field.nearest(pos, mine)
+        assert i is not None  # the count above found a live treasure this player has not claimed
+        t = h.treasures[i]
+        body = dict(hints.build_hint(
+            h.spec.hints.kinds, pos, t.pos, t.tags, hints.hint_progress(now, h.starts_at, h.solve_by),
+            t.hint_key, self.landmarks, finds_by_player=self.finds.get(player, 0),
+            policy=h.spec.hints.adapt, world=h.world,
+        ))  # fmt: skip
         reply = {"hint": body, "next_hint_in": math.ceil(h.cooldown)}
         # The reply is kept only to answer a replay of its request_id (about 1 KB a player otherwise).
         self.last_hint[key] = (now + h.cooldown, request_id, reply if request_id is not None else None)

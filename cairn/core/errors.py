@@ -103,6 +103,10 @@ class UnknownLootTable(CairnError):
     code, status = "unknown_loot_table", 422
 
 
+class UnknownLeaderboard(CairnError):
+    code, status = "unknown_leaderboard", 422
+
+
 class RateLimited(CairnError):
     code, status = "rate_limited", 429
 

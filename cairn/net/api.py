@@ -397,6 +397,7 @@ class Api:
 
     # ---- routes ------------------------------------------------------------------------------------------
     def routes(self, router: Router) -> None:
+        """Register the API's routes; each is described in `cairn.net.openapi.ROUTES` too."""
         m, r = self.metrics.timed, self.durable_read
         router.add("GET", "/healthz", self.healthz)
         router.add("GET", "/readyz", self.readyz)

@@ -29,6 +29,7 @@ from cairn.net.auth import Keys
 from cairn.net.hub import Hub
 from cairn.net.metrics import Metrics
 from cairn.net.openapi import build_openapi
+from cairn.profiling import profiled
 
 log = logging.getLogger("cairn")
 
@@ -56,6 +57,20 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 50, 100)
 
 
+def build_router(api: Api) -> tuple[http.Router, Any]:
+    """Every route the server answers (the API's, the session's, the dashboard's), and the dashboard.
+    Each has its entry in `cairn.net.openapi.ROUTES`."""
+    from cairn.net.dashboard import Dashboard
+    from cairn.net.session import Sessions
+
+    router = http.Router()
+    api.routes(router)
+    Sessions(api).routes(router)
+    dashboard = Dashboard(api)
+    dashboard.routes(router)
+    return router, dashboard
+
+
 class Service:
     """A running engine with its HTTP server."""
 
@@ -76,15 +91,7 @@ class Service:
         self.rt.listeners.append(self.hub.publish)
         api = self.api = Api(self.rt, self.keys, self.hub, self.metrics)
         api.openapi = build_openapi()
-        router = http.Router()
-        api.routes(router)
-        from cairn.net.session import Sessions
-
-        Sessions(api).routes(router)
-        from cairn.net.dashboard import Dashboard
-
-        self.dashboard = Dashboard(api)
-        self.dashboard.routes(router)
+        router, self.dashboard = build_router(api)
         s = self.cfg.server
         tcfg = http.ServerConfig(
             max_body=s.max_body, header_timeout=s.header_timeout, idle_timeout=s.idle_timeout,
@@ -154,20 +161,11 @@ async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any
 def serve(cfg: configmod.Config, profile: str | None = None) -> int:
     setup_logging()
     svc = Service(cfg)
+    with profiled(profile):
+        code = uvloop.run(run_until_signal(svc))
     if profile:
-        from pyinstrument import Profiler
-
-        profiler = Profiler(async_mode="disabled", interval=0.0005)
-        profiler.start()
-        try:
-            code = uvloop.run(run_until_signal(svc))
-        finally:
-            profiler.stop()
-            with open(profile, "w") as f:
-                f.write(profiler.output_html())
-            log.info("profile written to %s", profile)
-        return code
-    return uvloop.run(run_until_signal(svc))
+        log.info("profile written to %s", profile)
+    return code
 
 
 def run_demo(cfg: configmod.Config, players: int = 40, seconds: float = 0, live: bool = True) -> int:

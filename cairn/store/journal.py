@@ -204,6 +204,36 @@ class Journal:
         self._state = _OPEN
         self._accepting = True
 
+    def open_reader(self) -> None:
+        """Open for reading only, without the writer's lock, so that a running `cairn serve` may hold it.
+
+        `load_snapshot` and `read_decoded` work; appends are refused. There is nothing to close.
+        """
+        if self._state != _NEW:
+            raise RuntimeError(f"open_reader() needs a new Journal (it is {self._state})")
+        if not self._path.is_file():
+            raise JournalError(f"no journal at {self._path}")
+        self._pruned_through = self.pruned_now()
+        last = self._scalar("SELECT max(last_seq) FROM journal")
+        self._last_seq = self._durable_seq = max(self._pruned_through, last)
+        self._state = _OPEN
+
+    def pruned_now(self) -> int:
+        """The seq a snapshot has pruned the journal through, read from the file now."""
+        return self._scalar("SELECT value FROM meta WHERE key = 'pruned_through'")
+
+    def _scalar(self, sql: str) -> int:
+        """One integer read from the file now, through a read-only connection of its own (0 if none)."""
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA query_only=1")
+            row = conn.execute(sql).fetchone()
+        except sqlite3.Error as e:
+            raise JournalError(f"journal {self._path} cannot be read: {e}") from None
+        finally:
+            conn.close()
+        return int(row[0] or 0) if row else 0
+
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         try:
