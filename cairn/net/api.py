@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from cairn.app import Runtime
+from cairn.config import WorldConfig
 from cairn.core.engine import MISSES
 from cairn.core.errors import (
     CairnError,
@@ -55,6 +56,7 @@ dec_positions = _decoder(schemas.PositionsRequest)
 dec_batch = _decoder(schemas.RawBatch)
 dec_batch_typed = _decoder(schemas.BatchRequest)
 dec_op = _decoder(schemas.Op)
+dec_world = _decoder(schemas.WorldRequest)
 
 
 def wire_error(exc: BaseException) -> CairnError:
@@ -85,6 +87,9 @@ class Api:
         self.ready = True
         self.openapi: bytes = b""
         self._world_locks: dict[str, Any] = {}  # world -> asyncio.Lock serialising its uploads
+        # The largest site upload of any world; a world registered at runtime takes this one.
+        caps = [wc.upload_max_bytes for wc in rt.cfg.worlds.values()]
+        self.upload_cap = max(caps, default=WorldConfig().upload_max_bytes)
 
     # ---- plumbing ---------------------------------------------------------------------------------
     def on_error(self, exc: Exception) -> Response:
@@ -290,6 +295,23 @@ class Api:
         })  # fmt: skip
 
     # ---- worlds --------------------------------------------------------------------------------------------
+    def list_worlds(self, req: Request) -> bytes:
+        self.auth(req, ADMIN)
+        return encode({"worlds": self.rt.worlds_view()})
+
+    async def put_world(self, req: Request) -> Any:
+        """Register an upload-only world at runtime: 201 when created, 200 when it exists already."""
+        self.auth(req, ADMIN)
+        world = _world_param(req)
+        if req.body.strip():
+            dec_world(req.body)  # `{}`: no fields yet, and an unknown one is refused
+        created, view = await self.rt.register_world(world)
+        return (201 if created else 200, encode(view))
+
+    async def delete_world(self, req: Request) -> Any:
+        self.auth(req, ADMIN)
+        return encode(await self.rt.retire_world(_world_param(req)))
+
     async def put_sites(self, req: Request) -> Any:
         """Replace a world's sites with an uploaded NDJSON, CSV or pack body (parsed off the loop)."""
         import asyncio
@@ -299,12 +321,14 @@ class Api:
         from cairn.worlds.upload import ingest
 
         self.auth(req, ADMIN)
-        world = req.params["world"]
+        world = _world_param(req)
+        if world not in self.rt.eng.worlds:
+            raise UnknownWorld(f"world {world!r} is neither configured nor registered (PUT /v1/worlds/{world})",
+                               field="world")  # fmt: skip
         wc = self.rt.cfg.worlds.get(world)
-        if wc is None or world not in self.rt.eng.worlds:
-            raise UnknownWorld(f"world {world!r} is not configured", field="world")
-        if len(req.body) > wc.upload_max_bytes:
-            raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({wc.upload_max_bytes})")
+        cap = wc.upload_max_bytes if wc is not None else self.upload_cap
+        if len(req.body) > cap:
+            raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({cap})")
         if not req.body.strip():
             raise InvalidSites("the body holds no sites")
         lock = self._world_locks.setdefault(world, asyncio.Lock())
@@ -388,12 +412,21 @@ class Api:
         router.add("POST", "/v1/grants/{grant_id}/ack", m("ack", self.ack))
         router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", self.leaderboard))
         router.add("GET", "/v1/events", self.events, stream=True)
-        upload_cap = max((wc.upload_max_bytes for wc in self.rt.cfg.worlds.values()), default=1 << 20)
-        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=upload_cap)
+        router.add("GET", "/v1/worlds", m("list_worlds", self.list_worlds))
+        router.add("PUT", "/v1/worlds/{world}", m("put_world", self.put_world))
+        router.add("DELETE", "/v1/worlds/{world}", m("delete_world", self.delete_world))
+        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=self.upload_cap)
 
 
 def _same(op: Any) -> Any:
     return op
+
+
+def _world_param(req: Request) -> str:
+    world: str = req.params["world"]
+    if not schemas.world_ok(world):
+        raise ValidationError("a world id is 1-64 characters of [A-Za-z0-9_.:-]", field="world")
+    return world
 
 
 

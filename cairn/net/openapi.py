@@ -25,9 +25,17 @@ ROUTES: list[Route] = [
     ("get", "/v1/players/{player}/grants", "game", None, schemas.GrantList, 200, "A player's pending grants"),
     ("post", "/v1/grants/{grant_id}/ack", "game", None, schemas.GrantOut, 200, "Mark a grant delivered"),
     ("get", "/v1/leaderboards/{board}", "game", None, schemas.LeaderboardOut, 200, "A leaderboard"),
+    ("get", "/v1/worlds", "admin", None, schemas.WorldList, 200, "Every world: source, sites, chunks, hunts using it"),
+    ("put", "/v1/worlds/{world}", "admin", schemas.WorldRequest, schemas.WorldOut, 201,
+     "Register an upload-only world at runtime (idempotent: 200 when it exists); body empty or {}"),
+    ("delete", "/v1/worlds/{world}", "admin", None, schemas.WorldRetiredOut, 200,
+     "Retire a world registered at runtime that no live, scheduled or recurring hunt uses"),
     ("put", "/v1/worlds/{world}/sites", "admin", schemas.SiteRow, schemas.SitesUploaded, 200,
      "Replace a world's sites: NDJSON (one SiteRow per line), CSV or a site pack (docs/site-pack.md)"),
 ]
+
+#: A second success status of a route (its first is in ROUTES), with its description.
+ALSO_OK = {("put", "/v1/worlds/{world}"): (200, "The world exists already (nothing changed)")}
 
 ERRORS = {
     "400": "Malformed body",
@@ -68,6 +76,9 @@ def build_openapi() -> bytes:
                 "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{reply.__name__}"}}},
             }
         }
+        also = ALSO_OK.get((method, path))
+        if also is not None:
+            responses[str(also[0])] = {**responses[str(status)], "description": also[1]}
         err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
         for code, text in ERRORS.items():
             responses[code] = {"description": text, **err}
