@@ -612,8 +612,8 @@ class Engine:
             cid = self.by_request.get((player, request_id))
             if cid is not None:
                 c = self.claims[cid]
-                band = self._temperature(self.hunts[c.hunt], player, at)
-                again: dict[str, Any] = {"result": "found", "temperature": band, "claim": self.claim_view(c)}
+                warmth = self._temperature(self.hunts[c.hunt], player, at)
+                again: dict[str, Any] = {"result": "found", "temperature": warmth, "claim": self.claim_view(c)}
                 return Outcome(again, NOTHING, c.seq)
         h = self.hunts.get(hunt_id)
         if h is None:
