@@ -94,18 +94,22 @@ class CacheEngine(Engine):
             self.jobs[r.seq] = job
 
     # ---- commands ----------------------------------------------------------------------------
-    def dig(self, hunt_id: str, player: str, pos: Any, at: Any, request_id: str | None, now: float) -> Outcome:
+    def dig(
+        self, hunt_id: str, player: str, pos: Any, at: Any, request_id: str | None, now: float, teleport: bool = False
+    ) -> Outcome:
         self.up()
         if hunt_id in self.creating:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
-        out, recs = self.deferred(Engine.dig, hunt_id, player, pos, at, request_id, now)
+        out, recs = self.deferred(Engine.dig, hunt_id, player, pos, at, request_id, now, teleport)
         if recs:
             self._job("dig", recs, out.result, (hunt_id, player, at, request_id, now))
         return out
 
-    def hint(self, hunt_id: str, player: str, pos: Any, request_id: str | None, now: float) -> Outcome:
+    def hint(
+        self, hunt_id: str, player: str, pos: Any, request_id: str | None, now: float, teleport: bool = False
+    ) -> Outcome:
         self.up()
-        return super().hint(hunt_id, player, pos, request_id, now)
+        return super().hint(hunt_id, player, pos, request_id, now, teleport)
 
     def ack(self, grant_id: str, now: float) -> Outcome:
         self.up()

@@ -603,8 +603,11 @@ class Engine:
         return out
 
     # ---- digs ---------------------------------------------------------------------------------
-    def dig(self, hunt_id: str, player: str, pos: Pos, at: Pos, request_id: str | None, now: float) -> Outcome:
-        """Decide one dig: miss, found (a claim) or taken. Replays of a claiming request_id return the claim."""
+    def dig(
+        self, hunt_id: str, player: str, pos: Pos, at: Pos, request_id: str | None, now: float, teleport: bool = False
+    ) -> Outcome:
+        """Decide one dig: miss, found (a claim) or taken. Replays of a claiming request_id return the claim.
+        `teleport`: the player got to `pos` by teleport (a portal), so it is not movement-checked."""
         # `finds` counts every player's claims and never shrinks: a player not in it has no claim
         # anywhere, so neither claim lookup below can match (most digs, and the cheapest check).
         known = player in self.finds
@@ -623,7 +626,7 @@ class Engine:
         if _dist(pos, at) > h.reach:
             raise OutOfReach(f"dig at {list(at)} is farther than reach {h.reach:g} from the player", field="at")
         ax, ay, az = at
-        self._move(player, pos, False, now, hunt_id, True)
+        self._move(player, pos, teleport, now, hunt_id, True)
         mine = self.claimed.get((hunt_id, player)) if known else None
         if mine is None:
             # The common case, a miss by a player with no claim here: one lookup in the tile.
@@ -729,8 +732,11 @@ class Engine:
         return "cold" if i is None else hints.temperature_band(hdist(at, h.treasures[i].pos))
 
     # ---- hints --------------------------------------------------------------------------------
-    def hint(self, hunt_id: str, player: str, pos: Pos, request_id: str | None, now: float) -> Outcome:
-        """A hint about the nearest treasure this player has not claimed, subject to a per-hunt cooldown."""
+    def hint(
+        self, hunt_id: str, player: str, pos: Pos, request_id: str | None, now: float, teleport: bool = False
+    ) -> Outcome:
+        """A hint about the nearest treasure this player has not claimed, subject to a per-hunt cooldown.
+        `teleport` as for `dig`."""
         h = self.hunts.get(hunt_id)
         if h is None:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
@@ -743,7 +749,7 @@ class Engine:
         if last is not None and now < last[0]:
             wait = last[0] - now
             raise HintCooldown(f"next hint in {wait:.1f}s", retry_after=round(wait, 3), next_hint_in=math.ceil(wait))
-        self._move(player, pos, False, now, hunt_id)
+        self._move(player, pos, teleport, now, hunt_id)
         i = h.field.nearest(pos, self.claimed.get(key))
         body: dict[str, Any] = {}
         if i is not None:

@@ -180,7 +180,7 @@ class Api:
         rt = self.rt
         eng = rt.engine
         assert eng is not None
-        out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock())
+        out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock(), b.teleport)
         if not out.records and not eng.new_events:
             if out.wait_seq == 0:  # a miss: nothing to persist, publish or wait for
                 miss = _MISS_REPLIES.get(id(out))  # the common misses are shared: encoded once
@@ -192,7 +192,7 @@ class Api:
     def hint(self, req: Request) -> Any:
         self.keys.require(req.auth(), GAME)
         b = dec_hint(req.body)
-        out = self.rt.eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, self.clock())
+        out = self.rt.eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, self.clock(), b.teleport)
         return self.reply(self.rt.submit(out), out.result)
 
     def positions(self, req: Request) -> Any:
@@ -231,10 +231,10 @@ class Api:
                 op = decode_op(raw)
                 if type(op) is schemas.DigOp:
                     kind = "dig"
-                    out = eng.dig(op.hunt, op.player, op.pos, op.at, op.request_id, now)
+                    out = eng.dig(op.hunt, op.player, op.pos, op.at, op.request_id, now, op.teleport)
                 elif type(op) is schemas.HintOp:
                     kind = "hint"
-                    out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now)
+                    out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now, op.teleport)
                 else:
                     kind = "positions"
                     out = eng.positions(op.world, [(u.player, u.pos, u.teleport) for u in op.updates], now)

@@ -57,6 +57,7 @@ class DigRequest(Body):
     pos: Position
     at: Position
     request_id: RequestId
+    teleport: bool = False  # the player got to `pos` by teleport: not movement-checked
 
     __post_init__ = _check_player
 
@@ -65,6 +66,7 @@ class HintRequest(Body):
     player: PlayerId
     pos: Position
     request_id: RequestId | None = None
+    teleport: bool = False  # as for a dig
 
     __post_init__ = _check_player
 
@@ -88,6 +90,7 @@ class DigOp(Body, tag_field="op", tag="dig"):
     pos: Position
     at: Position
     request_id: RequestId
+    teleport: bool = False  # the player got to `pos` by teleport: not movement-checked
 
     __post_init__ = _check_player
 
@@ -97,6 +100,7 @@ class HintOp(Body, tag_field="op", tag="hint"):
     player: PlayerId
     pos: Position
     request_id: RequestId | None = None
+    teleport: bool = False  # as for a dig
 
     __post_init__ = _check_player
 

@@ -173,6 +173,27 @@ def test_positions_and_implausible_movement(cairn: CairnServer) -> None:
     assert cairn.request("POST", "/v1/positions", {"world": "nether", "updates": []})[0] == 422
 
 
+def test_dig_and_hint_accept_teleport_after_a_portal_trip(cairn: CairnServer) -> None:
+    make_hunt(cairn)
+    far = [390, 70, 390]  # 550 blocks from the first report, at once: a portal, not a walk
+    body = {"world": "overworld", "updates": [{"player": "ann", "pos": [0, 70, 0]}]}
+    assert cairn.request("POST", "/v1/positions", body)[0] == 200
+    status, err, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("ann", [far[0], 69, far[2]], "d1", far))
+    assert status == 422 and err["error"]["code"] == "implausible_movement" and err["error"]["field"] == "pos"
+    status, out, _ = cairn.request("POST", "/v1/hunts/h1/dig",
+                                   {**dig_body("ann", [far[0], 69, far[2]], "d2", far), "teleport": True})  # fmt: skip
+    assert status == 200 and out["result"] == "miss", out
+    back = [0, 70, 10]
+    status, out, _ = cairn.request("POST", "/v1/hunts/h1/hint", {"player": "ann", "pos": back, "teleport": True})
+    assert status == 200 and "hint" in out, out
+    ops = [{"op": "dig", "hunt": "h1", **dig_body("ann", [far[0], 69, far[2]], "d3", far), "teleport": True},
+           {"op": "hint", "hunt": "h1", "player": "bob", "pos": back, "teleport": False}]  # fmt: skip
+    status, out, _ = cairn.request("POST", "/v1/batch", {"ops": ops})
+    assert status == 200 and out["results"][0]["result"] == "miss" and "hint" in out["results"][1], out
+    status, err, _ = cairn.request("POST", "/v1/hunts/h1/hint", {"player": "ann", "pos": back, "teleport": "yes"})
+    assert status == 422 and err["error"]["code"] == "validation_error" and err["error"]["field"] == "teleport"
+
+
 def test_batch_results_in_order_with_errors_in_their_slots(cairn: CairnServer) -> None:
     created = make_hunt(cairn)
     at = created["treasures"][2]["pos"]
