@@ -58,6 +58,7 @@ CELL = 16  # treasure lookup cell for digs, in blocks
 NEAR = 64  # treasures this close to a dig are listed by one lookup (`Hunt.around`)
 TILE_BUDGET = 2048  # temperature tiles kept over all hunts (4 KiB each, 8 MiB in all) before the cache is dropped
 NOTHING: tuple[AnyRecord, ...] = ()
+NO_ERRORS: tuple[dict[str, Any], ...] = ()  # a positions reply's `errors` when every update applied
 #: The tag vocabulary of a world registered at runtime, until its sites are uploaded.
 EMPTY_WORLD_TAGS = ("surface", "cave", "underwater")
 
@@ -833,17 +834,20 @@ class Engine:
         return t.settled.amounts[t.claims.index(c)]
 
     # ---- positions -------------------------------------------------------------------------------
-    def positions(self, world: str, updates: Sequence[tuple[str, Pos, bool]], now: float) -> Outcome:
+    def positions(
+        self, world: str, updates: Sequence[tuple[str, Pos, bool]], now: float, index: Sequence[int] | None = None
+    ) -> Outcome:
         """Apply a tick of player positions; return the proximity events they cause.
 
-        All or nothing: if any update moves implausibly fast, none is applied and the
-        request fails with `implausible_movement` naming the update.
+        Each update stands alone: one that moves implausibly fast is not applied and is reported in
+        `errors` with its index (`index[i]` when given: its place in the request), the rest apply.
         """
         prox = self.proximity.get(world)
         if prox is None:
             raise UnknownWorld(f"world {world!r} is not configured", field="world")
         lim = self.limits
         players = self.players
+        errors: list[dict[str, Any]] | None = None
         for i, (player, pos, teleport) in enumerate(updates):
             p = players.get(player)
             if p is None or p.last_pos is None or teleport:
@@ -853,9 +857,15 @@ class Engine:
                 try:
                     self._move(player, pos, False, now, "")
                 except ImplausibleMovement as e:
-                    e.field = f"updates[{i}].pos"
+                    at = i if index is None else index[i]
+                    e.field = f"updates[{at}].pos"
                     e.message = f"{player}: {e.message}"
-                    raise
+                    if errors is None:
+                        errors = []
+                    errors.append({"index": at, "i": i, **e.to_wire()})
+        if errors is not None:
+            refused = {e.pop("i") for e in errors}
+            updates = [u for i, u in enumerate(updates) if i not in refused]
         start = len(self.new_events)
         for player, pos, _ in updates:
             p = players.get(player)
@@ -871,7 +881,7 @@ class Engine:
             events = [e for player, pos, _ in updates for e in prox.update(player, pos)]
         for typ, who, key in events:
             self.emit(typ, prox.hunt_of(key), now, {"player": who, "treasure": key})
-        return Outcome({"events": self.new_events[start:]}, NOTHING, 0)
+        return Outcome({"events": self.new_events[start:], "errors": errors or NO_ERRORS}, NOTHING, 0)
 
     def leave(self, player: str) -> None:
         """A player logged out: forget ephemeral state (position, proximity). Claims and grants stay."""

@@ -19,7 +19,7 @@ import msgspec
 
 from cairn.app import Runtime
 from cairn.config import WorldConfig
-from cairn.core.engine import MISSES
+from cairn.core.engine import MISSES, Outcome
 from cairn.core.errors import (
     CairnError,
     Forbidden,
@@ -56,6 +56,26 @@ dec_positions = _decoder(schemas.PositionsRequest)
 dec_batch = _decoder(schemas.RawBatch)
 dec_batch_typed = _decoder(schemas.BatchRequest)
 dec_op = _decoder(schemas.Op)
+dec_positions_loose = _decoder(schemas.LoosePositions)
+_to_update = msgspec.convert
+
+
+def loose_positions(decode: Callable[[Any], Any], loose: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`decode`, or for a positions op whose updates do not all decode, `loose` (a `LoosePositionsOp`)."""
+
+    def decode_op(raw: Any) -> Any:
+        try:
+            return decode(raw)
+        except msgspec.ValidationError as e:
+            try:
+                return loose(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                raise e from None
+
+    return decode_op
+
+
+dec_op_each = loose_positions(dec_op, _decoder(schemas.LoosePositionsOp))
 dec_world = _decoder(schemas.WorldRequest)
 
 
@@ -197,9 +217,33 @@ class Api:
 
     def positions(self, req: Request) -> Any:
         self.auth(req, GAME)
-        b = dec_positions(req.body)
-        out = self.rt.eng.positions(b.world, [(u.player, u.pos, u.teleport) for u in b.updates], self.clock())
+        try:
+            b = dec_positions(req.body)
+        except msgspec.ValidationError:
+            loose = dec_positions_loose(req.body)  # a bad envelope raises here; bad updates are reported
+            out = self.positions_each(loose.world, loose.updates, self.clock())
+        else:
+            out = self.rt.eng.positions(b.world, [(u.player, u.pos, u.teleport) for u in b.updates], self.clock())
         return self.reply(self.rt.submit(out), out.result)
+
+    def positions_each(self, world: str, raws: list[Any], now: float) -> Outcome:
+        """Positions whose updates are decoded one by one: each bad one is reported in `errors` with its index."""
+        updates, index, errors = [], [], []
+        for i, raw in enumerate(raws):
+            try:
+                u = _to_update(raw, schemas.PositionUpdate)
+            except msgspec.ValidationError as e:
+                err = validation_error(e, f"updates[{i}]")
+                err.field = f"updates[{i}]" + (f".{err.field}" if err.field else "")
+                errors.append({"index": i, **err.to_wire()})
+                self.metrics.error(err.code)
+                continue
+            updates.append((u.player, u.pos, u.teleport))
+            index.append(i)
+        out = self.rt.eng.positions(world, updates, now, index)
+        errors += out.result["errors"]
+        errors.sort(key=_index)
+        return Outcome({"events": out.result["events"], "errors": errors}, out.records, out.wait_seq)
 
     def batch(self, req: Request) -> Any:
         self.auth(req, GAME)
@@ -212,7 +256,7 @@ class Api:
                 ops = dec_batch(req.body).ops
             except RecursionError:
                 raise InvalidBody("body is nested too deeply") from None
-            results, wait = self.run_ops(ops, dec_op)
+            results, wait = self.run_ops(ops, dec_op_each)
         out = {"results": results}
         if wait > self.rt.store.journal.durable_seq:
             return self._later(self.rt.when_durable(wait, out), 200)
@@ -235,9 +279,12 @@ class Api:
                 elif type(op) is schemas.HintOp:
                     kind = "hint"
                     out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now, op.teleport)
-                else:
+                elif type(op) is schemas.PositionsOp:
                     kind = "positions"
                     out = eng.positions(op.world, [(u.player, u.pos, u.teleport) for u in op.updates], now)
+                else:  # a LoosePositionsOp: some update did not decode
+                    kind = "positions"
+                    out = self.positions_each(op.world, op.updates, now)
                 if out.records:
                     rt.store.persist(out.records)
                 if out.wait_seq > wait:
@@ -420,6 +467,11 @@ class Api:
 
 def _same(op: Any) -> Any:
     return op
+
+
+def _index(error: dict[str, Any]) -> int:
+    i: int = error["index"]
+    return i
 
 
 def _world_param(req: Request) -> str:

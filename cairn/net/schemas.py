@@ -113,6 +113,21 @@ class PositionsOp(Body, tag_field="op", tag="positions"):
 Op = DigOp | HintOp | PositionsOp
 
 
+class LoosePositions(Body):
+    """A positions body whose updates did not all decode: each is then checked alone (`PositionUpdate`),
+    so that a bad one is reported with its index instead of refusing the rest."""
+
+    world: WorldId
+    updates: Annotated[list[Any], msgspec.Meta(max_length=10_000)]
+
+
+class LoosePositionsOp(Body, tag_field="op", tag="positions"):
+    """`LoosePositions` as a batch or session op."""
+
+    world: WorldId
+    updates: Annotated[list[Any], msgspec.Meta(max_length=10_000)]
+
+
 class BatchRequest(Body):
     ops: Annotated[list[Op], msgspec.Meta(max_length=1000)]
 
