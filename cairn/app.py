@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from cairn import config as configmod
 from cairn import malloc
 from cairn.core import worldgen
-from cairn.core.engine import Engine, Limits, Outcome, StalePlan, compute_plan
-from cairn.core.errors import CairnError, HuntExists
+from cairn.core.engine import EMPTY_WORLD_TAGS, Engine, Limits, Outcome, StalePlan, compute_plan
+from cairn.core.errors import CairnError, HuntExists, WorldConfigured, WorldNotFound
 from cairn.core.events import Event
 from cairn.core.hints import Landmark
 from cairn.core.sites import SiteSet
@@ -37,7 +37,7 @@ E = TypeVar("E", bound=Engine)
 
 def build_world(name: str, wc: configmod.WorldConfig, data_dir: str | Path | None = None) -> SiteSet:
     """A world's sites: the last pack uploaded for it (`<data_dir>/worlds/<name>.pack`), else the
-    config's site pack file, else the procedural generator."""
+    config's site pack file, else none (`generator = "upload"`), else the procedural generator."""
     from cairn.worlds.pack import load_pack, uploaded_pack_path
 
     uploaded = uploaded_pack_path(data_dir, name) if data_dir is not None else None
@@ -45,9 +45,21 @@ def build_world(name: str, wc: configmod.WorldConfig, data_dir: str | Path | Non
         return load_pack(uploaded, verify=wc.verify_pack)
     if wc.sites is not None:
         return load_pack(wc.sites, verify=wc.verify_pack)
+    if wc.generator == "upload":
+        return SiteSet.empty(EMPTY_WORLD_TAGS)
     if data_dir is None or not wc.cache:
         return worldgen.generate(seed=wc.seed, size=wc.size, density=wc.density)
     return _cached_procedural(name, wc, Path(data_dir))
+
+
+def world_source(name: str, wc: configmod.WorldConfig | None, data_dir: str | Path) -> str:
+    """Where `build_world` takes a world's sites from: `upload`, `pack` (the config's `sites`) or
+    `procedural`; a world registered at runtime (no `wc`) is `upload`."""
+    from cairn.worlds.pack import uploaded_pack_path
+
+    if wc is None or wc.generator == "upload" or uploaded_pack_path(data_dir, name).is_file():
+        return "upload"
+    return "pack" if wc.sites is not None else "procedural"
 
 
 def procedural_pack_path(data_dir: Path, name: str, wc: configmod.WorldConfig) -> Path:
@@ -129,6 +141,7 @@ class Runtime:
         engine = await self.new_engine(Engine)
         info = await loop.run_in_executor(None, self.store.recover, engine)
         log.info("recovered %r", info)
+        await self.load_registered_worlds(engine)
         malloc.trim()  # what loading the worlds and replaying the journal freed
         self.engine = engine
         self.store.start(loop)
@@ -158,6 +171,58 @@ class Runtime:
                     pass  # another node (Redis store) created it first
                 except CairnError as e:
                     raise configmod.hunt_file_error(path, e) from None
+
+    async def load_registered_worlds(self, eng: Engine) -> None:
+        """Open the uploaded sites of the worlds registered at runtime (the journal only says they exist)."""
+        from cairn.worlds.pack import load_pack, uploaded_pack_path
+
+        loop = asyncio.get_running_loop()
+        for name in eng.registered:
+            path = uploaded_pack_path(self.data_dir, name)
+            if name not in self.cfg.worlds and len(eng.worlds[name]) == 0 and path.is_file():
+                eng.worlds[name] = await loop.run_in_executor(None, load_pack, path)
+
+    # ---- worlds --------------------------------------------------------------------------------
+    async def register_world(self, world: str) -> tuple[bool, dict[str, Any]]:
+        """Register an upload-only world (idempotent); whether it was created, and its view."""
+        from cairn.worlds.pack import uploaded_pack_path
+
+        out = self.eng.register_world(world, self.clock())
+        created = bool(out.records)
+        if created:  # a pack left by a world of this name retired before a crash is not this world's
+            uploaded_pack_path(self.data_dir, world).unlink(missing_ok=True)
+        await self.run(out)
+        return created, self.world_view(world)
+
+    async def retire_world(self, world: str) -> dict[str, Any]:
+        """Retire a runtime-registered world that no live, scheduled or recurring hunt uses; drop its sites."""
+        from cairn.worlds.pack import uploaded_pack_path
+
+        if world in self.cfg.worlds or (self.engine is not None and world in self.eng.worlds
+                                        and world not in self.eng.registered):  # fmt: skip
+            raise WorldConfigured(f"world {world!r} is in the config file; remove it there", field="world")
+        result: dict[str, Any] = await self.run(self.eng.retire_world(world, self.clock()))
+        uploaded_pack_path(self.data_dir, world).unlink(missing_ok=True)
+        return result
+
+    def world_view(self, world: str) -> dict[str, Any]:
+        eng = self.eng
+        sites = eng.worlds.get(world)
+        if sites is None:  # retired meanwhile (by another node)
+            raise WorldNotFound(f"no world {world!r}", field="world")
+        now = self.clock()
+        return {
+            "world": world,
+            "source": world_source(world, self.cfg.worlds.get(world), self.data_dir),
+            "runtime": world in eng.registered and world not in self.cfg.worlds,
+            "sites": len(sites),
+            "chunks": len(sites.chunk_keys),
+            "tags": list(sites.tag_names),
+            "hunts": eng.world_users(world, now),
+        }
+
+    def worlds_view(self) -> list[dict[str, Any]]:
+        return [self.world_view(w) for w in sorted(self.eng.worlds)]
 
     # ---- commands ------------------------------------------------------------------------------
     def publish(self) -> None:

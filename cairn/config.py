@@ -8,6 +8,7 @@ file, the key and the reason.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,8 +69,16 @@ class EventsConfig(_Section):
     ephemeral_max: Annotated[int, msgspec.Meta(ge=0, le=1 << 24)] = 16_384  # and at most this many
 
 
+#: World ids, in the config and in `/v1/worlds/{world}`: `world`, `world_nether`, `minecraft:overworld`.
+WORLD_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+#: The keys of the procedural generator: a world section that sets one of them is procedural.
+PROCEDURAL_KEYS = ("seed", "size", "density")
+
+
 class WorldConfig(_Section):
-    generator: Literal["procedural"] | None = "procedural"
+    # Where the sites come from; a section must say it (see `_check_world`): "procedural" (generated,
+    # implied by `seed`, `size` or `density`), `sites = FILE`, or "upload" (empty until uploaded).
+    generator: Literal["procedural", "upload"] | None = None
     sites: str | None = None  # a site pack file instead of the generator
     cache: bool = True  # procedural: keep the generated sites as a pack in data_dir/worlds, for fast restarts
     verify_pack: bool = True  # check the pack's CRC-32s when loading it (one pass over the file)
@@ -96,7 +105,7 @@ class LandmarkConfig(_Section):
 
 
 def _default_worlds() -> dict[str, WorldConfig]:
-    return {"overworld": WorldConfig()}
+    return {"overworld": WorldConfig(generator="procedural")}
 
 
 def _default_boards() -> list[LeaderboardConfig]:
@@ -169,8 +178,26 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
         key = msg.rsplit("`$.", 1)[1].rstrip("`") if "`$." in msg else None
         reason = msg.split(" - at `$")[0]
         raise ConfigError(f"{where}: {key or 'config'}: {reason}", field=key) from None
+    for name, section in (raw.get("worlds") or {}).items():
+        _check_world(name, section, cfg.worlds[name], where)
     _check(cfg, where)
     return cfg
+
+
+def _check_world(name: str, section: dict[str, Any], wc: WorldConfig, where: str) -> None:
+    """A world section names its source: an empty `[worlds.x]` used to generate a procedural world
+    (25 MB for the default size) without saying so."""
+    if not re.fullmatch(WORLD_PATTERN, name):
+        raise ConfigError(f"{where}: worlds.{name}: a world id is 1-64 characters of [A-Za-z0-9_.:-]",
+                          field=f"worlds.{name}")  # fmt: skip
+    if wc.generator is None and wc.sites is None:
+        if not any(k in section for k in PROCEDURAL_KEYS):
+            raise ConfigError(
+                f"{where}: worlds.{name}: say where its sites come from: generator = \"procedural\" (generated "
+                f"from seed and size), sites = \"FILE\" (a site pack) or generator = \"upload\" (empty until "
+                f"PUT /v1/worlds/{name}/sites)", field=f"worlds.{name}",
+            )  # fmt: skip
+        wc.generator = "procedural"
 
 
 def _check(cfg: Config, where: str) -> None:
@@ -186,9 +213,6 @@ def _check(cfg: Config, where: str) -> None:
                 raise ConfigError(f"{where}: leaderboards[{i}].reset: {e.message}") from None
     if cfg.store.kind == "redis":
         _check_redis(cfg.store, where)
-    for name, w in cfg.worlds.items():
-        if w.sites is None and w.generator is None:
-            raise ConfigError(f"{where}: worlds.{name}: set generator = \"procedural\" or sites = \"FILE\"")
 
 
 def _check_redis(store: StoreConfig, where: str) -> None:

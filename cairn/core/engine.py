@@ -29,6 +29,8 @@ from cairn.core.errors import (
     OutOfReach,
     RateLimited,
     UnknownWorld,
+    WorldInUse,
+    WorldNotFound,
 )
 from cairn.core.events import Event, EventLog
 from cairn.core.geometry import Pos, dist2, hdist
@@ -45,6 +47,8 @@ from cairn.core.records import (
     Record,
     Recurring,
     Settled,
+    WorldAdded,
+    WorldRetired,
 )
 from cairn.core.schedule import Cron, stamp
 from cairn.core.sites import SiteSet
@@ -54,6 +58,9 @@ CELL = 16  # treasure lookup cell for digs, in blocks
 NEAR = 64  # treasures this close to a dig are listed by one lookup (`Hunt.around`)
 TILE_BUDGET = 2048  # temperature tiles kept over all hunts (4 KiB each, 8 MiB in all) before the cache is dropped
 NOTHING: tuple[AnyRecord, ...] = ()
+NO_ERRORS: tuple[dict[str, Any], ...] = ()  # a positions reply's `errors` when every update applied
+#: The tag vocabulary of a world registered at runtime, until its sites are uploaded.
+EMPTY_WORLD_TAGS = ("surface", "cave", "underwater")
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -353,7 +360,8 @@ class Engine:
     __slots__ = (
         "_burst", "_max_speed", "_rate", "_slack", "boards", "by_request", "claimed", "claims", "events", "finds",
         "grants", "hunts", "landmarks", "last_event", "last_hint", "limits", "live_treasures", "loot_tables",
-        "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "secret", "seq", "tiles_kept",
+        "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "registered", "secret", "seq",
+        "tiles_kept",
         "timers", "world_version", "worlds",
     )  # fmt: skip
 
@@ -392,6 +400,7 @@ class Engine:
         # Per world, the live treasures that placement keeps `min_spacing` away from.
         self.live_treasures: dict[str, LiveTreasures] = {w: LiveTreasures() for w in worlds}
         self.world_version: dict[str, int] = {}
+        self.registered: dict[str, WorldAdded] = {}  # worlds registered at runtime (not in the config)
         self.timers: list[tuple[float, int, str, int]] = []  # (due, kind, hunt, n); kinds below
         self.events = events if events is not None else EventLog()
         self.quiet_through = 0  # replay builds no events for records up to this seq
@@ -512,6 +521,34 @@ class Engine:
     def list_hunts(self, now: float) -> list[dict[str, Any]]:
         return [h.summary(now) for h in self.hunts.values()]
 
+    # ---- worlds -------------------------------------------------------------------------------
+    def register_world(self, world: str, now: float) -> Outcome:
+        """Register an upload-only world (empty until its sites are uploaded). Idempotent: a world
+        that exists already (configured or registered) is left as it is, with no record."""
+        if world in self.worlds:
+            return Outcome({"world": world, "created": False}, NOTHING, 0)
+        rec = WorldAdded(self._next_seq(), now, 0, world)
+        self._apply(rec)
+        return Outcome({"world": world, "created": True}, (rec,), rec.seq)
+
+    def world_users(self, world: str, now: float) -> list[str]:
+        """The hunts that keep `world` in use: live or scheduled ones, and recurring specs."""
+        users = [h.id for h in self.hunts.values() if h.world == world and h.ended is None and now < h.ends_at]
+        users += [f"{sid} (recurring)" for sid, (spec, _, _) in self.recurring.items() if spec.world == world]
+        return users
+
+    def retire_world(self, world: str, now: float) -> Outcome:
+        """Retire a runtime-registered world that no live, scheduled or recurring hunt uses."""
+        if world not in self.worlds:
+            raise WorldNotFound(f"no world {world!r}", field="world")
+        users = self.world_users(world, now)
+        if users:
+            shown = ", ".join(users[:10]) + (f" and {len(users) - 10} more" if len(users) > 10 else "")
+            raise WorldInUse(f"world {world!r} is used by {shown}", field="world", hunts=users)
+        rec = WorldRetired(self._next_seq(), now, 0, world)
+        self._apply(rec)
+        return Outcome({"world": world, "retired": True}, (rec,), rec.seq)
+
     # ---- recurring hunts ---------------------------------------------------------------------------
     def register_recurring(self, spec: HuntSpec, now: float) -> Outcome:
         """Register (or replace) a spec with a `schedule`; each firing makes a hunt `<id>@<YYYYMMDDTHHMM>`."""
@@ -573,8 +610,11 @@ class Engine:
         return out
 
     # ---- digs ---------------------------------------------------------------------------------
-    def dig(self, hunt_id: str, player: str, pos: Pos, at: Pos, request_id: str | None, now: float) -> Outcome:
-        """Decide one dig: miss, found (a claim) or taken. Replays of a claiming request_id return the claim."""
+    def dig(
+        self, hunt_id: str, player: str, pos: Pos, at: Pos, request_id: str | None, now: float, teleport: bool = False
+    ) -> Outcome:
+        """Decide one dig: miss, found (a claim) or taken. Replays of a claiming request_id return the claim.
+        `teleport`: the player got to `pos` by teleport (a portal), so it is not movement-checked."""
         # `finds` counts every player's claims and never shrinks: a player not in it has no claim
         # anywhere, so neither claim lookup below can match (most digs, and the cheapest check).
         known = player in self.finds
@@ -593,7 +633,7 @@ class Engine:
         if _dist(pos, at) > h.reach:
             raise OutOfReach(f"dig at {list(at)} is farther than reach {h.reach:g} from the player", field="at")
         ax, ay, az = at
-        self._move(player, pos, False, now, hunt_id, True)
+        self._move(player, pos, teleport, now, hunt_id, True)
         mine = self.claimed.get((hunt_id, player)) if known else None
         if mine is None:
             # The common case, a miss by a player with no claim here: one lookup in the tile.
@@ -699,8 +739,11 @@ class Engine:
         return "cold" if i is None else hints.temperature_band(hdist(at, h.treasures[i].pos))
 
     # ---- hints --------------------------------------------------------------------------------
-    def hint(self, hunt_id: str, player: str, pos: Pos, request_id: str | None, now: float) -> Outcome:
-        """A hint about the nearest treasure this player has not claimed, subject to a per-hunt cooldown."""
+    def hint(
+        self, hunt_id: str, player: str, pos: Pos, request_id: str | None, now: float, teleport: bool = False
+    ) -> Outcome:
+        """A hint about the nearest treasure this player has not claimed, subject to a per-hunt cooldown.
+        `teleport` as for `dig`."""
         h = self.hunts.get(hunt_id)
         if h is None:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
@@ -717,7 +760,7 @@ class Engine:
         if last is not None and now < last[0]:
             wait = last[0] - now
             raise HintCooldown(f"next hint in {wait:.1f}s", retry_after=round(wait, 3), next_hint_in=math.ceil(wait))
-        self._move(player, pos, False, now, hunt_id)
+        self._move(player, pos, teleport, now, hunt_id)
         i = field.nearest(pos, mine)
         assert i is not None  # the count above found a live treasure this player has not claimed
         t = h.treasures[i]
@@ -800,17 +843,20 @@ class Engine:
         return t.settled.amounts[t.claims.index(c)]
 
     # ---- positions -------------------------------------------------------------------------------
-    def positions(self, world: str, updates: Sequence[tuple[str, Pos, bool]], now: float) -> Outcome:
+    def positions(
+        self, world: str, updates: Sequence[tuple[str, Pos, bool]], now: float, index: Sequence[int] | None = None
+    ) -> Outcome:
         """Apply a tick of player positions; return the proximity events they cause.
 
-        All or nothing: if any update moves implausibly fast, none is applied and the
-        request fails with `implausible_movement` naming the update.
+        Each update stands alone: one that moves implausibly fast is not applied and is reported in
+        `errors` with its index (`index[i]` when given: its place in the request), the rest apply.
         """
         prox = self.proximity.get(world)
         if prox is None:
             raise UnknownWorld(f"world {world!r} is not configured", field="world")
         lim = self.limits
         players = self.players
+        errors: list[dict[str, Any]] | None = None
         for i, (player, pos, teleport) in enumerate(updates):
             p = players.get(player)
             if p is None or p.last_pos is None or teleport:
@@ -820,9 +866,15 @@ class Engine:
                 try:
                     self._move(player, pos, False, now, "")
                 except ImplausibleMovement as e:
-                    e.field = f"updates[{i}].pos"
+                    at = i if index is None else index[i]
+                    e.field = f"updates[{at}].pos"
                     e.message = f"{player}: {e.message}"
-                    raise
+                    if errors is None:
+                        errors = []
+                    errors.append({"index": at, "i": i, **e.to_wire()})
+        if errors is not None:
+            refused = {e.pop("i") for e in errors}
+            updates = [u for i, u in enumerate(updates) if i not in refused]
         start = len(self.new_events)
         for player, pos, _ in updates:
             p = players.get(player)
@@ -838,7 +890,7 @@ class Engine:
             events = [e for player, pos, _ in updates for e in prox.update(player, pos)]
         for typ, who, key in events:
             self.emit(typ, prox.hunt_of(key), now, {"player": who, "treasure": key})
-        return Outcome({"events": self.new_events[start:]}, NOTHING, 0)
+        return Outcome({"events": self.new_events[start:], "errors": errors or NO_ERRORS}, NOTHING, 0)
 
     def leave(self, player: str) -> None:
         """A player logged out: forget ephemeral state (position, proximity). Claims and grants stay."""
@@ -939,10 +991,10 @@ class Engine:
         elif isinstance(rec, HuntStarted):
             h = self.hunts[rec.hunt]
             h.started = rec
-            prox = self.proximity[h.world]
+            prox = self.proximity.get(h.world)  # None: an ended hunt of a world retired since (replay)
             radius = h.spec.proximity.radius
             for t in h.treasures:
-                if t.state == "hidden" or t.state == "open":
+                if prox is not None and (t.state == "hidden" or t.state == "open"):
                     prox.add(t.id, h.id, t.pos, radius)
             nxt = hints.next_escalation_at(rec.at, h.starts_at, h.solve_by)
             if nxt is not None and nxt < h.ends_at:
@@ -962,6 +1014,20 @@ class Engine:
                     ev += 1
             self._emit(ev, "hunt.ended", h.id, rec.at, {"reason": rec.reason, "treasures_left": h.left})
             h.left = 0
+        elif isinstance(rec, WorldAdded):
+            self.registered[rec.world] = rec
+            if rec.world not in self.worlds:
+                self.worlds[rec.world] = SiteSet.empty(EMPTY_WORLD_TAGS)
+                self.proximity[rec.world] = ProximityIndex()
+                self.live_treasures[rec.world] = LiveTreasures()
+                # A placement planned against an earlier world of this name plans again.
+                self.world_version[rec.world] = self.world_version.get(rec.world, 0) + 1
+        elif isinstance(rec, WorldRetired):
+            self.registered.pop(rec.world, None)
+            self.worlds.pop(rec.world, None)
+            self.proximity.pop(rec.world, None)
+            self.live_treasures.pop(rec.world, None)
+            self.world_version[rec.world] = self.world_version.get(rec.world, 0) + 1
 
     def _apply_claimed(self, rec: Claimed) -> None:
         h = self.hunts[rec.hunt]
@@ -1014,7 +1080,8 @@ class Engine:
         self._live(h.world).remove(t.pos)
         self.tiles_kept -= len(h.tiles)
         h.tiles.clear()
-        for typ, player, key in self.proximity[h.world].remove(t.id):
+        prox = self.proximity.get(h.world)  # None: a world retired since (replaying an ended hunt)
+        for typ, player, key in prox.remove(t.id) if prox is not None else ():
             self.emit(typ, h.id, at, {"player": player, "treasure": key})
 
     def _dedupe(self, rec: HuntCreated) -> tuple[HuntCreated, HuntSpec]:
@@ -1103,6 +1170,7 @@ class Engine:
                 if t.settled is not None:
                     out.append(t.settled)
         out.extend(r for _, r, _ in self.recurring.values())
+        out.extend(self.registered.values())
         out.extend(g.ack for g in self.grants.values() if g.ack is not None)
         out.sort(key=_seq)
         return out

@@ -59,6 +59,18 @@ class HuntExists(CairnError):
     code, status = "hunt_exists", 409
 
 
+class WorldNotFound(CairnError):
+    code, status = "world_not_found", 404
+
+
+class WorldInUse(CairnError):
+    code, status = "world_in_use", 409
+
+
+class WorldConfigured(CairnError):
+    code, status = "world_configured", 409
+
+
 class HuntNotActive(CairnError):
     code, status = "hunt_not_active", 409
 

@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 
 from cairn.app import Runtime
-from cairn.core.engine import MISSES
+from cairn.config import WorldConfig
+from cairn.core.engine import MISSES, Outcome
 from cairn.core.errors import (
     CairnError,
     Forbidden,
@@ -56,6 +57,27 @@ dec_positions = _decoder(schemas.PositionsRequest)
 dec_batch = _decoder(schemas.RawBatch)
 dec_batch_typed = _decoder(schemas.BatchRequest)
 dec_op = _decoder(schemas.Op)
+dec_positions_loose = _decoder(schemas.LoosePositions)
+_to_update = msgspec.convert
+
+
+def loose_positions(decode: Callable[[Any], Any], loose: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`decode`, or for a positions op whose updates do not all decode, `loose` (a `LoosePositionsOp`)."""
+
+    def decode_op(raw: Any) -> Any:
+        try:
+            return decode(raw)
+        except msgspec.ValidationError as e:
+            try:
+                return loose(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                raise e from None
+
+    return decode_op
+
+
+dec_op_each = loose_positions(dec_op, _decoder(schemas.LoosePositionsOp))
+dec_world = _decoder(schemas.WorldRequest)
 
 
 def wire_error(exc: BaseException) -> CairnError:
@@ -86,6 +108,9 @@ class Api:
         self.ready = True
         self.openapi: bytes = b""
         self._world_locks: dict[str, Any] = {}  # world -> asyncio.Lock serialising its uploads
+        # The largest site upload of any world; a world registered at runtime takes this one.
+        caps = [wc.upload_max_bytes for wc in rt.cfg.worlds.values()]
+        self.upload_cap = max(caps, default=WorldConfig().upload_max_bytes)
 
     # ---- plumbing ---------------------------------------------------------------------------------
     def on_error(self, exc: Exception) -> Response:
@@ -201,7 +226,7 @@ class Api:
         rt = self.rt
         eng = rt.engine
         assert eng is not None
-        out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock())
+        out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock(), b.teleport)
         if not out.records and not eng.new_events:
             if out.wait_seq == 0:  # a miss: nothing to persist, publish or wait for
                 miss = _MISS_REPLIES.get(id(out))  # the common misses are shared: encoded once
@@ -213,14 +238,38 @@ class Api:
     def hint(self, req: Request) -> Any:
         self.keys.require(req.auth(), GAME)
         b = dec_hint(req.body)
-        out = self.rt.eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, self.clock())
+        out = self.rt.eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, self.clock(), b.teleport)
         return self.reply(self.rt.submit(out), out.result)
 
     def positions(self, req: Request) -> Any:
         self.auth(req, GAME)
-        b = dec_positions(req.body)
-        out = self.rt.eng.positions(b.world, [(u.player, u.pos, u.teleport) for u in b.updates], self.clock())
+        try:
+            b = dec_positions(req.body)
+        except msgspec.ValidationError:
+            loose = dec_positions_loose(req.body)  # a bad envelope raises here; bad updates are reported
+            out = self.positions_each(loose.world, loose.updates, self.clock())
+        else:
+            out = self.rt.eng.positions(b.world, [(u.player, u.pos, u.teleport) for u in b.updates], self.clock())
         return self.reply(self.rt.submit(out), out.result)
+
+    def positions_each(self, world: str, raws: list[Any], now: float) -> Outcome:
+        """Positions whose updates are decoded one by one: each bad one is reported in `errors` with its index."""
+        updates, index, errors = [], [], []
+        for i, raw in enumerate(raws):
+            try:
+                u = _to_update(raw, schemas.PositionUpdate)
+            except msgspec.ValidationError as e:
+                err = validation_error(e, f"updates[{i}]")
+                err.field = f"updates[{i}]" + (f".{err.field}" if err.field else "")
+                errors.append({"index": i, **err.to_wire()})
+                self.metrics.error(err.code)
+                continue
+            updates.append((u.player, u.pos, u.teleport))
+            index.append(i)
+        out = self.rt.eng.positions(world, updates, now, index)
+        errors += out.result["errors"]
+        errors.sort(key=_index)
+        return Outcome({"events": out.result["events"], "errors": errors}, out.records, out.wait_seq)
 
     def batch(self, req: Request) -> Any:
         self.auth(req, GAME)
@@ -233,7 +282,7 @@ class Api:
                 ops = dec_batch(req.body).ops
             except RecursionError:
                 raise InvalidBody("body is nested too deeply") from None
-            results, wait = self.run_ops(ops, dec_op)
+            results, wait = self.run_ops(ops, dec_op_each)
         out = {"results": results}
         if wait > self.rt.store.journal.durable_seq:
             return self._later(self.rt.when_durable(wait, out), 200)
@@ -252,13 +301,16 @@ class Api:
                 op = decode_op(raw)
                 if type(op) is schemas.DigOp:
                     kind = "dig"
-                    out = eng.dig(op.hunt, op.player, op.pos, op.at, op.request_id, now)
+                    out = eng.dig(op.hunt, op.player, op.pos, op.at, op.request_id, now, op.teleport)
                 elif type(op) is schemas.HintOp:
                     kind = "hint"
-                    out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now)
-                else:
+                    out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now, op.teleport)
+                elif type(op) is schemas.PositionsOp:
                     kind = "positions"
                     out = eng.positions(op.world, [(u.player, u.pos, u.teleport) for u in op.updates], now)
+                else:  # a LoosePositionsOp: some update did not decode
+                    kind = "positions"
+                    out = self.positions_each(op.world, op.updates, now)
                 if out.records:
                     rt.store.persist(out.records)
                 if out.wait_seq > wait:
@@ -316,6 +368,23 @@ class Api:
         })  # fmt: skip
 
     # ---- worlds --------------------------------------------------------------------------------------------
+    def list_worlds(self, req: Request) -> bytes:
+        self.auth(req, ADMIN)
+        return encode({"worlds": self.rt.worlds_view()})
+
+    async def put_world(self, req: Request) -> Any:
+        """Register an upload-only world at runtime: 201 when created, 200 when it exists already."""
+        self.auth(req, ADMIN)
+        world = _world_param(req)
+        if req.body.strip():
+            dec_world(req.body)  # `{}`: no fields yet, and an unknown one is refused
+        created, view = await self.rt.register_world(world)
+        return (201 if created else 200, encode(view))
+
+    async def delete_world(self, req: Request) -> Any:
+        self.auth(req, ADMIN)
+        return encode(await self.rt.retire_world(_world_param(req)))
+
     async def put_sites(self, req: Request) -> Any:
         """Replace a world's sites with an uploaded NDJSON, CSV or pack body (parsed off the loop)."""
         import asyncio
@@ -325,12 +394,14 @@ class Api:
         from cairn.worlds.upload import ingest
 
         self.auth(req, ADMIN)
-        world = req.params["world"]
+        world = _world_param(req)
+        if world not in self.rt.eng.worlds:
+            raise UnknownWorld(f"world {world!r} is neither configured nor registered (PUT /v1/worlds/{world})",
+                               field="world")  # fmt: skip
         wc = self.rt.cfg.worlds.get(world)
-        if wc is None or world not in self.rt.eng.worlds:
-            raise UnknownWorld(f"world {world!r} is not configured", field="world")
-        if len(req.body) > wc.upload_max_bytes:
-            raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({wc.upload_max_bytes})")
+        cap = wc.upload_max_bytes if wc is not None else self.upload_cap
+        if len(req.body) > cap:
+            raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({cap})")
         if not req.body.strip():
             raise InvalidSites("the body holds no sites")
         lock = self._world_locks.setdefault(world, asyncio.Lock())
@@ -418,12 +489,26 @@ class Api:
         router.add("POST", "/v1/grants/{grant_id}/ack", m("ack", self.ack))
         router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", r(self.leaderboard)))
         router.add("GET", "/v1/events", self.events, stream=True)
-        upload_cap = max((wc.upload_max_bytes for wc in self.rt.cfg.worlds.values()), default=1 << 20)
-        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=upload_cap)
+        router.add("GET", "/v1/worlds", m("list_worlds", self.list_worlds))
+        router.add("PUT", "/v1/worlds/{world}", m("put_world", self.put_world))
+        router.add("DELETE", "/v1/worlds/{world}", m("delete_world", self.delete_world))
+        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=self.upload_cap)
 
 
 def _same(op: Any) -> Any:
     return op
+
+
+def _index(error: dict[str, Any]) -> int:
+    i: int = error["index"]
+    return i
+
+
+def _world_param(req: Request) -> str:
+    world: str = req.params["world"]
+    if not schemas.world_ok(world):
+        raise ValidationError("a world id is 1-64 characters of [A-Za-z0-9_.:-]", field="world")
+    return world
 
 
 

@@ -192,6 +192,12 @@ ROUTES: list[Doc] = [
     Doc("get", "/v1/session", "game", "WebSocket session: request/response frames and pushed events",
         status=101, description=SESSION, tag="events"),
     # worlds
+    Doc("get", "/v1/worlds", "admin", "Every world: source, sites, chunks, hunts using it", schemas.WorldList,
+        tag="worlds"),
+    Doc("put", "/v1/worlds/{world}", "admin", "Register an upload-only world at runtime (idempotent: 200 when it "
+        "exists); the body is empty or {}", schemas.WorldOut, status=201, tag="worlds"),
+    Doc("delete", "/v1/worlds/{world}", "admin", "Retire a world registered at runtime that no live, scheduled or "
+        "recurring hunt uses", schemas.WorldRetiredOut, tag="worlds"),
     Doc("put", "/v1/worlds/{world}/sites", "admin", "Replace a world's sites, streamed and parsed off the event "
         "loop", schemas.SitesUploaded, SITES_BODY, tag="worlds"),
     # dashboard (static files, and its admin views)
@@ -214,6 +220,9 @@ ROUTES: list[Doc] = [
         {JSON: {"schema": ANY_OBJECT}}, tag="dashboard"),
 ]
 # fmt: on
+
+#: A second success status of a route (its first is in ROUTES), with its description.
+ALSO_OK = {("put", "/v1/worlds/{world}"): (200, "The world exists already (nothing changed)")}
 
 ERRORS = {
     "400": "Malformed body",
@@ -271,6 +280,9 @@ def build_openapi() -> bytes:
         responses: dict[str, Any] = {str(d.status): {"description": "OK"}}
         if d.reply is not None:
             responses[str(d.status)]["content"] = _content(d.reply)
+        also = ALSO_OK.get((d.method, d.path))
+        if also is not None:
+            responses[str(also[0])] = {**responses[str(d.status)], "description": also[1]}
         err = {"content": {JSON: {"schema": _ref("ErrorResponse")}}}
         for code, text in ERRORS.items():
             responses[code] = {"description": text, **err}

@@ -30,7 +30,14 @@ def player_ok(player: str) -> bool:
     return _player_match(player) is not None
 RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 HuntId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,48}(@[0-9]{8}T[0-9]{4})?$")]
-WorldId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+WORLD_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"  # `world`, `world_nether`, `minecraft:overworld`
+WorldId = Annotated[str, msgspec.Meta(pattern=WORLD_PATTERN)]
+_world_match = re.compile(WORLD_PATTERN[1:-1]).fullmatch
+
+
+def world_ok(world: str) -> bool:
+    """Whether `world` is a valid world id (`WORLD_PATTERN`, the whole string)."""
+    return _world_match(world) is not None
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -50,6 +57,7 @@ class DigRequest(Body):
     pos: Position
     at: Position
     request_id: RequestId
+    teleport: bool = False  # the player got to `pos` by teleport: not movement-checked
 
     __post_init__ = _check_player
 
@@ -58,6 +66,7 @@ class HintRequest(Body):
     player: PlayerId
     pos: Position
     request_id: RequestId | None = None
+    teleport: bool = False  # as for a dig
 
     __post_init__ = _check_player
 
@@ -81,6 +90,7 @@ class DigOp(Body, tag_field="op", tag="dig"):
     pos: Position
     at: Position
     request_id: RequestId
+    teleport: bool = False  # the player got to `pos` by teleport: not movement-checked
 
     __post_init__ = _check_player
 
@@ -90,6 +100,7 @@ class HintOp(Body, tag_field="op", tag="hint"):
     player: PlayerId
     pos: Position
     request_id: RequestId | None = None
+    teleport: bool = False  # as for a dig
 
     __post_init__ = _check_player
 
@@ -100,6 +111,21 @@ class PositionsOp(Body, tag_field="op", tag="positions"):
 
 
 Op = DigOp | HintOp | PositionsOp
+
+
+class LoosePositions(Body):
+    """A positions body whose updates did not all decode: each is then checked alone (`PositionUpdate`),
+    so that a bad one is reported with its index instead of refusing the rest."""
+
+    world: WorldId
+    updates: Annotated[list[Any], msgspec.Meta(max_length=10_000)]
+
+
+class LoosePositionsOp(Body, tag_field="op", tag="positions"):
+    """`LoosePositions` as a batch or session op."""
+
+    world: WorldId
+    updates: Annotated[list[Any], msgspec.Meta(max_length=10_000)]
 
 
 class BatchRequest(Body):
@@ -251,6 +277,29 @@ class SiteRow(msgspec.Struct):
     y: int
     z: int
     tags: list[str] = msgspec.field(default_factory=list)
+
+
+class WorldRequest(Body):
+    """`PUT /v1/worlds/{world}`: no fields yet (an empty body is the same)."""
+
+
+class WorldOut(msgspec.Struct):
+    world: str
+    source: Literal["procedural", "pack", "upload"]
+    runtime: bool  # registered through the API (not in the config file)
+    sites: int
+    chunks: int
+    tags: list[str]
+    hunts: list[str]  # the live, scheduled and recurring hunts that use it
+
+
+class WorldList(msgspec.Struct):
+    worlds: list[WorldOut]
+
+
+class WorldRetiredOut(msgspec.Struct):
+    world: str
+    retired: bool
 
 
 class SitesUploaded(msgspec.Struct):

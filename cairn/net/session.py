@@ -19,7 +19,7 @@ import msgspec
 
 from cairn.core.errors import CairnError, Unauthorized, ValidationError
 from cairn.net import schemas
-from cairn.net.api import Api, wire_error
+from cairn.net.api import Api, loose_positions, wire_error
 from cairn.net.http import Router
 
 log = logging.getLogger("cairn.session")
@@ -156,10 +156,13 @@ class Session:
                 return
 
 
-def _to_op(raw: Any) -> Any:
+def _convert_op(raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise ValidationError("an op must be an object")
     return _op_from(raw, schemas.Op)
+
+
+_to_op = loose_positions(_convert_op, lambda raw: _op_from(raw, schemas.LoosePositionsOp))
 
 
 class Sessions:

@@ -105,6 +105,18 @@ def test_session_json_msgpack_batch_and_pushed_events(cairn: CairnServer) -> Non
         while "event" in pong:
             pong = ws.recv()
         assert pong == {"id": 5, "result": "pong"}
+        # A positions op with one bad update: the others apply, the bad one is reported by index.
+        ups = [{"player": "dan", "pos": [9000, 70, 9000]}, {"player": "eve", "pos": [0, 9999, 0]}]
+        for frame in ({"id": 6, "op": "positions", "world": "overworld", "updates": ups},
+                      {"id": 6, "ops": [{"op": "positions", "world": "overworld", "updates": ups}]}):  # fmt: skip
+            ws.send(frame, binary=True)
+            got = ws.recv()
+            while "event" in got:
+                got = ws.recv()
+            res = got["result"] if "result" in got else got["results"][0]
+            assert [(e["index"], e["error"]["field"]) for e in res["errors"]] == [(1, "updates[1].pos[1]")], got
+        status, dan, _ = cairn.request("GET", "/v1/players/dan", key=ADMIN)
+        assert dan["last_pos"] == [9000, 70, 9000]
     finally:
         ws.close()
 

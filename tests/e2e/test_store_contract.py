@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from tests.e2e.conftest import ADMIN, CairnServer, hunt_spec
+from tests.e2e.conftest import ADMIN, GAME, CairnServer, hunt_spec
 from tests.e2e.redis_deploy import Deployment, create, dig_body, read_events, settle_wait
 
 
@@ -133,3 +134,59 @@ def test_request_id_replays_only_within_its_hunt_and_survives_a_restart(node: Ca
     node.kill()
     node.start()
     check()
+
+
+def test_worlds_registered_at_runtime_are_journaled_and_retired(node: CairnServer) -> None:
+    def worlds() -> dict[str, dict[str, object]]:
+        status, body, _ = node.request("GET", "/v1/worlds", key=ADMIN)
+        assert status == 200, body
+        return {w["world"]: w for w in body["worlds"]}
+
+    assert worlds()["overworld"]["source"] == "procedural" and worlds()["overworld"]["runtime"] is False
+    status, body, _ = node.request("PUT", "/v1/worlds/minecraft:the_end", key=ADMIN)
+    assert status == 201 and body["world"] == "minecraft:the_end" and body["sites"] == 0, body
+    assert body["source"] == "upload" and body["runtime"] is True and body["hunts"] == []
+    assert node.request("PUT", "/v1/worlds/minecraft:the_end", {}, key=ADMIN)[0] == 200  # idempotent
+    assert node.request("PUT", "/v1/worlds/overworld", key=ADMIN)[0] == 200
+    assert node.request("PUT", "/v1/worlds/arena_1", key=GAME)[0] == 403
+    for path, body_, code, field in [
+        ("/v1/worlds/bad%20world", None, "validation_error", "world"),
+        ("/v1/worlds/arena_1", {"generator": "procedural"}, "unknown_field", "generator"),
+    ]:
+        status, body, _ = node.request("PUT", path, body_, key=ADMIN)
+        assert status == 422 and body["error"]["code"] == code and body["error"]["field"] == field, body
+    # Sites go up to the new world as to a configured one; hunts are placed on them.
+    rows = [{"x": 12 * i, "y": 70, "z": -30, "tags": ["surface"]} for i in range(30)]
+    status, body, _ = node.request("PUT", "/v1/worlds/minecraft:the_end/sites", key=ADMIN,
+                                   raw=b"\n".join(msgspec.json.encode(r) for r in rows),
+                                   headers={"Content-Type": "application/x-ndjson"})  # fmt: skip
+    assert status == 200 and body["sites"] == 30, body
+    spec = hunt_spec("end", treasures=3, world="minecraft:the_end", duration="1h")
+    placed = {tuple(t["pos"]) for t in create(node, spec)["treasures"]}
+    assert placed <= {(r["x"], r["y"], r["z"]) for r in rows}
+    assert worlds()["minecraft:the_end"]["hunts"] == ["end"] and worlds()["minecraft:the_end"]["sites"] == 30
+    # A world in use cannot be retired; nor can a configured one or one that does not exist.
+    for world, status_, code in [("minecraft:the_end", 409, "world_in_use"), ("overworld", 409, "world_configured"),
+                                 ("nowhere", 404, "world_not_found")]:  # fmt: skip
+        status, body, _ = node.request("DELETE", f"/v1/worlds/{world}", key=ADMIN)
+        assert status == status_ and body["error"]["code"] == code and body["error"]["field"] == "world", body
+    # Both survive a restart: the registered world with its sites, and the hunt placed in it.
+    assert node.request("PUT", "/v1/worlds/arena_1", key=ADMIN)[0] == 201
+    node.kill()
+    node.start()
+    listed = worlds()
+    assert listed["minecraft:the_end"]["sites"] == 30 and listed["minecraft:the_end"]["hunts"] == ["end"]
+    assert listed["arena_1"]["sites"] == 0 and listed["arena_1"]["runtime"] is True
+    assert node.request("POST", "/v1/hunts/end/end", key=ADMIN)[0] == 200
+    status, body, _ = node.request("DELETE", "/v1/worlds/minecraft:the_end", key=ADMIN)
+    assert status == 200 and body == {"world": "minecraft:the_end", "retired": True}, body
+    assert "minecraft:the_end" not in worlds()
+    status, body, _ = node.request("PUT", "/v1/worlds/minecraft:the_end/sites", key=ADMIN, raw=b'{"x":1,"y":2,"z":3}',
+                                   headers={"Content-Type": "application/x-ndjson"})  # fmt: skip
+    assert status == 422 and body["error"]["code"] == "unknown_world", body
+    node.kill()
+    node.start()
+    assert set(worlds()) == {"overworld", "arena_1"}
+    assert node.request("GET", "/v1/hunts/end")[1]["state"] == "ended"  # the ended hunt outlives its world
+    # Registered again: a new, empty world (the retired one's sites are gone).
+    assert node.request("PUT", "/v1/worlds/minecraft:the_end", key=ADMIN)[1]["sites"] == 0

@@ -464,3 +464,25 @@ def test_indexes_made_after_claims_leave_the_claimed_out() -> None:
         now = T0 + 10 + k
         for player in ("q", "p0"):  # no claim here (the temperature tile), and a claim (`around`)
             assert dig(again, player, at, now=now).result == dig(eng, player, at, now=now).result
+
+
+def test_a_runtime_world_and_an_ended_hunt_in_it_replay_after_the_world_is_retired() -> None:
+    eng = engine()
+    out = eng.register_world("arena_1", T0)
+    assert out.result == {"world": "arena_1", "created": True} and len(out.records) == 1
+    assert eng.register_world("arena_1", T0).records == ()  # idempotent
+    eng.worlds["arena_1"] = grid_world()  # the upload
+    create(eng, id="arena", world="arena_1")
+    with pytest.raises(errors.WorldInUse) as e:
+        eng.retire_world("arena_1", T0 + 1)
+    assert e.value.field == "world" and e.value.extra["hunts"] == ["arena"]
+    eng.end_hunt("arena", T0 + 2)
+    eng.retire_world("arena_1", T0 + 3)
+    assert "arena_1" not in eng.worlds and "arena_1" not in eng.proximity
+    with pytest.raises(errors.WorldNotFound):
+        eng.retire_world("arena_1", T0 + 4)
+    fresh = engine()
+    fresh.replay(eng.retained())
+    assert fresh.hunts["arena"].ended is not None and "arena_1" not in fresh.worlds
+    fresh.register_world("arena_1", T0 + 5)
+    assert len(fresh.worlds["arena_1"]) == 0 and fresh.world_users("arena_1", T0 + 5) == []
