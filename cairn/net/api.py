@@ -67,6 +67,9 @@ def wire_error(exc: BaseException) -> CairnError:
         return InvalidBody(f"body is not valid JSON: {exc}")
     if isinstance(exc, RecursionError):
         return InvalidBody("body is nested too deeply")
+    if isinstance(exc, UnicodeDecodeError):
+        # msgspec checks UTF-8 before the structure, and says so with this, not a DecodeError.
+        return InvalidBody(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}")
     return CairnError("internal error")
 
 
@@ -144,7 +147,7 @@ class Api:
         ctype = req.headers.get("content-type", "")
         try:
             raw = msgspec.toml.decode(req.body) if "toml" in ctype else msgspec.json.decode(req.body)
-        except (msgspec.DecodeError, RecursionError) as e:
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
             raise InvalidBody(f"body is not valid {'TOML' if 'toml' in ctype else 'JSON'}: {e}") from None
         spec = convert_spec(raw)
         view = await self.rt.create_hunt(spec)
@@ -201,7 +204,7 @@ class Api:
         try:
             # One decode for the whole batch when every op is valid (the common case)...
             results, wait = self.run_ops(dec_batch_typed(req.body).ops, _same)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             # ...else op by op, so that each bad op fails only its own slot.
             try:
                 ops = dec_batch(req.body).ops

@@ -25,7 +25,7 @@ from cairn.app import Runtime, make_runtime
 from cairn.log import JsonLines as _JsonLines
 from cairn.net import http
 from cairn.net.api import Api
-from cairn.net.auth import Keys
+from cairn.net.auth import Keys, check_env
 from cairn.net.hub import Hub
 from cairn.net.metrics import Metrics
 from cairn.net.openapi import build_openapi
@@ -60,6 +60,7 @@ class Service:
 
     def __init__(self, cfg: configmod.Config) -> None:
         self.cfg = cfg
+        check_env(os.environ)  # before anything starts: a weak key is a configuration error
         self.rt: Runtime = make_runtime(cfg)
         self.hub = Hub()
         self.metrics = Metrics(access_log=cfg.server.access_log)

@@ -48,6 +48,10 @@ class Session:
                 binary = isinstance(frame, bytes | bytearray)
                 try:
                     msg = msgspec.msgpack.decode(frame) if binary else msgspec.json.decode(frame)
+                except UnicodeDecodeError:
+                    # RFC 6455 1007: the data is not consistent with its type, as for a text frame.
+                    await self.ws.close(1007, "invalid UTF-8 in a string")
+                    return
                 except (msgspec.DecodeError, RecursionError) as e:
                     kind = "MessagePack" if binary else "JSON"
                     why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
