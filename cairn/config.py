@@ -63,6 +63,8 @@ class EventsConfig(_Section):
     # `proximity.enter`/`exit` stay resumable by `after` this many seconds (the rest, by count)
     ephemeral_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 60.0
     ephemeral_max: Annotated[int, msgspec.Meta(ge=0, le=1 << 24)] = 16_384  # and at most this many
+    # event subscriptions (SSE streams and WebSocket subscribes) one API key may hold at once
+    max_subscribers_per_key: Annotated[int, msgspec.Meta(ge=1, le=1 << 20)] = 256
 
 
 class WorldConfig(_Section):

@@ -342,24 +342,32 @@ class Api:
         if not (raw_after.isascii() and raw_after.isdigit()) or len(raw_after) > 19:
             raise ValidationError("after must be an event id (a non-negative integer)", field="after")
         after = int(raw_after)
-        sub = self.hub.subscribe(hunt)
+        sub = self.hub.subscribe(hunt, _key_of(req.auth()))
         backlog, complete = self.rt.eng.events.after(after, hunt)
-        return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")])
+        # The stream ends its connection: a client that was cut off must reconnect with `after`.
+        return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")],
+                      keep_alive=False)  # fmt: skip
 
     async def _sse(self, sub: Any, backlog: list[Event], complete: bool, after: int) -> Any:
+        frame = self.hub.frame
         try:
             yield b"retry: 1000\n\n"
             if not complete:
                 yield b"event: gap\ndata: " + encode({"after": after}) + b"\n\n"
             last = after
-            if backlog:
-                yield b"".join(sse_frame(e) for e in backlog)
-                last = backlog[-1].id
+            # The backlog goes out in pieces, each written only once the client has drained the
+            # last (the transport's flow control), as live events are: a client that does not
+            # read holds one piece, not the whole backlog.
+            for i in range(0, len(backlog), _BACKLOG_PIECE):
+                piece = backlog[i : i + _BACKLOG_PIECE]
+                yield b"".join([frame(e) for e in piece])
+                last = piece[-1].id
+            del backlog
             while True:
                 evs = await sub.get(15.0)
                 fresh = [e for e in evs if e.id > last]
                 if fresh:
-                    yield b"".join(sse_frame(e) for e in fresh)
+                    yield b"".join([frame(e) for e in fresh])
                     last = fresh[-1].id
                 elif sub.dropped:
                     yield b"event: dropped\ndata: " + encode({"resume_after": last}) + b"\n\n"
@@ -399,6 +407,11 @@ def _same(op: Any) -> Any:
     return op
 
 
+_BACKLOG_PIECE = 128  # events per backlog write: about 32 KiB, under the transport's high-water mark
 
-def sse_frame(e: Event) -> bytes:
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (e.id, e.type.encode(), encode(e))
+
+def _key_of(header: bytes | None) -> bytes:
+    """The key in a verified `Authorization: Bearer <key>` value, as the per-key limits count it."""
+    return header[7:].strip() if header else b""
+
+

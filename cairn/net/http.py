@@ -207,9 +207,13 @@ class Response(msgspec.Struct):
 
 
 class Stream:
-    """A streamed response: `chunks` yields bytes, each written as it comes (SSE by default)."""
+    """A streamed response: `chunks` yields bytes, each written as it comes (SSE by default).
 
-    __slots__ = ("chunks", "content_type", "headers", "status")
+    Each chunk is written once the client has drained the previous ones. With `keep_alive=False`
+    the connection closes when the stream ends.
+    """
+
+    __slots__ = ("chunks", "content_type", "headers", "keep_alive", "status")
 
     def __init__(
         self,
@@ -217,11 +221,13 @@ class Stream:
         status: int = 200,
         content_type: str = EVENT_STREAM,
         headers: list[tuple[str, str]] | None = None,
+        keep_alive: bool = True,
     ) -> None:
         self.chunks = chunks
         self.status = status
         self.content_type = content_type
         self.headers = headers
+        self.keep_alive = keep_alive
 
 
 Result = Response | bytes | tuple[int, bytes]
@@ -1245,8 +1251,8 @@ class HttpProtocol(asyncio.Protocol):
             assert slot.turn is not None
             await slot.turn
             chunked = slot.mode & (_KA | _HTTP10) == _KA
-            if not chunked:
-                slot.mode &= ~_KA  # the body ends when the connection does
+            if not chunked or not stream.keep_alive:
+                slot.mode &= ~_KA  # the body, or the connection, ends with the stream
             head = [_status_line(stream.status), _date_line]
             head.append(b"content-type: %s\r\n" % stream.content_type.encode("latin-1"))
             if stream.content_type == EVENT_STREAM and not any(
@@ -1255,7 +1261,11 @@ class HttpProtocol(asyncio.Protocol):
                 head.append(b"cache-control: no-cache\r\n")
             if stream.headers:
                 head.append(_header_lines(stream.headers))
-            head.append(b"transfer-encoding: chunked\r\n\r\n" if chunked else b"connection: close\r\n\r\n")
+            if chunked:
+                head.append(b"transfer-encoding: chunked\r\n")
+            if not slot.mode & _KA:
+                head.append(b"connection: close\r\n")
+            head.append(b"\r\n")
             transport, flow = self._transport, self._flow
             transport.write(b"".join(head))
             try:

@@ -62,7 +62,7 @@ class Service:
         self.cfg = cfg
         check_env(os.environ)  # before anything starts: a weak key is a configuration error
         self.rt: Runtime = make_runtime(cfg)
-        self.hub = Hub()
+        self.hub = Hub(max_per_key=cfg.events.max_subscribers_per_key)
         self.metrics = Metrics(access_log=cfg.server.access_log)
         self.server: http.HttpServer | None = None
         self.keys: Keys | None = None

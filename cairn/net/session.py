@@ -31,10 +31,11 @@ MAX_OPS = 1000
 
 
 class Session:
-    def __init__(self, api: Api, ws: Any, scope: str | None) -> None:
+    def __init__(self, api: Api, ws: Any, scope: str | None, owner: bytes = b"") -> None:
         self.api = api
         self.ws = ws
         self.scope = scope
+        self.owner = owner  # the key, as per-key limits count it
         self.sub: Any = None
         self.pusher: asyncio.Task[None] | None = None
 
@@ -74,7 +75,9 @@ class Session:
         try:
             op = msg.get("op")
             if op == "auth":
-                self.scope = self.api.keys.scope_of("Bearer " + str(msg.get("key", "")))
+                key = str(msg.get("key", ""))
+                self.scope = self.api.keys.scope_of("Bearer " + key)
+                self.owner = key.strip().encode("utf-8", "replace")
                 return {"id": rid, "result": {"scope": self.scope}}
             if self.scope is None:
                 raise Unauthorized("authenticate first: send the Authorization header or an auth op")
@@ -121,7 +124,7 @@ class Session:
         after = msg.get("after") or 0
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise ValidationError("after must be an event id", field="after")
-        self.sub = self.api.hub.subscribe(hunt)
+        self.sub = self.api.hub.subscribe(hunt, self.owner)
         backlog, complete = self.api.rt.eng.events.after(after, hunt)
         self.pusher = asyncio.create_task(self._push(backlog, after, binary))
         return {"subscribed": True, "complete": complete}
@@ -170,7 +173,8 @@ class Sessions:
                 with contextlib.suppress(Exception):
                     await ws.close(4401, "unauthorized")
                 return
-        await Session(self.api, ws, scope).run()
+        owner = header.strip()[7:].strip().encode("utf-8", "replace") if header else b""
+        await Session(self.api, ws, scope, owner).run()
 
     def routes(self, router: Router) -> None:
         router.add_websocket("/v1/session", self)
