@@ -42,6 +42,7 @@ class ServerConfig(_Section):
     max_inflight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64  # pipelined requests per connection
     shutdown_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     access_log: bool = False  # one JSON log line per request (costs time on the hot path)
+    max_uploads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2  # site uploads received at once; beyond: 503
 
 
 class StoreConfig(_Section):
@@ -72,7 +73,7 @@ class WorldConfig(_Section):
     sites: str | None = None  # a site pack file instead of the generator
     cache: bool = True  # procedural: keep the generated sites as a pack in data_dir/worlds, for fast restarts
     verify_pack: bool = True  # check the pack's CRC-32s when loading it (one pass over the file)
-    # largest `PUT /v1/worlds/<id>/sites` body in bytes, held in memory while it is read (256 MiB)
+    # largest `PUT /v1/worlds/<id>/sites` body in bytes (256 MiB), kept in a file under data_dir while read
     upload_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 32)] = 256 << 20
     seed: int = 1
     size: Annotated[int, msgspec.Meta(ge=64, le=60_000_000)] = 8192

@@ -293,30 +293,46 @@ class Api:
         })  # fmt: skip
 
     # ---- worlds --------------------------------------------------------------------------------------------
-    async def put_sites(self, req: Request) -> Any:
-        """Replace a world's sites with an uploaded NDJSON, CSV or pack body (parsed off the loop)."""
-        import asyncio
+    def upload_head(self, req: Request) -> int:
+        """Check a site upload by its head alone: the key, the world, the announced length.
 
+        Runs before the body is read (the transport's head check), and again in the handler.
+        Returns the world's byte cap.
+        """
         from cairn.core.errors import BodyTooLarge, UnknownWorld
-        from cairn.worlds.sources import InvalidSites
-        from cairn.worlds.upload import ingest
 
         self.auth(req, ADMIN)
         world = req.params["world"]
         wc = self.rt.cfg.worlds.get(world)
         if wc is None or world not in self.rt.eng.worlds:
             raise UnknownWorld(f"world {world!r} is not configured", field="world")
-        if len(req.body) > wc.upload_max_bytes:
+        length = req.header(b"content-length")
+        if length is not None and length.isdigit() and int(length) > wc.upload_max_bytes:
             raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({wc.upload_max_bytes})")
-        if not req.body.strip():
+        return wc.upload_max_bytes
+
+    async def put_sites(self, req: Request) -> Any:
+        """Replace a world's sites with an uploaded NDJSON, CSV or pack body (parsed off the loop)."""
+        import asyncio
+
+        from cairn.core.errors import BodyTooLarge
+        from cairn.worlds.sources import InvalidSites
+        from cairn.worlds.upload import ingest
+
+        cap = self.upload_head(req)
+        world = req.params["world"]
+        spool = req.spool
+        body: Any = req.body if spool is None else spool.file
+        size = len(req.body) if spool is None else spool.size
+        if size > cap:  # a chunked body announces no length
+            raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({cap})")
+        if spool is None and not req.body.strip():
             raise InvalidSites("the body holds no sites")
         lock = self._world_locks.setdefault(world, asyncio.Lock())
         async with lock:
             loop = asyncio.get_running_loop()
             ctype = req.headers.get("content-type", "")
-            sites, info = await loop.run_in_executor(None, ingest, req.body, ctype, self.rt.data_dir, world)
-            if len(sites) == 0:
-                raise InvalidSites("the body holds no sites")
+            sites, info = await loop.run_in_executor(None, ingest, body, ctype, self.rt.data_dir, world)
             eng = self.rt.eng
             # Live hunts keep their treasures: their positions live in the hunts, not in the SiteSet.
             # Bumping the version makes a placement computed against the old sites plan again.
@@ -400,7 +416,8 @@ class Api:
         router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", self.leaderboard))
         router.add("GET", "/v1/events", self.events, stream=True)
         upload_cap = max((wc.upload_max_bytes for wc in self.rt.cfg.worlds.values()), default=1 << 20)
-        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=upload_cap)
+        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=upload_cap,
+                   head=self.upload_head, spool=True)  # fmt: skip
 
 
 def _same(op: Any) -> Any:

@@ -18,7 +18,11 @@ Responses on one connection leave in request order, whatever mix of sync and asy
 produced them. The transport's own errors use `{"error": {"code", "message"}}` with the stable
 codes `bad_request` (400), `not_found` (404), `method_not_allowed` (405), `body_too_large`
 (413), `expectation_failed` (417), `upgrade_required` (426), `headers_too_large` (431),
-`internal` (500) and `shutting_down` (503).
+`internal` (500), `shutting_down` (503), `too_many_uploads` (503) and `insufficient_storage` (507).
+
+A route may check a request's head before its body is read (`head=`): an upload can be refused
+by key, path or `Content-Length` before it costs anything. A route with `spool=True` receives a
+large body in an unnamed temporary file (`Request.spool`), at most `max_uploads` at once.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, fields
@@ -87,10 +92,16 @@ class ServerConfig:
     """Largest WebSocket message in bytes (default 1 MiB). Beyond: close 1009."""
     backlog: int = 2048
     """Listen backlog of the server socket (default 2048)."""
+    max_uploads: int = 2
+    """Bodies of `spool=True` routes being received at once (default 2). Beyond: 503."""
+    spool_dir: str = ""
+    """Directory for spooled bodies (default: the system's temporary directory)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.type == "str":
+                continue
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"ServerConfig.{f.name}: must be a positive number, got {value!r}")
 
@@ -136,6 +147,8 @@ class Request(msgspec.Struct, gc=False):
     params: dict[str, str]
     #: The first `Authorization` header's raw value when picked out while parsing; read it with `auth()`.
     authorization: bytes | None = None
+    #: A `spool=True` route's body when it spanned reads: a `Spool` (then `body` is empty).
+    spool: Any = None
     _headers: dict[str, str] | None = None
     _query: dict[str, str] | None = None
 
@@ -195,6 +208,34 @@ class Request(msgspec.Struct, gc=False):
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
         auth = next((v for k, v in raw if k.lower() == b"authorization"), None)
         return cls(method, path, query.encode(), raw, body, client, params or {}, auth)
+
+
+class Spool:
+    """A request body kept in an unnamed temporary file: `file` (read it from the start), `size`."""
+
+    __slots__ = ("_server", "file", "size")
+
+    def __init__(self, server: HttpServer) -> None:
+        self.file = tempfile.TemporaryFile(dir=server.config.spool_dir or None)  # noqa: SIM115 (closed by close())
+        self.size = 0
+        self._server: HttpServer | None = server
+        server._spools += 1
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+        self.size += len(chunk)
+
+    def done(self) -> None:
+        """The whole body is in: flush it and rewind, for the handler to read."""
+        self.file.flush()
+        self.file.seek(0)
+
+    def close(self, *_: Any) -> None:
+        """Free the file and the upload slot (idempotent)."""
+        if self._server is not None:
+            self._server._spools -= 1
+            self._server = None
+            self.file.close()
 
 
 class Response(msgspec.Struct):
@@ -384,15 +425,20 @@ _WEBSOCKET: Final = 2
 
 
 class Route:
-    """A registered handler: its kind (plain, stream, websocket) and its own body cap."""
+    """A registered handler: its kind (plain, stream, websocket), its own body cap, its head check."""
 
-    __slots__ = ("fast", "handler", "kind", "max_body", "pattern")
+    __slots__ = ("fast", "handler", "head", "kind", "max_body", "pattern", "spool")
 
-    def __init__(self, method: str, pattern: str, handler: Any, kind: int, max_body: int | None) -> None:
+    def __init__(
+        self, method: str, pattern: str, handler: Any, kind: int, max_body: int | None,
+        head: Callable[[Request], Any] | None = None, spool: bool = False,
+    ) -> None:  # fmt: skip
         self.pattern = pattern
         self.handler = handler
         self.kind = kind
         self.max_body = max_body
+        self.head = head
+        self.spool = spool
         # Eligible for the protocol's fast path: nothing about it needs a second look.
         self.fast = kind == _PLAIN and max_body is None and method != "HEAD"
 
@@ -436,17 +482,21 @@ class Router:
         *,
         stream: bool = False,
         max_body: int | None = None,
+        head: Callable[[Request], Any] | None = None,
+        spool: bool = False,
     ) -> None:
         """Register `handler` for `method` on `pattern`, e.g. "/v1/hunts/{hunt}/dig".
 
         `stream=True` marks a streaming (SSE) handler. `max_body` overrides the server's cap
-        for this route.
+        for this route. `head(request)` (a request without its body) runs once the headers of a
+        body that spans reads are in; it refuses by raising, before the body is read.
+        `spool=True` keeps such a body in a temporary file (`Request.spool`).
         """
         kind = _STREAM if stream else _PLAIN
         method = method.upper()
         if max_body is not None and max_body <= 0:
             raise ValueError(f"max_body must be positive, got {max_body}")
-        self._add(method, pattern, Route(method, pattern, handler, kind, max_body))
+        self._add(method, pattern, Route(method, pattern, handler, kind, max_body, head, spool))
 
     def add_websocket(self, pattern: str, handler: WebSocketHandler) -> None:
         """Register a WebSocket endpoint: `async def handler(ws)` or a `WebSocketEndpoint`."""
@@ -638,6 +688,10 @@ _LINGER_SECONDS: Final = 2.0
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SHUTTING_DOWN: Final = error_response(503, "shutting_down", "server is shutting down")
 _EXPECT_FAILED: Final = error_response(417, "expectation_failed", "unsupported Expect header")
+_TOO_MANY_UPLOADS: Final = error_response(
+    503, "too_many_uploads", "too many uploads are being received; try again later", [("retry-after", "5")]
+)
+_NO_SPACE: Final = error_response(507, "insufficient_storage", "no room to keep the request body")
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -749,6 +803,12 @@ class HttpProtocol(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         _drop_slots(self._queue)
+        body = self._body
+        if body is not None and type(body) is not bytes and type(body) is not list:
+            body.close()  # a spool still being received
+        for req, _route, _mode, _early in self._backlog:
+            if req is not None and req.spool is not None:
+                req.spool.close()
         self._backlog.clear()
         self._flow.abort()
         self._server._drop_conn(self)
@@ -836,9 +896,12 @@ class HttpProtocol(asyncio.Protocol):
                     length = int(value)
                 elif len(name) == 6 and name.lower() == b"expect":
                     expect = value
-            if length > self._limit and length > self._route_limit():
+            route = self._route()
+            if length > self._limit:
                 self._halted = True
                 self._reply(_TOO_LARGE, _LINGER)
+            elif route is not None and (route.head is not None or route.spool) and not self._check_head(route):
+                pass  # refused: answered, and the body is never read
             elif expect is not None:
                 if expect.lower() != b"100-continue":
                     self._halted = True
@@ -848,15 +911,54 @@ class HttpProtocol(asyncio.Protocol):
 
     def _route_limit(self) -> int:
         """The body cap of the request being read: its route's own, else the server's."""
+        self._route()
+        return self._limit
+
+    def _route(self) -> Route | None:
+        """The route of the request being read; sets its body cap."""
         target = self._router.resolve(self._url)
         methods = target[2]
         route = None
         if methods is not None:
             raw_method = self._parser.get_method()
             route = methods.get(_METHOD_NAMES.get(raw_method) or raw_method.decode("latin-1"))
-        limit = self._max_body if route is None or route.max_body is None else route.max_body
-        self._limit = limit
-        return limit
+        self._limit = self._max_body if route is None or route.max_body is None else route.max_body
+        return route
+
+    def _check_head(self, route: Route) -> bool:
+        """Run the route's head check on a request whose body is still to come; start its spool.
+
+        False when refused: the answer is queued and the connection closes without reading on.
+        """
+        raw_method = self._parser.get_method()
+        path, query, _methods, params = self._router.resolve(self._url)
+        method = _METHOD_NAMES.get(raw_method) or raw_method.decode("latin-1")
+        req = Request(method, path, query, list(self._raw), b"", self._client, params, self._auth)
+        res: Any = None
+        if route.head is not None:
+            try:
+                route.head(req)
+            except Exception as exc:
+                res = self._handler_error(exc, req)
+        if res is None and route.spool:
+            if self._server._spools >= self._config.max_uploads:
+                res = _TOO_MANY_UPLOADS
+            else:
+                try:
+                    spool = Spool(self._server)
+                    body = self._body
+                    for chunk in (() if body is None else [body] if type(body) is bytes else body):
+                        spool.write(chunk)
+                except OSError as exc:
+                    log.error("could not spool a request body: %s", exc)
+                    res = _NO_SPACE
+                else:
+                    self._body = spool
+        if res is None:
+            return True
+        self._halted = True
+        self._reply(res, _LINGER)
+        return False
 
     # -- httptools callbacks -------------------------------------------------------------------
 
@@ -898,8 +1000,14 @@ class HttpProtocol(asyncio.Protocol):
             self._body = chunk
         elif type(body) is list:
             body.append(chunk)
-        else:
+        elif type(body) is bytes:
             self._body = [body, chunk]
+        else:
+            try:
+                body.write(chunk)  # a Spool
+            except OSError as exc:
+                log.error("could not spool a request body: %s", exc)
+                self._fail(_NO_SPACE)
 
     def on_message_complete(self) -> None:
         self._phase = 0
@@ -913,10 +1021,14 @@ class HttpProtocol(asyncio.Protocol):
             target = self._router.resolve(self._url)
         path, query, methods, params = target
         body = self._body
+        spool = None
         if body is None:
             body = b""
         elif type(body) is list:
             body = b"".join(body)
+        elif type(body) is not bytes:
+            spool, body = body, b""
+            spool.done()
         if parser.should_keep_alive():
             mode = self._ka_mode
             if not mode:
@@ -927,6 +1039,8 @@ class HttpProtocol(asyncio.Protocol):
             self._halted = True  # the last request on this connection
         route = methods.get(method) if methods is not None else None
         req = Request(method, path, query, self._raw, body, self._client, params, self._auth)  # read-only by handlers
+        if spool is not None:
+            req.spool = spool
         self._raw = []
         self._auth = None
         self._body = None
@@ -1004,6 +1118,8 @@ class HttpProtocol(asyncio.Protocol):
             res = self._handler_error(exc, req)
         t = type(res)
         if t is bytes or t is Response or t is tuple or isinstance(res, Response):
+            if req.spool is not None:
+                req.spool.close()
             self._send(res, mode, req)
         else:
             self._start_task(res, req, mode)
@@ -1012,9 +1128,13 @@ class HttpProtocol(asyncio.Protocol):
         try:
             task = self._loop.create_task(res) if type(res) is CoroutineType else asyncio.ensure_future(res)
         except TypeError as exc:
+            if req.spool is not None:
+                req.spool.close()
             self._send(self._handler_error(exc, req), mode, req)
             return
         task.add_done_callback(self._on_task_done)
+        if req.spool is not None:
+            task.add_done_callback(req.spool.close)
         self._queue.append(_Slot(mode, None, task, req))
         if len(self._queue) >= self._cap:
             self._update_reading()
@@ -1416,6 +1536,7 @@ class HttpServer:
         self._tick = min(c.header_timeout, c.body_timeout, c.idle_timeout, c.send_timeout)
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[Any] = set()
+        self._spools = 0  # request bodies being spooled or handled
         self._shutting_down = False
         self._drained: asyncio.Future[None] | None = None
         self._date_timer: asyncio.TimerHandle | None = None

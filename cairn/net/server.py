@@ -86,9 +86,11 @@ class Service:
         self.dashboard = Dashboard(api)
         self.dashboard.routes(router)
         s = self.cfg.server
+        spool_dir = self.rt.data_dir / "uploads"  # beside the data, not in a RAM-backed /tmp
+        spool_dir.mkdir(parents=True, exist_ok=True)
         tcfg = http.ServerConfig(
             max_body=s.max_body, header_timeout=s.header_timeout, idle_timeout=s.idle_timeout,
-            max_inflight=s.max_inflight,
+            max_inflight=s.max_inflight, max_uploads=s.max_uploads, spool_dir=str(spool_dir),
         )  # fmt: skip
         self.server = http.HttpServer(router, tcfg, on_error=api.on_error)
         tune_gc()

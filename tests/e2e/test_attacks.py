@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -195,3 +196,86 @@ def test_a_subscriber_cut_off_for_falling_behind_is_disconnected(cairn: CairnSer
         assert b"event: dropped" in got and got.rstrip().endswith(b"0"), got[-200:]
     finally:
         s.close()
+
+
+# ---- uploads ---------------------------------------------------------------------------------
+
+
+def upload_head(world: str, length: int, key: str | None, ctype: str = "application/x-ndjson") -> bytes:
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    return (f"PUT /v1/worlds/{world}/sites HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: {ctype}\r\n"
+            f"Content-Length: {length}\r\n\r\n").encode()  # fmt: skip
+
+
+def answer_to_head(port: int, head: bytes) -> bytes:
+    """Send only the head of an upload: the answer must come without the body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(head + b'{"x": 1, "y": 64, "z": 1}\n')  # the body starts, and stalls
+        return s.recv(65536)
+
+
+def test_an_upload_is_refused_by_its_head_before_its_body_is_read(cairn: CairnServer) -> None:
+    big = 238 << 20
+    cases = [
+        (upload_head("overworld", big, None), b"401", b"unauthorized"),
+        (upload_head("overworld", big, "not-a-key-at-all-0000"), b"401", b"unauthorized"),
+        (upload_head("overworld", big, GAME), b"403", b"forbidden"),
+        (upload_head("nether", 1000, ADMIN), b"422", b"unknown_world"),
+        (upload_head("overworld", (256 << 20) + 1, ADMIN), b"413", b"body_too_large"),
+    ]
+    for head, status, code in cases:
+        got = answer_to_head(cairn.port, head)
+        assert got.startswith(b"HTTP/1.1 " + status) and code in got, (head, got)
+    assert cairn.proc is not None
+    before = rss_mib(cairn.proc.pid)
+    socks = []
+    for _ in range(3):  # keyless uploads that do send their bodies: nothing is kept
+        s = socket.create_connection(("127.0.0.1", cairn.port), timeout=10)
+        s.sendall(upload_head("overworld", 64 << 20, None))
+        socks.append(s)
+    chunk = b"x" * (1 << 20)
+    for _ in range(64):
+        for s in socks:
+            with contextlib.suppress(OSError):  # the server closed it: good
+                s.sendall(chunk)
+    assert rss_mib(cairn.proc.pid) - before < 32
+    for s in socks:
+        s.close()
+    no_tracebacks(cairn)
+
+
+def ndjson_sites(n: int) -> bytes:
+    return b"".join(b'{"x": %d, "y": 64, "z": %d, "tags": ["surface", "forest"]}\n' % (i % 4000, i // 4000)
+                    for i in range(n))  # fmt: skip
+
+
+def test_an_ndjson_upload_is_parsed_as_a_stream(cairn: CairnServer) -> None:
+    body = ndjson_sites(400_000)  # 22 MiB
+    assert cairn.proc is not None
+    before = rss_mib(cairn.proc.pid)
+    status, info, _ = cairn.request("PUT", "/v1/worlds/overworld/sites", raw=body, key=ADMIN,
+                                    headers={"Content-Type": "application/x-ndjson"})  # fmt: skip
+    assert status == 200 and info["sites"] == 400_000, info
+    peak = 0.0
+    for line in Path(f"/proc/{cairn.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) / 1024
+    size = len(body) / (1 << 20)
+    assert peak - before < 2.5 * size, f"peak RSS grew by {peak - before:.0f} MiB for a {size:.0f} MiB upload"
+    assert not list((cairn.data_dir / "uploads").iterdir())  # the spooled body is gone
+
+
+def test_concurrent_uploads_are_capped(cairn: CairnServer) -> None:
+    held = []
+    for _ in range(2):  # the default cap: server.max_uploads = 2
+        s = socket.create_connection(("127.0.0.1", cairn.port), timeout=5)
+        s.sendall(upload_head("overworld", 64 << 20, ADMIN) + b'{"x": 1, "y": 64, "z": 1}\n')
+        held.append(s)
+    time.sleep(0.3)
+    third = answer_to_head(cairn.port, upload_head("overworld", 64 << 20, ADMIN))
+    assert third.startswith(b"HTTP/1.1 503") and b"too_many_uploads" in third, third
+    held.pop().close()
+    small = ndjson_sites(20_000)
+    wait_for(lambda: cairn.request("PUT", "/v1/worlds/overworld/sites", raw=small, key=ADMIN,
+                                   headers={"Content-Type": "application/x-ndjson"})[0] == 200)  # fmt: skip
+    held.pop().close()
