@@ -43,6 +43,13 @@ class ServerConfig(_Section):
     shutdown_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     access_log: bool = False  # one JSON log line per request (costs time on the hot path)
     max_uploads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2  # site uploads received at once; beyond: 503
+    max_connections: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 10_000  # open connections, all clients
+    max_connections_per_address: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 512  # from one client address
+    first_request_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0  # seconds from connect to a first request
+    # addresses (CIDR) exempt from the per-address limits: a reverse proxy in front of Cairn (docs/security.md)
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    auth_failures_slow: Annotated[int, msgspec.Meta(ge=1)] = 5  # failed auths from one address before each is delayed
+    auth_failures_close: Annotated[int, msgspec.Meta(ge=1)] = 20  # failed auths on one connection before it is closed
 
 
 class StoreConfig(_Section):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import tempfile
 from collections import deque
@@ -94,13 +95,26 @@ class ServerConfig:
     """Listen backlog of the server socket (default 2048)."""
     max_uploads: int = 2
     """Bodies of `spool=True` routes being received at once (default 2). Beyond: 503."""
+    max_connections: int = 10_000
+    """Open connections, HTTP and WebSocket (default 10,000). Beyond: a connection that has not
+    sent a request yet is dropped to make room, else the new one is."""
+    max_connections_per_address: int = 512
+    """Open connections from one client address (default 512), except from `trusted_addresses`."""
+    first_request_timeout: float = 5.0
+    """Seconds from accepting a connection until its first request's head is complete (default 5)."""
+    trusted_addresses: tuple[str, ...] = ()
+    """Networks (CIDR) exempt from the per-address limits: a reverse proxy in front (default none)."""
+    auth_failures_slow: int = 5
+    """401s to one address (within a minute) before each further one is answered late (default 5)."""
+    auth_failures_close: int = 20
+    """401s on one connection, or to one address within a minute, before each closes its connection (default 20)."""
     spool_dir: str = ""
     """Directory for spooled bodies (default: the system's temporary directory)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "str":
+            if f.type in ("str", "tuple[str, ...]"):
                 continue
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"ServerConfig.{f.name}: must be a positive number, got {value!r}")
@@ -683,6 +697,10 @@ class _Slot:
 
 
 _MAX_HEADERS: Final = 100  # header lines per request; beyond: 431
+_AUTH_WINDOW: Final = 60.0  # seconds over which an address's refused keys are counted
+_AUTH_DELAY_MIN: Final = 0.05  # the first late answer; each further failure doubles it...
+_AUTH_DELAY_MAX: Final = 2.0  # ...up to this
+_AUTH_ADDRESSES_MAX: Final = 65_536
 _STREAMED: Final = object()  # a stream task's result: it wrote its own bytes
 _LINGER_SECONDS: Final = 2.0
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -699,10 +717,12 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_auth",
+        "_auth_failures",
         "_backlog",
         "_big",
         "_body",
         "_body_len",
+        "_braked",
         "_cap",
         "_client",
         "_closed",
@@ -729,6 +749,7 @@ class HttpProtocol(asyncio.Protocol):
         "_t_begin",
         "_t_idle",
         "_t_linger",
+        "_t_open",
         "_t_recv",
         "_targets",
         "_time",
@@ -758,7 +779,7 @@ class HttpProtocol(asyncio.Protocol):
         self._cap = config.max_inflight
         self._max_header_bytes = config.max_header_bytes
         self._timer: asyncio.TimerHandle | None = None
-        self._t_recv = self._t_begin = self._t_idle = self._t_linger = 0.0
+        self._t_recv = self._t_begin = self._t_idle = self._t_linger = self._t_open = 0.0
         self._phase = 0  # 0 between requests, 1 reading headers, 2 reading the body
         self._halted = False  # read no more requests on this connection
         self._closed = False
@@ -774,6 +795,8 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._raw: list[tuple[bytes, bytes]] = []
         self._auth: bytes | None = None
+        self._auth_failures = 0  # 401s answered on this connection
+        self._braked = False  # too many: stop parsing, close after the answer
         self._ka_mode = 0  # mode bits of a keep-alive response to this client, once known
         self._max_body = config.max_body
         self._big = False
@@ -790,9 +813,12 @@ class HttpProtocol(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self._client = peer[0] if isinstance(peer, tuple) and peer else ""
-        self._t_recv = self._t_idle = now = self._time()
+        if not self._server._admit_conn(self, self._client):
+            self._closed = self._halted = True
+            transport.abort()  # over a connection limit: refused before it costs a timer
+            return
+        self._t_recv = self._t_idle = self._t_open = now = self._time()
         self._timer = self._loop.call_at(now + self._server._tick, self._on_timer)
-        self._server._add_conn(self)
         if self._server._shutting_down:
             self._halted = True
             self._transport.close()
@@ -1048,12 +1074,19 @@ class HttpProtocol(asyncio.Protocol):
         self._limit = self._max_body
         if route is None or not route.fast or mode != _KA or self._queue or self._backlog:
             self._complete(req, route, methods, mode)
+            if self._braked:
+                raise _Halt  # the pipelined requests after a refused key are not read
             return
         # Fast path: a plain handler, nothing owed ahead of it: it runs right here.
         try:
             res = route.handler(req)
         except Exception as exc:
             res = self._handler_error(exc, req)
+            if type(res) is Response and res.status == 401:
+                self._auth_failed(res, req, mode)
+                if self._braked:
+                    raise _Halt from None
+                return
         t = type(res)
         if t is bytes:
             self._transport.write(_json_ok % (len(res), res))
@@ -1116,6 +1149,11 @@ class HttpProtocol(asyncio.Protocol):
             res = route.handler(req)
         except Exception as exc:
             res = self._handler_error(exc, req)
+            if type(res) is Response and res.status == 401:
+                if req.spool is not None:
+                    req.spool.close()
+                self._auth_failed(res, req, mode)
+                return
         t = type(res)
         if t is bytes or t is Response or t is tuple or isinstance(res, Response):
             if req.spool is not None:
@@ -1230,6 +1268,11 @@ class HttpProtocol(asyncio.Protocol):
             if exc is not None:
                 assert req is not None
                 res = self._handler_error(exc, req)
+                if type(res) is Response and res.status == 401:
+                    self._auth_failures += 1
+                    if self._server.auth_brake(self._client, self._auth_failures)[1]:
+                        slot.mode &= ~_KA
+                        self._halted = True
             else:
                 res = task.result()
                 if res is _STREAMED:
@@ -1242,6 +1285,18 @@ class HttpProtocol(asyncio.Protocol):
             return _render(res, mode)
         except Exception as exc:
             return self._render_failure(exc, req, mode)
+
+    def _auth_failed(self, res: Response, req: Request, mode: int) -> None:
+        """Answer a refused key under the brake: later as failures mount, then closing."""
+        self._auth_failures += 1
+        delay, close = self._server.auth_brake(self._client, self._auth_failures)
+        if close:
+            self._braked = self._halted = True
+            mode &= ~_KA
+        if delay > 0:
+            self._start_task(_answer_later(res, delay), req, mode)
+        else:
+            self._send(res, mode, req)
 
     def _handler_error(self, exc: BaseException, req: Request) -> Any:
         """Map a handler's exception through `on_error`; anything unmapped is a logged 500."""
@@ -1314,6 +1369,8 @@ class HttpProtocol(asyncio.Protocol):
             deadline = float("inf")  # we stopped reading: the client is not the slow one
         elif self._phase == 1:
             deadline = self._t_begin + config.header_timeout
+            if not self._ka_mode:  # the first request: its head is due soon after the connect
+                deadline = min(deadline, self._t_open + config.first_request_timeout)
         elif self._phase == 2:
             deadline = self._t_recv + config.body_timeout
         elif self._queue or self._backlog:
@@ -1322,6 +1379,8 @@ class HttpProtocol(asyncio.Protocol):
             # From the last request's start or the last async answer, not the last read: bytes
             # that never reach a URL (a dribbled method) do not keep a connection alive.
             deadline = max(self._t_begin, self._t_idle) + config.idle_timeout
+            if not self._ka_mode:
+                deadline = min(deadline, self._t_open + config.first_request_timeout)
         if now >= deadline:
             self._halted = True
             if flow.paused or self._lingering:
@@ -1359,7 +1418,15 @@ class HttpProtocol(asyncio.Protocol):
             if hasattr(res, "__await__"):
                 res = await res
         except Exception as exc:
-            return self._handler_error(exc, req)
+            res = self._handler_error(exc, req)
+            if type(res) is Response and res.status == 401:
+                self._auth_failures += 1
+                delay, close = self._server.auth_brake(self._client, self._auth_failures)
+                if close:
+                    slot.mode &= ~_KA
+                    self._halted = True
+                await asyncio.sleep(delay)
+            return res
         if type(res) is bytes or type(res) is tuple or isinstance(res, Response):
             return res
         stream = res if isinstance(res, Stream) else Stream(res)
@@ -1492,6 +1559,11 @@ class HttpProtocol(asyncio.Protocol):
         websocket.WebSocket(self._server, req, route.handler).attach(self._transport, accepted, trailing)
 
 
+async def _answer_later(res: Response, delay: float) -> Response:
+    await asyncio.sleep(delay)
+    return res
+
+
 def _drop_slots(queue: deque[_Slot]) -> None:
     """Cancel what still runs; mark finished failures as seen so asyncio does not log them."""
     for slot in queue:
@@ -1533,9 +1605,16 @@ class HttpServer:
         self.port = 0
         c = self.config
         # Connection timers fire at least this often, so no deadline is missed.
-        self._tick = min(c.header_timeout, c.body_timeout, c.idle_timeout, c.send_timeout)
+        self._tick = min(c.header_timeout, c.body_timeout, c.idle_timeout, c.send_timeout, c.first_request_timeout)
         self._server: asyncio.AbstractServer | None = None
-        self._connections: set[Any] = set()
+        self._connections: dict[Any, str] = {}  # connection -> client address
+        self._per_address: dict[str, int] = {}
+        # Connections by age that may not have completed a request yet: the first to go at the cap.
+        self._fresh: dict[Any, None] = {}
+        self._trusted = [ipaddress.ip_network(n, strict=False) for n in c.trusted_addresses]
+        self.refused = 0  # connections refused or dropped for a connection limit
+        self._t_warned = 0.0
+        self._auth_failures: dict[str, tuple[int, float]] = {}  # address -> (401s within a minute, last)
         self._spools = 0  # request bodies being spooled or handled
         self._shutting_down = False
         self._drained: asyncio.Future[None] | None = None
@@ -1588,10 +1667,81 @@ class HttpServer:
             self._date_timer.cancel()
             self._date_timer = None
 
-    def _add_conn(self, conn: Any) -> None:
-        self._connections.add(conn)
+    def _admit_conn(self, conn: HttpProtocol, address: str) -> bool:
+        """Count a new connection in, or refuse it over a limit. O(1) amortised."""
+        c = self.config
+        if self._per_address.get(address, 0) >= c.max_connections_per_address and not self._is_trusted(address):
+            return self._refuse(f"{address} holds {c.max_connections_per_address} connections")
+        if len(self._connections) >= c.max_connections and not self._drop_fresh():
+            return self._refuse(f"{c.max_connections} connections are open")
+        self._add_conn(conn, address)
+        self._fresh[conn] = None
+        return True
+
+    def auth_brake(self, address: str, on_connection: int) -> tuple[float, bool]:
+        """A refused key from `address`, the `on_connection`-th on its connection: how long to wait
+        before answering, and whether to close the connection after the answer.
+
+        Failures are counted per connection and per address (over a sliding minute). Behind a
+        trusted proxy every client shares its address, so only the connection's own count applies.
+        """
+        c = self.config
+        if self._is_trusted(address):
+            n = on_connection
+        else:
+            now = asyncio.get_running_loop().time()
+            n, last = self._auth_failures.get(address, (0, now))
+            n = 1 if now - last > _AUTH_WINDOW else n + 1
+            if len(self._auth_failures) >= _AUTH_ADDRESSES_MAX:
+                self._auth_failures.clear()  # bounded against floods from many addresses
+            self._auth_failures[address] = (n, now)
+            n = max(n, on_connection)
+        over = n - c.auth_failures_slow
+        delay = min(_AUTH_DELAY_MAX, _AUTH_DELAY_MIN * 2 ** min(over, 16)) if over > 0 else 0.0
+        return delay, on_connection >= c.auth_failures_close or n >= c.auth_failures_close
+
+    def _is_trusted(self, address: str) -> bool:
+        if not self._trusted:
+            return False
+        try:
+            ip = ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            return False
+        return any(ip in net for net in self._trusted)
+
+    def _drop_fresh(self) -> bool:
+        """Drop the oldest connection that has not completed a request, to make room; False if none."""
+        fresh = self._fresh
+        while fresh:
+            conn = next(iter(fresh))
+            del fresh[conn]
+            if not conn._ka_mode and conn._phase != 2 and not conn._closed and not conn._upgraded and not conn._queue:
+                conn._halted = True
+                conn._transport.abort()
+                self.refused += 1
+                return True
+        return False
+
+    def _refuse(self, why: str) -> bool:
+        self.refused += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._t_warned >= 10.0:  # a flood must not flood the log too
+            self._t_warned = now
+            log.warning("connection refused: %s (%d refused so far)", why, self.refused)
+        return False
+
+    def _add_conn(self, conn: Any, address: str = "") -> None:
+        self._connections[conn] = address
+        self._per_address[address] = self._per_address.get(address, 0) + 1
 
     def _drop_conn(self, conn: Any) -> None:
-        self._connections.discard(conn)
+        address = self._connections.pop(conn, None)
+        self._fresh.pop(conn, None)
+        if address is not None:
+            left = self._per_address[address] - 1
+            if left:
+                self._per_address[address] = left
+            else:
+                del self._per_address[address]
         if not self._connections and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)

@@ -12,6 +12,7 @@ import gc
 import itertools
 import logging
 import os
+import resource
 import signal
 import sys
 import time
@@ -91,6 +92,9 @@ class Service:
         tcfg = http.ServerConfig(
             max_body=s.max_body, header_timeout=s.header_timeout, idle_timeout=s.idle_timeout,
             max_inflight=s.max_inflight, max_uploads=s.max_uploads, spool_dir=str(spool_dir),
+            max_connections=s.max_connections, max_connections_per_address=s.max_connections_per_address,
+            first_request_timeout=s.first_request_timeout, trusted_addresses=tuple(s.trusted_proxies),
+            auth_failures_slow=s.auth_failures_slow, auth_failures_close=s.auth_failures_close,
         )  # fmt: skip
         self.server = http.HttpServer(router, tcfg, on_error=api.on_error)
         tune_gc()
@@ -138,8 +142,25 @@ async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any
     log.info("stopped")
 
 
+def raise_fd_limit(want: int) -> None:
+    """Raise the soft limit on open files towards the hard one (every connection is a file), and log it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, want)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as e:
+            log.warning("could not raise the open-files limit from %d to %d: %s", soft, target, e)
+    log.info("open-files limit %s (hard %s); server.max_connections = %d", soft, hard, want)
+    if soft != resource.RLIM_INFINITY and soft < want + 256:
+        log.warning("the open-files limit (%d) is below server.max_connections (%d) plus room for files: "
+                    "raise it (ulimit -n, LimitNOFILE=) or lower server.max_connections", soft, want)  # fmt: skip
+
+
 def serve(cfg: configmod.Config, profile: str | None = None) -> int:
     setup_logging()
+    raise_fd_limit(cfg.server.max_connections)
     svc = Service(cfg)
     if profile:
         from pyinstrument import Profiler

@@ -21,6 +21,7 @@ from cairn.core.errors import CairnError, Unauthorized, ValidationError
 from cairn.net import schemas
 from cairn.net.api import Api, wire_error
 from cairn.net.http import Router
+from cairn.net.websocket import ConnectionClosed
 
 log = logging.getLogger("cairn.session")
 
@@ -76,7 +77,11 @@ class Session:
             op = msg.get("op")
             if op == "auth":
                 key = str(msg.get("key", ""))
-                self.scope = self.api.keys.scope_of("Bearer " + key)
+                try:
+                    self.scope = self.api.keys.scope_of("Bearer " + key)
+                except Unauthorized as e:
+                    await self.refused(rid, e, binary)
+                    return None
                 self.owner = key.strip().encode("utf-8", "replace")
                 return {"id": rid, "result": {"scope": self.scope}}
             if self.scope is None:
@@ -115,6 +120,16 @@ class Session:
             raise ValidationError(f"unknown op {op!r}", field="op")
         except (CairnError, msgspec.ValidationError, RecursionError) as e:
             return {"id": rid, **wire_error(e).to_wire()}
+
+    async def refused(self, rid: Any, err: Unauthorized, binary: bool = False) -> None:
+        """Answer a refused key under the server's brake: later as failures mount, then closing."""
+        delay, close = self.ws.auth_failed()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await self.send({"id": rid, **err.to_wire()}, binary)
+        if close:
+            await self.ws.close(4401, "too many failed authentications")
+            raise ConnectionClosed(4401)
 
     def subscribe(self, msg: dict[str, Any], binary: bool) -> dict[str, Any]:
         self.unsubscribe()
@@ -170,6 +185,8 @@ class Sessions:
             try:
                 scope = self.api.keys.scope_of(header)
             except CairnError:
+                delay, _close = ws.auth_failed()
+                await asyncio.sleep(delay)
                 with contextlib.suppress(Exception):
                     await ws.close(4401, "unauthorized")
                 return
