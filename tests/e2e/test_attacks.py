@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 from wsproto.events import BytesMessage
+from wsproto.utilities import LocalProtocolError
 
 from tests.e2e.conftest import ADMIN, GAME, CairnServer, hunt_spec
 from tests.e2e.test_session import WsClient
@@ -279,3 +281,129 @@ def test_concurrent_uploads_are_capped(cairn: CairnServer) -> None:
     wait_for(lambda: cairn.request("PUT", "/v1/worlds/overworld/sites", raw=small, key=ADMIN,
                                    headers={"Content-Type": "application/x-ndjson"})[0] == 200)  # fmt: skip
     held.pop().close()
+
+
+# ---- connection floods and key guessing --------------------------------------------------------
+
+
+def connect_from(port: int, source: str) -> socket.socket:
+    s = socket.socket()
+    s.bind((source, 0))
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def still_open(s: socket.socket) -> bool:
+    if not select.select([s], [], [], 0)[0]:
+        return True  # nothing to read, not even an end
+    try:
+        return s.recv(1, socket.MSG_PEEK) != b""
+    except OSError:
+        return False
+
+
+def keepalive_dig(s: socket.socket, n: int, key: str = GAME) -> bytes:
+    body = b'{"player": "gs", "pos": [0, 70, 0], "at": [1, 70, 0], "request_id": "r%d"}' % n
+    s.sendall(b"POST /v1/hunts/h1/dig HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s"
+              % (key.encode(), len(body), body))  # fmt: skip
+    return s.recv(65536)
+
+
+LIMITS = """
+[server]
+max_connections = 64
+max_connections_per_address = 16
+first_request_timeout = 1.0
+"""
+
+
+def test_idle_connections_are_capped_per_address_and_in_all(tmp_path: Path) -> None:
+    from tests.e2e.conftest import SMALL_WORLD
+
+    cairn = CairnServer(tmp_path / "data", SMALL_WORLD + LIMITS)
+    cairn.start()
+    socks: list[socket.socket] = []
+    try:
+        assert "open-files limit" in cairn.log.read_text()
+        assert cairn.request("POST", "/v1/hunts", hunt_spec("h1"), key=ADMIN)[0] == 201
+        game = connect_from(cairn.port, "127.0.0.1")  # a game server's keep-alive connection
+        assert keepalive_dig(game, 0).startswith(b"HTTP/1.1 200")
+        one = [connect_from(cairn.port, "127.0.0.2") for _ in range(40)]
+        socks += one
+        time.sleep(0.3)
+        assert sum(still_open(s) for s in one) == 16  # one address: its cap
+        for i in range(3, 9):  # six more addresses: 96 idle connections, over the cap of 64 in all
+            socks += [connect_from(cairn.port, f"127.0.0.{i}") for _ in range(16)]
+        time.sleep(0.3)
+        assert sum(still_open(s) for s in socks) <= 63
+        assert still_open(game) and keepalive_dig(game, 1).startswith(b"HTTP/1.1 200")
+        fresh = connect_from(cairn.port, "127.0.0.1")  # a new game connection makes room for itself
+        assert keepalive_dig(fresh, 2).startswith(b"HTTP/1.1 200")
+        time.sleep(1.5)  # the first-request deadline, not the 60 s idle timeout
+        assert not any(still_open(s) for s in socks)
+        assert still_open(game) and keepalive_dig(game, 3).startswith(b"HTTP/1.1 200")
+        fresh.close()
+        game.close()
+    finally:
+        for s in socks:
+            s.close()
+        cairn.kill()
+    no_tracebacks(cairn)
+
+
+BRAKE = """
+[server]
+auth_failures_slow = 2
+auth_failures_close = 6
+"""
+
+
+def test_key_guessing_is_slowed_then_cut_off(tmp_path: Path) -> None:
+    from tests.e2e.conftest import SMALL_WORLD
+
+    cairn = CairnServer(tmp_path / "data", SMALL_WORLD + BRAKE)
+    cairn.start()
+    try:
+        assert cairn.request("POST", "/v1/hunts", hunt_spec("h1"), key=ADMIN)[0] == 201
+        # Pipelined guesses on one connection: a few answers, then the connection closes.
+        guess = b"GET /v1/hunts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer guess-%04d-xxxxxxxxxx\r\n\r\n"
+        with connect_from(cairn.port, "127.0.0.5") as s:
+            s.settimeout(10)
+            s.sendall(b"".join(guess % i for i in range(1000)))
+            got = b""
+            started = time.monotonic()
+            while chunk := s.recv(65536):
+                got += chunk
+            took = time.monotonic() - started
+        assert got.count(b"HTTP/1.1 401") == 6, got.count(b"HTTP/1.1 401")
+        assert took > 0.5  # the answers after the second came late (0.1 + 0.2 + 0.4 + 0.8 s)
+        # From the same address, a new connection is answered late and closed after one guess.
+        with connect_from(cairn.port, "127.0.0.5") as s:
+            s.settimeout(10)
+            started = time.monotonic()
+            s.sendall(guess % 1)
+            got = s.recv(65536)
+            assert got.startswith(b"HTTP/1.1 401") and b"connection: close" in got
+            assert time.monotonic() - started > 0.5 and s.recv(65536) == b""
+        # The WebSocket path: auth ops are braked the same way, then the session closes.
+        ws = WsClient(cairn.port, None)
+        started = time.monotonic()
+        replies = 0
+        try:
+            for i in range(100):
+                ws.send({"id": i, "op": "auth", "key": f"guess-{i:04d}-xxxxxxxxxx"})
+                assert ws.recv()["error"]["code"] == "unauthorized"
+                replies += 1
+        except (ConnectionError, OSError, LocalProtocolError):
+            pass
+        assert replies <= 6 and ws.closed is not None and ws.closed.code == 4401, (replies, ws.closed)
+        ws.close()
+        # A game server with its key is never slowed, even from the same address.
+        with connect_from(cairn.port, "127.0.0.5") as s:
+            started = time.monotonic()
+            assert keepalive_dig(s, 0).startswith(b"HTTP/1.1 200")
+            assert time.monotonic() - started < 0.3
+    finally:
+        cairn.kill()
+    no_tracebacks(cairn)
