@@ -44,6 +44,14 @@ class ServerConfig(_Section):
     max_inflight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64  # pipelined requests per connection
     shutdown_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     access_log: bool = False  # one JSON log line per request (costs time on the hot path)
+    max_uploads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2  # site uploads received at once; beyond: 503
+    max_connections: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 10_000  # open connections, all clients
+    max_connections_per_address: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 512  # from one client address
+    first_request_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0  # seconds from connect to a first request
+    # addresses (CIDR) exempt from the per-address limits: a reverse proxy in front of Cairn (docs/security.md)
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    auth_failures_slow: Annotated[int, msgspec.Meta(ge=1)] = 5  # failed auths from one address before each is delayed
+    auth_failures_close: Annotated[int, msgspec.Meta(ge=1)] = 20  # failed auths on one connection before it is closed
 
 
 class StoreConfig(_Section):
@@ -67,6 +75,8 @@ class EventsConfig(_Section):
     # `proximity.enter`/`exit` stay resumable by `after` this many seconds (the rest, by count)
     ephemeral_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 60.0
     ephemeral_max: Annotated[int, msgspec.Meta(ge=0, le=1 << 24)] = 16_384  # and at most this many
+    # event subscriptions (SSE streams and WebSocket subscribes) one API key may hold at once
+    max_subscribers_per_key: Annotated[int, msgspec.Meta(ge=1, le=1 << 20)] = 256
 
 
 #: World ids, in the config and in `/v1/worlds/{world}`: `world`, `world_nether`, `minecraft:overworld`.
@@ -82,7 +92,7 @@ class WorldConfig(_Section):
     sites: str | None = None  # a site pack file instead of the generator
     cache: bool = True  # procedural: keep the generated sites as a pack in data_dir/worlds, for fast restarts
     verify_pack: bool = True  # check the pack's CRC-32s when loading it (one pass over the file)
-    # largest `PUT /v1/worlds/<id>/sites` body in bytes, held in memory while it is read (256 MiB)
+    # largest `PUT /v1/worlds/<id>/sites` body in bytes (256 MiB), kept in a file under data_dir while read
     upload_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 32)] = 256 << 20
     seed: int = 1
     size: Annotated[int, msgspec.Meta(ge=64, le=60_000_000)] = 8192

@@ -90,6 +90,9 @@ def wire_error(exc: BaseException) -> CairnError:
         return InvalidBody(f"body is not valid JSON: {exc}")
     if isinstance(exc, RecursionError):
         return InvalidBody("body is nested too deeply")
+    if isinstance(exc, UnicodeDecodeError):
+        # msgspec checks UTF-8 before the structure, and says so with this, not a DecodeError.
+        return InvalidBody(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}")
     return CairnError("internal error")
 
 
@@ -195,7 +198,7 @@ class Api:
         ctype = req.headers.get("content-type", "")
         try:
             raw = msgspec.toml.decode(req.body) if "toml" in ctype else msgspec.json.decode(req.body)
-        except (msgspec.DecodeError, RecursionError) as e:
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
             raise InvalidBody(f"body is not valid {'TOML' if 'toml' in ctype else 'JSON'}: {e}") from None
         spec = convert_spec(raw)
         view = await self.rt.create_hunt(spec)
@@ -276,7 +279,7 @@ class Api:
         try:
             # One decode for the whole batch when every op is valid (the common case)...
             results, wait = self.run_ops(dec_batch_typed(req.body).ops, _same)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             # ...else op by op, so that each bad op fails only its own slot.
             try:
                 ops = dec_batch(req.body).ops
@@ -385,13 +388,13 @@ class Api:
         self.auth(req, ADMIN)
         return encode(await self.rt.retire_world(_world_param(req)))
 
-    async def put_sites(self, req: Request) -> Any:
-        """Replace a world's sites with an uploaded NDJSON, CSV or pack body (parsed off the loop)."""
-        import asyncio
+    def upload_head(self, req: Request) -> int:
+        """Check a site upload by its head alone: the key, the world, the announced length.
 
+        Runs before the body is read (the transport's head check), and again in the handler.
+        Returns the world's byte cap.
+        """
         from cairn.core.errors import BodyTooLarge, UnknownWorld
-        from cairn.worlds.sources import InvalidSites
-        from cairn.worlds.upload import ingest
 
         self.auth(req, ADMIN)
         world = _world_param(req)
@@ -400,17 +403,33 @@ class Api:
                                field="world")  # fmt: skip
         wc = self.rt.cfg.worlds.get(world)
         cap = wc.upload_max_bytes if wc is not None else self.upload_cap
-        if len(req.body) > cap:
+        length = req.header(b"content-length")
+        if length is not None and length.isdigit() and int(length) > cap:
             raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({cap})")
-        if not req.body.strip():
+        return cap
+
+    async def put_sites(self, req: Request) -> Any:
+        """Replace a world's sites with an uploaded NDJSON, CSV or pack body (parsed off the loop)."""
+        import asyncio
+
+        from cairn.core.errors import BodyTooLarge
+        from cairn.worlds.sources import InvalidSites
+        from cairn.worlds.upload import ingest
+
+        cap = self.upload_head(req)
+        world = req.params["world"]
+        spool = req.spool
+        body: Any = req.body if spool is None else spool.file
+        size = len(req.body) if spool is None else spool.size
+        if size > cap:  # a chunked body announces no length
+            raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({cap})")
+        if spool is None and not req.body.strip():
             raise InvalidSites("the body holds no sites")
         lock = self._world_locks.setdefault(world, asyncio.Lock())
         async with lock:
             loop = asyncio.get_running_loop()
             ctype = req.headers.get("content-type", "")
-            sites, info = await loop.run_in_executor(None, ingest, req.body, ctype, self.rt.data_dir, world)
-            if len(sites) == 0:
-                raise InvalidSites("the body holds no sites")
+            sites, info = await loop.run_in_executor(None, ingest, body, ctype, self.rt.data_dir, world)
             eng = self.rt.eng
             # Live hunts keep their treasures: their positions live in the hunts, not in the SiteSet.
             # Bumping the version makes a placement computed against the old sites plan again.
@@ -436,11 +455,14 @@ class Api:
         if not (raw_after.isascii() and raw_after.isdigit()) or len(raw_after) > 19:
             raise ValidationError("after must be an event id (a non-negative integer)", field="after")
         after = int(raw_after)
-        sub = self.hub.subscribe(hunt)
+        sub = self.hub.subscribe(hunt, _key_of(req.auth()))
         backlog, complete = self.rt.eng.events.after(after, hunt)
-        return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")])
+        # The stream ends its connection: a client that was cut off must reconnect with `after`.
+        return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")],
+                      keep_alive=False)  # fmt: skip
 
     async def _sse(self, sub: Any, backlog: list[Event], complete: bool, after: int) -> Any:
+        frame = self.hub.frame
         try:
             yield b"retry: 1000\n\n"
             if not complete:
@@ -449,14 +471,19 @@ class Api:
             waiter = self.rt.settled()  # the backlog may hold events of records not yet durable
             if waiter is not None:
                 await waiter
-            if backlog:
-                yield b"".join(sse_frame(e) for e in backlog)
-                last = backlog[-1].id
+            # The backlog goes out in pieces, each written only once the client has drained the
+            # last (the transport's flow control), as live events are: a client that does not
+            # read holds one piece, not the whole backlog.
+            for i in range(0, len(backlog), _BACKLOG_PIECE):
+                piece = backlog[i : i + _BACKLOG_PIECE]
+                yield b"".join([frame(e) for e in piece])
+                last = piece[-1].id
+            del backlog
             while True:
                 evs = await sub.get(15.0)
                 fresh = [e for e in evs if e.id > last]
                 if fresh:
-                    yield b"".join(sse_frame(e) for e in fresh)
+                    yield b"".join([frame(e) for e in fresh])
                     last = fresh[-1].id
                 elif sub.dropped:
                     yield b"event: dropped\ndata: " + encode({"resume_after": last}) + b"\n\n"
@@ -492,7 +519,8 @@ class Api:
         router.add("GET", "/v1/worlds", m("list_worlds", self.list_worlds))
         router.add("PUT", "/v1/worlds/{world}", m("put_world", self.put_world))
         router.add("DELETE", "/v1/worlds/{world}", m("delete_world", self.delete_world))
-        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=self.upload_cap)
+        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=self.upload_cap,
+                   head=self.upload_head, spool=True)  # fmt: skip
 
 
 def _same(op: Any) -> Any:
@@ -511,6 +539,11 @@ def _world_param(req: Request) -> str:
     return world
 
 
+_BACKLOG_PIECE = 128  # events per backlog write: about 32 KiB, under the transport's high-water mark
 
-def sse_frame(e: Event) -> bytes:
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (e.id, e.type.encode(), encode(e))
+
+def _key_of(header: bytes | None) -> bytes:
+    """The key in a verified `Authorization: Bearer <key>` value, as the per-key limits count it."""
+    return header[7:].strip() if header else b""
+
+

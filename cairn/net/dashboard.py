@@ -173,7 +173,7 @@ class Dashboard:
     def login(self, req: Request) -> bytes:
         try:
             body = msgspec.json.decode(req.body, type=LoginBody)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as e:
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
             raise wire_error(e) from None  # 400 invalid_body, or 422 with the field (as the API does)
         now = time.monotonic()
         found = None

@@ -12,6 +12,7 @@ import gc
 import itertools
 import logging
 import os
+import resource
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ from cairn.app import Runtime, make_runtime
 from cairn.log import JsonLines as _JsonLines
 from cairn.net import http
 from cairn.net.api import Api
-from cairn.net.auth import Keys
+from cairn.net.auth import Keys, check_env
 from cairn.net.hub import Hub
 from cairn.net.metrics import Metrics
 from cairn.net.openapi import build_openapi
@@ -76,8 +77,9 @@ class Service:
 
     def __init__(self, cfg: configmod.Config) -> None:
         self.cfg = cfg
+        check_env(os.environ)  # before anything starts: a weak key is a configuration error
         self.rt: Runtime = make_runtime(cfg)
-        self.hub = Hub()
+        self.hub = Hub(max_per_key=cfg.events.max_subscribers_per_key)
         self.metrics = Metrics(access_log=cfg.server.access_log)
         self.server: http.HttpServer | None = None
         self.keys: Keys | None = None
@@ -93,9 +95,14 @@ class Service:
         api.openapi = build_openapi()
         router, self.dashboard = build_router(api)
         s = self.cfg.server
+        spool_dir = self.rt.data_dir / "uploads"  # beside the data, not in a RAM-backed /tmp
+        spool_dir.mkdir(parents=True, exist_ok=True)
         tcfg = http.ServerConfig(
             max_body=s.max_body, header_timeout=s.header_timeout, idle_timeout=s.idle_timeout,
-            max_inflight=s.max_inflight,
+            max_inflight=s.max_inflight, max_uploads=s.max_uploads, spool_dir=str(spool_dir),
+            max_connections=s.max_connections, max_connections_per_address=s.max_connections_per_address,
+            first_request_timeout=s.first_request_timeout, trusted_addresses=tuple(s.trusted_proxies),
+            auth_failures_slow=s.auth_failures_slow, auth_failures_close=s.auth_failures_close,
         )  # fmt: skip
         self.server = http.HttpServer(router, tcfg, on_error=api.on_error)
         tune_gc()
@@ -158,8 +165,25 @@ async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any
     return code
 
 
+def raise_fd_limit(want: int) -> None:
+    """Raise the soft limit on open files towards the hard one (every connection is a file), and log it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, want)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as e:
+            log.warning("could not raise the open-files limit from %d to %d: %s", soft, target, e)
+    log.info("open-files limit %s (hard %s); server.max_connections = %d", soft, hard, want)
+    if soft != resource.RLIM_INFINITY and soft < want + 256:
+        log.warning("the open-files limit (%d) is below server.max_connections (%d) plus room for files: "
+                    "raise it (ulimit -n, LimitNOFILE=) or lower server.max_connections", soft, want)  # fmt: skip
+
+
 def serve(cfg: configmod.Config, profile: str | None = None) -> int:
     setup_logging()
+    raise_fd_limit(cfg.server.max_connections)
     svc = Service(cfg)
     with profiled(profile):
         code = uvloop.run(run_until_signal(svc))
