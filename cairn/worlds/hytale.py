@@ -197,9 +197,17 @@ def read_palette(data: bytes, pos: int = 0) -> Palette:
     return Palette(kind, tuple(entries), data, pos, pos + need)
 
 
+def _data(component: dict[str, Any]) -> bytes:
+    """A component's `Data` binary (b"" when absent)."""
+    data = component.get("Data", b"")
+    if not isinstance(data, bytes):
+        raise HytaleError(f"component Data is {type(data).__name__}, not binary")
+    return data
+
+
 def block_palette(component: dict[str, Any]) -> Palette:
     """The block palette of a section's `Block` component (`BlockSection`)."""
-    data = bytes(component.get("Data") or b"")
+    data = _data(component)
     if not data:
         return Palette(EMPTY, (), data, 0, 0)
     version = int(component.get("Version", MIGRATION_FROM))
@@ -208,7 +216,7 @@ def block_palette(component: dict[str, Any]) -> Palette:
 
 def fluid_cells(component: dict[str, Any] | None) -> tuple[Palette, npt.NDArray[np.uint8] | None]:
     """A section's fluid palette and its 32³ levels (None when the section stores no levels)."""
-    data = bytes((component or {}).get("Data") or b"")
+    data = _data(component or {})
     if not data:
         return Palette(EMPTY, (), data, 0, 0), None
     pal = read_palette(data)
@@ -324,11 +332,12 @@ def decode_chunk(doc: dict[str, Any], cx: int, cz: int, classifier: Classifier) 
 def parse_chunk(raw: bytes) -> dict[str, Any]:
     """The BSON document of one chunk blob."""
     import bson
+    from bson.errors import InvalidBSON
 
     try:
-        doc = bson.loads(raw)
-    except Exception as e:  # the BSON reader raises several types on damaged input
-        raise HytaleError(f"bad BSON document ({type(e).__name__})") from None
+        doc = bson.decode(raw)
+    except (InvalidBSON, ValueError, OverflowError) as e:
+        raise HytaleError(f"bad BSON document ({e})") from None
     if not isinstance(doc, dict):
         raise HytaleError("chunk blob is not a BSON document")
     return doc
