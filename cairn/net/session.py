@@ -31,10 +31,11 @@ MAX_OPS = 1000
 
 
 class Session:
-    def __init__(self, api: Api, ws: Any, scope: str | None) -> None:
+    def __init__(self, api: Api, ws: Any, scope: str | None, key: bytes | None = None) -> None:
         self.api = api
         self.ws = ws
         self.scope = scope
+        self.key = key  # the Authorization value that authenticated the session, for the key's quotas
         self.sub: Any = None
         self.pusher: asyncio.Task[None] | None = None
 
@@ -71,6 +72,7 @@ class Session:
             op = msg.get("op")
             if op == "auth":
                 self.scope = self.api.keys.scope_of("Bearer " + str(msg.get("key", "")))
+                self.key = ("Bearer " + str(msg.get("key", ""))).encode("utf-8", "replace")
                 return {"id": rid, "result": {"scope": self.scope}}
             if self.scope is None:
                 raise Unauthorized("authenticate first: send the Authorization header or an auth op")
@@ -78,12 +80,12 @@ class Session:
                 ops = msg["ops"]
                 if not isinstance(ops, list) or len(ops) > MAX_OPS:
                     raise ValidationError(f"ops must be a list of at most {MAX_OPS} ops", field="ops")
-                results, wait = self.api.run_ops(ops, _to_op)
+                results, wait = self.api.run_ops(ops, _to_op, self.key)
                 if wait > self.api.rt.store.journal.durable_seq:
                     await self.api.rt.store.durable(wait)
                 return {"id": rid, "results": results}
             if op in ("dig", "hint", "positions"):
-                results, wait = self.api.run_ops([msg], _to_op)
+                results, wait = self.api.run_ops([msg], _to_op, self.key)
                 if wait > self.api.rt.store.journal.durable_seq:
                     await self.api.rt.store.durable(wait)
                 res = results[0]
@@ -176,7 +178,7 @@ class Sessions:
                 with contextlib.suppress(Exception):
                     await ws.close(4401, "unauthorized")
                 return
-        await Session(self.api, ws, scope).run()
+        await Session(self.api, ws, scope, header.encode("utf-8", "replace") if header else None).run()
 
     def routes(self, router: Router) -> None:
         router.add_websocket("/v1/session", self)
