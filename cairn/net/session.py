@@ -19,7 +19,7 @@ import msgspec
 
 from cairn.core.errors import CairnError, Unauthorized, ValidationError
 from cairn.net import schemas
-from cairn.net.api import Api, loose_positions, wire_error
+from cairn.net.api import Api, key_of, loose_positions, wire_error
 from cairn.net.http import Router
 from cairn.net.websocket import ConnectionClosed
 
@@ -32,11 +32,11 @@ MAX_OPS = 1000
 
 
 class Session:
-    def __init__(self, api: Api, ws: Any, scope: str | None, owner: bytes = b"") -> None:
+    def __init__(self, api: Api, ws: Any, scope: str | None, key: bytes | None = None) -> None:
         self.api = api
         self.ws = ws
         self.scope = scope
-        self.owner = owner  # the key, as per-key limits count it
+        self.key = key  # the Authorization value that authenticated the session, for the key's quotas
         self.sub: Any = None
         self.pusher: asyncio.Task[None] | None = None
 
@@ -82,7 +82,7 @@ class Session:
                 except Unauthorized as e:
                     await self.refused(rid, e, binary)
                     return None
-                self.owner = key.strip().encode("utf-8", "replace")
+                self.key = ("Bearer " + key).encode("utf-8", "replace")
                 return {"id": rid, "result": {"scope": self.scope}}
             if self.scope is None:
                 raise Unauthorized("authenticate first: send the Authorization header or an auth op")
@@ -90,12 +90,12 @@ class Session:
                 ops = msg["ops"]
                 if not isinstance(ops, list) or len(ops) > MAX_OPS:
                     raise ValidationError(f"ops must be a list of at most {MAX_OPS} ops", field="ops")
-                results, wait = self.api.run_ops(ops, _to_op)
+                results, wait = self.api.run_ops(ops, _to_op, self.key)
                 if wait > self.api.rt.store.journal.durable_seq:
                     await self.api.rt.store.durable(wait)
                 return {"id": rid, "results": results}
             if op in ("dig", "hint", "positions"):
-                results, wait = self.api.run_ops([msg], _to_op)
+                results, wait = self.api.run_ops([msg], _to_op, self.key)
                 if wait > self.api.rt.store.journal.durable_seq:
                     await self.api.rt.store.durable(wait)
                 res = results[0]
@@ -143,7 +143,7 @@ class Session:
         after = msg.get("after") or 0
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise ValidationError("after must be an event id", field="after")
-        self.sub = self.api.hub.subscribe(hunt, self.owner)
+        self.sub = self.api.hub.subscribe(hunt, key_of(self.key))
         backlog, complete = self.api.rt.eng.events.after(after, hunt)
         self.pusher = asyncio.create_task(self._push(backlog, after, binary))
         return {"subscribed": True, "complete": complete}
@@ -203,8 +203,7 @@ class Sessions:
                 with contextlib.suppress(Exception):
                     await ws.close(4401, "unauthorized")
                 return
-        owner = header.strip()[7:].strip().encode("utf-8", "replace") if header else b""
-        await Session(self.api, ws, scope, owner).run()
+        await Session(self.api, ws, scope, header.encode("utf-8", "replace") if header else None).run()
 
     def routes(self, router: Router) -> None:
         router.add_websocket("/v1/session", self)
