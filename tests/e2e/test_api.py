@@ -79,10 +79,18 @@ def test_create_errors(cairn: CairnServer) -> None:
     assert status == 422 and body["error"]["field"] == "treasures"
     status, body, _ = cairn.request("POST", "/v1/hunts", raw=b"{not json", key=ADMIN)
     assert status == 400 and body["error"]["code"] == "invalid_body"
+    # solve_by past the end: the final hint would never come.
+    late = hunt_spec(duration="1h", hints={"cooldown": "0s", "solve_by": "90m"})
+    status, body, _ = cairn.request("POST", "/v1/hunts", late, key=ADMIN)
+    assert status == 422 and body["error"]["code"] == "validation_error", body
+    assert body["error"]["field"] == "hints.solve_by"
+    on_time = hunt_spec("on-time", duration="1h", hints={"cooldown": "0s", "solve_by": "1h"})
+    assert cairn.request("POST", "/v1/hunts", on_time, key=ADMIN)[0] == 201
     make_hunt(cairn)
     status, body, _ = cairn.request("POST", "/v1/hunts", hunt_spec(), key=ADMIN)
     assert status == 409 and body["error"]["code"] == "hunt_exists"
-    assert cairn.request("GET", "/v1/hunts")[1]["hunts"][0]["treasures_total"] == 10  # nothing half-written
+    hunts = cairn.request("GET", "/v1/hunts")[1]["hunts"]
+    assert [h["treasures_total"] for h in hunts] == [10, 10]  # nothing half-written
 
 
 def test_dig_found_taken_miss_replay_and_errors(cairn: CairnServer) -> None:
