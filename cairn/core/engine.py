@@ -26,6 +26,7 @@ from cairn.core.errors import (
     HuntNotActive,
     HuntNotFound,
     ImplausibleMovement,
+    OutOfBounds,
     OutOfReach,
     RateLimited,
     UnknownWorld,
@@ -637,6 +638,10 @@ class Engine:
         if _dist(pos, at) > h.reach:
             raise OutOfReach(f"dig at {list(at)} is farther than reach {h.reach:g} from the player", field="at")
         ax, ay, az = at
+        area = h.spec.area
+        lo, hi = area.min, area.max
+        if not (lo[0] <= ax <= hi[0] and lo[2] <= az <= hi[2] and lo[1] <= ay <= hi[1]):
+            raise OutOfBounds(f"dig at {list(at)} is outside the hunt's area {list(lo)}..{list(hi)}", field="at")
         self._move(player, pos, teleport, now, hunt_id, True)
         mine = self.claimed.get((hunt_id, player)) if known else None
         if mine is None:

@@ -286,7 +286,7 @@ def test_dig_miss_temperature_through_tiles_follows_claims() -> None:
     from cairn.core.hints import temperature_band
 
     eng = engine(grid_world(128, 3))
-    create(eng, treasures=40, area={"min": [-190, 0, -190], "max": [190, 200, 190]})
+    create(eng, treasures=40, area={"min": [-400, 0, -400], "max": [400, 320, 400]})  # digs stay inside
     h = eng.hunts["h1"]
     rnd = random.Random(7)
     k = 0
