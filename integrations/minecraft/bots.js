@@ -88,6 +88,11 @@ const ops = {
     await ended
     return {}
   },
+  async quit_all () {
+    const all = [...bots.values()]
+    await Promise.all(all.map(b => new Promise(resolve => { b.once('end', resolve); b.quit() })))
+    return { quit: all.length }
+  },
   async chat (c) { bot(c.name).chat(c.text); return {} },
   async pos (c) { return { pos: vec(bot(c.name).entity.position) } },
   // Break one block and wait until the game shows it gone.
@@ -141,15 +146,14 @@ const ops = {
     await waitChunk(b, c.x, c.z)
     return { y: ground(b, c.x, c.z) }
   },
+  // The names of blocks, and whether each is a full solid cube.
   async blocks (c) {
     const b = bot(c.name)
-    return {
-      blocks: await Promise.all(c.positions.map(async (q) => {
-        await waitChunk(b, q[0], q[2])
-        const bl = b.blockAt(new Vec3(...q))
-        return bl ? bl.name : null
-      }))
-    }
+    const found = await Promise.all(c.positions.map(async (q) => {
+      await waitChunk(b, q[0], q[2])
+      return b.blockAt(new Vec3(...q))
+    }))
+    return { blocks: found.map(bl => bl ? bl.name : null), solid: found.map(bl => !!bl && bl.boundingBox === 'block') }
   },
   // Move the player by (dx, dy, dz) in a single position packet, with no teleport.
   async jump (c) {

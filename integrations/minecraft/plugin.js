@@ -9,12 +9,13 @@ const fs = require('fs')
 const path = require('path')
 const { Vec3 } = require('vec3')
 const { Cairn, CairnError, retryable } = require('./lib/cairn')
-const { classTable, scanChunk, AIR, WATER, SOLID } = require('./lib/sites')
+const { classTable, scanChunk, scanColumn, AIR, WATER, SOLID } = require('./lib/sites')
 
 const POSITION_EVERY_TICKS = 5 // 4 Hz at 20 ticks per second
 const GRANT_SWEEP_MS = 15000
 const HUNT_REFRESH_MS = 10000
-const UPLOAD_DEBOUNCE_MS = 2000
+const UPLOAD_DEBOUNCE_MS = 2000 // after new chunks
+const EDIT_DEBOUNCE_MS = 10000 // after blocks changed in known chunks only
 const MAX_BACKOFF_MS = 8000
 const DIG_QUEUE_MAX = 64 // per player: a player who breaks blocks faster than Cairn answers loses the oldest misses
 
@@ -35,7 +36,9 @@ function cairnPlugin (config) {
   const st = {
     serv: null,
     hunts: new Map(), // id -> {id, name, state, world, ends_at, treasures_left, treasures_total}
-    chunks: new Map(), // "cx,cz" -> the NDJSON text of the chunk's sites (joined once: uploads only concatenate)
+    chunks: new Map(), // "cx,cz" -> {cols, counts, n, text}: per-column NDJSON, text joined once per change
+    editedColumns: new Set(), // "x,z" of changed blocks, rescanned in the next scan pass
+    newChunks: false, // the set gained chunks since the last upload (vs. only edits)
     scanQueue: [],
     sitesDirty: false,
     uploading: null,
@@ -170,6 +173,29 @@ function cairnPlugin (config) {
 
   // ---- sites: scan generated chunks, upload them ----------------------------------------------
   let table = null
+  // A changed block changes the sites of its column only: rescan that column.
+  async function rescanEdits () {
+    const edits = [...st.editedColumns]
+    st.editedColumns.clear()
+    for (const key of edits) {
+      const [x, z] = key.split(',').map(Number)
+      const cx = Math.floor(x / 16)
+      const cz = Math.floor(z / 16)
+      const entry = st.chunks.get(`${cx},${cz}`)
+      if (!entry || !entry.cols.length) continue // not scanned yet: its scan will see the change
+      const column = await st.serv.overworld.getColumn(cx, cz)
+      if (!column) continue
+      const i = (x - cx * 16) * 16 + (z - cz * 16)
+      const c = scanColumn(column, cx, cz, x - cx * 16, z - cz * 16, table)
+      if (c.text === entry.cols[i]) continue
+      st.siteCount += c.n - entry.counts[i]
+      entry.n += c.n - entry.counts[i]
+      entry.cols[i] = c.text
+      entry.counts[i] = c.n
+      entry.text = null
+      st.sitesDirty = true
+    }
+  }
   function queueChunk (cx, cz) {
     const key = `${cx},${cz}`
     if (st.chunks.has(key)) return
@@ -182,16 +208,19 @@ function cairnPlugin (config) {
     if (scanning) return
     scanning = true
     try {
+      await rescanEdits()
       while (st.scanQueue.length) {
         const t0 = Date.now()
         while (st.scanQueue.length && Date.now() - t0 < 5) {
           const [cx, cz] = st.scanQueue.shift()
           const column = await st.serv.overworld.getColumn(cx, cz)
-          const lines = column ? scanChunk(column, cx, cz, table) : []
-          st.chunks.set(`${cx},${cz}`, lines.length ? lines.join('\n') + '\n' : '')
-          st.siteCount += lines.length
+          const scanned = column ? scanChunk(column, cx, cz, table) : { cols: [], counts: new Uint16Array(256), n: 0, text: '' }
+          st.chunks.set(`${cx},${cz}`, scanned)
+          st.siteCount += scanned.n
           st.sitesDirty = true
+          st.newChunks = true
         }
+        await rescanEdits()
         await new Promise(resolve => setImmediate(resolve))
       }
     } finally {
@@ -201,7 +230,7 @@ function cairnPlugin (config) {
   }
   function scheduleUpload () {
     if (!st.sitesDirty || st.uploading || st.uploadTimer) return
-    const wait = Math.max(0, st.lastUpload + UPLOAD_DEBOUNCE_MS - Date.now())
+    const wait = Math.max(0, st.lastUpload + (st.newChunks ? UPLOAD_DEBOUNCE_MS : EDIT_DEBOUNCE_MS) - Date.now())
     st.uploadTimer = setTimeout(() => { st.uploadTimer = null; uploadSites().catch(() => {}) }, wait)
   }
   // PUT /v1/worlds/{world}/sites replaces the whole set: send every site known so far.
@@ -211,9 +240,15 @@ function cairnPlugin (config) {
       let delay = 250
       for (;;) {
         st.sitesDirty = false
+        st.newChunks = false
         const parts = []
-        for (const text of st.chunks.values()) if (text) parts.push(text)
+        for (const entry of st.chunks.values()) {
+          if (!entry || !entry.n) continue
+          if (entry.text === null) entry.text = entry.cols.join('')
+          parts.push(entry.text)
+        }
         const body = parts.join('')
+        if (!body) return null // nothing generated yet: Cairn refuses an empty upload
         try {
           const reply = await cairn.request('PUT', `/v1/worlds/${encodeURIComponent(cfg.world)}/sites`, body,
             { admin: true, contentType: 'application/x-ndjson', timeoutMs: 120000 })
@@ -640,6 +675,12 @@ function cairnPlugin (config) {
     table = classTable(serv.registry)
     addCommands(serv)
     const hookWorld = () => {
+      serv.overworld.on('blockUpdate', timed((oldBlock, newBlock) => {
+        if (!newBlock || !newBlock.position || oldBlock.stateId === newBlock.stateId) return
+        const p = newBlock.position
+        st.editedColumns.add(`${p.x},${p.z}`)
+        scanSome()
+      }))
       serv.overworld.on('chunkColumnLoad', timed((corner) => {
         queueChunk(Math.floor(corner.x / 16), Math.floor(corner.z / 16))
         scanSome()

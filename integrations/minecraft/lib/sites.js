@@ -33,41 +33,55 @@ function classTable (registry) {
   return table
 }
 
-// The sites of one chunk column as NDJSON lines. A cell is a site when it is air (surface or
-// cave) or water (underwater) and the block below it is solid. Scans each column top down.
-function scanChunk (chunk, chunkX, chunkZ, table) {
+// The sites of one column (x, z in 0..15) of a chunk as NDJSON text, and their number. A cell is a
+// site when it is air (surface or cave) or water (underwater) and the block below it is solid.
+function scanColumn (chunk, chunkX, chunkZ, x, z, table, pos = new Vec3(0, 0, 0)) {
   const minY = chunk.minY ?? 0
   const height = chunk.worldHeight ?? 256
-  const lines = []
-  const pos = new Vec3(0, 0, 0)
-  for (let x = 0; x < 16; x++) {
-    for (let z = 0; z < 16; z++) {
-      pos.x = x
-      pos.z = z
-      let above = AIR // the cell above the current one
-      let covered = false // a solid or water cell somewhere above
-      let cell = AIR
-      pos.y = minY + height - 1
-      cell = table[chunk.getBlockStateId(pos)] ?? OTHER
-      for (let y = minY + height - 1; y > minY; y--) {
-        pos.y = y - 1
-        const below = table[chunk.getBlockStateId(pos)] ?? OTHER
-        if (below === SOLID) {
-          const wx = chunkX * 16 + x
-          const wz = chunkZ * 16 + z
-          if (cell === AIR && above === AIR) {
-            lines.push(`{"x":${wx},"y":${y},"z":${wz},"tags":["${covered ? 'cave' : 'surface'}"]}`)
-          } else if (cell === WATER) {
-            lines.push(`{"x":${wx},"y":${y},"z":${wz},"tags":["underwater"]}`)
-          }
-        }
-        if (cell === SOLID || cell === WATER) covered = true
-        above = cell
-        cell = below
+  const wx = chunkX * 16 + x
+  const wz = chunkZ * 16 + z
+  let text = ''
+  let n = 0
+  pos.x = x
+  pos.z = z
+  let above = AIR // the cell above the current one
+  let covered = false // a solid or water cell somewhere above
+  pos.y = minY + height - 1
+  let cell = table[chunk.getBlockStateId(pos)] ?? OTHER
+  for (let y = minY + height - 1; y > minY; y--) {
+    pos.y = y - 1
+    const below = table[chunk.getBlockStateId(pos)] ?? OTHER
+    if (below === SOLID) {
+      if (cell === AIR && above === AIR) {
+        text += `{"x":${wx},"y":${y},"z":${wz},"tags":["${covered ? 'cave' : 'surface'}"]}\n`
+        n++
+      } else if (cell === WATER) {
+        text += `{"x":${wx},"y":${y},"z":${wz},"tags":["underwater"]}\n`
+        n++
       }
     }
+    if (cell === SOLID || cell === WATER) covered = true
+    above = cell
+    cell = below
   }
-  return lines
+  return { text, n }
 }
 
-module.exports = { classTable, scanChunk, classOf, AIR, WATER, OTHER, SOLID }
+// Every column of a chunk: {cols: [256 NDJSON texts], counts: [256], n}; column index x * 16 + z.
+function scanChunk (chunk, chunkX, chunkZ, table) {
+  const cols = new Array(256)
+  const counts = new Uint16Array(256)
+  const pos = new Vec3(0, 0, 0)
+  let n = 0
+  for (let x = 0; x < 16; x++) {
+    for (let z = 0; z < 16; z++) {
+      const c = scanColumn(chunk, chunkX, chunkZ, x, z, table, pos)
+      cols[x * 16 + z] = c.text
+      counts[x * 16 + z] = c.n
+      n += c.n
+    }
+  }
+  return { cols, counts, n, text: null }
+}
+
+module.exports = { classTable, scanChunk, scanColumn, classOf, AIR, WATER, OTHER, SOLID }
