@@ -135,7 +135,9 @@ def run(cairn: CairnServer, plugin: bool, seconds: float, work: Path, n: int) ->
         "players": stats[-1]["players"] if stats else None,
     }
     if plugin:
-        out["cairn_metrics_p99"] = {r: p99(before, after, r) for r in ("dig", "positions", "hint", "grants", "ack")}
+        out["cairn_metrics_p99"] = {
+            r: p99(before, after, r) for r in ("batch", "dig", "positions", "hint", "grants", "ack")
+        }
         lat = [s["cairn"]["latency"] for s in stats if s.get("cairn", {}).get("latency")]
         out["plugin_seen_p99_ms"] = statistics.median(x["p99_ms"] for x in lat) if lat else None
         out["plugin_seen_p50_ms"] = statistics.median(x["p50_ms"] for x in lat) if lat else None

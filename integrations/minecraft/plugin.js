@@ -17,6 +17,7 @@ const HUNT_REFRESH_MS = 10000
 const UPLOAD_DEBOUNCE_MS = 2000 // after new chunks
 const EDIT_DEBOUNCE_MS = 10000 // after blocks changed in known chunks only
 const MAX_BACKOFF_MS = 8000
+const MAX_DIGS_PER_BATCH = 500
 const DIG_QUEUE_MAX = 64 // per player: a player who breaks blocks faster than Cairn answers loses the oldest misses
 
 const TIER_COLOR = { common: '&f', uncommon: '&a', rare: '&9', epic: '&5', legendary: '&6' }
@@ -45,8 +46,7 @@ function cairnPlugin (config) {
     lastUpload: 0,
     siteCount: 0,
     digs: [], // queued digs: {player, hunt, body, tries}
-    digsInFlight: 0,
-    positionsInFlight: null, // the positions request on the wire
+    inFlight: null, // the batch on the wire
     backoffUntil: 0,
     backoffMs: 0,
     cairnDown: false,
@@ -269,9 +269,11 @@ function cairnPlugin (config) {
     }
   }
 
-  // ---- positions: one batch per 5 ticks --------------------------------------------------------
-  function flushPositions () {
-    if (st.positionsInFlight) return
+  // ---- one request per 5 ticks (4 Hz): the positions of players who moved, then the queued digs ----
+  // One POST /v1/batch carries both, in that order, so a teleport reaches Cairn before a dig made
+  // right after it, and two digs of the same tick are decided in the same request.
+  function flush () {
+    if (st.inFlight || Date.now() < st.backoffUntil) return
     const updates = []
     const players = []
     for (const p of st.serv.players) {
@@ -284,33 +286,72 @@ function cairnPlugin (config) {
       updates.push(u)
       players.push(p)
     }
-    if (!updates.length) return
+    const digs = st.digs.splice(0, MAX_DIGS_PER_BATCH)
+    if (!updates.length && !digs.length) return
     for (const p of players) { p.cairn.sent = blockPos(p.position); p.cairn.teleport = false }
-    st.positionsInFlight = sendPositions(updates, players).finally(() => { st.positionsInFlight = null })
-  }
-  async function sendPositions (updates, players) {
+    const ops = []
+    if (updates.length) ops.push({ op: 'positions', world: cfg.world, updates })
+    for (const d of digs) {
+      d.tries++
+      ops.push({ op: 'dig', hunt: d.hunt, ...d.body })
+    }
     st.stats.positions += updates.length
+    st.inFlight = sendBatch(ops, updates.length ? players : null, digs).finally(() => { st.inFlight = null })
+  }
+  async function sendBatch (ops, players, digs) {
+    let reply
     try {
-      const reply = await cairn.request('POST', '/v1/positions', { world: cfg.world, updates })
-      timed(() => {
-        for (const err of reply.errors || []) flagged(players[err.index], err.error)
-        onProximity(reply.events || [])
-      })()
+      reply = await cairn.request('POST', '/v1/batch', { ops })
     } catch (e) {
-      // Before per-update errors existed a refused update sank its whole batch: drop it, send the rest.
-      const m = e instanceof CairnError && /^updates\[(\d+)\]/.exec(e.field || '')
-      if (m) {
-        const i = Number(m[1])
-        flagged(players[i], e.body.error)
-        updates.splice(i, 1)
-        players.splice(i, 1)
-        if (updates.length) return sendPositions(updates, players)
-        return
+      // Cairn is away: the digs wait with their request_id, positions are resent as teleports.
+      if (players) for (const p of players) if (p.cairn) p.cairn.teleport = true
+      if (retryable(e)) {
+        requeue(digs)
+        cairnUnreachable(e)
+      } else {
+        log(`batch refused: ${e.message}`)
       }
-      // Cairn is away: send everyone's position again (as a teleport) once it is back.
-      for (const p of players) if (p.cairn) p.cairn.teleport = true
-      if (retryable(e)) cairnUnreachable(e)
-      else log(`positions refused: ${e.message}`)
+      return
+    }
+    if (st.cairnDown) cairnBack()
+    timed(() => {
+      let k = 0
+      if (players) {
+        const r = reply.results[k++]
+        if (r.error) {
+          for (const p of players) if (p.cairn) p.cairn.teleport = true
+          log(`positions refused: ${r.error.code} (${r.error.message})`)
+        } else {
+          for (const err of r.errors || []) flagged(players[err.index], err.error)
+          onProximity(r.events || [])
+        }
+      }
+      const later = []
+      for (const d of digs) {
+        const r = reply.results[k++]
+        if (r && r.error) { if (onDigError(d, r.error, r)) later.push(d) } else if (r) onDigReply(d, r)
+      }
+      if (later.length) requeue(later)
+    })()
+  }
+  // Put digs back at the head of the queue (same request_id: one that did land counts once).
+  function requeue (digs) {
+    st.digs.unshift(...digs)
+    st.stats.retries += digs.length
+    for (const d of digs) {
+      const p = online(d.player)
+      if (p && !d.notified) {
+        d.notified = true
+        tell(p, '&eThe treasure hunt service is not answering. Your dig is saved and will be checked when it is back.')
+      }
+    }
+  }
+  // Resolves once the positions of every player have been sent (an immediate batch if needed).
+  async function positionsSent () {
+    for (let i = 0; i < 3; i++) {
+      if (st.inFlight) await st.inFlight
+      flush()
+      if (!st.inFlight) return
     }
   }
   function flagged (player, error) {
@@ -346,58 +387,28 @@ function cairnPlugin (config) {
       st.digs.push({ player: player.username, hunt: h.id, body, tries: 0, notified: false })
       st.stats.digs++
     }
-    // A dig right after a teleport waits for the teleport to reach Cairn, or it would look like a jump.
-    if (player.cairn && player.cairn.teleport) positionsSent().then(pumpDigs)
-    else pumpDigs()
   }
-  // Resolves once the positions of every player have been sent (an immediate batch if needed).
-  async function positionsSent () {
-    for (let i = 0; i < 3; i++) {
-      if (st.positionsInFlight) await st.positionsInFlight
-      flushPositions()
-      if (!st.positionsInFlight) return
+  // A dig op's error: true when the dig should be sent again.
+  function onDigError (d, err, slot) {
+    if (err.code === 'store_unavailable' || err.code === 'journal_failed') {
+      cairnUnreachable(new Error(err.code))
+      return true
     }
-  }
-  function pumpDigs () {
-    if (Date.now() < st.backoffUntil) return
-    while (st.digs.length && st.digsInFlight < 8) {
-      const d = st.digs.shift()
-      st.digsInFlight++
-      sendDig(d).finally(() => { st.digsInFlight--; pumpDigs() })
+    if (err.code === 'rate_limited') {
+      const wait = Number(err.retry_after ?? slot.retry_after ?? 0.2)
+      setTimeout(() => { st.digs.push(d) }, Math.max(100, wait * 1000))
+      return false
     }
-  }
-  async function sendDig (d) {
-    d.tries++
-    let reply
-    try {
-      reply = await cairn.request('POST', `/v1/hunts/${encodeURIComponent(d.hunt)}/dig`, d.body)
-    } catch (e) {
-      if (retryable(e)) {
-        st.stats.retries++
-        st.digs.unshift(d) // same request_id: a dig that did land is not counted twice
-        cairnUnreachable(e)
-        const p = online(d.player)
-        if (p && !d.notified) {
-          d.notified = true
-          tell(p, '&eThe treasure hunt service is not answering. Your dig is saved and will be checked when it is back.')
-        }
-        return
-      }
-      if (e.code === 'rate_limited') {
-        setTimeout(() => { st.digs.push(d); pumpDigs() }, Math.max(100, (e.retryAfter || 0.1) * 1000))
-        return
-      }
-      if (e.code === 'implausible_movement') {
-        const p = online(d.player)
-        if (p && p.cairn) p.cairn.teleport = true
-      }
-      if (e.code === 'hunt_not_active') refreshHunts()
-      // A block broken outside a hunt's area, or after it ended, is no dig of that hunt: nothing to tell.
-      if (!['hunt_not_active', 'hunt_not_found', 'out_of_bounds'].includes(e.code)) log(`dig by ${d.player} refused: ${e.message}`)
-      return
+    if (err.code === 'implausible_movement') {
+      const p = online(d.player)
+      if (p && p.cairn) p.cairn.teleport = true
     }
-    if (st.cairnDown) cairnBack()
-    timed(onDigReply)(d, reply)
+    if (err.code === 'hunt_not_active') refreshHunts()
+    // A block broken outside a hunt's area, or after it ended, is no dig of that hunt: nothing to tell.
+    if (!['hunt_not_active', 'hunt_not_found', 'out_of_bounds'].includes(err.code)) {
+      log(`dig by ${d.player} refused: ${err.code} (${err.message})`)
+    }
+    return false
   }
   function onDigReply (d, reply) {
     const p = online(d.player)
@@ -445,15 +456,12 @@ function cairnPlugin (config) {
       st.cairnDown = true
       log(`Cairn unreachable (${e.message}); digs wait in the queue`)
     }
-    clearTimeout(st.pumpTimer)
-    st.pumpTimer = setTimeout(pumpDigs, wait + 1)
   }
   function cairnBack () {
     st.cairnDown = false
     st.backoffMs = 0
     st.backoffUntil = 0
     log('Cairn is back')
-    pumpDigs()
   }
 
   // ---- grants: deliver, then ack ---------------------------------------------------------------
@@ -689,7 +697,7 @@ function cairnPlugin (config) {
     if (serv.overworld) hookWorld()
     else serv.once('pluginsReady', hookWorld)
     serv.on('tick', timed((delta, count) => {
-      if (count % POSITION_EVERY_TICKS === 0) flushPositions()
+      if (count % POSITION_EVERY_TICKS === 0) flush()
     }))
     serv.cairn = {
       st,
@@ -729,13 +737,11 @@ function cairnPlugin (config) {
         st.stopFollow = cairn.follow(Date.now() * 1000, timed(onEvent), log) // event ids are microsecond times: live from now
         st.timers.push(setInterval(refreshHunts, HUNT_REFRESH_MS))
         st.timers.push(setInterval(sweepGrants, GRANT_SWEEP_MS))
-        pumpDigs()
       },
       async stop () {
         if (st.stopFollow) st.stopFollow()
         for (const t of st.timers) clearInterval(t)
         clearTimeout(st.uploadTimer)
-        clearTimeout(st.pumpTimer)
         await saveDelivered()
         // Digs still waiting for Cairn are kept with their request_id and sent at the next start.
         if (queueFile) {
@@ -767,7 +773,7 @@ function cairnPlugin (config) {
 
   function player (pl, serv) {
     pl.cairn = { teleport: true, sent: null }
-    pl.on('move', timed((data) => { if (data && data.teleport) pl.cairn.teleport = true }))
+    pl.on('move', (data) => { if (data && data.teleport) pl.cairn.teleport = true }) // every move: kept bare
     pl.on('requestRespawn_done', () => { pl.cairn.teleport = true })
     pl.on('change_world', () => { pl.cairn.teleport = true })
     pl.on('dug', timed((data, cancelled) => {
