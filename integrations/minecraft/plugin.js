@@ -269,7 +269,7 @@ function cairnPlugin (config) {
     }
   }
 
-  // ---- one request per 5 ticks (4 Hz): the positions of players who moved, then the queued digs ----
+  // ---- one request per 5 ticks (4 Hz): the positions of the players, then the queued digs ---------
   // One POST /v1/batch carries both, in that order, so a teleport reaches Cairn before a dig made
   // right after it, and two digs of the same tick are decided in the same request.
   function flush () {
@@ -279,16 +279,16 @@ function cairnPlugin (config) {
     for (const p of st.serv.players) {
       const c = p.cairn
       if (!c || p.disconnected || !inWorld(p)) continue
-      const pos = blockPos(p.position)
-      if (!c.teleport && c.sent && c.sent[0] === pos[0] && c.sent[1] === pos[1] && c.sent[2] === pos[2]) continue
-      const u = { player: p.username, pos }
+      // Every player, moved or not: Cairn measures speed from the last update, so a player who stood
+      // still must be seen standing still, or a jump right after would pass for a walk of seconds.
+      const u = { player: p.username, pos: blockPos(p.position) }
       if (c.teleport) u.teleport = true
       updates.push(u)
       players.push(p)
     }
     const digs = st.digs.splice(0, MAX_DIGS_PER_BATCH)
     if (!updates.length && !digs.length) return
-    for (const p of players) { p.cairn.sent = blockPos(p.position); p.cairn.teleport = false }
+    for (const p of players) p.cairn.teleport = false
     const ops = []
     if (updates.length) ops.push({ op: 'positions', world: cfg.world, updates })
     for (const d of digs) {
@@ -772,7 +772,7 @@ function cairnPlugin (config) {
   }
 
   function player (pl, serv) {
-    pl.cairn = { teleport: true, sent: null }
+    pl.cairn = { teleport: true }
     pl.on('move', (data) => { if (data && data.teleport) pl.cairn.teleport = true }) // every move: kept bare
     pl.on('requestRespawn_done', () => { pl.cairn.teleport = true })
     pl.on('change_world', () => { pl.cairn.teleport = true })
