@@ -26,6 +26,7 @@ from cairn.core.errors import (
     HuntNotActive,
     HuntNotFound,
     ImplausibleMovement,
+    OutOfBounds,
     OutOfReach,
     RateLimited,
     UnknownWorld,
@@ -359,10 +360,9 @@ class Engine:
     # inline only up to 29 of them (CPython 3.11); past that a dig miss got about 5% slower.
     __slots__ = (
         "_burst", "_max_speed", "_rate", "_slack", "boards", "by_request", "claimed", "claims", "events", "finds",
-        "grants", "hunts", "landmarks", "last_event", "last_hint", "limits", "live_treasures", "loot_tables",
-        "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "registered", "secret", "seq",
-        "tiles_kept",
-        "timers", "world_version", "worlds",
+        "grants", "hunts", "landmarks", "last_emitted", "last_event", "last_hint", "limits", "live_treasures",
+        "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "registered",
+        "secret", "seq", "tiles_kept", "timers", "world_version", "worlds",
     )  # fmt: skip
 
     def __init__(
@@ -383,7 +383,8 @@ class Engine:
         self._max_speed, self._slack = float(lim.max_speed), float(lim.movement_slack)
         self._rate, self._burst = float(lim.dig_rate), float(lim.dig_burst)
         self.seq = 0
-        self.last_event = 0
+        self.last_event = 0  # the highest event id used or reserved (`_event_id`)
+        self.last_emitted = 0  # the id of the last event emitted
         self.hunts: dict[str, Hunt] = {}
         self.claims: dict[str, Claimed] = {}
         # (hunt, player, request_id) -> claim_id: a request_id replays only within its own hunt.
@@ -419,6 +420,16 @@ class Engine:
         return self.last_event
 
     def _emit(self, ev_id: int, typ: str, hunt: str, at: float, data: dict[str, Any]) -> None:
+        """Emit an event with id `ev_id` (a record's reserved id, or a fresh one from `_event_id`).
+
+        Events are emitted in id order, so a subscriber's live order is the replay order. A record's
+        events take the ids reserved for it, in order, before anything it causes that is not journaled
+        (the proximity exits of a treasure it retires) takes the next fresh id. Only a record applied
+        from another node (Redis) can come with an id at or below the last one: it takes the next id.
+        """
+        if ev_id <= self.last_emitted:
+            ev_id = self.last_event + 1
+        self.last_emitted = ev_id
         if ev_id > self.last_event:
             self.last_event = ev_id
         if self.seq <= self.quiet_through:
@@ -633,6 +644,10 @@ class Engine:
         if _dist(pos, at) > h.reach:
             raise OutOfReach(f"dig at {list(at)} is farther than reach {h.reach:g} from the player", field="at")
         ax, ay, az = at
+        area = h.spec.area
+        lo, hi = area.min, area.max
+        if not (lo[0] <= ax <= hi[0] and lo[2] <= az <= hi[2] and lo[1] <= ay <= hi[1]):
+            raise OutOfBounds(f"dig at {list(at)} is outside the hunt's area {list(lo)}..{list(hi)}", field="at")
         self._move(player, pos, teleport, now, hunt_id, True)
         mine = self.claimed.get((hunt_id, player)) if known else None
         if mine is None:
@@ -1006,14 +1021,16 @@ class Engine:
             h = self.hunts[rec.hunt]
             h.ended = rec
             ev = rec.ev
-            for t in h.treasures:
-                if t.state == "hidden":
-                    t.state = "expired"
-                    self._retire(h, t, rec.at)
-                    self._emit(ev, "treasure.expired", h.id, rec.at, {"treasure": t.id, "tier": t.tier})
-                    ev += 1
+            expired = [t for t in h.treasures if t.state == "hidden"]
+            for t in expired:
+                t.state = "expired"
+                self._emit(ev, "treasure.expired", h.id, rec.at, {"treasure": t.id, "tier": t.tier})
+                ev += 1
+            # `treasures_left` counts the treasures never claimed, here as in the hunt's summary.
             self._emit(ev, "hunt.ended", h.id, rec.at, {"reason": rec.reason, "treasures_left": h.left})
-            h.left = 0
+            # Retired after the record's own events: the proximity exits this emits take the ids after them.
+            for t in expired:
+                self._retire(h, t, rec.at)
         elif isinstance(rec, WorldAdded):
             self.registered[rec.world] = rec
             if rec.world not in self.worlds:
@@ -1050,9 +1067,9 @@ class Engine:
             self.boards.record_find(h.spec.leaderboards, h.spec.tags, rec.player, value, rec.at - h.starts_at, rec.at)
             t.state = "claimed"
             h.left -= 1
-            self._retire(h, t, rec.at)
             claimed = data if quiet else {**data, "finders": [rec.player]}
             self._emit(rec.ev + 1, "treasure.claimed", h.id, rec.at, claimed)
+            self._retire(h, t, rec.at)  # after the claim's events: see `_emit`
         elif t.state == "hidden":
             t.state = "open"
             t.window_ends = rec.at + h.window
@@ -1065,7 +1082,6 @@ class Engine:
         t.seq = rec.seq
         t.settled = rec
         h.left -= 1
-        self._retire(h, t, rec.at)
         item = h.spec.prize.item
         for c, amount, gid in zip(t.claims, rec.amounts, rec.grant_ids, strict=True):
             self._add_grant(Grant(gid, c.player, c.claim_id, [Item(item, amount, amount)]))
@@ -1073,6 +1089,7 @@ class Engine:
         self._emit(rec.ev, "treasure.claimed", h.id, rec.at, {
             "treasure": t.id, "tier": t.tier, "finders": t.finders, "shares": list(rec.amounts),
         })  # fmt: skip
+        self._retire(h, t, rec.at)  # after the claim's event: see `_emit`
 
     def _retire(self, h: Hunt, t: Treasure, at: float) -> None:
         """A treasure stops being findable: no more hints, temperatures or proximity events."""

@@ -334,10 +334,7 @@ class Api:
     # ---- grants -----------------------------------------------------------------------------------------
     def grants(self, req: Request) -> bytes:
         self.auth(req, GAME)
-        player = req.params["player"]
-        if not schemas.player_ok(player):
-            raise ValidationError("player id must be 1-64 characters of [A-Za-z0-9_.:-]", field="player")
-        return encode({"grants": self.rt.eng.grants_of(player)})
+        return encode({"grants": self.rt.eng.grants_of(_player_param(req))})
 
     def pending_grants(self, req: Request) -> bytes:
         self.auth(req, ADMIN)
@@ -355,12 +352,13 @@ class Api:
     def leave(self, req: Request) -> bytes:
         """A player logged out: forget their position and proximity state (claims and grants stay)."""
         self.auth(req, GAME)
-        self.rt.eng.leave(req.params["player"])
-        return encode({"player": req.params["player"], "left": True})
+        player = _player_param(req)
+        self.rt.eng.leave(player)
+        return encode({"player": player, "left": True})
 
     def player(self, req: Request) -> bytes:
         self.auth(req, ADMIN)
-        name = req.params["player"]
+        name = _player_param(req)
         p = self.rt.eng.players.get(name)
         return encode({
             "player": name,
@@ -530,6 +528,13 @@ def _same(op: Any) -> Any:
 def _index(error: dict[str, Any]) -> int:
     i: int = error["index"]
     return i
+
+
+def _player_param(req: Request) -> str:
+    player: str = req.params["player"]
+    if not schemas.player_ok(player):
+        raise ValidationError("player id must be 1-64 characters of [A-Za-z0-9_.:-]", field="player")
+    return player
 
 
 def _world_param(req: Request) -> str:

@@ -324,7 +324,7 @@ def test_dig_miss_temperature_through_tiles_follows_claims() -> None:
     from cairn.core.hints import temperature_band
 
     eng = engine(grid_world(128, 3))
-    create(eng, treasures=40, area={"min": [-190, 0, -190], "max": [190, 200, 190]})
+    create(eng, treasures=40, area={"min": [-400, 0, -400], "max": [400, 320, 400]})  # digs stay inside
     h = eng.hunts["h1"]
     rnd = random.Random(7)
     k = 0
@@ -486,3 +486,15 @@ def test_a_runtime_world_and_an_ended_hunt_in_it_replay_after_the_world_is_retir
     assert fresh.hunts["arena"].ended is not None and "arena_1" not in fresh.worlds
     fresh.register_world("arena_1", T0 + 5)
     assert len(fresh.worlds["arena_1"]) == 0 and fresh.world_users("arena_1", T0 + 5) == []
+
+
+def test_treasures_left_means_the_same_in_the_summary_and_in_hunt_ended() -> None:
+    eng = engine()
+    create(eng, treasures=5)
+    t = eng.hunts["h1"].treasures[0]
+    assert dig(eng, "alice", t.pos).result["result"] == "found"
+    eng.new_events.clear()
+    summary = eng.end_hunt("h1", T0 + 5).result
+    (ended,) = [e for e in eng.new_events if e.type == "hunt.ended"]
+    assert summary["treasures_left"] == ended.data["treasures_left"] == 4  # never claimed: expired
+    assert eng.list_hunts(T0 + 6)[0]["treasures_left"] == 4
