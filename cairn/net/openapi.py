@@ -115,6 +115,12 @@ class SessionPush(msgspec.Struct):
     event: schemas.AnyEvent
 
 
+ANY_ID: dict[str, Any] = {"type": "string", "minLength": 1}
+# Path ids with a format of their own (a hunt id that names no hunt is a 404, not a 422).
+PATH_PARAMS: dict[str, dict[str, Any]] = {
+    "player": {"type": "string", "pattern": schemas.PLAYER_PATTERN},
+    "world": {"type": "string", "pattern": schemas.WORLD_PATTERN},
+}
 BOOL = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,19}$"}
 
@@ -238,7 +244,7 @@ def build_openapi() -> bytes:
         if d.description:
             op["description"] = d.description
         params: list[dict[str, Any]] = [
-            {"name": seg[1:-1], "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            {"name": seg[1:-1], "in": "path", "required": True, "schema": PATH_PARAMS.get(seg[1:-1], ANY_ID)}
             for seg in d.path.split("/")
             if seg.startswith("{")
         ]
