@@ -119,7 +119,7 @@ def proximity_events(cairn: CairnServer, hunt: str, players: int, tag: str = "p"
 
 def timed_dig(cairn: CairnServer, hunt: str = "h1") -> float:
     started = time.perf_counter()
-    dig = {"player": "digger", "pos": [0, 70, 0], "at": [1, 70, 0], "request_id": f"d{started}"}
+    dig = {"player": "digger", "pos": [-250, 70, 0], "at": [-249, 70, 0], "request_id": f"d{started}"}  # in h1's area
     status, body, _ = cairn.request("POST", f"/v1/hunts/{hunt}/dig", dig)
     assert status in (200, 409), body
     return time.perf_counter() - started

@@ -114,9 +114,11 @@ def test_recurring_spec_makes_one_instance_per_firing(node: CairnServer) -> None
 
 def test_request_id_replays_only_within_its_hunt_and_survives_a_restart(node: CairnServer) -> None:
     east = {"min": [200, -64, 200], "max": [400, 320, 400]}
-    west = {"min": [-400, -64, -400], "max": [-200, 320, -200]}
     spot = create(node, hunt_spec("east", treasures=2, area=east))["treasures"][0]["pos"]
-    create(node, hunt_spec("west", treasures=2, area=west))
+    # The other hunt's area holds the spot (a dig outside it would be out_of_bounds); its treasures keep away.
+    west = {"min": [-400, -64, -400], "max": [400, 320, 400]}
+    create(node, hunt_spec("west", treasures=2, area=west,
+                           spawn={"tags_any": ["surface"], "exclude": [{"center": spot, "radius": 50}]}))  # fmt: skip
     claim = node.request("POST", "/v1/hunts/east/dig", dig_body("alice", spot, "req-0"))[1]["claim"]
 
     def check() -> None:
