@@ -19,6 +19,7 @@ Cells are classified by block and fluid names (classify.py), and the site rules 
 from __future__ import annotations
 
 import struct
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple
@@ -232,21 +233,24 @@ def fluid_cells(component: dict[str, Any] | None) -> tuple[Palette, npt.NDArray[
     return pal, levels
 
 
-_LUTS: dict[tuple[int, bool, int, tuple[tuple[int, str], ...]], npt.NDArray[np.uint8]] = {}
+_LutKey = tuple[bool, int, tuple[tuple[int, str], ...]]
+# Per classifier (its deny list shapes the classes), then per palette: palettes repeat across sections.
+_LUTS: weakref.WeakKeyDictionary[Classifier, dict[_LutKey, npt.NDArray[Any]]] = weakref.WeakKeyDictionary()
 
 
-def _lut(classifier: Classifier, pal: Palette, fluid: bool) -> npt.NDArray[np.uint8]:
+def _lut(classifier: Classifier, pal: Palette, fluid: bool) -> npt.NDArray[Any]:
     """Internal id → class; ids missing from the palette are id 0 in the game (Empty), so AIR here.
 
     For HalfByte palettes the table maps a whole byte to its two cells' classes (256 uint16 items,
     each the even cell's class then the odd cell's in memory), so that a section is classed with one
     lookup per byte.
     """
-    key = (id(classifier), fluid, pal.kind, pal.entries)
-    lut = _LUTS.get(key)
+    cache = _LUTS.setdefault(classifier, {})
+    key = (fluid, pal.kind, pal.entries)
+    lut = cache.get(key)
     if lut is None:
-        if len(_LUTS) > 4096:
-            _LUTS.clear()
+        if len(cache) > 4096:
+            cache.clear()
         lut = np.zeros(_LUT_SIZE[pal.kind], dtype=np.uint8)
         for internal, name in pal.entries:
             lut[internal] = classifier.fluid(name) if fluid else classifier(name)
@@ -254,7 +258,7 @@ def _lut(classifier: Classifier, pal: Palette, fluid: bool) -> npt.NDArray[np.ui
             b = np.arange(256)
             pairs = np.stack([lut[b >> 4], lut[b & 0x0F]], axis=1)  # BitUtil.getNibble: even index high
             lut = pairs.view(np.uint16).reshape(256)  # both cells' classes in one item, in memory order
-        _LUTS[key] = lut
+        cache[key] = lut
     return lut
 
 
@@ -347,10 +351,15 @@ def iter_region(path: Path, slots: Sequence[int] | None = None) -> Iterator[tupl
     """(slot, chunk x, chunk z, chunk document or None, error or None) for the chunks in `slots`."""
     try:
         rx, rz = region_coords(path)
-    except ValueError:
+        misnamed = None
+    except ValueError as e:
         rx = rz = 0
+        misnamed = str(e)  # the name places the chunks: without it they have no position
     with Region(path) as region:
         for slot in slots if slots is not None else region.slots():
+            if misnamed is not None:
+                yield slot, 0, 0, None, misnamed
+                continue
             cx, cz = rx * REGION_CHUNKS + slot % REGION_CHUNKS, rz * REGION_CHUNKS + slot // REGION_CHUNKS
             try:
                 doc = parse_chunk(region.blob(slot))

@@ -94,6 +94,27 @@ def test_hytale_region_in_the_games_layout_gives_the_exact_sites(tmp_path: Path)
     assert site_map(s) == wb.hytale_expected_world()
 
 
+def test_hytale_damaged_chunk_is_reported_and_the_rest_imported(tmp_path: Path) -> None:
+    from tests.unit import hytale_game as hg
+
+    low, fluids, _ = wb.hytale_design()
+    doc = hg.chunk_doc([hg.write_section(low)], [hg.write_fluid(fluids)])
+    path = hg.write_region(tmp_path / "hy" / "chunks" / "0.0.region.bin", {0: doc, 1: doc, 2: doc})
+    raw = bytearray(path.read_bytes())
+    blob = 32 + 4 * 1024 + 4096  # chunk 1's blob: its zstd frame is overwritten
+    raw[blob + 8 : blob + 40] = bytes(32)
+    path.write_bytes(bytes(raw))
+    s, info = run(tmp_path / "hy", "hytale", tmp_path)
+    assert info["chunks"] == 3 and info["chunk_errors"] == 1
+    assert "0.0.region.bin chunk 1: bad zstd data" in info["errors_sample"][0]
+    assert site_map(s) == wb.hytale_expected(0, 0, roof=False) | wb.hytale_expected(2, 0, roof=False)
+    bad = tmp_path / "odd" / "world.region.bin"
+    bad.parent.mkdir()
+    bad.write_bytes(path.read_bytes())
+    with pytest.raises(importer.ImportFailed, match=r"world\.region\.bin: a Hytale region file is named <x>"):
+        run(bad, "hytale", tmp_path / "odd")
+
+
 def _heights(longs: object, bits: int = 9) -> list[int]:
     """Decode a 1.18+ heightmap with plain Python: 256 entries of 9 bits, 7 per long."""
     out = []
