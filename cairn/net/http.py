@@ -91,8 +91,9 @@ class ServerConfig:
     """Largest request line plus headers in bytes (default 16 KiB). Beyond: 431."""
     ws_max_message: int = 1_048_576
     """Largest WebSocket message in bytes (default 1 MiB). Beyond: close 1009."""
-    backlog: int = 2048
-    """Listen backlog of the server socket (default 2048)."""
+    backlog: int = 512
+    """Listen backlog of the server socket (default 512): also the most connections accepted in one
+    turn of the event loop, so it bounds the stall a burst of connects can cause."""
     max_uploads: int = 2
     """Bodies of `spool=True` routes being received at once (default 2). Beyond: 503."""
     max_connections: int = 10_000
@@ -701,6 +702,8 @@ _AUTH_WINDOW: Final = 60.0  # seconds over which an address's refused keys are c
 _AUTH_DELAY_MIN: Final = 0.05  # the first late answer; each further failure doubles it...
 _AUTH_DELAY_MAX: Final = 2.0  # ...up to this
 _AUTH_ADDRESSES_MAX: Final = 65_536
+_FLOOD: Final = 1000  # connections at once that count as a flood, for `on_quiet`
+_QUIET: Final = 1.0  # seconds without a connection closing after a flood before `on_quiet`
 _STREAMED: Final = object()  # a stream task's result: it wrote its own bytes
 _LINGER_SECONDS: Final = 2.0
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -825,6 +828,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = self._halted = True
+        self._parser = None  # type: ignore[assignment]  # it refers back to us: free both without the collector
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -1615,6 +1619,12 @@ class HttpServer:
         self.refused = 0  # connections refused or dropped for a connection limit
         self._t_warned = 0.0
         self._auth_failures: dict[str, tuple[int, float]] = {}  # address -> (401s within a minute, last)
+        #: Called once a flood of connections has gone (they fell to a quarter of their peak), to hand
+        #: back the memory they held; the app sets it.
+        self.on_quiet: Callable[[], None] | None = None
+        self._peak = 0
+        self._quiet_timer: asyncio.TimerHandle | None = None
+        self._t_drop = 0.0
         self._spools = 0  # request bodies being spooled or handled
         self._shutting_down = False
         self._drained: asyncio.Future[None] | None = None
@@ -1722,6 +1732,21 @@ class HttpServer:
                 return True
         return False
 
+    def _quiet(self) -> None:
+        """Once connections have stopped falling for a while: call `on_quiet`."""
+        loop = asyncio.get_running_loop()
+        wait = self._t_drop + _QUIET - loop.time()
+        if wait > 0:
+            self._quiet_timer = loop.call_later(wait, self._quiet)
+            return
+        self._quiet_timer = None
+        self._peak = len(self._connections)
+        if self.on_quiet is not None and not self._shutting_down:
+            try:
+                self.on_quiet()
+            except Exception:
+                log.exception("on_quiet failed")
+
     def _refuse(self, why: str) -> bool:
         self.refused += 1
         now = asyncio.get_running_loop().time()
@@ -1733,6 +1758,8 @@ class HttpServer:
     def _add_conn(self, conn: Any, address: str = "") -> None:
         self._connections[conn] = address
         self._per_address[address] = self._per_address.get(address, 0) + 1
+        if len(self._connections) > self._peak:
+            self._peak = len(self._connections)
 
     def _drop_conn(self, conn: Any) -> None:
         address = self._connections.pop(conn, None)
@@ -1743,5 +1770,10 @@ class HttpServer:
                 self._per_address[address] = left
             else:
                 del self._per_address[address]
+            if self._peak >= _FLOOD and len(self._connections) <= self._peak // 4:
+                loop = asyncio.get_running_loop()
+                self._t_drop = loop.time()
+                if self._quiet_timer is None:
+                    self._quiet_timer = loop.call_later(_QUIET, self._quiet)
         if not self._connections and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
