@@ -43,9 +43,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cairn import malloc
     from cairn.net.server import serve
 
-    cfg = _load_config(args)  # a bad config fails here, before the allocator switch below
-    malloc.use_system_allocator(sys.argv[1:])  # docs/operations.md, Memory
     malloc.limit_arenas()  # before any thread starts (docs/operations.md, Memory)
+    cfg = _load_config(args)
     return serve(cfg, profile=args.profile)
 
 

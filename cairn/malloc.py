@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-import sys
 from collections.abc import Mapping
 
 _M_ARENA_MAX = -8  # mallopt parameter, from glibc's malloc.h
@@ -38,20 +37,6 @@ def limit_arenas(env: Mapping[str, str] = os.environ) -> bool:
         return False
     libc = _libc()
     return libc is not None and libc.mallopt(_M_ARENA_MAX, DEFAULT_ARENAS) == 1
-
-
-def use_system_allocator(argv: list[str], env: Mapping[str, str] = os.environ) -> None:
-    """Run this process again (same pid) with Python's objects on glibc malloc (`PYTHONMALLOC=malloc`).
-
-    Python's own small-object allocator hands an arena (1 MiB) back only once every object in it
-    is gone, so a few survivors keep a flood's arenas: after 10,000 connections came and went the
-    server kept about 20 MiB more. glibc's malloc with `trim()` gives that memory back. Unless
-    `PYTHONMALLOC` is set (the operator's choice stands), and only where the C library is glibc.
-    """
-    if "PYTHONMALLOC" in env or _libc() is None:
-        return
-    os.environ["PYTHONMALLOC"] = "malloc"
-    os.execv(sys.executable, [sys.executable, "-m", "cairn", *argv])
 
 
 def trim() -> bool:

@@ -702,7 +702,7 @@ _AUTH_WINDOW: Final = 60.0  # seconds over which an address's refused keys are c
 _AUTH_DELAY_MIN: Final = 0.05  # the first late answer; each further failure doubles it...
 _AUTH_DELAY_MAX: Final = 2.0  # ...up to this
 _AUTH_ADDRESSES_MAX: Final = 65_536
-_FLOOD: Final = 1000  # connections at once that count as a flood, for `on_quiet`
+_RELEASE_AFTER: Final = 256  # connections closed before `on_quiet` is due
 _QUIET: Final = 1.0  # seconds without a connection closing after a flood before `on_quiet`
 _STREAMED: Final = object()  # a stream task's result: it wrote its own bytes
 _LINGER_SECONDS: Final = 2.0
@@ -1619,10 +1619,10 @@ class HttpServer:
         self.refused = 0  # connections refused or dropped for a connection limit
         self._t_warned = 0.0
         self._auth_failures: dict[str, tuple[int, float]] = {}  # address -> (401s within a minute, last)
-        #: Called once a flood of connections has gone (they fell to a quarter of their peak), to hand
-        #: back the memory they held; the app sets it.
+        #: Called once many connections have closed and closing has paused for a second (after a
+        #: flood), to hand back the memory they held; the app sets it.
         self.on_quiet: Callable[[], None] | None = None
-        self._peak = 0
+        self._drops = 0  # connections closed since on_quiet last ran
         self._quiet_timer: asyncio.TimerHandle | None = None
         self._t_drop = 0.0
         self._spools = 0  # request bodies being spooled or handled
@@ -1740,7 +1740,7 @@ class HttpServer:
             self._quiet_timer = loop.call_later(wait, self._quiet)
             return
         self._quiet_timer = None
-        self._peak = len(self._connections)
+        self._drops = 0
         if self.on_quiet is not None and not self._shutting_down:
             try:
                 self.on_quiet()
@@ -1758,8 +1758,6 @@ class HttpServer:
     def _add_conn(self, conn: Any, address: str = "") -> None:
         self._connections[conn] = address
         self._per_address[address] = self._per_address.get(address, 0) + 1
-        if len(self._connections) > self._peak:
-            self._peak = len(self._connections)
 
     def _drop_conn(self, conn: Any) -> None:
         address = self._connections.pop(conn, None)
@@ -1770,7 +1768,8 @@ class HttpServer:
                 self._per_address[address] = left
             else:
                 del self._per_address[address]
-            if self._peak >= _FLOOD and len(self._connections) <= self._peak // 4:
+            self._drops += 1
+            if self._drops >= _RELEASE_AFTER:
                 loop = asyncio.get_running_loop()
                 self._t_drop = loop.time()
                 if self._quiet_timer is None:
