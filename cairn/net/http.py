@@ -552,6 +552,18 @@ class Router:
         self._cache.clear()
         self._targets.clear()
 
+    def patterns(self) -> set[tuple[str, str]]:
+        """Every registered (METHOD, pattern): what the OpenAPI document must describe."""
+        out = {(method, pattern) for pattern, methods in self._static.items() for method in methods}
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            out.update((method, route.pattern) for method, route in (node.methods or {}).items())
+            stack.extend(node.children.values())
+            if node.param_node is not None:
+                stack.append(node.param_node)
+        return out
+
     def resolve(self, url: bytes) -> _Target:
         """Split a raw request target and route it: (decoded path, raw query, routes, params).
 

@@ -31,11 +31,13 @@ from cairn.net.auth import Keys, check_env
 from cairn.net.hub import Hub
 from cairn.net.metrics import Metrics
 from cairn.net.openapi import build_openapi
+from cairn.profiling import profiled
 
 log = logging.getLogger("cairn")
 
 
 JsonLines = _JsonLines  # one JSON object per log line (cairn/log.py)
+EXIT_JOURNAL_FAILED = 75  # EX_TEMPFAIL: a supervisor should start Cairn again
 
 
 def setup_logging() -> None:
@@ -70,6 +72,20 @@ def release_memory() -> None:
              found, (time.perf_counter() - started) * 1000)  # fmt: skip
 
 
+def build_router(api: Api) -> tuple[http.Router, Any]:
+    """Every route the server answers (the API's, the session's, the dashboard's), and the dashboard.
+    Each has its entry in `cairn.net.openapi.ROUTES`."""
+    from cairn.net.dashboard import Dashboard
+    from cairn.net.session import Sessions
+
+    router = http.Router()
+    api.routes(router)
+    Sessions(api).routes(router)
+    dashboard = Dashboard(api)
+    dashboard.routes(router)
+    return router, dashboard
+
+
 class Service:
     """A running engine with its HTTP server."""
 
@@ -91,15 +107,7 @@ class Service:
         self.rt.listeners.append(self.hub.publish)
         api = self.api = Api(self.rt, self.keys, self.hub, self.metrics)
         api.openapi = build_openapi()
-        router = http.Router()
-        api.routes(router)
-        from cairn.net.session import Sessions
-
-        Sessions(api).routes(router)
-        from cairn.net.dashboard import Dashboard
-
-        self.dashboard = Dashboard(api)
-        self.dashboard.routes(router)
+        router, self.dashboard = build_router(api)
         s = self.cfg.server
         spool_dir = self.rt.data_dir / "uploads"  # beside the data, not in a RAM-backed /tmp
         spool_dir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +141,8 @@ class Service:
         self.metrics.close()
 
 
-async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any]] | None = None) -> None:
+async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any]] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT (exit status 0), or until the journal fails (EXIT_JOURNAL_FAILED)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -143,7 +152,20 @@ async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any
     if also is not None:
         side = asyncio.create_task(also(svc))
         side.add_done_callback(lambda _t: stop.set())
+    failed = asyncio.create_task(svc.rt.failed.wait())
+    failed.add_done_callback(lambda _t: stop.set())
     await stop.wait()
+    code = 0
+    if svc.rt.failed.is_set():
+        # Fail-stop: the state is ahead of the journal for good. Meanwhile every read and write
+        # answers 503 (and /healthz, /readyz), so probes and a metrics scrape can see why.
+        grace = svc.cfg.store.fail_stop_grace
+        log.critical("journal failed: exiting with status %d in %gs; a restart replays the journal",
+                     EXIT_JOURNAL_FAILED, grace)  # fmt: skip
+        await asyncio.sleep(grace)
+        code = EXIT_JOURNAL_FAILED
+    else:
+        failed.cancel()
     log.info("shutting down")
     if side is not None:
         if not side.done():
@@ -155,6 +177,7 @@ async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any
                 log.exception("demo driver failed")
     await svc.stop()
     log.info("stopped")
+    return code
 
 
 def raise_fd_limit(want: int) -> None:
@@ -177,21 +200,11 @@ def serve(cfg: configmod.Config, profile: str | None = None) -> int:
     setup_logging()
     raise_fd_limit(cfg.server.max_connections)
     svc = Service(cfg)
+    with profiled(profile):
+        code = uvloop.run(run_until_signal(svc))
     if profile:
-        from pyinstrument import Profiler
-
-        profiler = Profiler(async_mode="disabled", interval=0.0005)
-        profiler.start()
-        try:
-            uvloop.run(run_until_signal(svc))
-        finally:
-            profiler.stop()
-            with open(profile, "w") as f:
-                f.write(profiler.output_html())
-            log.info("profile written to %s", profile)
-        return 0
-    uvloop.run(run_until_signal(svc))
-    return 0
+        log.info("profile written to %s", profile)
+    return code
 
 
 def run_demo(cfg: configmod.Config, players: int = 40, seconds: float = 0, live: bool = True) -> int:
