@@ -304,7 +304,7 @@ def still_open(s: socket.socket) -> bool:
 
 
 def keepalive_dig(s: socket.socket, n: int, key: str = GAME) -> bytes:
-    body = b'{"player": "gs", "pos": [0, 70, 0], "at": [1, 70, 0], "request_id": "r%d"}' % n
+    body = b'{"player": "gs%d", "pos": [0, 70, 0], "at": [1, 70, 0], "request_id": "r%d"}' % (n % 64, n)
     s.sendall(b"POST /v1/hunts/h1/dig HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s"
               % (key.encode(), len(body), body))  # fmt: skip
     return s.recv(65536)
