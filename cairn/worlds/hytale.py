@@ -27,7 +27,7 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from cairn.worlds.anvil import ChunkSites
+from cairn.worlds.anvil import MAX_CHUNK_BYTES, ChunkSites
 from cairn.worlds.classify import AIR, SOLID, Classifier, classify
 
 SECTION: Final = 32
@@ -96,6 +96,7 @@ class Region:
 
             self._zstd = zstandard.ZstdDecompressor()
             self._zstd_error = zstandard.ZstdError
+            self._zstd_size = zstandard.frame_content_size
         except BaseException:
             self._f.close()
             raise
@@ -116,8 +117,14 @@ class Region:
         src, comp = struct.unpack(">II", head)
         if pos + BLOB_HEADER + comp > self.size:
             raise HytaleError(f"blob of {comp} bytes runs past the end of the file")
+        if src > MAX_CHUNK_BYTES:
+            raise HytaleError(f"blob decompresses to {src:,} bytes, more than {MAX_CHUNK_BYTES >> 20} MiB")
         try:
-            out = self._zstd.decompress(self._f.read(comp), max_output_size=src)
+            data = self._f.read(comp)
+            # `max_output_size` bounds only a frame that does not declare its size: check a declared one.
+            if self._zstd_size(data) > src:
+                raise HytaleError(f"blob's zstd frame decompresses to more than its header's {src:,} bytes")
+            out = self._zstd.decompress(data, max_output_size=src)
         except self._zstd_error as e:
             raise HytaleError(f"bad zstd data ({e})") from None
         if len(out) != src:

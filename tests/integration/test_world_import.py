@@ -341,3 +341,25 @@ def test_a_chunk_that_decompresses_past_the_bound_is_unreadable_and_costs_no_mem
     assert peak_mib < 250, f"peak RSS {peak_mib:.0f} MiB while importing a 512 MiB chunk bomb"
     assert "decompresses to more than 16 MiB" in proc.stderr, proc.stderr
     assert site_map(load_pack(out)) == wb.expected_sites(-64, 70, -16, -16)  # the good chunk is kept
+
+
+def test_a_hytale_blob_bigger_than_the_bound_is_unreadable_whatever_its_header_says(tmp_path: Path) -> None:
+    import zstandard
+
+    from cairn.worlds import hytale
+
+    path = wb.write_hytale_world(tmp_path / "hy")
+    bomb = zstandard.ZstdCompressor(level=3).compress(bytes(64 << 20))  # declares its 64 MiB size
+    raw = bytearray(path.read_bytes())
+    head, segment = 20 + 12, 4096
+    for slot, src in ((2, 64 << 20), (3, 1000)):  # an honest header, and one that understates
+        blob = struct.pack(">ii", src, len(bomb)) + bomb
+        struct.pack_into(">i", raw, head + 4 * slot, (len(raw) - head - 4 * 1024) // segment + 1)
+        raw += blob + bytes(-len(blob) % segment)
+    path.write_bytes(bytes(raw))
+    with hytale.Region(path) as region:
+        for slot, message in ((2, "more than 16 MiB"), (3, "more than its header's 1,000 bytes")):
+            with pytest.raises(hytale.HytaleError, match=message):
+                region.blob(slot)
+    _s, info = run(tmp_path / "hy", "hytale", tmp_path)
+    assert info["chunk_errors"] == 2 and site_map(_s) == wb.hytale_expected_world()
