@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,13 +21,12 @@ from typing import Any, TypeVar
 from cairn import config as configmod
 from cairn import malloc
 from cairn.core import worldgen
-from cairn.core.boards import Boards, BoardSpec
 from cairn.core.engine import EMPTY_WORLD_TAGS, Engine, Limits, Outcome, StalePlan, compute_plan
-from cairn.core.errors import CairnError, WorldConfigured, WorldNotFound
+from cairn.core.errors import CairnError, HuntExists, WorldConfigured, WorldNotFound
 from cairn.core.events import Event
 from cairn.core.hints import Landmark
 from cairn.core.sites import SiteSet
-from cairn.core.spec import HuntSpec, decode_spec
+from cairn.core.spec import HuntSpec
 from cairn.store.embedded import EmbeddedStore
 
 log = logging.getLogger("cairn")
@@ -94,15 +94,31 @@ def _cached_procedural(name: str, wc: configmod.WorldConfig, data_dir: Path) -> 
 
 
 class Runtime:
-    """One engine and its store, with the clock that drives scheduled changes."""
+    """One engine and its store, with the clock that drives scheduled changes.
+
+    The engine applies a command's records before they are durable (the next command must see
+    them), so nothing it shows leaves the process before the records behind it are durable:
+    reads wait for `settled()`, and events are held in `publish` until their records commit. If
+    the journal fails, that state can never become durable: the runtime sets `failed`, and the
+    server stops (fail-stop) so that a restart rebuilds the state from what the journal holds.
+    """
+
+    #: The engine runs ahead of the store (records applied before they are durable). A Redis node
+    #: applies only committed records, so it needs no holding back.
+    runs_ahead = True
 
     def __init__(self, cfg: configmod.Config, data_dir: str | Path | None = None) -> None:
         self.cfg = cfg
         self.data_dir = Path(data_dir or cfg.server.data_dir)
         self.secret = configmod.secret_of(cfg, self.data_dir)
-        self.store = EmbeddedStore(self.data_dir, cfg.store.durability, cfg.store.snapshot_every)
+        self.store = EmbeddedStore(
+            self.data_dir, cfg.store.durability, cfg.store.snapshot_every, on_failed=self._store_failed
+        )
         self.engine: Engine | None = None
         self.listeners: list[Callable[[list[Event]], None]] = []
+        self.failed = asyncio.Event()  # the journal failed: the state is ahead of it for good
+        self._held: deque[tuple[int, list[Event]]] = deque()  # (seq they need durable, events)
+        self._releaser: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._snapshot_task: asyncio.Task[bool] | None = None
         self.clock: Callable[[], float] = time.time
@@ -143,22 +159,25 @@ class Runtime:
         worlds = {}
         for name, wc in c.worlds.items():
             worlds[name] = await loop.run_in_executor(None, build_world, name, wc, self.data_dir)
-        limits = Limits(max_speed=c.limits.max_speed, dig_rate=c.limits.dig_rate, dig_burst=c.limits.dig_burst)
-        boards = Boards(
-            [BoardSpec(b.id, b.metric, b.operator, b.sort, b.reset, tuple(b.hunt_tags)) for b in c.leaderboards]
-        )
+        cl = c.limits
+        limits = Limits(
+            max_speed=cl.max_speed, dig_rate=cl.dig_rate, dig_burst=cl.dig_burst, strict_players=cl.strict_players,
+            player_idle=cl.player_idle, max_players=cl.max_players,
+        )  # fmt: skip
         landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in c.landmarks]
-        return cls(self.secret, worlds, c.loot_tables(), limits, landmarks, boards, c.event_log())
+        return cls(self.secret, worlds, c.loot_tables(), limits, landmarks, c.boards(), c.event_log())
 
     async def load_hunts_dir(self) -> None:
         """Create every hunt in `hunts_dir` that does not exist yet; register every recurring spec."""
-        folder = Path(self.cfg.hunts_dir)
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob("*.toml")):
-            spec = decode_spec(path.read_bytes(), "toml")
+        for path in configmod.hunt_files(self.cfg):
+            spec = configmod.load_hunt_file(self.cfg, path)
             if spec.schedule is not None or spec.id not in self.eng.hunts:
-                await self.create_hunt(spec)
+                try:
+                    await self.create_hunt(spec)
+                except HuntExists:
+                    pass  # another node (Redis store) created it first
+                except CairnError as e:
+                    raise configmod.hunt_file_error(path, e) from None
 
     async def load_registered_worlds(self, eng: Engine) -> None:
         """Open the uploaded sites of the worlds registered at runtime (the journal only says they exist)."""
@@ -214,12 +233,49 @@ class Runtime:
 
     # ---- commands ------------------------------------------------------------------------------
     def publish(self) -> None:
-        """Hand new events to the listeners (event streams, sessions)."""
+        """Hand new events to the listeners (event streams, sessions), once their records are durable."""
         eng = self.eng
         if eng.new_events:
             events, eng.new_events = eng.new_events, []
+            if self.runs_ahead and (self._held or eng.seq > self.store.journal.durable_seq):
+                self._held.append((eng.seq, events))  # in order: later events wait behind earlier ones
+                if self._releaser is None:
+                    self._releaser = asyncio.get_running_loop().create_task(self._release())
+                return
             for fn in self.listeners:
                 fn(events)
+
+    async def _release(self) -> None:
+        """Hand held events to the listeners as their records become durable; drop them if never."""
+        held = self._held
+        try:
+            while held:
+                await self.store.durable(held[0][0])
+                while held and held[0][0] <= self.store.journal.durable_seq:
+                    events = held.popleft()[1]
+                    for fn in self.listeners:
+                        fn(events)
+        except CairnError:
+            held.clear()  # the journal failed: these events describe state that was never saved
+        finally:
+            self._releaser = None
+
+    def settled(self) -> Awaitable[None] | None:
+        """An awaitable that returns once everything the engine shows is durable (None: it is now).
+
+        A read awaits it before answering; it raises `journal_failed` if the journal failed.
+        """
+        seq = self.eng.seq
+        if not self.runs_ahead or seq <= self.store.journal.durable_seq:
+            return None
+        return self.store.durable(seq)
+
+    def _store_failed(self, exc: BaseException) -> None:
+        log.critical(
+            "the journal failed (%s): the live state holds records that are not saved; stopping, so "
+            "that a restart rebuilds it from the journal (docs/operations.md, Durability)", exc,
+        )  # fmt: skip
+        self.failed.set()
 
     def submit(self, out: Outcome) -> Awaitable[Any] | None:
         """Queue an outcome's records; return an awaitable if the reply must wait for durability."""
@@ -302,7 +358,7 @@ class Runtime:
             self._snapshot_task = asyncio.create_task(self.store.snapshot(self.eng))
 
     async def _tick_forever(self) -> None:
-        while True:
+        while not self.failed.is_set():
             await asyncio.sleep(TICK_SECONDS)
             try:
                 await self.tick()
@@ -318,7 +374,11 @@ class Runtime:
         if self._snapshot_task is not None:
             await asyncio.gather(self._snapshot_task, return_exceptions=True)
         self._placer.shutdown(wait=False, cancel_futures=True)
-        await self.store.close()
+        try:
+            await self.store.close()
+        except CairnError:
+            if not self.failed.is_set():
+                raise  # a journal failure was logged when it happened
 
 
 def make_runtime(cfg: configmod.Config) -> Runtime:

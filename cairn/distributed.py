@@ -25,7 +25,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -36,7 +35,6 @@ from cairn.core import records as rec
 from cairn.core.engine import Engine, Outcome
 from cairn.core.errors import CairnError, GrantNotFound, HuntExists, HuntNotActive, HuntNotFound, StoreUnavailable
 from cairn.core.records import Acked, AnyRecord, Claimed, HuntCreated, HuntEnded, HuntStarted, Settled
-from cairn.core.spec import decode_spec
 from cairn.store.redis import INDEX, RECURRING, WORLDS, RedisStore, hunt_keys, sid
 
 log = logging.getLogger("cairn.distributed")
@@ -160,6 +158,7 @@ class CacheEngine(Engine):
     def tick(self, now: float) -> list[AnyRecord]:
         """Board periods and hint escalations on every node; records (start, settle, end) only on
         the lease holder, as jobs with the timer that made them (re-armed if the commit fails)."""
+        self.forget_idle(now)
         for board, period in self.boards.roll(now):
             self.emit("leaderboard.reset", "", now, {"board": board, "period": period})
         timers = self.timers
@@ -309,6 +308,8 @@ class DistributedStore:
 class RedisRuntime(Runtime):
     """A `Runtime` whose engine is a cache of the hunts in Redis (see the module docstring)."""
 
+    runs_ahead = False  # only committed records are applied
+
     def __init__(self, cfg: configmod.Config, data_dir: Any = None) -> None:
         super().__init__(cfg, data_dir)  # the embedded store it makes is never opened
         self.redis = RedisStore(cfg.store.redis_url, list(cfg.store.redis_cluster), cfg.store.redis_timeout)
@@ -360,16 +361,6 @@ class RedisRuntime(Runtime):
         await self.load_hunts_dir()
         self._ticker = asyncio.create_task(self._tick_forever())
         self._tasks = [asyncio.create_task(self._poll_forever()), asyncio.create_task(self._lease_forever())]
-
-    async def load_hunts_dir(self) -> None:
-        folder = Path(self.cfg.hunts_dir)
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob("*.toml")):
-            spec = decode_spec(path.read_bytes(), "toml")
-            if spec.schedule is not None or spec.id not in self.eng.hunts:
-                with contextlib.suppress(HuntExists):  # another node created it first
-                    await self.create_hunt(spec)
 
     # ---- reading the streams -----------------------------------------------------------------
     def _apply_entries(self, hunt: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:

@@ -18,7 +18,7 @@ import msgspec
 
 from cairn.core import hints, placement, rng
 from cairn.core import loot as lootmod
-from cairn.core.boards import Boards
+from cairn.core.boards import DEFAULT_BOARDS, Boards
 from cairn.core.errors import (
     GrantNotFound,
     HintCooldown,
@@ -28,7 +28,9 @@ from cairn.core.errors import (
     ImplausibleMovement,
     OutOfBounds,
     OutOfReach,
+    PlayerNotJoined,
     RateLimited,
+    TooManyPlayers,
     UnknownWorld,
     WorldInUse,
     WorldNotFound,
@@ -53,7 +55,7 @@ from cairn.core.records import (
 )
 from cairn.core.schedule import Cron, stamp
 from cairn.core.sites import SiteSet
-from cairn.core.spec import HuntSpec, encode_spec, parse_duration, rfc3339, starts_at_ts
+from cairn.core.spec import HuntSpec, check_start, encode_spec, parse_duration, rfc3339, starts_at_ts
 
 CELL = 16  # treasure lookup cell for digs, in blocks
 NEAR = 64  # treasures this close to a dig are listed by one lookup (`Hunt.around`)
@@ -62,6 +64,7 @@ NOTHING: tuple[AnyRecord, ...] = ()
 NO_ERRORS: tuple[dict[str, Any], ...] = ()  # a positions reply's `errors` when every update applied
 #: The tag vocabulary of a world registered at runtime, until its sites are uploaded.
 EMPTY_WORLD_TAGS = ("surface", "cave", "underwater")
+SWEEP_STEP = 4096  # players (and hint entries) looked at per `tick` when forgetting idle ones
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -69,6 +72,9 @@ class Limits(msgspec.Struct, frozen=True):
     dig_rate: float = 10.0  # digs per second per player (token bucket)
     dig_burst: int = 20
     movement_slack: float = 8.0  # blocks of slack for tick jitter
+    strict_players: bool = False  # hint and dig only for players announced through positions
+    player_idle: float = 600.0  # seconds of silence after which a player's ephemeral state is forgotten
+    max_players: int = 250_000  # players tracked at once; past it, new ones are refused until idle ones go
 
 
 class Outcome(NamedTuple):
@@ -79,6 +85,8 @@ class Outcome(NamedTuple):
     wait_seq: int  # the reply may be sent once every record up to here is durable
 
 
+#: The reply to a hint when every live treasure of the hunt is one the player has claimed (or none is live).
+NONE_LEFT = Outcome({"hint": {}, "next_hint_in": 0, "none_left": True}, (), 0)
 #: The reply to a miss, by temperature band: shared, since replies are never mutated.
 MISSES = tuple(Outcome({"result": "miss", "temperature": band}, (), 0) for band in hints.TEMPERATURES)
 # A treasure found in `around` is at most NEAR away, inside the warm band: its squared distance
@@ -360,7 +368,7 @@ class Engine:
         "_burst", "_max_speed", "_rate", "_slack", "boards", "by_request", "claimed", "claims", "events", "finds",
         "grants", "hunts", "landmarks", "last_emitted", "last_event", "last_hint", "limits", "live_treasures",
         "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "registered",
-        "secret", "seq", "tiles_kept", "timers", "world_version", "worlds",
+        "secret", "seq", "sweep", "tiles_kept", "timers", "world_version", "worlds",
     )  # fmt: skip
 
     def __init__(
@@ -385,7 +393,8 @@ class Engine:
         self.last_emitted = 0  # the id of the last event emitted
         self.hunts: dict[str, Hunt] = {}
         self.claims: dict[str, Claimed] = {}
-        self.by_request: dict[tuple[str, str], str] = {}  # (player, request_id) -> claim_id
+        # (hunt, player, request_id) -> claim_id: a request_id replays only within its own hunt.
+        self.by_request: dict[tuple[str, str, str], str] = {}
         # (hunt, player) -> indices of the treasures claimed; a tuple, since players claim a few each
         self.claimed: dict[tuple[str, str], tuple[int, ...]] = {}
         self.grants: dict[str, Grant] = {}
@@ -403,9 +412,11 @@ class Engine:
         self.events = events if events is not None else EventLog()
         self.quiet_through = 0  # replay builds no events for records up to this seq
         self.recurring: dict[str, tuple[HuntSpec, Recurring, Cron]] = {}
-        self.boards = boards if boards is not None else Boards([])
+        self.boards = boards if boards is not None else Boards(list(DEFAULT_BOARDS))
         self.new_events: list[Event] = []  # drained by the transport after each call
         self.tiles_kept = 0  # temperature tiles cached over all hunts (a cache; not state)
+        # The idle sweep's place: names of players and hint entries still to look at (`forget_idle`).
+        self.sweep: tuple[list[str], list[tuple[str, str]], float] = ([], [], 0.0)
 
     # ---- time and ids -------------------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -454,6 +465,7 @@ class Engine:
         if sites is None:
             raise UnknownWorld(f"world {spec.world!r} is not configured", field="world")
         table = lootmod.table_named(self.loot_tables, spec.loot)
+        self.boards.check(spec.leaderboards)
         sites.mask(spec.spawn.tags_any, "spawn.tags_any")
         sites.mask(spec.spawn.tags_none, "spawn.tags_none")
         live = self._live(spec.world)
@@ -478,6 +490,7 @@ class Engine:
         if spec.spawn.min_spacing > 0 and self._live(plan.world).added_since(plan.mark, *placement.avoid_box(spec)):
             raise StalePlan(spec.id)
         start = starts_at_ts(spec, now)
+        check_start(start)  # a spec was checked alone; here `now` stands for an absent start
         end = start + parse_duration(spec.duration, "duration")
         if end <= now:
             raise HuntNotActive(f"hunt {spec.id!r} would already have ended at {rfc3339(end)}", field="starts_at")
@@ -563,6 +576,7 @@ class Engine:
         if spec.world not in self.worlds:
             raise UnknownWorld(f"world {spec.world!r} is not configured", field="world")
         lootmod.table_named(self.loot_tables, spec.loot)
+        self.boards.check(spec.leaderboards)
         sites = self.worlds[spec.world]
         sites.mask(spec.spawn.tags_any, "spawn.tags_any")
         sites.mask(spec.spawn.tags_none, "spawn.tags_none")
@@ -624,12 +638,12 @@ class Engine:
         # anywhere, so neither claim lookup below can match (most digs, and the cheapest check).
         known = player in self.finds
         if request_id is not None and known:
-            cid = self.by_request.get((player, request_id))
+            cid = self.by_request.get((hunt_id, player, request_id))
             if cid is not None:
                 c = self.claims[cid]
-                warmth = self._temperature(self.hunts[c.hunt], player, at)
-                again: dict[str, Any] = {"result": "found", "temperature": warmth, "claim": self.claim_view(c)}
-                return Outcome(again, NOTHING, c.seq)
+                temperature = self._temperature(self.hunts[c.hunt], player, at)
+                return Outcome({"result": "found", "temperature": temperature, "claim": self.claim_view(c)}, NOTHING,
+                               c.seq)  # fmt: skip
         h = self.hunts.get(hunt_id)
         if h is None:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
@@ -762,19 +776,22 @@ class Engine:
             return Outcome(last[2], NOTHING, 0)  # a replayed hint: same reply, no second cooldown
         if h.ended is not None or not h.starts_at <= now < h.ends_at:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
+        mine = self.claimed.get(key)
+        field = h.field
+        if field.live_count == (0 if mine is None else sum(1 for i in mine if field.is_live(i))):
+            return NONE_LEFT  # nothing to hint at: no cooldown starts, the position is not taken
         if last is not None and now < last[0]:
             wait = last[0] - now
             raise HintCooldown(f"next hint in {wait:.1f}s", retry_after=round(wait, 3), next_hint_in=math.ceil(wait))
         self._move(player, pos, teleport, now, hunt_id)
-        i = h.field.nearest(pos, self.claimed.get(key))
-        body: dict[str, Any] = {}
-        if i is not None:
-            t = h.treasures[i]
-            body = dict(hints.build_hint(
-                h.spec.hints.kinds, pos, t.pos, t.tags, hints.hint_progress(now, h.starts_at, h.solve_by),
-                t.hint_key, self.landmarks, finds_by_player=self.finds.get(player, 0),
-                policy=h.spec.hints.adapt, world=h.world,
-            ))  # fmt: skip
+        i = field.nearest(pos, mine)
+        assert i is not None  # the count above found a live treasure this player has not claimed
+        t = h.treasures[i]
+        body = dict(hints.build_hint(
+            h.spec.hints.kinds, pos, t.pos, t.tags, hints.hint_progress(now, h.starts_at, h.solve_by),
+            t.hint_key, self.landmarks, finds_by_player=self.finds.get(player, 0),
+            policy=h.spec.hints.adapt, world=h.world,
+        ))  # fmt: skip
         reply = {"hint": body, "next_hint_in": math.ceil(h.cooldown)}
         # The reply is kept only to answer a replay of its request_id (about 1 KB a player otherwise).
         self.last_hint[key] = (now + h.cooldown, request_id, reply if request_id is not None else None)
@@ -789,7 +806,7 @@ class Engine:
         """
         p = self.players.get(player)
         if p is None:
-            p = self.players[player] = Player()
+            p = self._new_player(player, False)
         last = p.last_pos
         if last is not None and not teleport:
             dt = now - p.last_t
@@ -863,9 +880,13 @@ class Engine:
         lim = self.limits
         players = self.players
         errors: list[dict[str, Any]] | None = None
+        new = 0
         for i, (player, pos, teleport) in enumerate(updates):
             p = players.get(player)
-            if p is None or p.last_pos is None or teleport:
+            if p is None:
+                new += 1
+                continue
+            if p.last_pos is None or teleport:
                 continue
             allowed = lim.max_speed * max(0.0, now - p.last_t) + lim.movement_slack
             if dist2(p.last_pos, pos) > allowed * allowed:
@@ -878,6 +899,8 @@ class Engine:
                     if errors is None:
                         errors = []
                     errors.append({"index": at, "i": i, **e.to_wire()})
+        if new and len(players) + new > lim.max_players:
+            self._new_player(updates[0][0], True, new)  # raises TooManyPlayers
         if errors is not None:
             refused = {e.pop("i") for e in errors}
             updates = [u for i, u in enumerate(updates) if i not in refused]
@@ -903,6 +926,52 @@ class Engine:
         self.players.pop(player, None)
         for prox in self.proximity.values():
             prox.drop_player(player)
+
+    def _new_player(self, player: str, joining: bool, count: int = 1) -> Player:
+        """Track a player not tracked yet (new, or forgotten while idle). A position update joins a
+        player; with `limits.strict_players` a hint or dig does not. Raises past `limits.max_players`."""
+        lim = self.limits
+        if not joining and lim.strict_players:
+            raise PlayerNotJoined(
+                f"player {player!r} has not joined: send a position update for them first (limits.strict_players)",
+                field="player",
+            )
+        if len(self.players) + count > lim.max_players:
+            raise TooManyPlayers(
+                f"{len(self.players):,} players are tracked (limits.max_players = {lim.max_players:,}); players "
+                f"silent for {lim.player_idle:g}s are forgotten",
+                retry_after=1.0,
+            )
+        p = self.players[player] = Player()
+        return p
+
+    def forget_idle(self, now: float) -> int:
+        """Forget players silent for `limits.player_idle` seconds (as `leave` does), and hint cooldowns that
+        ended that long ago. Durable state (claims, grants, finds) is untouched. Looks at SWEEP_STEP
+        names of each per call; a pass over all starts at most every `player_idle / 4` seconds.
+        Returns how many players were forgotten."""
+        names, hinted, started = self.sweep
+        idle = self.limits.player_idle
+        if not names and not hinted:
+            if now - started < idle / 4:
+                return 0
+            names, hinted, started = list(self.players), list(self.last_hint), now
+        cut = now - idle
+        players, last_hint = self.players, self.last_hint
+        gone = 0
+        for _ in range(min(SWEEP_STEP, len(names))):
+            name = names.pop()
+            p = players.get(name)
+            if p is not None and p.last_t < cut:
+                self.leave(name)
+                gone += 1
+        for _ in range(min(SWEEP_STEP, len(hinted))):
+            key = hinted.pop()
+            last = last_hint.get(key)
+            if last is not None and last[0] < cut:  # its cooldown ended `idle` seconds ago
+                del last_hint[key]
+        self.sweep = (names, hinted, started)
+        return gone
 
     # ---- grants -------------------------------------------------------------------------------
     def grants_of(self, player: str) -> list[dict[str, Any]]:
@@ -933,6 +1002,7 @@ class Engine:
         """Apply everything due by `now`: hunt starts and ends, bounty windows closing, old proximity events."""
         records: list[AnyRecord] = []
         self.events.expire(now)
+        self.forget_idle(now)
         for board, period in self.boards.roll(now):
             self.emit("leaderboard.reset", "", now, {"board": board, "period": period})
         timers = self.timers
@@ -1042,7 +1112,7 @@ class Engine:
         t = h.treasures[rec.n - 1]
         self.claims[rec.claim_id] = rec
         if rec.request_id is not None:
-            self.by_request[(rec.player, rec.request_id)] = rec.claim_id
+            self.by_request[(rec.hunt, rec.player, rec.request_id)] = rec.claim_id
         key = (rec.hunt, rec.player)
         self.claimed[key] = (*self.claimed.get(key, ()), rec.n - 1)
         self.finds[rec.player] = self.finds.get(rec.player, 0) + 1
@@ -1144,7 +1214,7 @@ class Engine:
                 player, cid = rec.player, rec.claim_id
                 claims[cid] = rec
                 if rec.request_id is not None:
-                    by_request[(player, rec.request_id)] = cid
+                    by_request[(rec.hunt, player, rec.request_id)] = cid
                 key = (rec.hunt, player)
                 claimed[key] = (*claimed.get(key, ()), rec.n - 1)
                 finds[player] = finds.get(player, 0) + 1

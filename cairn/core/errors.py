@@ -115,12 +115,34 @@ class UnknownLootTable(CairnError):
     code, status = "unknown_loot_table", 422
 
 
+class UnknownLeaderboard(CairnError):
+    code, status = "unknown_leaderboard", 422
+
+
 class RateLimited(CairnError):
     code, status = "rate_limited", 429
 
 
 class HintCooldown(CairnError):
     code, status = "hint_cooldown", 429
+
+
+class PlayerNotJoined(CairnError):
+    """Strict players (`limits.strict_players`): a player hints or digs before any position update."""
+
+    code, status = "player_not_joined", 409
+
+
+class TooManyPlayers(CairnError):
+    """The engine tracks `limits.max_players` players already; idle ones are forgotten over time."""
+
+    code, status = "too_many_players", 429
+
+
+class KeyQuota(CairnError):
+    """A key went past its quota of digs, hints or new players per second, over all its players."""
+
+    code, status = "key_quota", 429
 
 
 class StoreUnavailable(CairnError):

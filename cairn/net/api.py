@@ -8,6 +8,7 @@ Errors are mapped to the wire in one place, `on_error`.
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import logging
 import time
@@ -34,6 +35,7 @@ from cairn.net.auth import Keys
 from cairn.net.http import Request, Response, Router, Stream
 from cairn.net.hub import Hub
 from cairn.net.metrics import BUCKETS, Metrics
+from cairn.net.quota import DIG, HINT, NEW_PLAYER, KeyQuotas
 
 log = logging.getLogger("cairn.api")
 
@@ -88,6 +90,9 @@ def wire_error(exc: BaseException) -> CairnError:
         return InvalidBody(f"body is not valid JSON: {exc}")
     if isinstance(exc, RecursionError):
         return InvalidBody("body is nested too deeply")
+    if isinstance(exc, UnicodeDecodeError):
+        # msgspec checks UTF-8 before the structure, and says so with this, not a DecodeError.
+        return InvalidBody(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}")
     return CairnError("internal error")
 
 
@@ -103,6 +108,9 @@ class Api:
         self.journal = rt.store.journal
         self.verified_keys = keys.verified
         self.metrics_from = [ipaddress.ip_network(n, strict=False) for n in rt.cfg.server.metrics_from]
+        lim = rt.cfg.limits
+        self.quotas = KeyQuotas([(lim.key_dig_rate, lim.key_dig_burst), (lim.key_hint_rate, lim.key_hint_burst),
+                                 (lim.new_players_rate, lim.new_players_burst)])  # fmt: skip
         self.ready = True
         self.openapi: bytes = b""
         self._world_locks: dict[str, Any] = {}  # world -> asyncio.Lock serialising its uploads
@@ -138,8 +146,33 @@ class Api:
     def auth(self, req: Request, scope: str) -> str:
         return self.keys.require(req.auth(), scope)
 
+    def durable_read(self, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        """`handler`, answering only once the state it read is durable (`Runtime.settled`): no read
+        shows a claim, grant or ack that a failed commit could still lose."""
+        rt = self.rt
+
+        def read(req: Request) -> Any:
+            result = handler(req)
+            if inspect.isawaitable(result):
+                return self._settle(result)
+            waiter = rt.settled()
+            return result if waiter is None else self._settle(result, waiter)
+
+        return read
+
+    async def _settle(self, result: Any, waiter: Awaitable[None] | None = None) -> Any:
+        if waiter is None:
+            result = await result
+            waiter = self.rt.settled()
+        if waiter is not None:
+            await waiter
+        return result
+
     # ---- probes, metrics, schema --------------------------------------------------------------------
-    def healthz(self, req: Request) -> bytes:
+    def healthz(self, req: Request) -> Any:
+        if self.rt.failed.is_set():  # the process is stopping: a liveness probe may restart it sooner
+            return Response(503, b'{"error":{"code":"journal_failed","message":"the journal failed; restarting"}}',
+                            JSON)  # fmt: skip
         return b'{"status":"ok"}'
 
     def readyz(self, req: Request) -> Any:
@@ -166,7 +199,7 @@ class Api:
         ctype = req.headers.get("content-type", "")
         try:
             raw = msgspec.toml.decode(req.body) if "toml" in ctype else msgspec.json.decode(req.body)
-        except (msgspec.DecodeError, RecursionError) as e:
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
             raise InvalidBody(f"body is not valid {'TOML' if 'toml' in ctype else 'JSON'}: {e}") from None
         spec = convert_spec(raw)
         view = await self.rt.create_hunt(spec)
@@ -192,12 +225,15 @@ class Api:
         # parsing) is never in `verified_keys`: then the full lookup and check.
         header = req.authorization
         if header not in self.verified_keys:
-            self.keys.require(req.auth(), GAME)
+            header = req.auth()
+            self.keys.require(header, GAME)
         b = dec_dig(req.body)
         rt = self.rt
         eng = rt.engine
         assert eng is not None
-        out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock(), b.teleport)
+        now = self.clock()
+        self.charge(header, DIG, b.player, eng.players, now)
+        out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, now, b.teleport)
         if not out.records and not eng.new_events:
             if out.wait_seq == 0:  # a miss: nothing to persist, publish or wait for
                 miss = _MISS_REPLIES.get(id(out))  # the common misses are shared: encoded once
@@ -207,25 +243,31 @@ class Api:
         return self.reply(rt.submit(out), out.result)
 
     def hint(self, req: Request) -> Any:
-        self.keys.require(req.auth(), GAME)
+        header = req.auth()
+        self.keys.require(header, GAME)
         b = dec_hint(req.body)
-        out = self.rt.eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, self.clock(), b.teleport)
+        now, eng = self.clock(), self.rt.eng
+        self.charge(header, HINT, b.player, eng.players, now)
+        out = eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, now, b.teleport)
         return self.reply(self.rt.submit(out), out.result)
 
     def positions(self, req: Request) -> Any:
-        self.auth(req, GAME)
+        header = req.auth()
+        self.keys.require(header, GAME)
+        now, eng = self.clock(), self.rt.eng
         try:
             b = dec_positions(req.body)
         except msgspec.ValidationError:
             loose = dec_positions_loose(req.body)  # a bad envelope raises here; bad updates are reported
-            out = self.positions_each(loose.world, loose.updates, self.clock())
+            out = self.positions_each(loose.world, loose.updates, now, header)
         else:
-            out = self.rt.eng.positions(b.world, [(u.player, u.pos, u.teleport) for u in b.updates], self.clock())
+            self.join(header, b.updates, eng.players, now)
+            out = eng.positions(b.world, [(u.player, u.pos, u.teleport) for u in b.updates], now)
         return self.reply(self.rt.submit(out), out.result)
 
-    def positions_each(self, world: str, raws: list[Any], now: float) -> Outcome:
+    def positions_each(self, world: str, raws: list[Any], now: float, key: bytes | None) -> Outcome:
         """Positions whose updates are decoded one by one: each bad one is reported in `errors` with its index."""
-        updates, index, errors = [], [], []
+        decoded, updates, index, errors = [], [], [], []
         for i, raw in enumerate(raws):
             try:
                 u = _to_update(raw, schemas.PositionUpdate)
@@ -235,33 +277,41 @@ class Api:
                 errors.append({"index": i, **err.to_wire()})
                 self.metrics.error(err.code)
                 continue
+            decoded.append(u)
             updates.append((u.player, u.pos, u.teleport))
             index.append(i)
-        out = self.rt.eng.positions(world, updates, now, index)
+        eng = self.rt.eng
+        self.join(key, decoded, eng.players, now)
+        out = eng.positions(world, updates, now, index)
         errors += out.result["errors"]
         errors.sort(key=_index)
         return Outcome({"events": out.result["events"], "errors": errors}, out.records, out.wait_seq)
 
     def batch(self, req: Request) -> Any:
-        self.auth(req, GAME)
+        header = req.auth()
+        self.keys.require(header, GAME)
         try:
             # One decode for the whole batch when every op is valid (the common case)...
-            results, wait = self.run_ops(dec_batch_typed(req.body).ops, _same)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            results, wait = self.run_ops(dec_batch_typed(req.body).ops, _same, header)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             # ...else op by op, so that each bad op fails only its own slot.
             try:
                 ops = dec_batch(req.body).ops
             except RecursionError:
                 raise InvalidBody("body is nested too deeply") from None
-            results, wait = self.run_ops(ops, dec_op_each)
+            results, wait = self.run_ops(ops, dec_op_each, header)
         out = {"results": results}
         if wait > self.rt.store.journal.durable_seq:
             return self._later(self.rt.when_durable(wait, out), 200)
         return encode(out)
 
-    def run_ops(self, ops: list[Any], decode_op: Callable[[Any], Any]) -> tuple[list[Any], int]:
-        """Run batch ops in order; each gets its result or its error. Returns the seq to wait for."""
+    def run_ops(
+        self, ops: list[Any], decode_op: Callable[[Any], Any], key: bytes | None = None
+    ) -> tuple[list[Any], int]:
+        """Run batch ops in order; each gets its result or its error. Returns the seq to wait for.
+        `key` is the Authorization header whose quotas the ops count against."""
         eng, rt, now = self.rt.eng, self.rt, self.clock()
+        players, charge = eng.players, self.charge
         results: list[Any] = []
         wait = 0
         hists, clock = self.metrics.op_histograms(), time.perf_counter  # cairn_op_seconds{op}
@@ -272,16 +322,19 @@ class Api:
                 op = decode_op(raw)
                 if type(op) is schemas.DigOp:
                     kind = "dig"
+                    charge(key, DIG, op.player, players, now)
                     out = eng.dig(op.hunt, op.player, op.pos, op.at, op.request_id, now, op.teleport)
                 elif type(op) is schemas.HintOp:
                     kind = "hint"
+                    charge(key, HINT, op.player, players, now)
                     out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now, op.teleport)
                 elif type(op) is schemas.PositionsOp:
                     kind = "positions"
+                    self.join(key, op.updates, players, now)
                     out = eng.positions(op.world, [(u.player, u.pos, u.teleport) for u in op.updates], now)
                 else:  # a LoosePositionsOp: some update did not decode
                     kind = "positions"
-                    out = self.positions_each(op.world, op.updates, now)
+                    out = self.positions_each(op.world, op.updates, now, key)
                 if out.records:
                     rt.store.persist(out.records)
                 if out.wait_seq > wait:
@@ -298,6 +351,19 @@ class Api:
             t0 = t1
         rt.publish()
         return results, wait
+
+    def charge(self, key: bytes | None, kind: int, player: str, players: Any, now: float) -> None:
+        """Count a dig or hint, and its player if new, against the key's quotas (`KeyQuotas`)."""
+        take = self.quotas.take
+        take(key, kind, 1, now)
+        if player not in players:
+            take(key, NEW_PLAYER, 1, now)
+
+    def join(self, key: bytes | None, updates: list[Any], players: Any, now: float) -> None:
+        """Count the players new to the engine in a positions update against the key's quota."""
+        new = sum(1 for u in updates if u.player not in players)
+        if new:
+            self.quotas.take(key, NEW_PLAYER, new, now)
 
     # ---- grants -----------------------------------------------------------------------------------------
     def grants(self, req: Request) -> bytes:
@@ -354,6 +420,26 @@ class Api:
         self.auth(req, ADMIN)
         return encode(await self.rt.retire_world(_world_param(req)))
 
+    def upload_head(self, req: Request) -> int:
+        """Check a site upload by its head alone: the key, the world, the announced length.
+
+        Runs before the body is read (the transport's head check), and again in the handler.
+        Returns the world's byte cap.
+        """
+        from cairn.core.errors import BodyTooLarge, UnknownWorld
+
+        self.auth(req, ADMIN)
+        world = _world_param(req)
+        if world not in self.rt.eng.worlds:
+            raise UnknownWorld(f"world {world!r} is neither configured nor registered (PUT /v1/worlds/{world})",
+                               field="world")  # fmt: skip
+        wc = self.rt.cfg.worlds.get(world)
+        cap = wc.upload_max_bytes if wc is not None else self.upload_cap
+        length = req.header(b"content-length")
+        if length is not None and length.isdigit() and int(length) > cap:
+            raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({cap})")
+        return cap
+
     async def put_sites(self, req: Request) -> Any:
         """Replace a world's sites with an uploaded NDJSON, CSV or pack body (parsed off the loop)."""
         import asyncio
@@ -363,24 +449,20 @@ class Api:
         from cairn.worlds.sources import InvalidSites
         from cairn.worlds.upload import ingest
 
-        self.auth(req, ADMIN)
-        world = _world_param(req)
-        if world not in self.rt.eng.worlds:
-            raise UnknownWorld(f"world {world!r} is neither configured nor registered (PUT /v1/worlds/{world})",
-                               field="world")  # fmt: skip
-        wc = self.rt.cfg.worlds.get(world)
-        cap = wc.upload_max_bytes if wc is not None else self.upload_cap
-        if len(req.body) > cap:
+        cap = self.upload_head(req)
+        world = req.params["world"]
+        spool = req.spool
+        body: Any = req.body if spool is None else spool.file
+        size = len(req.body) if spool is None else spool.size
+        if size > cap:  # a chunked body announces no length
             raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({cap})")
-        if not req.body.strip():
+        if spool is None and not req.body.strip():
             raise InvalidSites("the body holds no sites")
         lock = self._world_locks.setdefault(world, asyncio.Lock())
         async with lock:
             loop = asyncio.get_running_loop()
             ctype = req.headers.get("content-type", "")
-            sites, info = await loop.run_in_executor(None, ingest, req.body, ctype, self.rt.data_dir, world)
-            if len(sites) == 0:
-                raise InvalidSites("the body holds no sites")
+            sites, info = await loop.run_in_executor(None, ingest, body, ctype, self.rt.data_dir, world)
             eng = self.rt.eng
             if world not in eng.worlds:  # retired while the body was parsed: its sites go with it
                 uploaded_pack_path(self.rt.data_dir, world).unlink(missing_ok=True)
@@ -409,24 +491,35 @@ class Api:
         if not (raw_after.isascii() and raw_after.isdigit()) or len(raw_after) > 19:
             raise ValidationError("after must be an event id (a non-negative integer)", field="after")
         after = int(raw_after)
-        sub = self.hub.subscribe(hunt)
+        sub = self.hub.subscribe(hunt, key_of(req.auth()))
         backlog, complete = self.rt.eng.events.after(after, hunt)
-        return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")])
+        # The stream ends its connection: a client that was cut off must reconnect with `after`.
+        return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")],
+                      keep_alive=False)  # fmt: skip
 
     async def _sse(self, sub: Any, backlog: list[Event], complete: bool, after: int) -> Any:
+        frame = self.hub.frame
         try:
             yield b"retry: 1000\n\n"
             if not complete:
                 yield b"event: gap\ndata: " + encode({"after": after}) + b"\n\n"
             last = after
-            if backlog:
-                yield b"".join(sse_frame(e) for e in backlog)
-                last = backlog[-1].id
+            waiter = self.rt.settled()  # the backlog may hold events of records not yet durable
+            if waiter is not None:
+                await waiter
+            # The backlog goes out in pieces, each written only once the client has drained the
+            # last (the transport's flow control), as live events are: a client that does not
+            # read holds one piece, not the whole backlog.
+            for i in range(0, len(backlog), _BACKLOG_PIECE):
+                piece = backlog[i : i + _BACKLOG_PIECE]
+                yield b"".join([frame(e) for e in piece])
+                last = piece[-1].id
+            del backlog
             while True:
                 evs = await sub.get(15.0)
                 fresh = [e for e in evs if e.id > last]
                 if fresh:
-                    yield b"".join(sse_frame(e) for e in fresh)
+                    yield b"".join([frame(e) for e in fresh])
                     last = fresh[-1].id
                 elif sub.dropped:
                     yield b"event: dropped\ndata: " + encode({"resume_after": last}) + b"\n\n"
@@ -438,30 +531,32 @@ class Api:
 
     # ---- routes ------------------------------------------------------------------------------------------
     def routes(self, router: Router) -> None:
-        m = self.metrics.timed
+        """Register the API's routes; each is described in `cairn.net.openapi.ROUTES` too."""
+        m, r = self.metrics.timed, self.durable_read
         router.add("GET", "/healthz", self.healthz)
         router.add("GET", "/readyz", self.readyz)
         router.add("GET", "/metrics", self.metrics_text)
         router.add("GET", "/v1/openapi.json", self.openapi_json)
         router.add("POST", "/v1/hunts", m("create_hunt", self.create_hunt))
-        router.add("GET", "/v1/hunts", m("list_hunts", self.list_hunts))
-        router.add("GET", "/v1/hunts/{hunt}", m("get_hunt", self.get_hunt))
+        router.add("GET", "/v1/hunts", m("list_hunts", r(self.list_hunts)))
+        router.add("GET", "/v1/hunts/{hunt}", m("get_hunt", r(self.get_hunt)))
         router.add("POST", "/v1/hunts/{hunt}/end", m("end_hunt", self.end_hunt))
         router.add("POST", "/v1/hunts/{hunt}/hint", m("hint", self.hint))
         router.add("POST", "/v1/hunts/{hunt}/dig", m("dig", self.dig))
         router.add("POST", "/v1/positions", m("positions", self.positions))
         router.add("POST", "/v1/batch", m("batch", self.batch))
-        router.add("GET", "/v1/players/{player}", m("player", self.player))
-        router.add("GET", "/v1/players/{player}/grants", m("grants", self.grants))
+        router.add("GET", "/v1/players/{player}", m("player", r(self.player)))
+        router.add("GET", "/v1/players/{player}/grants", m("grants", r(self.grants)))
         router.add("POST", "/v1/players/{player}/leave", m("leave", self.leave))
-        router.add("GET", "/v1/grants/pending", m("pending_grants", self.pending_grants))
+        router.add("GET", "/v1/grants/pending", m("pending_grants", r(self.pending_grants)))
         router.add("POST", "/v1/grants/{grant_id}/ack", m("ack", self.ack))
-        router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", self.leaderboard))
+        router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", r(self.leaderboard)))
         router.add("GET", "/v1/events", self.events, stream=True)
         router.add("GET", "/v1/worlds", m("list_worlds", self.list_worlds))
         router.add("PUT", "/v1/worlds/{world}", m("put_world", self.put_world))
         router.add("DELETE", "/v1/worlds/{world}", m("delete_world", self.delete_world))
-        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=self.upload_cap)
+        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=self.upload_cap,
+                   head=self.upload_head, spool=True)  # fmt: skip
 
 
 def _same(op: Any) -> Any:
@@ -487,6 +582,11 @@ def _world_param(req: Request) -> str:
     return world
 
 
+_BACKLOG_PIECE = 128  # events per backlog write: about 32 KiB, under the transport's high-water mark
 
-def sse_frame(e: Event) -> bytes:
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (e.id, e.type.encode(), encode(e))
+
+def key_of(header: bytes | None) -> bytes:
+    """The key in a verified `Authorization: Bearer <key>` value, as the per-key limits count it."""
+    return header[7:].strip() if header else b""
+
+

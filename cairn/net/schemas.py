@@ -229,6 +229,7 @@ class HintBody(msgspec.Struct):
 class HintResponse(msgspec.Struct):
     hint: HintBody
     next_hint_in: int
+    none_left: bool = False  # true (and `hint` empty) when no live treasure is left that the player has not claimed
 
 
 class EventOut(msgspec.Struct):
@@ -351,3 +352,144 @@ class SitesUploaded(msgspec.Struct):
     tags: list[str]
     bytes: int
     seconds: float
+
+
+class PlayerOut(msgspec.Struct):
+    player: str
+    finds: int
+    flags: int
+    last_pos: list[int] | None
+    pending_grants: int
+
+
+class LeftOut(msgspec.Struct):
+    player: str
+    left: bool
+
+
+# ---- events (`GET /v1/events`, session pushes), by type -------------------------------------------
+class HuntScheduledData(msgspec.Struct):
+    starts_at: str
+
+
+class HuntStartedData(msgspec.Struct):
+    ends_at: str
+    treasures: int
+
+
+class HuntEndedData(msgspec.Struct):
+    reason: Literal["time", "admin"]
+    treasures_left: int
+
+
+class TreasureData(msgspec.Struct):
+    treasure: str
+    tier: str
+
+
+class TreasureFoundData(msgspec.Struct):
+    treasure: str
+    tier: str
+    player: str
+    claim_id: str
+
+
+class TreasureClaimedData(msgspec.Struct):
+    """First-finder: the claim's `player` and `claim_id`; shared bounty: every finder's `shares`."""
+
+    treasure: str
+    tier: str
+    finders: list[str]
+    player: str | None = None
+    claim_id: str | None = None
+    shares: list[int] | None = None
+
+
+class ProximityData(msgspec.Struct):
+    player: str
+    treasure: str
+
+
+class HintEscalatedData(msgspec.Struct):
+    step: int
+    of: int
+
+
+class AnticheatData(msgspec.Struct):
+    player: str
+    reason: str
+    distance: float
+    seconds: float
+
+
+class LeaderboardResetData(msgspec.Struct):
+    board: str
+    period: str
+
+
+class _Event(msgspec.Struct, tag_field="type"):
+    id: int
+    hunt: str  # "" for events of no hunt (leaderboard.reset)
+    at: str
+
+
+class HuntScheduled(_Event, tag="hunt.scheduled"):
+    data: HuntScheduledData
+
+
+class HuntStarted(_Event, tag="hunt.started"):
+    data: HuntStartedData
+
+
+class HuntEnded(_Event, tag="hunt.ended"):
+    data: HuntEndedData
+
+
+class TreasureFound(_Event, tag="treasure.found"):
+    data: TreasureFoundData
+
+
+class TreasureClaimed(_Event, tag="treasure.claimed"):
+    data: TreasureClaimedData
+
+
+class TreasureExpired(_Event, tag="treasure.expired"):
+    data: TreasureData
+
+
+class ProximityEnter(_Event, tag="proximity.enter"):
+    data: ProximityData
+
+
+class ProximityExit(_Event, tag="proximity.exit"):
+    data: ProximityData
+
+
+class HintEscalated(_Event, tag="hint.escalated"):
+    data: HintEscalatedData
+
+
+class AnticheatFlagged(_Event, tag="anticheat.flagged"):
+    data: AnticheatData
+
+
+class LeaderboardReset(_Event, tag="leaderboard.reset"):
+    data: LeaderboardResetData
+
+
+AnyEvent = (
+    HuntScheduled | HuntStarted | HuntEnded | TreasureFound | TreasureClaimed | TreasureExpired | ProximityEnter
+    | ProximityExit | HintEscalated | AnticheatFlagged | LeaderboardReset
+)  # fmt: skip
+
+
+class StreamGap(msgspec.Struct):
+    """`event: gap`: events after `after` were dropped before this stream began."""
+
+    after: int
+
+
+class StreamDropped(msgspec.Struct):
+    """`event: dropped`: the subscriber fell behind; resume with `after=resume_after`."""
+
+    resume_after: int

@@ -21,8 +21,9 @@ import msgspec
 
 from cairn.core.errors import CairnError, Unauthorized, ValidationError
 from cairn.net import schemas
-from cairn.net.api import Api, loose_positions, wire_error
+from cairn.net.api import Api, key_of, loose_positions, wire_error
 from cairn.net.http import Router
+from cairn.net.websocket import ConnectionClosed
 
 log = logging.getLogger("cairn.session")
 
@@ -33,10 +34,11 @@ _HOT = frozenset({"dig", "hint", "positions"})  # the ops of `/v1/batch`, run by
 
 
 class Session:
-    def __init__(self, api: Api, ws: Any, scope: str | None) -> None:
+    def __init__(self, api: Api, ws: Any, scope: str | None, key: bytes | None = None) -> None:
         self.api = api
         self.ws = ws
         self.scope = scope
+        self.key = key  # the Authorization value that authenticated the session, for the key's quotas
         self.sub: Any = None
         self.pusher: asyncio.Task[None] | None = None
 
@@ -50,6 +52,10 @@ class Session:
                 binary = isinstance(frame, bytes | bytearray)
                 try:
                     msg = msgspec.msgpack.decode(frame) if binary else msgspec.json.decode(frame)
+                except UnicodeDecodeError:
+                    # RFC 6455 1007: the data is not consistent with its type, as for a text frame.
+                    await self.ws.close(1007, "invalid UTF-8 in a string")
+                    return
                 except (msgspec.DecodeError, RecursionError) as e:
                     kind = "MessagePack" if binary else "JSON"
                     why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
@@ -76,7 +82,7 @@ class Session:
                 raise Unauthorized("authenticate first: send the Authorization header or an auth op")
             if "ops" in msg or op in _HOT:
                 ops = [msg] if "ops" not in msg else _op_from(msg, schemas.SessionBatch).ops
-                results, wait = self.api.run_ops(ops, _to_op)
+                results, wait = self.api.run_ops(ops, _to_op, self.key)
                 if wait > self.api.rt.store.journal.durable_seq:
                     await self.api.rt.store.durable(wait)
                 if "ops" in msg:
@@ -88,7 +94,12 @@ class Session:
             cmd = _op_from(msg, schemas.SessionOp)
             kind = type(cmd)
             if kind is schemas.AuthOp:
-                self.scope = self.api.keys.scope_of("Bearer " + cmd.key)
+                try:
+                    self.scope = self.api.keys.scope_of("Bearer " + cmd.key)
+                except Unauthorized as e:
+                    await self.refused(rid, e, binary)
+                    return None
+                self.key = ("Bearer " + cmd.key).encode("utf-8", "replace")
                 return {"id": rid, "result": {"scope": self.scope}}
             if kind is schemas.SubscribeOp:
                 return {"id": rid, "result": self.subscribe(cmd.hunt, cmd.after, binary)}
@@ -96,7 +107,11 @@ class Session:
                 self.unsubscribe()
                 return {"id": rid, "result": {"subscribed": False}}
             if kind is schemas.GrantsOp:
-                return {"id": rid, "result": {"grants": self.api.rt.eng.grants_of(cmd.player)}}
+                grants = self.api.rt.eng.grants_of(cmd.player)
+                waiter = self.api.rt.settled()  # only durable grants leave the process
+                if waiter is not None:
+                    await waiter
+                return {"id": rid, "result": {"grants": grants}}
             if kind is schemas.AckOp:
                 return {"id": rid, "result": await self.api.rt.ack(cmd.grant_id)}
             if kind is schemas.LeaveOp:
@@ -106,9 +121,19 @@ class Session:
         except (CairnError, msgspec.ValidationError, RecursionError) as e:
             return {"id": rid, **wire_error(e).to_wire()}
 
+    async def refused(self, rid: Any, err: Unauthorized, binary: bool = False) -> None:
+        """Answer a refused key under the server's brake: later as failures mount, then closing."""
+        delay, close = self.ws.auth_failed()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await self.send({"id": rid, **err.to_wire()}, binary)
+        if close:
+            await self.ws.close(4401, "too many failed authentications")
+            raise ConnectionClosed(4401)
+
     def subscribe(self, hunt: str | None, after: int, binary: bool) -> dict[str, Any]:
         self.unsubscribe()
-        self.sub = self.api.hub.subscribe(hunt)
+        self.sub = self.api.hub.subscribe(hunt, key_of(self.key))
         backlog, complete = self.api.rt.eng.events.after(after, hunt)
         self.pusher = asyncio.create_task(self._push(backlog, after, binary))
         return {"subscribed": True, "complete": complete}
@@ -123,6 +148,12 @@ class Session:
 
     async def _push(self, backlog: list[Any], after: int, binary: bool) -> None:
         sub, last = self.sub, after
+        waiter = self.api.rt.settled()  # the backlog may hold events of records not yet durable
+        if waiter is not None:
+            try:
+                await waiter
+            except CairnError:
+                return  # the journal failed: the process is stopping
         for e in backlog:
             await self.send({"event": e}, binary)
             last = e.id
@@ -157,10 +188,12 @@ class Sessions:
             try:
                 scope = self.api.keys.scope_of(header)
             except CairnError:
+                delay, _close = ws.auth_failed()
+                await asyncio.sleep(delay)
                 with contextlib.suppress(Exception):
                     await ws.close(4401, "unauthorized")
                 return
-        await Session(self.api, ws, scope).run()
+        await Session(self.api, ws, scope, header.encode("utf-8", "replace") if header else None).run()
 
     def routes(self, router: Router) -> None:
         router.add_websocket("/v1/session", self)

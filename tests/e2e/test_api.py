@@ -26,7 +26,9 @@ def test_probes_openapi_and_metrics(cairn: CairnServer) -> None:
     assert cairn.request("GET", "/readyz", key=None)[0] == 200
     status, doc, _ = cairn.request("GET", "/v1/openapi.json", key=None)
     assert status == 200 and doc["openapi"].startswith("3.1")
-    assert "/v1/hunts/{hunt}/dig" in doc["paths"]
+    assert "/v1/hunts/{hunt}/dig" in doc["paths"] and "/v1/events" in doc["paths"]
+    # The document needs no key, and a wrong one does not stop it either.
+    assert cairn.request("GET", "/v1/openapi.json", key="not-a-key")[:2] == (200, doc)
     req = urllib_get(cairn.url + "/metrics")
     assert "cairn_request_seconds" in req and "cairn_process_resident_memory_bytes" in req
 
@@ -79,6 +81,11 @@ def test_create_errors(cairn: CairnServer) -> None:
     assert status == 422 and body["error"]["field"] == "treasures"
     status, body, _ = cairn.request("POST", "/v1/hunts", raw=b"{not json", key=ADMIN)
     assert status == 400 and body["error"]["code"] == "invalid_body"
+    for spec in (hunt_spec(leaderboards=["weekyl"]), hunt_spec(leaderboards=["weekyl"], schedule="0 * * * *")):
+        status, body, _ = cairn.request("POST", "/v1/hunts", spec, key=ADMIN)
+        assert status == 422 and body["error"]["code"] == "unknown_leaderboard", body
+        assert body["error"]["field"] == "leaderboards" and "'weekyl'" in body["error"]["message"]
+    assert cairn.request("GET", "/v1/hunts")[1]["hunts"] == []
     # solve_by past the end: the final hint would never come.
     late = hunt_spec(duration="1h", hints={"cooldown": "0s", "solve_by": "90m"})
     status, body, _ = cairn.request("POST", "/v1/hunts", late, key=ADMIN)

@@ -112,6 +112,30 @@ def test_recurring_spec_makes_one_instance_per_firing(node: CairnServer) -> None
     assert len(instances()) == len(set(instances()))
 
 
+def test_request_id_replays_only_within_its_hunt_and_survives_a_restart(node: CairnServer) -> None:
+    east = {"min": [200, -64, 200], "max": [400, 320, 400]}
+    west = {"min": [-400, -64, -400], "max": [-200, 320, -200]}
+    spot = create(node, hunt_spec("east", treasures=2, area=east))["treasures"][0]["pos"]
+    create(node, hunt_spec("west", treasures=2, area=west))
+    claim = node.request("POST", "/v1/hunts/east/dig", dig_body("alice", spot, "req-0"))[1]["claim"]
+
+    def check() -> None:
+        # The same (player, request_id) elsewhere is a new request: a missing hunt is missing, and
+        # another hunt decides the dig itself (its treasures are far away: a miss).
+        missing = node.request("POST", "/v1/hunts/does-not-exist/dig", dig_body("alice", spot, "req-0"))
+        assert missing[0] == 404 and missing[1]["error"]["code"] == "hunt_not_found", missing
+        other = node.request("POST", "/v1/hunts/west/dig", dig_body("alice", spot, "req-0"))
+        assert other[0] == 200 and other[1]["result"] == "miss" and "claim" not in other[1], other
+        # In its own hunt the replay still gets the claim back.
+        replay = node.request("POST", "/v1/hunts/east/dig", dig_body("alice", spot, "req-0"))[1]
+        assert replay["result"] == "found" and replay["claim"] == claim
+
+    check()
+    node.kill()
+    node.start()
+    check()
+
+
 def test_worlds_registered_at_runtime_are_journaled_and_retired(node: CairnServer) -> None:
     def worlds() -> dict[str, dict[str, object]]:
         status, body, _ = node.request("GET", "/v1/worlds", key=ADMIN)

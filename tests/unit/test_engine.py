@@ -73,6 +73,12 @@ def test_unknown_tag_and_world_and_loot_are_clear_errors() -> None:
         create(eng, world="nether")
     with pytest.raises(errors.UnknownLootTable):
         create(eng, loot="nope")
+    for make in (lambda s: eng.plan_input(s), lambda s: eng.register_recurring(s, T0)):
+        with pytest.raises(errors.UnknownLeaderboard) as lb:
+            make(spec(id="typo", leaderboards=["alltime", "weekyl"], schedule="0 * * * *"))
+        assert (lb.value.code, lb.value.status, lb.value.field) == ("unknown_leaderboard", 422, "leaderboards")
+        assert "leaderboards[1]" in lb.value.message and "'weekyl'" in lb.value.message
+    assert "typo" not in eng.hunts and "typo" not in eng.recurring
 
 
 def test_placement_and_loot_are_a_function_of_secret_spec_and_seed() -> None:
@@ -124,6 +130,38 @@ def test_a_replayed_request_id_returns_the_same_claim_at_any_later_time() -> Non
     eng.end_hunt("h1", T0 + 10)
     again = dig(eng, "alice", (0, 0, 0), rid="same", now=T0 + 10**6)
     assert again.result["claim"] == first.result["claim"] and again.records == ()
+
+
+def test_a_found_replys_temperature_is_toward_the_next_treasure_also_when_replayed() -> None:
+    eng = engine()
+    create(eng, treasures=2)
+    a, b = positions(eng, "h1")
+    from cairn.core.hints import temperature_band
+
+    expect = temperature_band(((a[0] - b[0]) ** 2 + (a[2] - b[2]) ** 2) ** 0.5)
+    first = dig(eng, "alice", a, rid="r1").result
+    assert first["result"] == "found" and first["temperature"] == expect
+    again = dig(eng, "alice", a, rid="r1", now=T0 + 5).result
+    assert again == first  # the replay has the same shape, temperature included
+    dig(eng, "alice", b, now=T0 + 10)
+    assert dig(eng, "alice", b, rid="r1", now=T0 + 11).result["temperature"] == "cold"  # none left for alice
+
+
+def test_a_hint_with_no_treasure_left_is_a_stable_reply_that_starts_no_cooldown() -> None:
+    eng = engine()
+    create(eng, treasures=2, hints={"cooldown": "30s"})
+    a, b = positions(eng, "h1")
+    assert eng.hint("h1", "alice", a, None, T0 + 1).result["hint"]  # a hint, and the cooldown runs
+    dig(eng, "alice", a, now=T0 + 2)
+    dig(eng, "bob", b, now=T0 + 2)  # every treasure is gone for alice: one hers, one bob's
+    for now in (T0 + 3, T0 + 4):  # inside alice's cooldown, and again: no 429
+        assert eng.hint("h1", "alice", a, None, now).result == {"hint": {}, "next_hint_in": 0, "none_left": True}
+    assert eng.hint("h1", "carol", a, None, T0 + 3).result["none_left"] is True
+    eng2 = engine()
+    create(eng2, treasures=2, hints={"cooldown": "30s"})
+    a2, _ = positions(eng2, "h1")
+    dig(eng2, "bob", a2)
+    assert "none_left" not in eng2.hint("h1", "alice", a2, None, T0 + 1).result  # the other is left for alice
 
 
 def test_a_player_claims_a_treasure_at_most_once_even_with_new_request_ids() -> None:
@@ -448,6 +486,44 @@ def test_a_runtime_world_and_an_ended_hunt_in_it_replay_after_the_world_is_retir
     assert fresh.hunts["arena"].ended is not None and "arena_1" not in fresh.worlds
     fresh.register_world("arena_1", T0 + 5)
     assert len(fresh.worlds["arena_1"]) == 0 and fresh.world_users("arena_1", T0 + 5) == []
+
+
+def test_forgetting_idle_players_keeps_durable_state_and_running_cooldowns() -> None:
+    from cairn.core.engine import Engine, Limits
+    from tests.support import SECRET
+
+    eng = Engine(SECRET, {"overworld": grid_world()}, limits=Limits(max_speed=1e9, player_idle=60.0, max_players=3))
+    create(eng, hints={"cooldown": "10m"})
+    p = positions(eng, "h1")[0]
+    cid = eng.dig("h1", "ann", p, p, "r1", T0).result["claim"]["claim_id"]
+    eng.hint("h1", "bob", (0, 64, 0), None, T0)
+    eng.positions("overworld", [("cat", (1, 64, 1), False)], T0)
+    with pytest.raises(errors.TooManyPlayers):
+        eng.positions("overworld", [("dan", (1, 64, 1), False)], T0)
+    assert "dan" not in eng.players  # refused as a whole
+    for t in range(0, 200, 5):
+        eng.tick(T0 + t)
+    assert eng.players == {}  # all silent for a minute: forgotten
+    # Durable state stays: the replay returns the claim, the grant is pending, finds count.
+    assert eng.dig("h1", "ann", p, p, "r1", T0 + 200).result["claim"]["claim_id"] == cid
+    assert len(eng.grants_of("ann")) == 1 and eng.finds["ann"] == 1
+    # Bob's 10-minute cooldown outlives his forgotten state.
+    with pytest.raises(errors.HintCooldown):
+        eng.hint("h1", "bob", (0, 64, 0), None, T0 + 200)
+
+
+def test_strict_players_join_through_positions() -> None:
+    from cairn.core.engine import Engine, Limits
+    from tests.support import SECRET
+
+    eng = Engine(SECRET, {"overworld": grid_world()}, limits=Limits(max_speed=1e9, strict_players=True))
+    create(eng)
+    with pytest.raises(errors.PlayerNotJoined):
+        eng.hint("h1", "ann", (0, 64, 0), None, T0)
+    with pytest.raises(errors.PlayerNotJoined):
+        eng.dig("h1", "ann", (0, 64, 0), (0, 64, 0), "r", T0)
+    eng.positions("overworld", [("ann", (0, 64, 0), False)], T0)
+    assert "hint" in eng.hint("h1", "ann", (0, 64, 0), None, T0).result
 
 
 def test_treasures_left_means_the_same_in_the_summary_and_in_hunt_ended() -> None:
