@@ -121,11 +121,11 @@ def test_request_id_replays_only_within_its_hunt_and_survives_a_restart(node: Ca
 
     def check() -> None:
         # The same (player, request_id) elsewhere is a new request: a missing hunt is missing, and
-        # another hunt decides the dig itself (its treasures are far away: a miss).
+        # another hunt decides the dig itself (the spot is outside its area: out_of_bounds, no claim).
         missing = node.request("POST", "/v1/hunts/does-not-exist/dig", dig_body("alice", spot, "req-0"))
         assert missing[0] == 404 and missing[1]["error"]["code"] == "hunt_not_found", missing
         other = node.request("POST", "/v1/hunts/west/dig", dig_body("alice", spot, "req-0"))
-        assert other[0] == 200 and other[1]["result"] == "miss" and "claim" not in other[1], other
+        assert other[0] == 422 and other[1]["error"]["code"] == "out_of_bounds", other
         # In its own hunt the replay still gets the claim back.
         replay = node.request("POST", "/v1/hunts/east/dig", dig_body("alice", spot, "req-0"))[1]
         assert replay["result"] == "found" and replay["claim"] == claim
