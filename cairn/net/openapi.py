@@ -94,35 +94,8 @@ positions ops (`Op`, as in `POST /v1/batch`). Server frames: `{"id", "result"}`,
 `subscribe`. See docs/api.md, WebSocket session. Without an `Upgrade: websocket` header: 426."""
 
 
-class SubscribeOp(msgspec.Struct, tag_field="op", tag="subscribe"):
-    hunt: str | None = None
-    after: int = 0
-
-
-class UnsubscribeOp(msgspec.Struct, tag_field="op", tag="unsubscribe"):
-    pass
-
-
-class GrantsOp(msgspec.Struct, tag_field="op", tag="grants"):
-    player: schemas.PlayerId
-
-
-class AckOp(msgspec.Struct, tag_field="op", tag="ack"):
-    grant_id: str
-
-
-class AuthOp(msgspec.Struct, tag_field="op", tag="auth"):
-    key: str
-
-
-class PingOp(msgspec.Struct, tag_field="op", tag="ping"):
-    pass
-
-
-SessionOp = (
-    schemas.DigOp | schemas.HintOp | schemas.PositionsOp | SubscribeOp | UnsubscribeOp | GrantsOp | AckOp | AuthOp
-    | PingOp
-)
+# The session's ops are the structs it decodes with (`schemas.Op`, `schemas.SessionOp`).
+SessionOp = schemas.Op | schemas.SessionOp
 
 
 class SessionBatch(msgspec.Struct):

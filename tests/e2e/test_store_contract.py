@@ -182,6 +182,7 @@ def test_worlds_registered_at_runtime_are_journaled_and_retired(node: CairnServe
     status, body, _ = node.request("DELETE", "/v1/worlds/minecraft:the_end", key=ADMIN)
     assert status == 200 and body == {"world": "minecraft:the_end", "retired": True}, body
     assert "minecraft:the_end" not in worlds()
+    assert node.request("GET", "/v1/hunts/end/map", key=ADMIN)[0] == 200  # the dashboard's map of its ended hunt
     status, body, _ = node.request("PUT", "/v1/worlds/minecraft:the_end/sites", key=ADMIN, raw=b'{"x":1,"y":2,"z":3}',
                                    headers={"Content-Type": "application/x-ndjson"})  # fmt: skip
     assert status == 422 and body["error"]["code"] == "unknown_world", body
