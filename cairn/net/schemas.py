@@ -240,8 +240,16 @@ class EventOut(msgspec.Struct):
     data: dict[str, Any]
 
 
+class UpdateError(msgspec.Struct):
+    """A refused update of a positions request: its place in `updates`, and why."""
+
+    index: int
+    error: ErrorDetail
+
+
 class PositionsResponse(msgspec.Struct):
-    events: list[EventOut]
+    events: list[ProximityEnter | ProximityExit]
+    errors: list[UpdateError]
 
 
 class BatchResponse(msgspec.Struct):
