@@ -91,7 +91,7 @@ class Service:
 
     def __init__(self, cfg: configmod.Config) -> None:
         self.cfg = cfg
-        check_env(os.environ)  # before anything starts: a weak key is a configuration error
+        check_env(os.environ, cfg.server.host)  # before anything starts: a weak key is a configuration error
         self.rt: Runtime = make_runtime(cfg)
         self.hub = Hub(max_per_key=cfg.events.max_subscribers_per_key)
         self.metrics = Metrics(access_log=cfg.server.access_log)
@@ -103,7 +103,7 @@ class Service:
     async def start(self) -> None:
         started = time.perf_counter()
         await self.rt.start()
-        self.keys = Keys.load(self.rt.data_dir, os.environ)
+        self.keys = Keys.load(self.rt.data_dir, os.environ, self.cfg.server.host)
         self.rt.listeners.append(self.hub.publish)
         api = self.api = Api(self.rt, self.keys, self.hub, self.metrics)
         api.openapi = build_openapi()

@@ -55,7 +55,10 @@ def test_a_messagepack_frame_with_bad_utf8_closes_the_session_with_1007(cairn: C
 
 def test_serve_refuses_a_short_key_from_the_environment(tmp_path: Path) -> None:
     env = {**os.environ, "CAIRN_ADMIN_KEY": ADMIN, "CAIRN_GAME_KEY": "game-secret"}
-    cmd = [sys.executable, "-m", "cairn", "serve", "--port", "0", "--data-dir", str(tmp_path / "d")]
+    # Refused when listening beyond loopback (192.0.2.1 is a documentation address: were the check
+    # missing, binding it would fail here rather than listen).
+    cmd = [sys.executable, "-m", "cairn", "serve", "--host", "192.0.2.1", "--port", "0", "--data-dir",
+           str(tmp_path / "d")]  # fmt: skip
     out = subprocess.run(cmd, env=env, capture_output=True, timeout=60, text=True)
     assert out.returncode == 2, out
     assert "CAIRN_GAME_KEY is 11 characters long; use at least 16" in out.stdout + out.stderr
