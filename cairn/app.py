@@ -127,6 +127,9 @@ class Runtime:
         # arena (docs/operations.md, Memory); hunts created at once are placed one after the other.
         self._placer = ThreadPoolExecutor(1, thread_name_prefix="cairn-placement")
         self._instances: asyncio.Task[None] | None = None
+        # The largest site upload of any world; a world registered at runtime takes this one.
+        caps = [wc.upload_max_bytes for wc in cfg.worlds.values()]
+        self.upload_cap = max(caps, default=configmod.WorldConfig().upload_max_bytes)
 
     @property
     def eng(self) -> Engine:
@@ -156,7 +159,11 @@ class Runtime:
         worlds = {}
         for name, wc in c.worlds.items():
             worlds[name] = await loop.run_in_executor(None, build_world, name, wc, self.data_dir)
-        limits = Limits(max_speed=c.limits.max_speed, dig_rate=c.limits.dig_rate, dig_burst=c.limits.dig_burst)
+        cl = c.limits
+        limits = Limits(
+            max_speed=cl.max_speed, dig_rate=cl.dig_rate, dig_burst=cl.dig_burst, strict_players=cl.strict_players,
+            player_idle=cl.player_idle, max_players=cl.max_players,
+        )  # fmt: skip
         landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in c.landmarks]
         return cls(self.secret, worlds, c.loot_tables(), limits, landmarks, c.boards(), c.event_log())
 

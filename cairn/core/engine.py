@@ -28,7 +28,9 @@ from cairn.core.errors import (
     ImplausibleMovement,
     OutOfBounds,
     OutOfReach,
+    PlayerNotJoined,
     RateLimited,
+    TooManyPlayers,
     UnknownWorld,
     WorldInUse,
     WorldNotFound,
@@ -62,6 +64,7 @@ NOTHING: tuple[AnyRecord, ...] = ()
 NO_ERRORS: tuple[dict[str, Any], ...] = ()  # a positions reply's `errors` when every update applied
 #: The tag vocabulary of a world registered at runtime, until its sites are uploaded.
 EMPTY_WORLD_TAGS = ("surface", "cave", "underwater")
+SWEEP_STEP = 4096  # players (and hint entries) looked at per `tick` when forgetting idle ones
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -69,6 +72,9 @@ class Limits(msgspec.Struct, frozen=True):
     dig_rate: float = 10.0  # digs per second per player (token bucket)
     dig_burst: int = 20
     movement_slack: float = 8.0  # blocks of slack for tick jitter
+    strict_players: bool = False  # hint and dig only for players announced through positions
+    player_idle: float = 600.0  # seconds of silence after which a player's ephemeral state is forgotten
+    max_players: int = 250_000  # players tracked at once; past it, new ones are refused until idle ones go
 
 
 class Outcome(NamedTuple):
@@ -362,7 +368,7 @@ class Engine:
         "_burst", "_max_speed", "_rate", "_slack", "boards", "by_request", "claimed", "claims", "events", "finds",
         "grants", "hunts", "landmarks", "last_emitted", "last_event", "last_hint", "limits", "live_treasures",
         "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "registered",
-        "secret", "seq", "tiles_kept", "timers", "world_version", "worlds",
+        "secret", "seq", "sweep", "tiles_kept", "timers", "world_version", "worlds",
     )  # fmt: skip
 
     def __init__(
@@ -409,6 +415,8 @@ class Engine:
         self.boards = boards if boards is not None else Boards(list(DEFAULT_BOARDS))
         self.new_events: list[Event] = []  # drained by the transport after each call
         self.tiles_kept = 0  # temperature tiles cached over all hunts (a cache; not state)
+        # The idle sweep's place: names of players and hint entries still to look at (`forget_idle`).
+        self.sweep: tuple[list[str], list[tuple[str, str]], float] = ([], [], 0.0)
 
     # ---- time and ids -------------------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -798,7 +806,7 @@ class Engine:
         """
         p = self.players.get(player)
         if p is None:
-            p = self.players[player] = Player()
+            p = self._new_player(player, False)
         last = p.last_pos
         if last is not None and not teleport:
             dt = now - p.last_t
@@ -872,9 +880,13 @@ class Engine:
         lim = self.limits
         players = self.players
         errors: list[dict[str, Any]] | None = None
+        new = 0
         for i, (player, pos, teleport) in enumerate(updates):
             p = players.get(player)
-            if p is None or p.last_pos is None or teleport:
+            if p is None:
+                new += 1
+                continue
+            if p.last_pos is None or teleport:
                 continue
             allowed = lim.max_speed * max(0.0, now - p.last_t) + lim.movement_slack
             if dist2(p.last_pos, pos) > allowed * allowed:
@@ -887,6 +899,8 @@ class Engine:
                     if errors is None:
                         errors = []
                     errors.append({"index": at, "i": i, **e.to_wire()})
+        if new and len(players) + new > lim.max_players:
+            self._new_player(updates[0][0], True, new)  # raises TooManyPlayers
         if errors is not None:
             refused = {e.pop("i") for e in errors}
             updates = [u for i, u in enumerate(updates) if i not in refused]
@@ -912,6 +926,52 @@ class Engine:
         self.players.pop(player, None)
         for prox in self.proximity.values():
             prox.drop_player(player)
+
+    def _new_player(self, player: str, joining: bool, count: int = 1) -> Player:
+        """Track a player not tracked yet (new, or forgotten while idle). A position update joins a
+        player; with `limits.strict_players` a hint or dig does not. Raises past `limits.max_players`."""
+        lim = self.limits
+        if not joining and lim.strict_players:
+            raise PlayerNotJoined(
+                f"player {player!r} has not joined: send a position update for them first (limits.strict_players)",
+                field="player",
+            )
+        if len(self.players) + count > lim.max_players:
+            raise TooManyPlayers(
+                f"{len(self.players):,} players are tracked (limits.max_players = {lim.max_players:,}); players "
+                f"silent for {lim.player_idle:g}s are forgotten",
+                retry_after=1.0,
+            )
+        p = self.players[player] = Player()
+        return p
+
+    def forget_idle(self, now: float) -> int:
+        """Forget players silent for `limits.player_idle` seconds (as `leave` does), and hint cooldowns that
+        ended that long ago. Durable state (claims, grants, finds) is untouched. Looks at SWEEP_STEP
+        names of each per call; a pass over all starts at most every `player_idle / 4` seconds.
+        Returns how many players were forgotten."""
+        names, hinted, started = self.sweep
+        idle = self.limits.player_idle
+        if not names and not hinted:
+            if now - started < idle / 4:
+                return 0
+            names, hinted, started = list(self.players), list(self.last_hint), now
+        cut = now - idle
+        players, last_hint = self.players, self.last_hint
+        gone = 0
+        for _ in range(min(SWEEP_STEP, len(names))):
+            name = names.pop()
+            p = players.get(name)
+            if p is not None and p.last_t < cut:
+                self.leave(name)
+                gone += 1
+        for _ in range(min(SWEEP_STEP, len(hinted))):
+            key = hinted.pop()
+            last = last_hint.get(key)
+            if last is not None and last[0] < cut:  # its cooldown ended `idle` seconds ago
+                del last_hint[key]
+        self.sweep = (names, hinted, started)
+        return gone
 
     # ---- grants -------------------------------------------------------------------------------
     def grants_of(self, player: str) -> list[dict[str, Any]]:
@@ -942,6 +1002,7 @@ class Engine:
         """Apply everything due by `now`: hunt starts and ends, bounty windows closing, old proximity events."""
         records: list[AnyRecord] = []
         self.events.expire(now)
+        self.forget_idle(now)
         for board, period in self.boards.roll(now):
             self.emit("leaderboard.reset", "", now, {"board": board, "period": period})
         timers = self.timers

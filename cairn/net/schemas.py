@@ -165,7 +165,7 @@ class PingOp(Body, tag_field="op", tag="ping"):
 SessionOp = SubscribeOp | UnsubscribeOp | GrantsOp | AckOp | LeaveOp | AuthOp | PingOp
 
 
-class SessionBatch(Body):
+class BatchFrame(Body):
     """A session frame with `ops` (its `id` taken off): each op is decoded alone, as in `/v1/batch`."""
 
     ops: Annotated[list[Any], msgspec.Meta(max_length=1000)]

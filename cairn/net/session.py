@@ -21,7 +21,7 @@ import msgspec
 
 from cairn.core.errors import CairnError, Unauthorized, ValidationError
 from cairn.net import schemas
-from cairn.net.api import Api, loose_positions, wire_error
+from cairn.net.api import Api, key_of, loose_positions, wire_error
 from cairn.net.http import Router
 from cairn.net.websocket import ConnectionClosed
 
@@ -34,11 +34,11 @@ _HOT = frozenset({"dig", "hint", "positions"})  # the ops of `/v1/batch`, run by
 
 
 class Session:
-    def __init__(self, api: Api, ws: Any, scope: str | None, owner: bytes = b"") -> None:
+    def __init__(self, api: Api, ws: Any, scope: str | None, key: bytes | None = None) -> None:
         self.api = api
         self.ws = ws
         self.scope = scope
-        self.owner = owner  # the key, as per-key limits count it
+        self.key = key  # the Authorization value that authenticated the session, for the key's quotas
         self.sub: Any = None
         self.pusher: asyncio.Task[None] | None = None
 
@@ -81,8 +81,8 @@ class Session:
             if op != "auth" and self.scope is None:
                 raise Unauthorized("authenticate first: send the Authorization header or an auth op")
             if "ops" in msg or op in _HOT:
-                ops = [msg] if "ops" not in msg else _op_from(msg, schemas.SessionBatch).ops
-                results, wait = self.api.run_ops(ops, _to_op)
+                ops = [msg] if "ops" not in msg else _op_from(msg, schemas.BatchFrame).ops
+                results, wait = self.api.run_ops(ops, _to_op, self.key)
                 if wait > self.api.rt.store.journal.durable_seq:
                     await self.api.rt.store.durable(wait)
                 if "ops" in msg:
@@ -99,7 +99,7 @@ class Session:
                 except Unauthorized as e:
                     await self.refused(rid, e, binary)
                     return None
-                self.owner = cmd.key.strip().encode("utf-8", "replace")
+                self.key = ("Bearer " + cmd.key).encode("utf-8", "replace")
                 return {"id": rid, "result": {"scope": self.scope}}
             if kind is schemas.SubscribeOp:
                 return {"id": rid, "result": self.subscribe(cmd.hunt, cmd.after, binary)}
@@ -133,7 +133,7 @@ class Session:
 
     def subscribe(self, hunt: str | None, after: int, binary: bool) -> dict[str, Any]:
         self.unsubscribe()
-        self.sub = self.api.hub.subscribe(hunt, self.owner)
+        self.sub = self.api.hub.subscribe(hunt, key_of(self.key))
         backlog, complete = self.api.rt.eng.events.after(after, hunt)
         self.pusher = asyncio.create_task(self._push(backlog, after, binary))
         return {"subscribed": True, "complete": complete}
@@ -193,8 +193,7 @@ class Sessions:
                 with contextlib.suppress(Exception):
                     await ws.close(4401, "unauthorized")
                 return
-        owner = header.strip()[7:].strip().encode("utf-8", "replace") if header else b""
-        await Session(self.api, ws, scope, owner).run()
+        await Session(self.api, ws, scope, header.encode("utf-8", "replace") if header else None).run()
 
     def routes(self, router: Router) -> None:
         router.add_websocket("/v1/session", self)

@@ -19,6 +19,7 @@ Cells are classified by block and fluid names (classify.py), and the site rules 
 from __future__ import annotations
 
 import struct
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple
@@ -26,7 +27,7 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from cairn.worlds.anvil import ChunkSites
+from cairn.worlds.anvil import MAX_CHUNK_BYTES, ChunkSites
 from cairn.worlds.classify import AIR, SOLID, Classifier, classify
 
 SECTION: Final = 32
@@ -49,12 +50,17 @@ class HytaleError(Exception):
 
 
 class Palette(NamedTuple):
-    """One decoded section palette: its kind, (internal id, name) entries and the 32³ internal ids."""
+    """One section palette: its kind, (internal id, name) entries, and where its 32³ cells lie in `data`."""
 
     kind: int
     entries: tuple[tuple[int, str], ...]
-    ids: npt.NDArray[np.uint16] | None  # None for an Empty palette (every cell is id 0)
-    end: int  # offset just after the ids
+    data: bytes
+    cells: int  # offset of the cells in `data`
+    end: int  # offset just after the cells
+
+    def ids(self) -> npt.NDArray[np.uint16] | None:
+        """The 32³ internal ids, or None for an Empty palette (every cell is `Empty`). O(cells)."""
+        return None if self.kind == EMPTY else decode_indices(self.data, self.kind, self.cells)
 
 
 def region_coords(path: Path) -> tuple[int, int]:
@@ -90,6 +96,7 @@ class Region:
 
             self._zstd = zstandard.ZstdDecompressor()
             self._zstd_error = zstandard.ZstdError
+            self._zstd_size = zstandard.frame_content_size
         except BaseException:
             self._f.close()
             raise
@@ -110,8 +117,14 @@ class Region:
         src, comp = struct.unpack(">II", head)
         if pos + BLOB_HEADER + comp > self.size:
             raise HytaleError(f"blob of {comp} bytes runs past the end of the file")
+        if src > MAX_CHUNK_BYTES:
+            raise HytaleError(f"blob decompresses to {src:,} bytes, more than {MAX_CHUNK_BYTES >> 20} MiB")
         try:
-            out = self._zstd.decompress(self._f.read(comp), max_output_size=src)
+            data = self._f.read(comp)
+            # `max_output_size` bounds only a frame that does not declare its size: check a declared one.
+            if self._zstd_size(data) > src:
+                raise HytaleError(f"blob's zstd frame decompresses to more than its header's {src:,} bytes")
+            out = self._zstd.decompress(data, max_output_size=src)
         except self._zstd_error as e:
             raise HytaleError(f"bad zstd data ({e})") from None
         if len(out) != src:
@@ -166,7 +179,7 @@ def read_palette(data: bytes, pos: int = 0) -> Palette:
         kind = data[pos]
         pos += 1
         if kind == EMPTY:
-            return Palette(EMPTY, (), None, pos)
+            return Palette(EMPTY, (), data, pos, pos)
         if kind not in _ID_BYTES:
             raise HytaleError(f"palette type {kind} is not one of 0..3")
         (count,) = struct.unpack_from(">H", data, pos)
@@ -189,23 +202,31 @@ def read_palette(data: bytes, pos: int = 0) -> Palette:
     need = _CELL_BYTES[kind]
     if pos + need > len(data):
         raise HytaleError(f"section holds {len(data) - pos} bytes of cells, expected {need}")
-    return Palette(kind, tuple(entries), decode_indices(data, kind, pos), pos + need)
+    return Palette(kind, tuple(entries), data, pos, pos + need)
+
+
+def _data(component: dict[str, Any]) -> bytes:
+    """A component's `Data` binary (b"" when absent)."""
+    data = component.get("Data", b"")
+    if not isinstance(data, bytes):
+        raise HytaleError(f"component Data is {type(data).__name__}, not binary")
+    return data
 
 
 def block_palette(component: dict[str, Any]) -> Palette:
     """The block palette of a section's `Block` component (`BlockSection`)."""
-    data = bytes(component.get("Data") or b"")
+    data = _data(component)
     if not data:
-        return Palette(EMPTY, (), None, 0)
+        return Palette(EMPTY, (), data, 0, 0)
     version = int(component.get("Version", MIGRATION_FROM))
     return read_palette(data, 4 if version >= MIGRATION_FROM else 0)
 
 
 def fluid_cells(component: dict[str, Any] | None) -> tuple[Palette, npt.NDArray[np.uint8] | None]:
     """A section's fluid palette and its 32³ levels (None when the section stores no levels)."""
-    data = bytes((component or {}).get("Data") or b"")
+    data = _data(component or {})
     if not data:
-        return Palette(EMPTY, (), None, 0), None
+        return Palette(EMPTY, (), data, 0, 0), None
     pal = read_palette(data)
     pos = pal.end
     if pos >= len(data) or data[pos] == 0:
@@ -219,21 +240,44 @@ def fluid_cells(component: dict[str, Any] | None) -> tuple[Palette, npt.NDArray[
     return pal, levels
 
 
-_LUTS: dict[tuple[int, bool, int, tuple[tuple[int, str], ...]], npt.NDArray[np.uint8]] = {}
+_LutKey = tuple[bool, int, tuple[tuple[int, str], ...]]
+# Per classifier (its deny list shapes the classes), then per palette: palettes repeat across sections.
+_LUTS: weakref.WeakKeyDictionary[Classifier, dict[_LutKey, npt.NDArray[Any]]] = weakref.WeakKeyDictionary()
 
 
-def _lut(classifier: Classifier, pal: Palette, fluid: bool) -> npt.NDArray[np.uint8]:
-    """Internal id → class; ids missing from the palette are id 0 in the game (Empty), so AIR here."""
-    key = (id(classifier), fluid, pal.kind, pal.entries)
-    lut = _LUTS.get(key)
+def _lut(classifier: Classifier, pal: Palette, fluid: bool) -> npt.NDArray[Any]:
+    """Internal id → class; ids missing from the palette are id 0 in the game (Empty), so AIR here.
+
+    For HalfByte palettes the table maps a whole byte to its two cells' classes (256 uint16 items,
+    each the even cell's class then the odd cell's in memory), so that a section is classed with one
+    lookup per byte.
+    """
+    cache = _LUTS.setdefault(classifier, {})
+    key = (fluid, pal.kind, pal.entries)
+    lut = cache.get(key)
     if lut is None:
-        if len(_LUTS) > 4096:
-            _LUTS.clear()
+        if len(cache) > 4096:
+            cache.clear()
         lut = np.zeros(_LUT_SIZE[pal.kind], dtype=np.uint8)
         for internal, name in pal.entries:
             lut[internal] = classifier.fluid(name) if fluid else classifier(name)
-        _LUTS[key] = lut
+        if pal.kind == HALF_BYTE:
+            b = np.arange(256)
+            pairs = np.stack([lut[b >> 4], lut[b & 0x0F]], axis=1)  # BitUtil.getNibble: even index high
+            lut = pairs.view(np.uint16).reshape(256)  # both cells' classes in one item, in memory order
+        cache[key] = lut
     return lut
+
+
+def cell_classes(pal: Palette, classifier: Classifier, fluid: bool = False) -> npt.NDArray[np.uint8]:
+    """The classes of a non-Empty palette's 32³ cells, by index. O(cells)."""
+    lut = _lut(classifier, pal, fluid)
+    if pal.kind == HALF_BYTE:
+        cells = np.frombuffer(pal.data, dtype=np.uint8, count=CELLS // 2, offset=pal.cells)
+        return np.take(lut, cells).view(np.uint8)
+    if pal.kind == BYTE:
+        return np.take(lut, np.frombuffer(pal.data, dtype=np.uint8, count=CELLS, offset=pal.cells))
+    return np.take(lut, decode_indices(pal.data, pal.kind, pal.cells))
 
 
 def section_classes(section: dict[str, Any], classifier: Classifier) -> npt.NDArray[np.uint8] | None:
@@ -245,12 +289,12 @@ def section_classes(section: dict[str, Any], classifier: Classifier) -> npt.NDAr
     comps = section.get("Components") or {}
     blocks = block_palette(comps.get("Block") or {})
     fpal, levels = fluid_cells(comps.get("Fluid"))
-    if fpal.ids is None or levels is None:
-        if blocks.ids is None:
+    if fpal.kind == EMPTY or levels is None:
+        if blocks.kind == EMPTY:
             return None
-        return _lut(classifier, blocks, False)[blocks.ids].reshape(SECTION, SECTION, SECTION)
-    cells = np.zeros(CELLS, dtype=np.uint8) if blocks.ids is None else _lut(classifier, blocks, False)[blocks.ids]
-    fluid = _lut(classifier, fpal, True)[fpal.ids]
+        return cell_classes(blocks, classifier).reshape(SECTION, SECTION, SECTION)
+    cells = np.zeros(CELLS, dtype=np.uint8) if blocks.kind == EMPTY else cell_classes(blocks, classifier)
+    fluid = cell_classes(fpal, classifier, True)
     fluid[levels == 0] = AIR  # the game keeps no fluid at level 0 (`FluidSection.setFluid`)
     wet = (fluid != AIR) & (cells != SOLID)
     cells[wet] = fluid[wet]
@@ -299,11 +343,12 @@ def decode_chunk(doc: dict[str, Any], cx: int, cz: int, classifier: Classifier) 
 def parse_chunk(raw: bytes) -> dict[str, Any]:
     """The BSON document of one chunk blob."""
     import bson
+    from bson.errors import InvalidBSON
 
     try:
-        doc = bson.loads(raw)
-    except Exception as e:  # the BSON reader raises several types on damaged input
-        raise HytaleError(f"bad BSON document ({type(e).__name__})") from None
+        doc = bson.decode(raw)
+    except (InvalidBSON, ValueError, OverflowError) as e:
+        raise HytaleError(f"bad BSON document ({e})") from None
     if not isinstance(doc, dict):
         raise HytaleError("chunk blob is not a BSON document")
     return doc
@@ -313,10 +358,15 @@ def iter_region(path: Path, slots: Sequence[int] | None = None) -> Iterator[tupl
     """(slot, chunk x, chunk z, chunk document or None, error or None) for the chunks in `slots`."""
     try:
         rx, rz = region_coords(path)
-    except ValueError:
+        misnamed = None
+    except ValueError as e:
         rx = rz = 0
+        misnamed = str(e)  # the name places the chunks: without it they have no position
     with Region(path) as region:
         for slot in slots if slots is not None else region.slots():
+            if misnamed is not None:
+                yield slot, 0, 0, None, misnamed
+                continue
             cx, cz = rx * REGION_CHUNKS + slot % REGION_CHUNKS, rz * REGION_CHUNKS + slot // REGION_CHUNKS
             try:
                 doc = parse_chunk(region.blob(slot))

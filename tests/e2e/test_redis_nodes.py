@@ -219,3 +219,19 @@ def _rfc3339(ts: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_a_world_registered_on_one_node_is_seen_and_retired_on_the_other(deploy: Deployment) -> None:
+    a, b = deploy.node(), deploy.node()
+
+    def listed(node: Any) -> set[str]:
+        return {w["world"] for w in node.request("GET", "/v1/worlds", key=ADMIN)[1]["worlds"]}
+
+    assert a.request("PUT", "/v1/worlds/minecraft:arena_7", key=ADMIN)[0] == 201
+    assert settle_wait(lambda: "minecraft:arena_7" in listed(b))
+    assert b.request("PUT", "/v1/worlds/minecraft:arena_7", key=ADMIN)[0] == 200  # exists there too
+    status, body, _ = b.request("DELETE", "/v1/worlds/minecraft:arena_7", key=ADMIN)
+    assert status == 200 and body["retired"] is True, body
+    assert settle_wait(lambda: "minecraft:arena_7" not in listed(a))
+    c = deploy.node()  # a node started afterwards reads the same from the stream
+    assert listed(c) == listed(a) == {"overworld"}

@@ -95,6 +95,27 @@ def test_hytale_region_in_the_games_layout_gives_the_exact_sites(tmp_path: Path)
     assert site_map(s) == wb.hytale_expected_world()
 
 
+def test_hytale_damaged_chunk_is_reported_and_the_rest_imported(tmp_path: Path) -> None:
+    from tests.unit import hytale_game as hg
+
+    low, fluids, _ = wb.hytale_design()
+    doc = hg.chunk_doc([hg.write_section(low)], [hg.write_fluid(fluids)])
+    path = hg.write_region(tmp_path / "hy" / "chunks" / "0.0.region.bin", {0: doc, 1: doc, 2: doc})
+    raw = bytearray(path.read_bytes())
+    blob = 32 + 4 * 1024 + 4096  # chunk 1's blob: its zstd frame is overwritten
+    raw[blob + 8 : blob + 40] = bytes(32)
+    path.write_bytes(bytes(raw))
+    s, info = run(tmp_path / "hy", "hytale", tmp_path)
+    assert info["chunks"] == 3 and info["chunk_errors"] == 1
+    assert "0.0.region.bin chunk 1: bad zstd data" in info["errors_sample"][0]
+    assert site_map(s) == wb.hytale_expected(0, 0, roof=False) | wb.hytale_expected(2, 0, roof=False)
+    bad = tmp_path / "odd" / "world.region.bin"
+    bad.parent.mkdir()
+    bad.write_bytes(path.read_bytes())
+    with pytest.raises(importer.ImportFailed, match=r"world\.region\.bin: a Hytale region file is named <x>"):
+        run(bad, "hytale", tmp_path / "odd")
+
+
 def _heights(longs: object, bits: int = 9) -> list[int]:
     """Decode a 1.18+ heightmap with plain Python: 256 entries of 9 bits, 7 per long."""
     out = []
@@ -305,14 +326,16 @@ def test_a_chunk_that_decompresses_past_the_bound_is_unreadable_and_costs_no_mem
     gz = gzip.compress(b"nbt" * 5)
     assert anvil.read_chunk(struct.pack(">I", 1 << 8 | 1) + bytes(4092) + struct.pack(">IB", len(gz) + 1, 1) + gz,
                             0) == b"nbt" * 5  # gzip chunks still read  # fmt: skip
-    # The CLI, in a child that reports its own peak RSS (and its workers').
+    # The CLI, in a child that reports its own peak RSS (and its workers'). Its own comes from VmHWM:
+    # ru_maxrss survives exec, so a child of a large test process would report the parent's size.
     out = tmp_path / "w.pack"
     code = (
-        "import resource, runpy, sys\n"
+        "import re, resource, runpy, sys\n"
         f"sys.argv = ['cairn', 'world', 'import', {str(tmp_path / 'w')!r}, '--out', {str(out)!r}, '--workers', '1']\n"
         "try:\n    runpy.run_module('cairn', run_name='__main__')\n"
-        "finally:\n    peak = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, "
-        "resource.RUSAGE_CHILDREN))\n    print('peak_kib', peak, file=sys.stderr)\n"
+        "finally:\n    hwm = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+        "    peak = max(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "    print('peak_kib', peak, file=sys.stderr)\n"
     )  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -320,3 +343,25 @@ def test_a_chunk_that_decompresses_past_the_bound_is_unreadable_and_costs_no_mem
     assert peak_mib < 250, f"peak RSS {peak_mib:.0f} MiB while importing a 512 MiB chunk bomb"
     assert "decompresses to more than 16 MiB" in proc.stderr, proc.stderr
     assert site_map(load_pack(out)) == wb.expected_sites(-64, 70, -16, -16)  # the good chunk is kept
+
+
+def test_a_hytale_blob_bigger_than_the_bound_is_unreadable_whatever_its_header_says(tmp_path: Path) -> None:
+    import zstandard
+
+    from cairn.worlds import hytale
+
+    path = wb.write_hytale_world(tmp_path / "hy")
+    bomb = zstandard.ZstdCompressor(level=3).compress(bytes(64 << 20))  # declares its 64 MiB size
+    raw = bytearray(path.read_bytes())
+    head, segment = 20 + 12, 4096
+    for slot, src in ((2, 64 << 20), (3, 1000)):  # an honest header, and one that understates
+        blob = struct.pack(">ii", src, len(bomb)) + bomb
+        struct.pack_into(">i", raw, head + 4 * slot, (len(raw) - head - 4 * 1024) // segment + 1)
+        raw += blob + bytes(-len(blob) % segment)
+    path.write_bytes(bytes(raw))
+    with hytale.Region(path) as region:
+        for slot, message in ((2, "more than 16 MiB"), (3, "more than its header's 1,000 bytes")):
+            with pytest.raises(hytale.HytaleError, match=message):
+                region.blob(slot)
+    _s, info = run(tmp_path / "hy", "hytale", tmp_path)
+    assert info["chunk_errors"] == 2 and site_map(_s) == wb.hytale_expected_world()

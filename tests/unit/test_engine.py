@@ -488,6 +488,44 @@ def test_a_runtime_world_and_an_ended_hunt_in_it_replay_after_the_world_is_retir
     assert len(fresh.worlds["arena_1"]) == 0 and fresh.world_users("arena_1", T0 + 5) == []
 
 
+def test_forgetting_idle_players_keeps_durable_state_and_running_cooldowns() -> None:
+    from cairn.core.engine import Engine, Limits
+    from tests.support import SECRET
+
+    eng = Engine(SECRET, {"overworld": grid_world()}, limits=Limits(max_speed=1e9, player_idle=60.0, max_players=3))
+    create(eng, hints={"cooldown": "10m"})
+    p = positions(eng, "h1")[0]
+    cid = eng.dig("h1", "ann", p, p, "r1", T0).result["claim"]["claim_id"]
+    eng.hint("h1", "bob", (0, 64, 0), None, T0)
+    eng.positions("overworld", [("cat", (1, 64, 1), False)], T0)
+    with pytest.raises(errors.TooManyPlayers):
+        eng.positions("overworld", [("dan", (1, 64, 1), False)], T0)
+    assert "dan" not in eng.players  # refused as a whole
+    for t in range(0, 200, 5):
+        eng.tick(T0 + t)
+    assert eng.players == {}  # all silent for a minute: forgotten
+    # Durable state stays: the replay returns the claim, the grant is pending, finds count.
+    assert eng.dig("h1", "ann", p, p, "r1", T0 + 200).result["claim"]["claim_id"] == cid
+    assert len(eng.grants_of("ann")) == 1 and eng.finds["ann"] == 1
+    # Bob's 10-minute cooldown outlives his forgotten state.
+    with pytest.raises(errors.HintCooldown):
+        eng.hint("h1", "bob", (0, 64, 0), None, T0 + 200)
+
+
+def test_strict_players_join_through_positions() -> None:
+    from cairn.core.engine import Engine, Limits
+    from tests.support import SECRET
+
+    eng = Engine(SECRET, {"overworld": grid_world()}, limits=Limits(max_speed=1e9, strict_players=True))
+    create(eng)
+    with pytest.raises(errors.PlayerNotJoined):
+        eng.hint("h1", "ann", (0, 64, 0), None, T0)
+    with pytest.raises(errors.PlayerNotJoined):
+        eng.dig("h1", "ann", (0, 64, 0), (0, 64, 0), "r", T0)
+    eng.positions("overworld", [("ann", (0, 64, 0), False)], T0)
+    assert "hint" in eng.hint("h1", "ann", (0, 64, 0), None, T0).result
+
+
 def test_treasures_left_means_the_same_in_the_summary_and_in_hunt_ended() -> None:
     eng = engine()
     create(eng, treasures=5)

@@ -47,21 +47,40 @@ public final class CairnClient {
 
     /** Asks for a hint: {"hint": {...}, "next_hint_in": s}. Throws with code hint_cooldown on 429. */
     public Map<String, Object> hint(String hunt, String player, int[] pos) throws IOException, InterruptedException {
-        return call("POST", "v1/hunts/" + hunt + "/hint", Map.of("player", player, "pos", pos));
+        return hint(hunt, player, pos, false);
+    }
+
+    /** As {@link #hint(String, String, int[])}; {@code teleport}: the player just got to {@code pos} by teleport. */
+    public Map<String, Object> hint(String hunt, String player, int[] pos, boolean teleport)
+            throws IOException, InterruptedException {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("player", player);
+        body.put("pos", pos);
+        if (teleport) body.put("teleport", true);
+        return call("POST", "v1/hunts/" + hunt + "/hint", body);
     }
 
     /** Digs at {@code at}; {@code requestId} makes retries safe: a replayed dig returns the same claim. */
     public Map<String, Object> dig(String hunt, String player, int[] pos, int[] at, String requestId)
+            throws IOException, InterruptedException {
+        return dig(hunt, player, pos, at, requestId, false);
+    }
+
+    /** As above; {@code teleport}: the player just got to {@code pos} by teleport (a portal), so it is not
+     *  movement-checked and the dig is not refused with implausible_movement. */
+    public Map<String, Object> dig(String hunt, String player, int[] pos, int[] at, String requestId, boolean teleport)
             throws IOException, InterruptedException {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("player", player);
         body.put("pos", pos);
         body.put("at", at);
         body.put("request_id", requestId);
+        if (teleport) body.put("teleport", true);
         return call("POST", "v1/hunts/" + hunt + "/dig", body);
     }
 
-    /** Sends one tick of player positions; returns the proximity events. */
+    /** Sends one tick of player positions; returns {"events": proximity events, "errors": refused updates,
+     *  each {"index", "error": {"code", "message", "field"}}}. One refused update does not stop the others. */
     public Map<String, Object> positions(String world, List<Position> updates) throws IOException, InterruptedException {
         List<Object> list = new ArrayList<>();
         for (Position p : updates) {
