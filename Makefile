@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration e2e bench clean lock redis-check audit dependencies
+.PHONY: demo play minecraft-deps test lint typecheck unit integration e2e bench clean lock redis-check audit dependencies
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -16,7 +16,23 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/cairn demo
 
-test: $(STAMP) lint typecheck redis-check
+# The Minecraft integration (integrations/minecraft/): its npm packages, from the committed lock file.
+MC := integrations/minecraft
+MC_STAMP := $(MC)/node_modules/.package-lock.json
+
+$(MC_STAMP): $(MC)/package.json $(MC)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd $(MC) && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm is not installed; the Minecraft tests and make play need Node.js and npm:"; \
+	  echo "  sudo apt-get install nodejs npm"; \
+	  if [ "$$CI" = "true" ]; then exit 1; fi; fi
+
+minecraft-deps: $(MC_STAMP)
+
+# Cairn and a Minecraft server (flying-squid with the Cairn plugin) with a running hunt; Ctrl-C stops both.
+play: $(STAMP) $(MC_STAMP)
+	$(BIN)/python tools/play.py
+
+test: $(STAMP) lint typecheck redis-check minecraft-deps
 	$(BIN)/pytest -q --doctest-modules cairn/core tests
 
 # The Redis tests start real redis-server processes (never the system one on 6379).
