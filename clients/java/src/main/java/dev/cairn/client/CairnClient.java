@@ -248,7 +248,10 @@ public final class CairnClient {
         return s;
     }
 
-    /** Opens a WebSocket session ({@code GET /v1/session}); pushed events go to {@code listener}. */
+    /**
+     * Opens a WebSocket session ({@code GET /v1/session}); pushed events go to {@code listener}.
+     * Completes once the server has answered a first ping; a refused key fails it with {@code unauthorized}.
+     */
     public CompletableFuture<CairnSession> session(EventListener listener) {
         return CairnSession.open(this, listener);
     }

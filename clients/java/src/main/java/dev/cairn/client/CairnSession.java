@@ -32,6 +32,7 @@ public final class CairnSession implements AutoCloseable {
     private CompletableFuture<?> sending = CompletableFuture.completedFuture(null);
     private volatile WebSocket ws;
     private volatile boolean closed;
+    private volatile CairnException closeCause;
     private volatile long lastId;
     private volatile String subscribedHunt;
     private volatile boolean subscribed;
@@ -49,11 +50,12 @@ public final class CairnSession implements AutoCloseable {
         URI uri = URI.create("ws" + http.substring(4)); // http(s):// -> ws(s)://
         WebSocket.Builder b = client.http().newWebSocketBuilder().connectTimeout(client.connectTimeout());
         if (client.authorization() != null) b.header("Authorization", client.authorization());
+        // Open once the server has answered a ping: a refused key closes the session before that.
         return b.buildAsync(uri, s.new Receiver()).handle((ws, err) -> {
             if (err != null) throw CairnClient.transportError(err);
             s.ws = ws;
             return s;
-        });
+        }).thenCompose(x -> s.ping()).thenApply(x -> s);
     }
 
     /** The id of the last pushed event (where a new subscription resumes). */
@@ -157,7 +159,7 @@ public final class CairnSession implements AutoCloseable {
     // ---- plumbing ---------------------------------------------------------------------------------------
 
     private CompletableFuture<Map<String, Object>> request(Map<String, Object> body) {
-        if (closed) return CompletableFuture.failedFuture(new CairnException(0, CairnException.CLOSED, "the session is closed", null, null, null));
+        if (closed) return CompletableFuture.failedFuture(closeCause);
         long id = ids.incrementAndGet();
         Map<String, Object> frame = new LinkedHashMap<>();
         frame.put("id", id);
@@ -201,6 +203,7 @@ public final class CairnSession implements AutoCloseable {
 
     private void shut(CairnException why) {
         if (closed) return;
+        closeCause = why;
         closed = true;
         for (Long id : List.copyOf(pending.keySet())) fail(id, why);
         EventStream.safely(() -> listener.onDisconnected(why));
@@ -252,7 +255,9 @@ public final class CairnSession implements AutoCloseable {
 
         @Override
         public CompletionStage<?> onClose(WebSocket webSocket, int statusCode, String reason) {
-            shut(new CairnException(0, CairnException.CLOSED, "session closed by the server: " + statusCode + " " + reason, null, null, null));
+            shut(statusCode == 4401
+                    ? new CairnException(401, "unauthorized", "the session's key was refused", null, null, null)
+                    : new CairnException(0, CairnException.CLOSED, "session closed by the server: " + statusCode + " " + reason, null, null, null));
             return null;
         }
 
