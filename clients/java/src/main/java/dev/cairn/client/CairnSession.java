@@ -201,7 +201,7 @@ public final class CairnSession implements AutoCloseable {
         return r instanceof Map<?, ?> ? Wire.obj(r) : Map.of();
     }
 
-    private void shut(CairnException why) {
+    private synchronized void shut(CairnException why) {
         if (closed) return;
         closeCause = why;
         closed = true;

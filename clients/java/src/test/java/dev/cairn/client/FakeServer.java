@@ -15,7 +15,7 @@ final class FakeServer implements AutoCloseable {
     /** One request as received, with the time it arrived. */
     record Seen(String method, String path, String body, long nanos) {}
 
-    /** A scripted reply. */
+    /** A scripted reply (null from the script: the connection is dropped without one). */
     record Reply(int status, String body, String retryAfter) {}
 
     final List<Seen> seen = new CopyOnWriteArrayList<>();
@@ -29,6 +29,10 @@ final class FakeServer implements AutoCloseable {
             Seen s = new Seen(ex.getRequestMethod(), ex.getRequestURI().toString(), body, System.nanoTime());
             seen.add(s);
             Reply r = script.apply(s);
+            if (r == null) { // no reply at all: the connection is dropped
+                ex.close();
+                return;
+            }
             byte[] out = r.body().getBytes(StandardCharsets.UTF_8);
             ex.getResponseHeaders().add("Content-Type", "application/json");
             if (r.retryAfter() != null) ex.getResponseHeaders().add("Retry-After", r.retryAfter());
