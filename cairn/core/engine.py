@@ -973,9 +973,10 @@ class Engine:
             self.boards.record_find(h.spec.leaderboards, h.spec.tags, rec.player, value, rec.at - h.starts_at, rec.at)
             t.state = "claimed"
             h.left -= 1
-            self._retire(h, t, rec.at)
             claimed = data if quiet else {**data, "finders": [rec.player]}
+            # Before the retirement's exits: they take the ids after this one, so ids rise in send order.
             self._emit(rec.ev + 1, "treasure.claimed", h.id, rec.at, claimed)
+            self._retire(h, t, rec.at)
         elif t.state == "hidden":
             t.state = "open"
             t.window_ends = rec.at + h.window
@@ -988,7 +989,6 @@ class Engine:
         t.seq = rec.seq
         t.settled = rec
         h.left -= 1
-        self._retire(h, t, rec.at)
         item = h.spec.prize.item
         for c, amount, gid in zip(t.claims, rec.amounts, rec.grant_ids, strict=True):
             self._add_grant(Grant(gid, c.player, c.claim_id, [Item(item, amount, amount)]))
@@ -996,6 +996,7 @@ class Engine:
         self._emit(rec.ev, "treasure.claimed", h.id, rec.at, {
             "treasure": t.id, "tier": t.tier, "finders": t.finders, "shares": list(rec.amounts),
         })  # fmt: skip
+        self._retire(h, t, rec.at)
 
     def _retire(self, h: Hunt, t: Treasure, at: float) -> None:
         """A treasure stops being findable: no more hints, temperatures or proximity events."""

@@ -426,3 +426,22 @@ def test_indexes_made_after_claims_leave_the_claimed_out() -> None:
         now = T0 + 10 + k
         for player in ("q", "p0"):  # no claim here (the temperature tile), and a claim (`around`)
             assert dig(again, player, at, now=now).result == dig(eng, player, at, now=now).result
+
+
+@pytest.mark.parametrize("prize", [{"mode": "first_finder"}, {"mode": "shared_bounty", "window": "10m", "pool": 100}])
+def test_a_claim_that_retires_a_fence_with_a_player_inside_keeps_event_ids_rising(prize: dict) -> None:
+    """The claim's event and the exits it causes have distinct ids, emitted in id order (a stream
+    that resumes after its last id would otherwise skip the claim)."""
+    eng = engine()
+    create(eng, prize=prize, proximity={"radius": 10}, treasures=3, spawn={"tags_any": ["surface"], "min_spacing": 60})
+    x, y, z = eng.hunts["h1"].treasures[0].pos
+    eng.positions("overworld", [("alice", (x + 3, y, z), False)], T0 + 1)
+    eng.new_events.clear()
+    dig(eng, "bob", (x, y, z), now=T0 + 2)
+    if prize["mode"] == "shared_bounty":
+        dig(eng, "carol", (x, y, z), now=T0 + 2 + 601)  # after the window: the bounty settles
+    evs = [e for e in eng.new_events if e.type in ("treasure.claimed", "proximity.exit")]
+    assert [e.type for e in evs] == ["treasure.claimed", "proximity.exit"]
+    assert evs[1].data["player"] == "alice"
+    ids = [e.id for e in eng.new_events]
+    assert ids == sorted(set(ids)), ids
