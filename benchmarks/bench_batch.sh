@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here")
 secs=${1:-8}; runs=${2:-3}; ops=${OPS:-100}
 cairn=$root/.venv/bin/cairn; py=$root/.venv/bin/python
 port=7491; cport=7492; data=$(mktemp -d)
-export CAIRN_ADMIN_KEY=bench-admin CAIRN_GAME_KEY=bench-game HUNT=bench OPS=$ops
+export CAIRN_ADMIN_KEY=bench-admin-key-0123 CAIRN_GAME_KEY=bench-game-key-01234 HUNT=bench OPS=$ops
 cat > "$data/cairn.toml" <<TOML
 [limits]
 dig_rate = 1000.0

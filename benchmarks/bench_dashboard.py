@@ -44,7 +44,7 @@ from playwright.sync_api import Page, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 DIG_LUA = Path(os.environ.get("DIG_LUA", "/work/shared/bench/dig.lua"))
 PORT = int(os.environ.get("PORT", "7491"))
-ADMIN, GAME = "bench-admin-key", "bench-game-key"
+ADMIN, GAME = "bench-admin-key-0123", "bench-game-key-01234"
 DASHBOARDS = 5
 MODES = ("off", "browser", "http")
 HUNT = (

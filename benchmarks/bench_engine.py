@@ -145,7 +145,7 @@ def serve_restart(path: str) -> tuple[float, float]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "CAIRN_ADMIN_KEY": "bench-admin", "CAIRN_GAME_KEY": "bench-game"}
+    env = {**os.environ, "CAIRN_ADMIN_KEY": "bench-admin-key-0123", "CAIRN_GAME_KEY": "bench-game-key-01234"}
     log = Path(path) / "serve.log"
     t0 = time.perf_counter()
     with open(log, "wb") as out:

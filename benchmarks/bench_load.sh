@@ -7,7 +7,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here")
 name=$1; shift
 cairn=$root/.venv/bin/cairn; port=${PORT:-7494}; data=$(mktemp -d)
-export CAIRN_ADMIN_KEY=bench-admin CAIRN_GAME_KEY=bench-game
+export CAIRN_ADMIN_KEY=bench-admin-key-0123 CAIRN_GAME_KEY=bench-game-key-01234
 mkdir -p "$here/reports"
 cleanup() { kill "${spid:-}" 2>/dev/null || true; wait "${spid:-}" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT

@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here")
 secs=${1:-8}; runs=${2:-3}; per=${UPDATES:-500}
 cairn=$root/.venv/bin/cairn; port=7493; data=$(mktemp -d)
-export CAIRN_ADMIN_KEY=bench-admin CAIRN_GAME_KEY=bench-game UPDATES=$per
+export CAIRN_ADMIN_KEY=bench-admin-key-0123 CAIRN_GAME_KEY=bench-game-key-01234 UPDATES=$per
 cleanup() { kill "${epid:-}" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
 taskset -c 0 "$cairn" serve --port $port --data-dir "$data/d" >"$data/serve.log" 2>&1 & epid=$!

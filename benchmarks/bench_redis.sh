@@ -12,7 +12,7 @@ secs=${1:-5}; runs=${2:-3}; conns=${CONNS:-32}
 cairn=$root/.venv/bin/cairn
 tmp=$(mktemp -d)
 rport=${RPORT:-7591}; pa=7592; pb=7593
-export CAIRN_ADMIN_KEY=bench-admin CAIRN_GAME_KEY=bench-game HUNT=bench SPOTS=$tmp/spots.txt
+export CAIRN_ADMIN_KEY=bench-admin-key-0123 CAIRN_GAME_KEY=bench-game-key-01234 HUNT=bench SPOTS=$tmp/spots.txt
 cleanup() { kill ${apid:-} ${bpid:-} 2>/dev/null || true; kill ${rpid:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 start_redis() {

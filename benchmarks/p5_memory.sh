@@ -6,7 +6,7 @@
 # Usage: flock -x /tmp/cairn-bench.lock env CONFIG=benchmarks/p5-pack.toml PLAYERS=10000 benchmarks/p5_memory.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here")
-export CAIRN_ADMIN_KEY=bench-admin CAIRN_GAME_KEY=bench-game
+export CAIRN_ADMIN_KEY=bench-admin-key-0123 CAIRN_GAME_KEY=bench-game-key-01234
 port=${PORT:-7495}; data=$(mktemp -d)
 taskset -c 0 "$root/.venv/bin/cairn" serve --port "$port" --data-dir "$data/d" --config "${CONFIG:-$here/p5.toml}" \
   >"$data/serve.log" 2>&1 & spid=$!

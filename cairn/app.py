@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,13 +21,12 @@ from typing import Any, TypeVar
 from cairn import config as configmod
 from cairn import malloc
 from cairn.core import worldgen
-from cairn.core.boards import Boards, BoardSpec
-from cairn.core.engine import Engine, Limits, Outcome, StalePlan, compute_plan
-from cairn.core.errors import CairnError
+from cairn.core.engine import EMPTY_WORLD_TAGS, Engine, Limits, Outcome, StalePlan, compute_plan
+from cairn.core.errors import CairnError, HuntExists, WorldConfigured, WorldNotFound
 from cairn.core.events import Event
 from cairn.core.hints import Landmark
 from cairn.core.sites import SiteSet
-from cairn.core.spec import HuntSpec, decode_spec
+from cairn.core.spec import HuntSpec
 from cairn.store.embedded import EmbeddedStore
 
 log = logging.getLogger("cairn")
@@ -37,7 +37,7 @@ E = TypeVar("E", bound=Engine)
 
 def build_world(name: str, wc: configmod.WorldConfig, data_dir: str | Path | None = None) -> SiteSet:
     """A world's sites: the last pack uploaded for it (`<data_dir>/worlds/<name>.pack`), else the
-    config's site pack file, else the procedural generator."""
+    config's site pack file, else none (`generator = "upload"`), else the procedural generator."""
     from cairn.worlds.pack import load_pack, uploaded_pack_path
 
     uploaded = uploaded_pack_path(data_dir, name) if data_dir is not None else None
@@ -45,9 +45,21 @@ def build_world(name: str, wc: configmod.WorldConfig, data_dir: str | Path | Non
         return load_pack(uploaded, verify=wc.verify_pack)
     if wc.sites is not None:
         return load_pack(wc.sites, verify=wc.verify_pack)
+    if wc.generator == "upload":
+        return SiteSet.empty(EMPTY_WORLD_TAGS)
     if data_dir is None or not wc.cache:
         return worldgen.generate(seed=wc.seed, size=wc.size, density=wc.density)
     return _cached_procedural(name, wc, Path(data_dir))
+
+
+def world_source(name: str, wc: configmod.WorldConfig | None, data_dir: str | Path) -> str:
+    """Where `build_world` takes a world's sites from: `upload`, `pack` (the config's `sites`) or
+    `procedural`; a world registered at runtime (no `wc`) is `upload`."""
+    from cairn.worlds.pack import uploaded_pack_path
+
+    if wc is None or wc.generator == "upload" or uploaded_pack_path(data_dir, name).is_file():
+        return "upload"
+    return "pack" if wc.sites is not None else "procedural"
 
 
 def procedural_pack_path(data_dir: Path, name: str, wc: configmod.WorldConfig) -> Path:
@@ -82,15 +94,31 @@ def _cached_procedural(name: str, wc: configmod.WorldConfig, data_dir: Path) -> 
 
 
 class Runtime:
-    """One engine and its store, with the clock that drives scheduled changes."""
+    """One engine and its store, with the clock that drives scheduled changes.
+
+    The engine applies a command's records before they are durable (the next command must see
+    them), so nothing it shows leaves the process before the records behind it are durable:
+    reads wait for `settled()`, and events are held in `publish` until their records commit. If
+    the journal fails, that state can never become durable: the runtime sets `failed`, and the
+    server stops (fail-stop) so that a restart rebuilds the state from what the journal holds.
+    """
+
+    #: The engine runs ahead of the store (records applied before they are durable). A Redis node
+    #: applies only committed records, so it needs no holding back.
+    runs_ahead = True
 
     def __init__(self, cfg: configmod.Config, data_dir: str | Path | None = None) -> None:
         self.cfg = cfg
         self.data_dir = Path(data_dir or cfg.server.data_dir)
         self.secret = configmod.secret_of(cfg, self.data_dir)
-        self.store = EmbeddedStore(self.data_dir, cfg.store.durability, cfg.store.snapshot_every)
+        self.store = EmbeddedStore(
+            self.data_dir, cfg.store.durability, cfg.store.snapshot_every, on_failed=self._store_failed
+        )
         self.engine: Engine | None = None
         self.listeners: list[Callable[[list[Event]], None]] = []
+        self.failed = asyncio.Event()  # the journal failed: the state is ahead of it for good
+        self._held: deque[tuple[int, list[Event]]] = deque()  # (seq they need durable, events)
+        self._releaser: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._snapshot_task: asyncio.Task[bool] | None = None
         self.clock: Callable[[], float] = time.time
@@ -113,6 +141,7 @@ class Runtime:
         engine = await self.new_engine(Engine)
         info = await loop.run_in_executor(None, self.store.recover, engine)
         log.info("recovered %r", info)
+        await self.load_registered_worlds(engine)
         malloc.trim()  # what loading the worlds and replaying the journal freed
         self.engine = engine
         self.store.start(loop)
@@ -128,30 +157,118 @@ class Runtime:
         for name, wc in c.worlds.items():
             worlds[name] = await loop.run_in_executor(None, build_world, name, wc, self.data_dir)
         limits = Limits(max_speed=c.limits.max_speed, dig_rate=c.limits.dig_rate, dig_burst=c.limits.dig_burst)
-        boards = Boards(
-            [BoardSpec(b.id, b.metric, b.operator, b.sort, b.reset, tuple(b.hunt_tags)) for b in c.leaderboards]
-        )
         landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in c.landmarks]
-        return cls(self.secret, worlds, c.loot_tables(), limits, landmarks, boards, c.event_log())
+        return cls(self.secret, worlds, c.loot_tables(), limits, landmarks, c.boards(), c.event_log())
 
     async def load_hunts_dir(self) -> None:
         """Create every hunt in `hunts_dir` that does not exist yet; register every recurring spec."""
-        folder = Path(self.cfg.hunts_dir)
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob("*.toml")):
-            spec = decode_spec(path.read_bytes(), "toml")
+        for path in configmod.hunt_files(self.cfg):
+            spec = configmod.load_hunt_file(self.cfg, path)
             if spec.schedule is not None or spec.id not in self.eng.hunts:
-                await self.create_hunt(spec)
+                try:
+                    await self.create_hunt(spec)
+                except HuntExists:
+                    pass  # another node (Redis store) created it first
+                except CairnError as e:
+                    raise configmod.hunt_file_error(path, e) from None
+
+    async def load_registered_worlds(self, eng: Engine) -> None:
+        """Open the uploaded sites of the worlds registered at runtime (the journal only says they exist)."""
+        from cairn.worlds.pack import load_pack, uploaded_pack_path
+
+        loop = asyncio.get_running_loop()
+        for name in eng.registered:
+            path = uploaded_pack_path(self.data_dir, name)
+            if name not in self.cfg.worlds and len(eng.worlds[name]) == 0 and path.is_file():
+                eng.worlds[name] = await loop.run_in_executor(None, load_pack, path)
+
+    # ---- worlds --------------------------------------------------------------------------------
+    async def register_world(self, world: str) -> tuple[bool, dict[str, Any]]:
+        """Register an upload-only world (idempotent); whether it was created, and its view."""
+        from cairn.worlds.pack import uploaded_pack_path
+
+        out = self.eng.register_world(world, self.clock())
+        created = bool(out.records)
+        if created:  # a pack left by a world of this name retired before a crash is not this world's
+            uploaded_pack_path(self.data_dir, world).unlink(missing_ok=True)
+        await self.run(out)
+        return created, self.world_view(world)
+
+    async def retire_world(self, world: str) -> dict[str, Any]:
+        """Retire a runtime-registered world that no live, scheduled or recurring hunt uses; drop its sites."""
+        from cairn.worlds.pack import uploaded_pack_path
+
+        if world in self.cfg.worlds or (self.engine is not None and world in self.eng.worlds
+                                        and world not in self.eng.registered):  # fmt: skip
+            raise WorldConfigured(f"world {world!r} is in the config file; remove it there", field="world")
+        result: dict[str, Any] = await self.run(self.eng.retire_world(world, self.clock()))
+        uploaded_pack_path(self.data_dir, world).unlink(missing_ok=True)
+        return result
+
+    def world_view(self, world: str) -> dict[str, Any]:
+        eng = self.eng
+        sites = eng.worlds.get(world)
+        if sites is None:  # retired meanwhile (by another node)
+            raise WorldNotFound(f"no world {world!r}", field="world")
+        now = self.clock()
+        return {
+            "world": world,
+            "source": world_source(world, self.cfg.worlds.get(world), self.data_dir),
+            "runtime": world in eng.registered and world not in self.cfg.worlds,
+            "sites": len(sites),
+            "chunks": len(sites.chunk_keys),
+            "tags": list(sites.tag_names),
+            "hunts": eng.world_users(world, now),
+        }
+
+    def worlds_view(self) -> list[dict[str, Any]]:
+        return [self.world_view(w) for w in sorted(self.eng.worlds)]
 
     # ---- commands ------------------------------------------------------------------------------
     def publish(self) -> None:
-        """Hand new events to the listeners (event streams, sessions)."""
+        """Hand new events to the listeners (event streams, sessions), once their records are durable."""
         eng = self.eng
         if eng.new_events:
             events, eng.new_events = eng.new_events, []
+            if self.runs_ahead and (self._held or eng.seq > self.store.journal.durable_seq):
+                self._held.append((eng.seq, events))  # in order: later events wait behind earlier ones
+                if self._releaser is None:
+                    self._releaser = asyncio.get_running_loop().create_task(self._release())
+                return
             for fn in self.listeners:
                 fn(events)
+
+    async def _release(self) -> None:
+        """Hand held events to the listeners as their records become durable; drop them if never."""
+        held = self._held
+        try:
+            while held:
+                await self.store.durable(held[0][0])
+                while held and held[0][0] <= self.store.journal.durable_seq:
+                    events = held.popleft()[1]
+                    for fn in self.listeners:
+                        fn(events)
+        except CairnError:
+            held.clear()  # the journal failed: these events describe state that was never saved
+        finally:
+            self._releaser = None
+
+    def settled(self) -> Awaitable[None] | None:
+        """An awaitable that returns once everything the engine shows is durable (None: it is now).
+
+        A read awaits it before answering; it raises `journal_failed` if the journal failed.
+        """
+        seq = self.eng.seq
+        if not self.runs_ahead or seq <= self.store.journal.durable_seq:
+            return None
+        return self.store.durable(seq)
+
+    def _store_failed(self, exc: BaseException) -> None:
+        log.critical(
+            "the journal failed (%s): the live state holds records that are not saved; stopping, so "
+            "that a restart rebuilds it from the journal (docs/operations.md, Durability)", exc,
+        )  # fmt: skip
+        self.failed.set()
 
     def submit(self, out: Outcome) -> Awaitable[Any] | None:
         """Queue an outcome's records; return an awaitable if the reply must wait for durability."""
@@ -234,7 +351,7 @@ class Runtime:
             self._snapshot_task = asyncio.create_task(self.store.snapshot(self.eng))
 
     async def _tick_forever(self) -> None:
-        while True:
+        while not self.failed.is_set():
             await asyncio.sleep(TICK_SECONDS)
             try:
                 await self.tick()
@@ -250,7 +367,11 @@ class Runtime:
         if self._snapshot_task is not None:
             await asyncio.gather(self._snapshot_task, return_exceptions=True)
         self._placer.shutdown(wait=False, cancel_futures=True)
-        await self.store.close()
+        try:
+            await self.store.close()
+        except CairnError:
+            if not self.failed.is_set():
+                raise  # a journal failure was logged when it happened
 
 
 def make_runtime(cfg: configmod.Config) -> Runtime:

@@ -11,11 +11,12 @@ from typing import Any
 
 import msgspec
 from rich.console import Console
+from rich.markup import escape
 
 from cairn import config as configmod
 from cairn.core.errors import CairnError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # no wrapping: messages stay whole for logs and grep
 
 
 def _load_config(args: argparse.Namespace) -> configmod.Config:
@@ -58,8 +59,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    configmod.load(args.file)
-    console.print(f"[green]ok[/green] {args.file}")
+    cfg = configmod.load(args.file)
+    files = configmod.hunt_files(cfg)
+    for path in files:
+        configmod.load_hunt_file(cfg, path)
+    extra = f" and {len(files)} hunt file(s) in {cfg.hunts_dir}" if files else ""
+    console.print(f"[green]ok[/green] {escape(args.file)}{escape(extra)}")
     return 0
 
 
@@ -67,55 +72,131 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     from cairn.core import placement
     from cairn.core.engine import Engine, compute_plan
 
-    spec = _read_spec(args.file)
-    if args.action == "validate":
-        console.print(f"[green]ok[/green] {args.file}: hunt {spec.id!r}, {spec.treasures} treasures in {spec.world}")
-        return 0
     cfg = _load_config(args)
+    if args.action == "validate":
+        spec = configmod.load_hunt_file(cfg, Path(args.file))
+        what = f"hunt {spec.id!r}, {spec.treasures} treasures in {spec.world}"
+        console.print(f"[green]ok[/green] {escape(args.file)}: {what}")
+        return 0
+    spec = _read_spec(args.file)
     if args.action == "create":
         return _create_remote(args, spec)
-    from cairn.app import build_world
-
-    if spec.world not in cfg.worlds:
-        raise CairnError(f"world {spec.world!r} is not in the config", field="world")
-    sites = build_world(spec.world, cfg.worlds[spec.world])
-    secret = configmod.secret_of(cfg, Path(cfg.server.data_dir))
-    eng = Engine(secret, {spec.world: sites}, cfg.loot_tables())
-    if args.action == "preview":
-        plan = compute_plan(eng.plan_input(spec))
-        eligible = len(placement.eligible(spec, sites))
-        print(ascii_map(spec, plan.pos))
-        print(f"{len(plan.pos)} treasures placed; {eligible:,} eligible sites")
-        for n, (p, tier) in enumerate(zip(plan.pos, plan.tiers, strict=True), 1):
-            print(f"  {spec.id}#{n}  {tier:<9} {list(p)}")
-        return 0
     if args.action == "verify":
-        return _verify(args, cfg, eng, spec)
-    return 2
+        return _verify(cfg, spec)
+    sites = world_sites(cfg, spec.world)
+    eng = Engine(_secret(cfg), {spec.world: sites}, cfg.loot_tables(), boards=cfg.boards())
+    plan = compute_plan(eng.plan_input(spec))
+    eligible = len(placement.eligible(spec, sites))
+    print(ascii_map(spec, plan.pos))
+    print(f"{len(plan.pos)} treasures placed; {eligible:,} eligible sites")
+    for n, (p, tier) in enumerate(zip(plan.pos, plan.tiers, strict=True), 1):
+        print(f"  {spec.id}#{n}  {tier:<9} {list(p)}")
+    return 0
 
 
-def _verify(args: argparse.Namespace, cfg: configmod.Config, eng: Any, spec: Any) -> int:
-    """Recompute placement and loot from the journal's HuntCreated record and compare."""
-    from cairn.core.engine import compute_plan
-    from cairn.store.embedded import EmbeddedStore
+def world_sites(cfg: configmod.Config, world: str) -> Any:
+    """A world's sites as `cairn serve` on `server.data_dir` loads them: the pack last uploaded to it
+    (`<data_dir>/worlds/<world>.pack`) first, else the config's pack or generator."""
+    from cairn.app import build_world
+    from cairn.core.errors import UnknownWorld
+    from cairn.worlds.pack import load_pack, uploaded_pack_path
 
-    store = EmbeddedStore(cfg.server.data_dir, cfg.store.durability)
-    probe = type(eng)(eng.secret, eng.worlds, eng.loot_tables)
-    store.recover(probe)
-    hunt = probe.hunts.get(spec.id)
-    if hunt is None:
-        console.print(f"[red]hunt {spec.id!r} is not in {cfg.server.data_dir}[/red]")
+    data_dir = cfg.server.data_dir
+    wc = cfg.worlds.get(world)
+    if wc is not None:
+        return build_world(world, wc, data_dir)
+    uploaded = uploaded_pack_path(data_dir, world)
+    if uploaded.is_file():
+        return load_pack(uploaded)
+    raise UnknownWorld(f"world {world!r} is not in the config and has no sites uploaded in {data_dir}", field="world")
+
+
+def _secret(cfg: configmod.Config) -> bytes:
+    """The placement/loot secret the server uses: the config's, else the Redis store's or the data dir's."""
+    if cfg.server.secret or cfg.store.kind != "redis":
+        return configmod.secret_of(cfg, Path(cfg.server.data_dir))
+    from cairn.store.redis import SECRET_KEY
+
+    value = _from_redis(cfg, lambda store: store.call(store.r.get, SECRET_KEY), "the secret")
+    if not value:
+        raise CairnError("Redis holds no placement secret yet: no node has started on it")
+    return bytes(value)
+
+
+def _from_redis(cfg: configmod.Config, read: Any, what: str) -> Any:
+    """`await read(store)` against the configured Redis store."""
+    import asyncio
+    import time
+
+    from cairn.store.redis import RedisStore
+
+    async def run() -> Any:
+        store = RedisStore(cfg.store.redis_url, cfg.store.redis_cluster, timeout=max(cfg.store.redis_timeout, 2.0))
+        try:
+            await store.wait_up(time.monotonic() + 5)
+            return await read(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except CairnError as e:
+        raise CairnError(f"could not read {what} from Redis: {e.message}") from None
+
+
+def _stored_hunt(cfg: configmod.Config, hunt: str) -> Any:
+    """The HuntCreated record of `hunt` from the configured store (a running server's too), or None."""
+    from cairn.core import records
+
+    if cfg.store.kind == "redis":
+        from cairn.store.redis import hunt_keys
+
+        entries = _from_redis(cfg, lambda store: store.range_after(hunt_keys(hunt)[1], b"0-0", 1), f"hunt {hunt!r}")
+        first = records.decode(entries[0][1][b"r"]) if entries else None
+        return first if isinstance(first, records.HuntCreated) else None
+    from cairn.store.embedded import find_hunt_created
+
+    return find_hunt_created(cfg.server.data_dir, hunt)
+
+
+def _verify(cfg: configmod.Config, spec: Any) -> int:
+    """Recompute placement and loot from the store's HuntCreated record and compare."""
+    from cairn.core import placement
+    from cairn.core.engine import PlanInput, compute_plan
+    from cairn.core.loot import table_named
+    from cairn.core.spec import HuntSpec
+
+    where = "Redis" if cfg.store.kind == "redis" else cfg.server.data_dir
+    if cfg.store.kind != "redis" and not (Path(cfg.server.data_dir) / "journal.db").is_file():
+        console.print(f"[red]no journal in {escape(where)}[/red]: give the server's --data-dir (or its --config)")
         return 1
-    stored = msgspec.json.decode(hunt.created.spec, type=type(spec))
-    inp = eng.plan_input(stored)
-    inp = inp._replace(avoid=list(hunt.created.avoid))
+    rec = _stored_hunt(cfg, spec.id)
+    if rec is None:
+        console.print(f"[red]hunt {spec.id!r} is not in {escape(where)}[/red]")
+        return 1
+    stored = msgspec.json.decode(rec.spec, type=HuntSpec)
+    secret = _secret(cfg)
+    sites = world_sites(cfg, stored.world)
+    # Placement is a function of the sites too: a world uploaded again since gives another placement.
+    inp = PlanInput(stored, sites, list(rec.avoid), 0, placement.placement_key(secret, stored),
+                    table_named(cfg.loot_tables(), stored.loot))  # fmt: skip
     plan = compute_plan(inp)
-    rec = hunt.created
     ok = plan.pos == rec.pos and plan.tiers == rec.tiers and plan.loot == rec.loot
     if stored != spec:
         console.print("[yellow]note: the stored spec differs from the file; verified the stored one[/yellow]")
     console.print("[green]verified[/green]" if ok else "[red]MISMATCH[/red]", f"hunt {spec.id}: placement and loot")
+    if not ok:
+        _explain_mismatch(cfg, stored.world, rec.at)
     return 0 if ok else 1
+
+
+def _explain_mismatch(cfg: configmod.Config, world: str, created_at: float) -> None:
+    from cairn.worlds.pack import uploaded_pack_path
+
+    pack = uploaded_pack_path(cfg.server.data_dir, world)
+    if pack.is_file() and pack.stat().st_mtime > created_at:
+        console.print(f"[yellow]note: sites were uploaded to world {escape(world)} after the hunt was created; "
+                      "the hunt was placed on the earlier sites[/yellow]")  # fmt: skip
 
 
 def _create_remote(args: argparse.Namespace, spec: Any) -> int:
@@ -131,9 +212,9 @@ def _create_remote(args: argparse.Namespace, spec: Any) -> int:
         with urllib.request.urlopen(req, timeout=60) as resp:
             body = msgspec.json.decode(resp.read())
     except urllib.error.HTTPError as e:
-        console.print(f"[red]{e.code}[/red] {e.read().decode(errors='replace')}")
+        console.print(f"[red]{e.code}[/red] {escape(e.read().decode(errors='replace'))}")
         return 1
-    console.print(f"[green]created[/green] {body['id']} with {body['treasures_total']} treasures")
+    console.print(f"[green]created[/green] {escape(body['id'])} with {body['treasures_total']} treasures")
     return 0
 
 
@@ -261,6 +342,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", help="write the JSON report here")
     sp.add_argument("--html", help="write the HTML report here")
     sp.add_argument("--compare", help="an earlier JSON report: print the change")
+    sp.add_argument("--profile", help="write a pyinstrument profile of the load generator to this HTML file")
     sp.add_argument("--check", action="store_true", help="exit 1 when a target of the scenario is missed")
     sp.add_argument("--quiet", action="store_true", help="no live view")
     sp.set_defaults(fn=cmd_bench)
@@ -272,12 +354,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = args.fn(args)
     except CairnError as e:
-        console.print(f"[red]error[/red] ({e.code}): {e.message}")
+        console.print(f"[red]error[/red] ({e.code}): {escape(e.message)}")
         code = 2
     except KeyboardInterrupt:
         code = 130
     except OSError as e:
-        console.print(f"[red]error[/red]: {e}")
+        console.print(f"[red]error[/red]: {escape(str(e))}")
         code = 1
     sys.exit(code)
 

@@ -8,6 +8,7 @@ file, the key and the reason.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,11 +16,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from cairn.core.boards import DEFAULT_BOARDS, Boards, BoardSpec
 from cairn.core.errors import CairnError
 from cairn.core.events import EventLog
-from cairn.core.loot import DEFAULT_LOOT, LootEntry, LootTable
+from cairn.core.loot import DEFAULT_LOOT, LootEntry, LootTable, table_named
 from cairn.core.schedule import Cron
-from cairn.core.spec import TIERS
+from cairn.core.spec import TIERS, HuntSpec, decode_spec
 
 
 class ConfigError(CairnError):
@@ -42,6 +44,14 @@ class ServerConfig(_Section):
     max_inflight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64  # pipelined requests per connection
     shutdown_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     access_log: bool = False  # one JSON log line per request (costs time on the hot path)
+    max_uploads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2  # site uploads received at once; beyond: 503
+    max_connections: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 10_000  # open connections, all clients
+    max_connections_per_address: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 512  # from one client address
+    first_request_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0  # seconds from connect to a first request
+    # addresses (CIDR) exempt from the per-address limits: a reverse proxy in front of Cairn (docs/security.md)
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    auth_failures_slow: Annotated[int, msgspec.Meta(ge=1)] = 5  # failed auths from one address before each is delayed
+    auth_failures_close: Annotated[int, msgspec.Meta(ge=1)] = 20  # failed auths on one connection before it is closed
 
 
 class StoreConfig(_Section):
@@ -51,6 +61,8 @@ class StoreConfig(_Section):
     redis_cluster: list[str] = msgspec.field(default_factory=list)
     redis_timeout: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.08  # seconds per Redis call before 503
     snapshot_every: Annotated[int, msgspec.Meta(ge=1000)] = 200_000  # records between snapshots
+    # After a journal failure, seconds of 503s (probes and metrics see why) before the process exits (75)
+    fail_stop_grace: Annotated[float, msgspec.Meta(ge=0, le=600)] = 5.0
 
 
 class LimitsConfig(_Section):
@@ -63,14 +75,24 @@ class EventsConfig(_Section):
     # `proximity.enter`/`exit` stay resumable by `after` this many seconds (the rest, by count)
     ephemeral_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 60.0
     ephemeral_max: Annotated[int, msgspec.Meta(ge=0, le=1 << 24)] = 16_384  # and at most this many
+    # event subscriptions (SSE streams and WebSocket subscribes) one API key may hold at once
+    max_subscribers_per_key: Annotated[int, msgspec.Meta(ge=1, le=1 << 20)] = 256
+
+
+#: World ids, in the config and in `/v1/worlds/{world}`: `world`, `world_nether`, `minecraft:overworld`.
+WORLD_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+#: The keys of the procedural generator: a world section that sets one of them is procedural.
+PROCEDURAL_KEYS = ("seed", "size", "density")
 
 
 class WorldConfig(_Section):
-    generator: Literal["procedural"] | None = "procedural"
+    # Where the sites come from; a section must say it (see `_check_world`): "procedural" (generated,
+    # implied by `seed`, `size` or `density`), `sites = FILE`, or "upload" (empty until uploaded).
+    generator: Literal["procedural", "upload"] | None = None
     sites: str | None = None  # a site pack file instead of the generator
     cache: bool = True  # procedural: keep the generated sites as a pack in data_dir/worlds, for fast restarts
     verify_pack: bool = True  # check the pack's CRC-32s when loading it (one pass over the file)
-    # largest `PUT /v1/worlds/<id>/sites` body in bytes, held in memory while it is read (256 MiB)
+    # largest `PUT /v1/worlds/<id>/sites` body in bytes (256 MiB), kept in a file under data_dir while read
     upload_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 32)] = 256 << 20
     seed: int = 1
     size: Annotated[int, msgspec.Meta(ge=64, le=60_000_000)] = 8192
@@ -93,14 +115,11 @@ class LandmarkConfig(_Section):
 
 
 def _default_worlds() -> dict[str, WorldConfig]:
-    return {"overworld": WorldConfig()}
+    return {"overworld": WorldConfig(generator="procedural")}
 
 
 def _default_boards() -> list[LeaderboardConfig]:
-    return [
-        LeaderboardConfig(id="weekly", reset="0 0 * * MON"),
-        LeaderboardConfig(id="alltime"),
-    ]
+    return [LeaderboardConfig(id=b.id, reset=b.reset) for b in DEFAULT_BOARDS]
 
 
 class Config(_Section):
@@ -118,6 +137,12 @@ class Config(_Section):
         tables: dict[str, LootTable] = {"default": DEFAULT_LOOT}
         tables.update(self.loot)
         return tables
+
+    def boards(self) -> Boards:
+        """The configured leaderboards, empty."""
+        return Boards(
+            [BoardSpec(b.id, b.metric, b.operator, b.sort, b.reset, tuple(b.hunt_tags)) for b in self.leaderboards]
+        )
 
     def event_log(self) -> EventLog:
         """The engine's event rings, keeping ephemeral events as `[events]` says."""
@@ -163,8 +188,26 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
         key = msg.rsplit("`$.", 1)[1].rstrip("`") if "`$." in msg else None
         reason = msg.split(" - at `$")[0]
         raise ConfigError(f"{where}: {key or 'config'}: {reason}", field=key) from None
+    for name, section in (raw.get("worlds") or {}).items():
+        _check_world(name, section, cfg.worlds[name], where)
     _check(cfg, where)
     return cfg
+
+
+def _check_world(name: str, section: dict[str, Any], wc: WorldConfig, where: str) -> None:
+    """A world section names its source: an empty `[worlds.x]` used to generate a procedural world
+    (25 MB for the default size) without saying so."""
+    if not re.fullmatch(WORLD_PATTERN, name):
+        raise ConfigError(f"{where}: worlds.{name}: a world id is 1-64 characters of [A-Za-z0-9_.:-]",
+                          field=f"worlds.{name}")  # fmt: skip
+    if wc.generator is None and wc.sites is None:
+        if not any(k in section for k in PROCEDURAL_KEYS):
+            raise ConfigError(
+                f"{where}: worlds.{name}: say where its sites come from: generator = \"procedural\" (generated "
+                f"from seed and size), sites = \"FILE\" (a site pack) or generator = \"upload\" (empty until "
+                f"PUT /v1/worlds/{name}/sites)", field=f"worlds.{name}",
+            )  # fmt: skip
+        wc.generator = "procedural"
 
 
 def _check(cfg: Config, where: str) -> None:
@@ -180,9 +223,6 @@ def _check(cfg: Config, where: str) -> None:
                 raise ConfigError(f"{where}: leaderboards[{i}].reset: {e.message}") from None
     if cfg.store.kind == "redis":
         _check_redis(cfg.store, where)
-    for name, w in cfg.worlds.items():
-        if w.sites is None and w.generator is None:
-            raise ConfigError(f"{where}: worlds.{name}: set generator = \"procedural\" or sites = \"FILE\"")
 
 
 def _check_redis(store: StoreConfig, where: str) -> None:
@@ -196,6 +236,34 @@ def _check_redis(store: StoreConfig, where: str) -> None:
             raise ConfigError(
                 f"{where}: store.redis_cluster[{i}]: {node!r} is not \"host:port\"", field="store.redis_cluster"
             )
+
+
+def hunt_files(cfg: Config) -> list[Path]:
+    """The hunt specs `serve` loads at start: every `*.toml` in `hunts_dir`, by name."""
+    folder = Path(cfg.hunts_dir)
+    return sorted(folder.glob("*.toml")) if folder.is_dir() else []
+
+
+def hunt_file_error(path: Path, err: CairnError) -> CairnError:
+    """`err` about the hunt spec in `path`, with the same code, naming the file and the field."""
+    field = f" ({err.field})" if err.field and err.field not in err.message else ""
+    return type(err)(f"{path}: {err.message}{field}", field=err.field, **err.extra)
+
+
+def load_hunt_file(cfg: Config, path: Path) -> HuntSpec:
+    """Read and check a hunt spec file against `cfg` (loot table, leaderboards), naming the file in errors."""
+    try:
+        spec = decode_spec(path.read_bytes(), "toml" if path.suffix == ".toml" else "json")
+        check_spec_names(cfg, spec)
+    except CairnError as e:
+        raise hunt_file_error(path, e) from None
+    return spec
+
+
+def check_spec_names(cfg: Config, spec: HuntSpec) -> None:
+    """The checks of a spec's names that need the config: its loot table and its leaderboards."""
+    table_named(cfg.loot_tables(), spec.loot)
+    cfg.boards().check(spec.leaderboards)
 
 
 def secret_of(cfg: Config, data_dir: Path) -> bytes:

@@ -25,7 +25,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -36,8 +35,7 @@ from cairn.core import records as rec
 from cairn.core.engine import Engine, Outcome
 from cairn.core.errors import CairnError, GrantNotFound, HuntExists, HuntNotActive, HuntNotFound, StoreUnavailable
 from cairn.core.records import Acked, AnyRecord, Claimed, HuntCreated, HuntEnded, HuntStarted, Settled
-from cairn.core.spec import decode_spec
-from cairn.store.redis import INDEX, RECURRING, RedisStore, hunt_keys, sid
+from cairn.store.redis import INDEX, RECURRING, WORLDS, RedisStore, hunt_keys, sid
 
 log = logging.getLogger("cairn.distributed")
 
@@ -94,18 +92,22 @@ class CacheEngine(Engine):
             self.jobs[r.seq] = job
 
     # ---- commands ----------------------------------------------------------------------------
-    def dig(self, hunt_id: str, player: str, pos: Any, at: Any, request_id: str | None, now: float) -> Outcome:
+    def dig(
+        self, hunt_id: str, player: str, pos: Any, at: Any, request_id: str | None, now: float, teleport: bool = False
+    ) -> Outcome:
         self.up()
         if hunt_id in self.creating:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
-        out, recs = self.deferred(Engine.dig, hunt_id, player, pos, at, request_id, now)
+        out, recs = self.deferred(Engine.dig, hunt_id, player, pos, at, request_id, now, teleport)
         if recs:
             self._job("dig", recs, out.result, (hunt_id, player, at, request_id, now))
         return out
 
-    def hint(self, hunt_id: str, player: str, pos: Any, request_id: str | None, now: float) -> Outcome:
+    def hint(
+        self, hunt_id: str, player: str, pos: Any, request_id: str | None, now: float, teleport: bool = False
+    ) -> Outcome:
         self.up()
-        return super().hint(hunt_id, player, pos, request_id, now)
+        return super().hint(hunt_id, player, pos, request_id, now, teleport)
 
     def ack(self, grant_id: str, now: float) -> Outcome:
         self.up()
@@ -138,6 +140,19 @@ class CacheEngine(Engine):
     def grants_of(self, player: str) -> list[dict[str, Any]]:
         self.up()
         return super().grants_of(player)
+
+    def register_world(self, world: str, now: float) -> Outcome:
+        self.up()
+        out, recs = self.deferred(Engine.register_world, world, now)
+        if recs:
+            self._job("world", recs, out.result, None)
+        return out
+
+    def retire_world(self, world: str, now: float) -> Outcome:
+        self.up()
+        out, recs = self.deferred(Engine.retire_world, world, now)
+        self._job("world", recs, out.result, None)
+        return out
 
     # ---- the clock ---------------------------------------------------------------------------
     def tick(self, now: float) -> list[AnyRecord]:
@@ -292,6 +307,8 @@ class DistributedStore:
 class RedisRuntime(Runtime):
     """A `Runtime` whose engine is a cache of the hunts in Redis (see the module docstring)."""
 
+    runs_ahead = False  # only committed records are applied
+
     def __init__(self, cfg: configmod.Config, data_dir: Any = None) -> None:
         super().__init__(cfg, data_dir)  # the embedded store it makes is never opened
         self.redis = RedisStore(cfg.store.redis_url, list(cfg.store.redis_cluster), cfg.store.redis_timeout)
@@ -300,7 +317,7 @@ class RedisRuntime(Runtime):
         self.engine: CacheEngine | None = None
         self.node = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.last: dict[str, tuple[int, int]] = {}  # hunt -> last stream id applied
-        self.tails: dict[str, bytes] = {INDEX: ZERO, RECURRING: ZERO}
+        self.tails: dict[str, bytes] = {INDEX: ZERO, RECURRING: ZERO, WORLDS: ZERO}
         self.loaded = False
         self.token = 0
         self.lease_until = 0.0
@@ -326,8 +343,11 @@ class RedisRuntime(Runtime):
         eng = await self.new_engine(CacheEngine)
         eng.up = self.redis.check
         self.engine = eng
+        while await self.read_worlds():  # every world first: hunts are placed in them
+            pass
         while await self.poll_once():  # load every hunt from its stream
             pass
+        await self.load_registered_worlds(eng)
         eng.new_events.clear()
         info = self.dstore.last_recovery
         info.hunts = len(eng.hunts)
@@ -340,16 +360,6 @@ class RedisRuntime(Runtime):
         await self.load_hunts_dir()
         self._ticker = asyncio.create_task(self._tick_forever())
         self._tasks = [asyncio.create_task(self._poll_forever()), asyncio.create_task(self._lease_forever())]
-
-    async def load_hunts_dir(self) -> None:
-        folder = Path(self.cfg.hunts_dir)
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob("*.toml")):
-            spec = decode_spec(path.read_bytes(), "toml")
-            if spec.schedule is not None or spec.id not in self.eng.hunts:
-                with contextlib.suppress(HuntExists):  # another node created it first
-                    await self.create_hunt(spec)
 
     # ---- reading the streams -----------------------------------------------------------------
     def _apply_entries(self, hunt: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
@@ -399,10 +409,30 @@ class RedisRuntime(Runtime):
             if len(entries) < 1000:
                 return
 
+    def _apply_worlds(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """Apply world records after the last one applied (a poll and a commit may read the same)."""
+        eng = self.eng
+        for eid, fields in entries:
+            if sid(eid) <= sid(self.tails[WORLDS]):
+                continue
+            self.tails[WORLDS] = eid
+            try:
+                eng._apply(msgspec.structs.replace(rec.decode(fields[b"r"]), seq=eng.seq + 1))
+            except Exception:
+                log.exception("world record %s not applied", eid)
+
+    async def read_worlds(self) -> bool:
+        """Apply the world records this node has not seen; True if the stream may hold more."""
+        entries = await self.redis.range_after(WORLDS, self.tails[WORLDS])
+        self._apply_worlds(entries)
+        return len(entries) >= 1000
+
     async def poll_once(self) -> bool:
         """Read what every stream got since the last poll; True if a stream may hold more."""
         eng = self.eng
-        keys: list[tuple[str, bytes]] = [(INDEX, self.tails[INDEX]), (RECURRING, self.tails[RECURRING])]
+        keys: list[tuple[str, bytes]] = [
+            (INDEX, self.tails[INDEX]), (RECURRING, self.tails[RECURRING]), (WORLDS, self.tails[WORLDS]),
+        ]  # fmt: skip
         hunts = [h for h in self.last if h not in eng.creating]
         self.polls += 1
         quiet = self.polls % 20 != 0  # ended hunts (acks only) are read every 20th poll
@@ -426,7 +456,8 @@ class RedisRuntime(Runtime):
                 eng._apply(msgspec.structs.replace(r, seq=eng.seq + 1))
             except Exception:
                 log.exception("recurring record %s not applied", eid)
-        for h, entries in zip(hunts, results[2:], strict=True):
+        self._apply_worlds(results[2])  # before the hunts: a hunt's world exists before the hunt
+        for h, entries in zip(hunts, results[3:], strict=True):
             if entries and h not in eng.creating:
                 self._apply_entries(h, entries)
         self.publish()
@@ -504,6 +535,10 @@ class RedisRuntime(Runtime):
             await self._commit_create(job)
         elif job.kind == "recurring":
             await self.redis.recurring_add(rec.encode(job.records[0]))
+        elif job.kind == "world":
+            await self.redis.world_add(rec.encode(job.records[0]))
+            while await self.read_worlds():  # applied here as on every node: in the stream's order
+                pass
 
     async def _own(self, hunt: str, recs: list[AnyRecord], out: list[bytes]) -> None:
         """Apply records this node committed: directly if nothing came between, else from the stream."""

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from cairn.bench import report
 from cairn.bench.load import Load, Options
+from cairn.profiling import profiled
 
 DURATION = {"steady": 60.0, "hunt-start": 20.0, "soak": 600.0}
 
@@ -112,9 +113,12 @@ def main(args: Any) -> int:
         with Live(console=console, refresh_per_second=2, transient=True) as live:
             return await Load(o, on_progress=lambda ld: live.update(_view(ld))).run()
 
-    result = uvloop.run(go())
+    with profiled(getattr(args, "profile", None)):
+        result = uvloop.run(go())
     rep = report.build(result)
     out = Console()
+    if getattr(args, "profile", None):
+        out.print(f"profile of the load generator: {args.profile}")
     out.print(summary(rep))
     for n in rep.notes:
         out.print(f"[yellow]note[/yellow]: {n}")

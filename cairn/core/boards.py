@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from cairn.core.errors import NotFound, ValidationError
+from cairn.core.errors import NotFound, UnknownLeaderboard, ValidationError
 from cairn.core.leaderboard import Board
 from cairn.core.schedule import Cron
 from cairn.core.spec import rfc3339
@@ -27,6 +27,10 @@ class BoardSpec(msgspec.Struct, frozen=True):
     sort: Literal["desc", "asc"] = "desc"
     reset: str | None = None
     hunt_tags: tuple[str, ...] = ()
+
+
+#: The boards of a server with no `[[leaderboards]]` in its config (SPEC.md).
+DEFAULT_BOARDS = (BoardSpec("weekly", reset="0 0 * * MON"), BoardSpec("alltime"))
 
 
 class BoardNotFound(NotFound):
@@ -112,6 +116,15 @@ class Boards:
     def __init__(self, specs: list[BoardSpec]) -> None:
         self.boards = {s.id: Leaderboard(s) for s in specs}
         self._depth = 0
+
+    def check(self, names: list[str]) -> None:
+        """Raise UnknownLeaderboard for the first of a hunt spec's `leaderboards` that is not configured."""
+        for i, name in enumerate(names):
+            if name not in self.boards:
+                known = ", ".join(sorted(self.boards)) or "none"
+                raise UnknownLeaderboard(
+                    f"leaderboards[{i}]: no leaderboard {name!r} is configured (known: {known})", field="leaderboards"
+                )
 
     def roll(self, now: float) -> list[tuple[str, str]]:
         """Roll every board due; returns (board, archived period) pairs for `leaderboard.reset`."""

@@ -18,7 +18,7 @@ import msgspec
 
 from cairn.core import hints, placement, rng
 from cairn.core import loot as lootmod
-from cairn.core.boards import Boards
+from cairn.core.boards import DEFAULT_BOARDS, Boards
 from cairn.core.errors import (
     GrantNotFound,
     HintCooldown,
@@ -29,6 +29,8 @@ from cairn.core.errors import (
     OutOfReach,
     RateLimited,
     UnknownWorld,
+    WorldInUse,
+    WorldNotFound,
 )
 from cairn.core.events import Event, EventLog
 from cairn.core.geometry import Pos, dist2, hdist
@@ -45,15 +47,20 @@ from cairn.core.records import (
     Record,
     Recurring,
     Settled,
+    WorldAdded,
+    WorldRetired,
 )
 from cairn.core.schedule import Cron, stamp
 from cairn.core.sites import SiteSet
-from cairn.core.spec import HuntSpec, encode_spec, parse_duration, rfc3339, starts_at_ts
+from cairn.core.spec import HuntSpec, check_start, encode_spec, parse_duration, rfc3339, starts_at_ts
 
 CELL = 16  # treasure lookup cell for digs, in blocks
 NEAR = 64  # treasures this close to a dig are listed by one lookup (`Hunt.around`)
 TILE_BUDGET = 2048  # temperature tiles kept over all hunts (4 KiB each, 8 MiB in all) before the cache is dropped
 NOTHING: tuple[AnyRecord, ...] = ()
+NO_ERRORS: tuple[dict[str, Any], ...] = ()  # a positions reply's `errors` when every update applied
+#: The tag vocabulary of a world registered at runtime, until its sites are uploaded.
+EMPTY_WORLD_TAGS = ("surface", "cave", "underwater")
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -71,6 +78,8 @@ class Outcome(NamedTuple):
     wait_seq: int  # the reply may be sent once every record up to here is durable
 
 
+#: The reply to a hint when every live treasure of the hunt is one the player has claimed (or none is live).
+NONE_LEFT = Outcome({"hint": {}, "next_hint_in": 0, "none_left": True}, (), 0)
 #: The reply to a miss, by temperature band: shared, since replies are never mutated.
 MISSES = tuple(Outcome({"result": "miss", "temperature": band}, (), 0) for band in hints.TEMPERATURES)
 # A treasure found in `around` is at most NEAR away, inside the warm band: its squared distance
@@ -351,7 +360,8 @@ class Engine:
     __slots__ = (
         "_burst", "_max_speed", "_rate", "_slack", "boards", "by_request", "claimed", "claims", "events", "finds",
         "grants", "hunts", "landmarks", "last_event", "last_hint", "limits", "live_treasures", "loot_tables",
-        "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "secret", "seq", "tiles_kept",
+        "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "registered", "secret", "seq",
+        "tiles_kept",
         "timers", "world_version", "worlds",
     )  # fmt: skip
 
@@ -376,7 +386,8 @@ class Engine:
         self.last_event = 0
         self.hunts: dict[str, Hunt] = {}
         self.claims: dict[str, Claimed] = {}
-        self.by_request: dict[tuple[str, str], str] = {}  # (player, request_id) -> claim_id
+        # (hunt, player, request_id) -> claim_id: a request_id replays only within its own hunt.
+        self.by_request: dict[tuple[str, str, str], str] = {}
         # (hunt, player) -> indices of the treasures claimed; a tuple, since players claim a few each
         self.claimed: dict[tuple[str, str], tuple[int, ...]] = {}
         self.grants: dict[str, Grant] = {}
@@ -389,11 +400,12 @@ class Engine:
         # Per world, the live treasures that placement keeps `min_spacing` away from.
         self.live_treasures: dict[str, LiveTreasures] = {w: LiveTreasures() for w in worlds}
         self.world_version: dict[str, int] = {}
+        self.registered: dict[str, WorldAdded] = {}  # worlds registered at runtime (not in the config)
         self.timers: list[tuple[float, int, str, int]] = []  # (due, kind, hunt, n); kinds below
         self.events = events if events is not None else EventLog()
         self.quiet_through = 0  # replay builds no events for records up to this seq
         self.recurring: dict[str, tuple[HuntSpec, Recurring, Cron]] = {}
-        self.boards = boards if boards is not None else Boards([])
+        self.boards = boards if boards is not None else Boards(list(DEFAULT_BOARDS))
         self.new_events: list[Event] = []  # drained by the transport after each call
         self.tiles_kept = 0  # temperature tiles cached over all hunts (a cache; not state)
 
@@ -434,6 +446,7 @@ class Engine:
         if sites is None:
             raise UnknownWorld(f"world {spec.world!r} is not configured", field="world")
         table = lootmod.table_named(self.loot_tables, spec.loot)
+        self.boards.check(spec.leaderboards)
         sites.mask(spec.spawn.tags_any, "spawn.tags_any")
         sites.mask(spec.spawn.tags_none, "spawn.tags_none")
         live = self._live(spec.world)
@@ -458,6 +471,7 @@ class Engine:
         if spec.spawn.min_spacing > 0 and self._live(plan.world).added_since(plan.mark, *placement.avoid_box(spec)):
             raise StalePlan(spec.id)
         start = starts_at_ts(spec, now)
+        check_start(start)  # a spec was checked alone; here `now` stands for an absent start
         end = start + parse_duration(spec.duration, "duration")
         if end <= now:
             raise HuntNotActive(f"hunt {spec.id!r} would already have ended at {rfc3339(end)}", field="starts_at")
@@ -507,6 +521,34 @@ class Engine:
     def list_hunts(self, now: float) -> list[dict[str, Any]]:
         return [h.summary(now) for h in self.hunts.values()]
 
+    # ---- worlds -------------------------------------------------------------------------------
+    def register_world(self, world: str, now: float) -> Outcome:
+        """Register an upload-only world (empty until its sites are uploaded). Idempotent: a world
+        that exists already (configured or registered) is left as it is, with no record."""
+        if world in self.worlds:
+            return Outcome({"world": world, "created": False}, NOTHING, 0)
+        rec = WorldAdded(self._next_seq(), now, 0, world)
+        self._apply(rec)
+        return Outcome({"world": world, "created": True}, (rec,), rec.seq)
+
+    def world_users(self, world: str, now: float) -> list[str]:
+        """The hunts that keep `world` in use: live or scheduled ones, and recurring specs."""
+        users = [h.id for h in self.hunts.values() if h.world == world and h.ended is None and now < h.ends_at]
+        users += [f"{sid} (recurring)" for sid, (spec, _, _) in self.recurring.items() if spec.world == world]
+        return users
+
+    def retire_world(self, world: str, now: float) -> Outcome:
+        """Retire a runtime-registered world that no live, scheduled or recurring hunt uses."""
+        if world not in self.worlds:
+            raise WorldNotFound(f"no world {world!r}", field="world")
+        users = self.world_users(world, now)
+        if users:
+            shown = ", ".join(users[:10]) + (f" and {len(users) - 10} more" if len(users) > 10 else "")
+            raise WorldInUse(f"world {world!r} is used by {shown}", field="world", hunts=users)
+        rec = WorldRetired(self._next_seq(), now, 0, world)
+        self._apply(rec)
+        return Outcome({"world": world, "retired": True}, (rec,), rec.seq)
+
     # ---- recurring hunts ---------------------------------------------------------------------------
     def register_recurring(self, spec: HuntSpec, now: float) -> Outcome:
         """Register (or replace) a spec with a `schedule`; each firing makes a hunt `<id>@<YYYYMMDDTHHMM>`."""
@@ -515,6 +557,7 @@ class Engine:
         if spec.world not in self.worlds:
             raise UnknownWorld(f"world {spec.world!r} is not configured", field="world")
         lootmod.table_named(self.loot_tables, spec.loot)
+        self.boards.check(spec.leaderboards)
         sites = self.worlds[spec.world]
         sites.mask(spec.spawn.tags_any, "spawn.tags_any")
         sites.mask(spec.spawn.tags_none, "spawn.tags_none")
@@ -567,16 +610,21 @@ class Engine:
         return out
 
     # ---- digs ---------------------------------------------------------------------------------
-    def dig(self, hunt_id: str, player: str, pos: Pos, at: Pos, request_id: str | None, now: float) -> Outcome:
-        """Decide one dig: miss, found (a claim) or taken. Replays of a claiming request_id return the claim."""
+    def dig(
+        self, hunt_id: str, player: str, pos: Pos, at: Pos, request_id: str | None, now: float, teleport: bool = False
+    ) -> Outcome:
+        """Decide one dig: miss, found (a claim) or taken. Replays of a claiming request_id return the claim.
+        `teleport`: the player got to `pos` by teleport (a portal), so it is not movement-checked."""
         # `finds` counts every player's claims and never shrinks: a player not in it has no claim
         # anywhere, so neither claim lookup below can match (most digs, and the cheapest check).
         known = player in self.finds
         if request_id is not None and known:
-            cid = self.by_request.get((player, request_id))
+            cid = self.by_request.get((hunt_id, player, request_id))
             if cid is not None:
                 c = self.claims[cid]
-                return Outcome({"result": "found", "claim": self.claim_view(c)}, NOTHING, c.seq)
+                temperature = self._temperature(self.hunts[c.hunt], player, at)
+                return Outcome({"result": "found", "temperature": temperature, "claim": self.claim_view(c)}, NOTHING,
+                               c.seq)  # fmt: skip
         h = self.hunts.get(hunt_id)
         if h is None:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
@@ -585,7 +633,7 @@ class Engine:
         if _dist(pos, at) > h.reach:
             raise OutOfReach(f"dig at {list(at)} is farther than reach {h.reach:g} from the player", field="at")
         ax, ay, az = at
-        self._move(player, pos, False, now, hunt_id, True)
+        self._move(player, pos, teleport, now, hunt_id, True)
         mine = self.claimed.get((hunt_id, player)) if known else None
         if mine is None:
             # The common case, a miss by a player with no claim here: one lookup in the tile.
@@ -691,8 +739,11 @@ class Engine:
         return "cold" if i is None else hints.temperature_band(hdist(at, h.treasures[i].pos))
 
     # ---- hints --------------------------------------------------------------------------------
-    def hint(self, hunt_id: str, player: str, pos: Pos, request_id: str | None, now: float) -> Outcome:
-        """A hint about the nearest treasure this player has not claimed, subject to a per-hunt cooldown."""
+    def hint(
+        self, hunt_id: str, player: str, pos: Pos, request_id: str | None, now: float, teleport: bool = False
+    ) -> Outcome:
+        """A hint about the nearest treasure this player has not claimed, subject to a per-hunt cooldown.
+        `teleport` as for `dig`."""
         h = self.hunts.get(hunt_id)
         if h is None:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
@@ -702,19 +753,22 @@ class Engine:
             return Outcome(last[2], NOTHING, 0)  # a replayed hint: same reply, no second cooldown
         if h.ended is not None or not h.starts_at <= now < h.ends_at:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
+        mine = self.claimed.get(key)
+        field = h.field
+        if field.live_count == (0 if mine is None else sum(1 for i in mine if field.is_live(i))):
+            return NONE_LEFT  # nothing to hint at: no cooldown starts, the position is not taken
         if last is not None and now < last[0]:
             wait = last[0] - now
             raise HintCooldown(f"next hint in {wait:.1f}s", retry_after=round(wait, 3), next_hint_in=math.ceil(wait))
-        self._move(player, pos, False, now, hunt_id)
-        i = h.field.nearest(pos, self.claimed.get(key))
-        body: dict[str, Any] = {}
-        if i is not None:
-            t = h.treasures[i]
-            body = dict(hints.build_hint(
-                h.spec.hints.kinds, pos, t.pos, t.tags, hints.hint_progress(now, h.starts_at, h.solve_by),
-                t.hint_key, self.landmarks, finds_by_player=self.finds.get(player, 0),
-                policy=h.spec.hints.adapt, world=h.world,
-            ))  # fmt: skip
+        self._move(player, pos, teleport, now, hunt_id)
+        i = field.nearest(pos, mine)
+        assert i is not None  # the count above found a live treasure this player has not claimed
+        t = h.treasures[i]
+        body = dict(hints.build_hint(
+            h.spec.hints.kinds, pos, t.pos, t.tags, hints.hint_progress(now, h.starts_at, h.solve_by),
+            t.hint_key, self.landmarks, finds_by_player=self.finds.get(player, 0),
+            policy=h.spec.hints.adapt, world=h.world,
+        ))  # fmt: skip
         reply = {"hint": body, "next_hint_in": math.ceil(h.cooldown)}
         # The reply is kept only to answer a replay of its request_id (about 1 KB a player otherwise).
         self.last_hint[key] = (now + h.cooldown, request_id, reply if request_id is not None else None)
@@ -789,17 +843,20 @@ class Engine:
         return t.settled.amounts[t.claims.index(c)]
 
     # ---- positions -------------------------------------------------------------------------------
-    def positions(self, world: str, updates: Sequence[tuple[str, Pos, bool]], now: float) -> Outcome:
+    def positions(
+        self, world: str, updates: Sequence[tuple[str, Pos, bool]], now: float, index: Sequence[int] | None = None
+    ) -> Outcome:
         """Apply a tick of player positions; return the proximity events they cause.
 
-        All or nothing: if any update moves implausibly fast, none is applied and the
-        request fails with `implausible_movement` naming the update.
+        Each update stands alone: one that moves implausibly fast is not applied and is reported in
+        `errors` with its index (`index[i]` when given: its place in the request), the rest apply.
         """
         prox = self.proximity.get(world)
         if prox is None:
             raise UnknownWorld(f"world {world!r} is not configured", field="world")
         lim = self.limits
         players = self.players
+        errors: list[dict[str, Any]] | None = None
         for i, (player, pos, teleport) in enumerate(updates):
             p = players.get(player)
             if p is None or p.last_pos is None or teleport:
@@ -809,9 +866,15 @@ class Engine:
                 try:
                     self._move(player, pos, False, now, "")
                 except ImplausibleMovement as e:
-                    e.field = f"updates[{i}].pos"
+                    at = i if index is None else index[i]
+                    e.field = f"updates[{at}].pos"
                     e.message = f"{player}: {e.message}"
-                    raise
+                    if errors is None:
+                        errors = []
+                    errors.append({"index": at, "i": i, **e.to_wire()})
+        if errors is not None:
+            refused = {e.pop("i") for e in errors}
+            updates = [u for i, u in enumerate(updates) if i not in refused]
         start = len(self.new_events)
         for player, pos, _ in updates:
             p = players.get(player)
@@ -827,7 +890,7 @@ class Engine:
             events = [e for player, pos, _ in updates for e in prox.update(player, pos)]
         for typ, who, key in events:
             self.emit(typ, prox.hunt_of(key), now, {"player": who, "treasure": key})
-        return Outcome({"events": self.new_events[start:]}, NOTHING, 0)
+        return Outcome({"events": self.new_events[start:], "errors": errors or NO_ERRORS}, NOTHING, 0)
 
     def leave(self, player: str) -> None:
         """A player logged out: forget ephemeral state (position, proximity). Claims and grants stay."""
@@ -928,10 +991,10 @@ class Engine:
         elif isinstance(rec, HuntStarted):
             h = self.hunts[rec.hunt]
             h.started = rec
-            prox = self.proximity[h.world]
+            prox = self.proximity.get(h.world)  # None: an ended hunt of a world retired since (replay)
             radius = h.spec.proximity.radius
             for t in h.treasures:
-                if t.state == "hidden" or t.state == "open":
+                if prox is not None and (t.state == "hidden" or t.state == "open"):
                     prox.add(t.id, h.id, t.pos, radius)
             nxt = hints.next_escalation_at(rec.at, h.starts_at, h.solve_by)
             if nxt is not None and nxt < h.ends_at:
@@ -951,13 +1014,27 @@ class Engine:
                     ev += 1
             self._emit(ev, "hunt.ended", h.id, rec.at, {"reason": rec.reason, "treasures_left": h.left})
             h.left = 0
+        elif isinstance(rec, WorldAdded):
+            self.registered[rec.world] = rec
+            if rec.world not in self.worlds:
+                self.worlds[rec.world] = SiteSet.empty(EMPTY_WORLD_TAGS)
+                self.proximity[rec.world] = ProximityIndex()
+                self.live_treasures[rec.world] = LiveTreasures()
+                # A placement planned against an earlier world of this name plans again.
+                self.world_version[rec.world] = self.world_version.get(rec.world, 0) + 1
+        elif isinstance(rec, WorldRetired):
+            self.registered.pop(rec.world, None)
+            self.worlds.pop(rec.world, None)
+            self.proximity.pop(rec.world, None)
+            self.live_treasures.pop(rec.world, None)
+            self.world_version[rec.world] = self.world_version.get(rec.world, 0) + 1
 
     def _apply_claimed(self, rec: Claimed) -> None:
         h = self.hunts[rec.hunt]
         t = h.treasures[rec.n - 1]
         self.claims[rec.claim_id] = rec
         if rec.request_id is not None:
-            self.by_request[(rec.player, rec.request_id)] = rec.claim_id
+            self.by_request[(rec.hunt, rec.player, rec.request_id)] = rec.claim_id
         key = (rec.hunt, rec.player)
         self.claimed[key] = (*self.claimed.get(key, ()), rec.n - 1)
         self.finds[rec.player] = self.finds.get(rec.player, 0) + 1
@@ -1004,7 +1081,8 @@ class Engine:
         self._live(h.world).remove(t.pos)
         self.tiles_kept -= len(h.tiles)
         h.tiles.clear()
-        for typ, player, key in self.proximity[h.world].remove(t.id):
+        prox = self.proximity.get(h.world)  # None: a world retired since (replaying an ended hunt)
+        for typ, player, key in prox.remove(t.id) if prox is not None else ():
             self.emit(typ, h.id, at, {"player": player, "treasure": key})
 
     def _dedupe(self, rec: HuntCreated) -> tuple[HuntCreated, HuntSpec]:
@@ -1059,7 +1137,7 @@ class Engine:
                 player, cid = rec.player, rec.claim_id
                 claims[cid] = rec
                 if rec.request_id is not None:
-                    by_request[(player, rec.request_id)] = cid
+                    by_request[(rec.hunt, player, rec.request_id)] = cid
                 key = (rec.hunt, player)
                 claimed[key] = (*claimed.get(key, ()), rec.n - 1)
                 finds[player] = finds.get(player, 0) + 1
@@ -1093,6 +1171,7 @@ class Engine:
                 if t.settled is not None:
                     out.append(t.settled)
         out.extend(r for _, r, _ in self.recurring.values())
+        out.extend(self.registered.values())
         out.extend(g.ack for g in self.grants.values() if g.ack is not None)
         out.sort(key=_seq)
         return out

@@ -59,6 +59,18 @@ class HuntExists(CairnError):
     code, status = "hunt_exists", 409
 
 
+class WorldNotFound(CairnError):
+    code, status = "world_not_found", 404
+
+
+class WorldInUse(CairnError):
+    code, status = "world_in_use", 409
+
+
+class WorldConfigured(CairnError):
+    code, status = "world_configured", 409
+
+
 class HuntNotActive(CairnError):
     code, status = "hunt_not_active", 409
 
@@ -101,6 +113,10 @@ class UnknownWorld(CairnError):
 
 class UnknownLootTable(CairnError):
     code, status = "unknown_loot_table", 422
+
+
+class UnknownLeaderboard(CairnError):
+    code, status = "unknown_leaderboard", 422
 
 
 class RateLimited(CairnError):

@@ -70,7 +70,19 @@ class Recurring(Record, tag="rs", frozen=True):
     spec: bytes  # canonical JSON of the HuntSpec, with `schedule`
 
 
-AnyRecord = HuntCreated | HuntStarted | HuntEnded | Claimed | Settled | Acked | Recurring
+class WorldAdded(Record, tag="wa", frozen=True):
+    """A world was registered at runtime: upload-only, empty until its sites are uploaded."""
+
+    world: str
+
+
+class WorldRetired(Record, tag="wr", frozen=True):
+    """A runtime-registered world was retired (no live, scheduled or recurring hunt used it)."""
+
+    world: str
+
+
+AnyRecord = HuntCreated | HuntStarted | HuntEnded | Claimed | Settled | Acked | Recurring | WorldAdded | WorldRetired
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(AnyRecord)

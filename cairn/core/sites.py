@@ -215,6 +215,15 @@ class SiteSet:
         keys, starts = build_chunk_index(xs, zs)
         return cls.from_index_arrays(pack_xz(xs, zs), ys, ts, keys, starts, names)
 
+    @classmethod
+    def empty(cls, tag_names: Sequence[str]) -> SiteSet:
+        """A set with no sites and the vocabulary `tag_names` (a world before its sites arrive). O(1).
+
+        >>> len(SiteSet.empty(["surface"]))
+        0
+        """
+        return cls.from_arrays(np.zeros((0, 3), np.int64), np.zeros(0, np.uint32), tag_names)
+
     # ---- queries ------------------------------------------------------------------------------
 
     def __len__(self) -> int:

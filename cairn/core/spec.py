@@ -97,6 +97,12 @@ class HuntSpec(Strict):
     tags: list[str] = msgspec.field(default_factory=list)
 
 
+#: The longest duration a spec may give (`duration`, `prize.window`, `hints.cooldown`, `hints.solve_by`):
+#: ten years. With starts between EARLIEST and LATEST, every instant a hunt derives stays a valid date.
+MAX_SPAN = 10 * 366 * 86400.0
+EARLIEST = 0.0  # 1970-01-01T00:00:00Z
+LATEST = datetime(9000, 1, 1, tzinfo=UTC).timestamp()  # far from datetime's end (9999) by more than a span
+
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
@@ -176,14 +182,16 @@ def check_spec(spec: HuntSpec) -> None:
         check_pos((v[0], v[1], v[2]), field)
         if not MIN_Y <= v[1] <= MAX_Y:
             raise ValidationError(f"{field}: y must be within [{MIN_Y}, {MAX_Y}]", field=field)
-    if parse_duration(spec.duration, "duration") <= 0:
+    if _span(spec.duration, "duration") <= 0:
         raise ValidationError("duration must be longer than 0s", field="duration")
-    parse_duration(spec.prize.window, "prize.window")
-    parse_duration(spec.hints.cooldown, "hints.cooldown")
+    _span(spec.prize.window, "prize.window")
+    _span(spec.hints.cooldown, "hints.cooldown")
     if spec.hints.solve_by is not None:
-        parse_duration(spec.hints.solve_by, "hints.solve_by")
-    if spec.starts_at is not None and spec.starts_at.tzinfo is None:
-        raise ValidationError("starts_at needs a time zone, e.g. 2026-11-27T19:00:00Z", field="starts_at")
+        _span(spec.hints.solve_by, "hints.solve_by")
+    if spec.starts_at is not None:
+        if spec.starts_at.tzinfo is None:
+            raise ValidationError("starts_at needs a time zone, e.g. 2026-11-27T19:00:00Z", field="starts_at")
+        check_start(spec.starts_at.timestamp())
     unknown = sorted(set(spec.tiers) - set(TIERS))
     if unknown:
         raise ValidationError(f"tiers: unknown tier {unknown[0]!r}; tiers are {', '.join(TIERS)}", field="tiers")
@@ -197,6 +205,20 @@ def check_spec(spec: HuntSpec) -> None:
         Cron.parse(spec.schedule)
         if "@" in spec.id:
             raise ValidationError("a recurring spec's id cannot contain '@'", field="id")
+
+
+def _span(text: str, field: str) -> float:
+    """A spec's duration in seconds, at most MAX_SPAN (ten years)."""
+    seconds = parse_duration(text, field)
+    if seconds > MAX_SPAN:
+        raise ValidationError(f"{field}: {text!r} is longer than ten years (3660d)", field=field)
+    return seconds
+
+
+def check_start(ts: float) -> None:
+    """Refuse a start (UNIX seconds) outside [EARLIEST, LATEST]: every time derived from it must be a date."""
+    if not EARLIEST <= ts <= LATEST:
+        raise ValidationError("starts_at must be between 1970-01-01 and 9000-01-01 (UTC)", field="starts_at")
 
 
 def starts_at_ts(spec: HuntSpec, now: float) -> float:

@@ -8,6 +8,7 @@ Errors are mapped to the wire in one place, `on_error`.
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import logging
 import time
@@ -18,7 +19,8 @@ from typing import Any
 import msgspec
 
 from cairn.app import Runtime
-from cairn.core.engine import MISSES
+from cairn.config import WorldConfig
+from cairn.core.engine import MISSES, Outcome
 from cairn.core.errors import (
     CairnError,
     Forbidden,
@@ -55,6 +57,27 @@ dec_positions = _decoder(schemas.PositionsRequest)
 dec_batch = _decoder(schemas.RawBatch)
 dec_batch_typed = _decoder(schemas.BatchRequest)
 dec_op = _decoder(schemas.Op)
+dec_positions_loose = _decoder(schemas.LoosePositions)
+_to_update = msgspec.convert
+
+
+def loose_positions(decode: Callable[[Any], Any], loose: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`decode`, or for a positions op whose updates do not all decode, `loose` (a `LoosePositionsOp`)."""
+
+    def decode_op(raw: Any) -> Any:
+        try:
+            return decode(raw)
+        except msgspec.ValidationError as e:
+            try:
+                return loose(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                raise e from None
+
+    return decode_op
+
+
+dec_op_each = loose_positions(dec_op, _decoder(schemas.LoosePositionsOp))
+dec_world = _decoder(schemas.WorldRequest)
 
 
 def wire_error(exc: BaseException) -> CairnError:
@@ -67,6 +90,9 @@ def wire_error(exc: BaseException) -> CairnError:
         return InvalidBody(f"body is not valid JSON: {exc}")
     if isinstance(exc, RecursionError):
         return InvalidBody("body is nested too deeply")
+    if isinstance(exc, UnicodeDecodeError):
+        # msgspec checks UTF-8 before the structure, and says so with this, not a DecodeError.
+        return InvalidBody(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}")
     return CairnError("internal error")
 
 
@@ -85,6 +111,9 @@ class Api:
         self.ready = True
         self.openapi: bytes = b""
         self._world_locks: dict[str, Any] = {}  # world -> asyncio.Lock serialising its uploads
+        # The largest site upload of any world; a world registered at runtime takes this one.
+        caps = [wc.upload_max_bytes for wc in rt.cfg.worlds.values()]
+        self.upload_cap = max(caps, default=WorldConfig().upload_max_bytes)
 
     # ---- plumbing ---------------------------------------------------------------------------------
     def on_error(self, exc: Exception) -> Response:
@@ -116,8 +145,33 @@ class Api:
     def auth(self, req: Request, scope: str) -> str:
         return self.keys.require(req.auth(), scope)
 
+    def durable_read(self, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        """`handler`, answering only once the state it read is durable (`Runtime.settled`): no read
+        shows a claim, grant or ack that a failed commit could still lose."""
+        rt = self.rt
+
+        def read(req: Request) -> Any:
+            result = handler(req)
+            if inspect.isawaitable(result):
+                return self._settle(result)
+            waiter = rt.settled()
+            return result if waiter is None else self._settle(result, waiter)
+
+        return read
+
+    async def _settle(self, result: Any, waiter: Awaitable[None] | None = None) -> Any:
+        if waiter is None:
+            result = await result
+            waiter = self.rt.settled()
+        if waiter is not None:
+            await waiter
+        return result
+
     # ---- probes, metrics, schema --------------------------------------------------------------------
-    def healthz(self, req: Request) -> bytes:
+    def healthz(self, req: Request) -> Any:
+        if self.rt.failed.is_set():  # the process is stopping: a liveness probe may restart it sooner
+            return Response(503, b'{"error":{"code":"journal_failed","message":"the journal failed; restarting"}}',
+                            JSON)  # fmt: skip
         return b'{"status":"ok"}'
 
     def readyz(self, req: Request) -> Any:
@@ -144,7 +198,7 @@ class Api:
         ctype = req.headers.get("content-type", "")
         try:
             raw = msgspec.toml.decode(req.body) if "toml" in ctype else msgspec.json.decode(req.body)
-        except (msgspec.DecodeError, RecursionError) as e:
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
             raise InvalidBody(f"body is not valid {'TOML' if 'toml' in ctype else 'JSON'}: {e}") from None
         spec = convert_spec(raw)
         view = await self.rt.create_hunt(spec)
@@ -175,7 +229,7 @@ class Api:
         rt = self.rt
         eng = rt.engine
         assert eng is not None
-        out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock())
+        out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock(), b.teleport)
         if not out.records and not eng.new_events:
             if out.wait_seq == 0:  # a miss: nothing to persist, publish or wait for
                 miss = _MISS_REPLIES.get(id(out))  # the common misses are shared: encoded once
@@ -187,27 +241,51 @@ class Api:
     def hint(self, req: Request) -> Any:
         self.keys.require(req.auth(), GAME)
         b = dec_hint(req.body)
-        out = self.rt.eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, self.clock())
+        out = self.rt.eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, self.clock(), b.teleport)
         return self.reply(self.rt.submit(out), out.result)
 
     def positions(self, req: Request) -> Any:
         self.auth(req, GAME)
-        b = dec_positions(req.body)
-        out = self.rt.eng.positions(b.world, [(u.player, u.pos, u.teleport) for u in b.updates], self.clock())
+        try:
+            b = dec_positions(req.body)
+        except msgspec.ValidationError:
+            loose = dec_positions_loose(req.body)  # a bad envelope raises here; bad updates are reported
+            out = self.positions_each(loose.world, loose.updates, self.clock())
+        else:
+            out = self.rt.eng.positions(b.world, [(u.player, u.pos, u.teleport) for u in b.updates], self.clock())
         return self.reply(self.rt.submit(out), out.result)
+
+    def positions_each(self, world: str, raws: list[Any], now: float) -> Outcome:
+        """Positions whose updates are decoded one by one: each bad one is reported in `errors` with its index."""
+        updates, index, errors = [], [], []
+        for i, raw in enumerate(raws):
+            try:
+                u = _to_update(raw, schemas.PositionUpdate)
+            except msgspec.ValidationError as e:
+                err = validation_error(e, f"updates[{i}]")
+                err.field = f"updates[{i}]" + (f".{err.field}" if err.field else "")
+                errors.append({"index": i, **err.to_wire()})
+                self.metrics.error(err.code)
+                continue
+            updates.append((u.player, u.pos, u.teleport))
+            index.append(i)
+        out = self.rt.eng.positions(world, updates, now, index)
+        errors += out.result["errors"]
+        errors.sort(key=_index)
+        return Outcome({"events": out.result["events"], "errors": errors}, out.records, out.wait_seq)
 
     def batch(self, req: Request) -> Any:
         self.auth(req, GAME)
         try:
             # One decode for the whole batch when every op is valid (the common case)...
             results, wait = self.run_ops(dec_batch_typed(req.body).ops, _same)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             # ...else op by op, so that each bad op fails only its own slot.
             try:
                 ops = dec_batch(req.body).ops
             except RecursionError:
                 raise InvalidBody("body is nested too deeply") from None
-            results, wait = self.run_ops(ops, dec_op)
+            results, wait = self.run_ops(ops, dec_op_each)
         out = {"results": results}
         if wait > self.rt.store.journal.durable_seq:
             return self._later(self.rt.when_durable(wait, out), 200)
@@ -226,13 +304,16 @@ class Api:
                 op = decode_op(raw)
                 if type(op) is schemas.DigOp:
                     kind = "dig"
-                    out = eng.dig(op.hunt, op.player, op.pos, op.at, op.request_id, now)
+                    out = eng.dig(op.hunt, op.player, op.pos, op.at, op.request_id, now, op.teleport)
                 elif type(op) is schemas.HintOp:
                     kind = "hint"
-                    out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now)
-                else:
+                    out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now, op.teleport)
+                elif type(op) is schemas.PositionsOp:
                     kind = "positions"
                     out = eng.positions(op.world, [(u.player, u.pos, u.teleport) for u in op.updates], now)
+                else:  # a LoosePositionsOp: some update did not decode
+                    kind = "positions"
+                    out = self.positions_each(op.world, op.updates, now)
                 if out.records:
                     rt.store.persist(out.records)
                 if out.wait_seq > wait:
@@ -290,30 +371,65 @@ class Api:
         })  # fmt: skip
 
     # ---- worlds --------------------------------------------------------------------------------------------
+    def list_worlds(self, req: Request) -> bytes:
+        self.auth(req, ADMIN)
+        return encode({"worlds": self.rt.worlds_view()})
+
+    async def put_world(self, req: Request) -> Any:
+        """Register an upload-only world at runtime: 201 when created, 200 when it exists already."""
+        self.auth(req, ADMIN)
+        world = _world_param(req)
+        if req.body.strip():
+            dec_world(req.body)  # `{}`: no fields yet, and an unknown one is refused
+        created, view = await self.rt.register_world(world)
+        return (201 if created else 200, encode(view))
+
+    async def delete_world(self, req: Request) -> Any:
+        self.auth(req, ADMIN)
+        return encode(await self.rt.retire_world(_world_param(req)))
+
+    def upload_head(self, req: Request) -> int:
+        """Check a site upload by its head alone: the key, the world, the announced length.
+
+        Runs before the body is read (the transport's head check), and again in the handler.
+        Returns the world's byte cap.
+        """
+        from cairn.core.errors import BodyTooLarge, UnknownWorld
+
+        self.auth(req, ADMIN)
+        world = _world_param(req)
+        if world not in self.rt.eng.worlds:
+            raise UnknownWorld(f"world {world!r} is neither configured nor registered (PUT /v1/worlds/{world})",
+                               field="world")  # fmt: skip
+        wc = self.rt.cfg.worlds.get(world)
+        cap = wc.upload_max_bytes if wc is not None else self.upload_cap
+        length = req.header(b"content-length")
+        if length is not None and length.isdigit() and int(length) > cap:
+            raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({cap})")
+        return cap
+
     async def put_sites(self, req: Request) -> Any:
         """Replace a world's sites with an uploaded NDJSON, CSV or pack body (parsed off the loop)."""
         import asyncio
 
-        from cairn.core.errors import BodyTooLarge, UnknownWorld
+        from cairn.core.errors import BodyTooLarge
         from cairn.worlds.sources import InvalidSites
         from cairn.worlds.upload import ingest
 
-        self.auth(req, ADMIN)
+        cap = self.upload_head(req)
         world = req.params["world"]
-        wc = self.rt.cfg.worlds.get(world)
-        if wc is None or world not in self.rt.eng.worlds:
-            raise UnknownWorld(f"world {world!r} is not configured", field="world")
-        if len(req.body) > wc.upload_max_bytes:
-            raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({wc.upload_max_bytes})")
-        if not req.body.strip():
+        spool = req.spool
+        body: Any = req.body if spool is None else spool.file
+        size = len(req.body) if spool is None else spool.size
+        if size > cap:  # a chunked body announces no length
+            raise BodyTooLarge(f"site upload is larger than worlds.{world}.upload_max_bytes ({cap})")
+        if spool is None and not req.body.strip():
             raise InvalidSites("the body holds no sites")
         lock = self._world_locks.setdefault(world, asyncio.Lock())
         async with lock:
             loop = asyncio.get_running_loop()
             ctype = req.headers.get("content-type", "")
-            sites, info = await loop.run_in_executor(None, ingest, req.body, ctype, self.rt.data_dir, world)
-            if len(sites) == 0:
-                raise InvalidSites("the body holds no sites")
+            sites, info = await loop.run_in_executor(None, ingest, body, ctype, self.rt.data_dir, world)
             eng = self.rt.eng
             # Live hunts keep their treasures: their positions live in the hunts, not in the SiteSet.
             # Bumping the version makes a placement computed against the old sites plan again.
@@ -339,24 +455,35 @@ class Api:
         if not (raw_after.isascii() and raw_after.isdigit()) or len(raw_after) > 19:
             raise ValidationError("after must be an event id (a non-negative integer)", field="after")
         after = int(raw_after)
-        sub = self.hub.subscribe(hunt)
+        sub = self.hub.subscribe(hunt, _key_of(req.auth()))
         backlog, complete = self.rt.eng.events.after(after, hunt)
-        return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")])
+        # The stream ends its connection: a client that was cut off must reconnect with `after`.
+        return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")],
+                      keep_alive=False)  # fmt: skip
 
     async def _sse(self, sub: Any, backlog: list[Event], complete: bool, after: int) -> Any:
+        frame = self.hub.frame
         try:
             yield b"retry: 1000\n\n"
             if not complete:
                 yield b"event: gap\ndata: " + encode({"after": after}) + b"\n\n"
             last = after
-            if backlog:
-                yield b"".join(sse_frame(e) for e in backlog)
-                last = backlog[-1].id
+            waiter = self.rt.settled()  # the backlog may hold events of records not yet durable
+            if waiter is not None:
+                await waiter
+            # The backlog goes out in pieces, each written only once the client has drained the
+            # last (the transport's flow control), as live events are: a client that does not
+            # read holds one piece, not the whole backlog.
+            for i in range(0, len(backlog), _BACKLOG_PIECE):
+                piece = backlog[i : i + _BACKLOG_PIECE]
+                yield b"".join([frame(e) for e in piece])
+                last = piece[-1].id
+            del backlog
             while True:
                 evs = await sub.get(15.0)
                 fresh = [e for e in evs if e.id > last]
                 if fresh:
-                    yield b"".join(sse_frame(e) for e in fresh)
+                    yield b"".join([frame(e) for e in fresh])
                     last = fresh[-1].id
                 elif sub.dropped:
                     yield b"event: dropped\ndata: " + encode({"resume_after": last}) + b"\n\n"
@@ -368,34 +495,55 @@ class Api:
 
     # ---- routes ------------------------------------------------------------------------------------------
     def routes(self, router: Router) -> None:
-        m = self.metrics.timed
+        """Register the API's routes; each is described in `cairn.net.openapi.ROUTES` too."""
+        m, r = self.metrics.timed, self.durable_read
         router.add("GET", "/healthz", self.healthz)
         router.add("GET", "/readyz", self.readyz)
         router.add("GET", "/metrics", self.metrics_text)
         router.add("GET", "/v1/openapi.json", self.openapi_json)
         router.add("POST", "/v1/hunts", m("create_hunt", self.create_hunt))
-        router.add("GET", "/v1/hunts", m("list_hunts", self.list_hunts))
-        router.add("GET", "/v1/hunts/{hunt}", m("get_hunt", self.get_hunt))
+        router.add("GET", "/v1/hunts", m("list_hunts", r(self.list_hunts)))
+        router.add("GET", "/v1/hunts/{hunt}", m("get_hunt", r(self.get_hunt)))
         router.add("POST", "/v1/hunts/{hunt}/end", m("end_hunt", self.end_hunt))
         router.add("POST", "/v1/hunts/{hunt}/hint", m("hint", self.hint))
         router.add("POST", "/v1/hunts/{hunt}/dig", m("dig", self.dig))
         router.add("POST", "/v1/positions", m("positions", self.positions))
         router.add("POST", "/v1/batch", m("batch", self.batch))
-        router.add("GET", "/v1/players/{player}", m("player", self.player))
-        router.add("GET", "/v1/players/{player}/grants", m("grants", self.grants))
+        router.add("GET", "/v1/players/{player}", m("player", r(self.player)))
+        router.add("GET", "/v1/players/{player}/grants", m("grants", r(self.grants)))
         router.add("POST", "/v1/players/{player}/leave", m("leave", self.leave))
-        router.add("GET", "/v1/grants/pending", m("pending_grants", self.pending_grants))
+        router.add("GET", "/v1/grants/pending", m("pending_grants", r(self.pending_grants)))
         router.add("POST", "/v1/grants/{grant_id}/ack", m("ack", self.ack))
-        router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", self.leaderboard))
+        router.add("GET", "/v1/leaderboards/{board}", m("leaderboard", r(self.leaderboard)))
         router.add("GET", "/v1/events", self.events, stream=True)
-        upload_cap = max((wc.upload_max_bytes for wc in self.rt.cfg.worlds.values()), default=1 << 20)
-        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=upload_cap)
+        router.add("GET", "/v1/worlds", m("list_worlds", self.list_worlds))
+        router.add("PUT", "/v1/worlds/{world}", m("put_world", self.put_world))
+        router.add("DELETE", "/v1/worlds/{world}", m("delete_world", self.delete_world))
+        router.add("PUT", "/v1/worlds/{world}/sites", m("put_sites", self.put_sites), max_body=self.upload_cap,
+                   head=self.upload_head, spool=True)  # fmt: skip
 
 
 def _same(op: Any) -> Any:
     return op
 
 
+def _index(error: dict[str, Any]) -> int:
+    i: int = error["index"]
+    return i
 
-def sse_frame(e: Event) -> bytes:
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (e.id, e.type.encode(), encode(e))
+
+def _world_param(req: Request) -> str:
+    world: str = req.params["world"]
+    if not schemas.world_ok(world):
+        raise ValidationError("a world id is 1-64 characters of [A-Za-z0-9_.:-]", field="world")
+    return world
+
+
+_BACKLOG_PIECE = 128  # events per backlog write: about 32 KiB, under the transport's high-water mark
+
+
+def _key_of(header: bytes | None) -> bytes:
+    """The key in a verified `Authorization: Bearer <key>` value, as the per-key limits count it."""
+    return header[7:].strip() if header else b""
+
+

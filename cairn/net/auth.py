@@ -15,9 +15,16 @@ from pathlib import Path
 
 import msgspec
 
-from cairn.core.errors import Forbidden, Unauthorized
+from cairn.core.errors import CairnError, Forbidden, Unauthorized
 
 SCOPES = ("game", "admin")
+MIN_KEY_LENGTH = 16  # a shorter key falls to guessing, however slowly failures are answered
+
+
+class WeakKey(CairnError):
+    """A key from the environment that is too short to hold against guessing."""
+
+    code, status = "weak_key", 400
 
 
 class KeyFile(msgspec.Struct):
@@ -39,6 +46,7 @@ class Keys:
     @classmethod
     def load(cls, data_dir: Path, env: Mapping[str, str]) -> Keys:
         """Keys from the environment if set, else from `keys.json`, creating it on first start."""
+        check_env(env)
         path = data_dir / "keys.json"
         stored = KeyFile()
         if path.exists():
@@ -99,6 +107,18 @@ class Keys:
 
 
 _VERIFIED_MAX = 64
+
+
+def check_env(env: Mapping[str, str]) -> None:
+    """Refuse keys from the environment shorter than MIN_KEY_LENGTH, naming the variable."""
+    for name in ("CAIRN_ADMIN_KEY", "CAIRN_GAME_KEY"):
+        value = env.get(name, "")
+        if value and len(value) < MIN_KEY_LENGTH:
+            raise WeakKey(
+                f"{name} is {len(value)} characters long; use at least {MIN_KEY_LENGTH} "
+                "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(24))')",
+                field=name,
+            )
 
 
 def _new_key(scope: str) -> str:

@@ -173,7 +173,7 @@ class Dashboard:
     def login(self, req: Request) -> bytes:
         try:
             body = msgspec.json.decode(req.body, type=LoginBody)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as e:
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
             raise wire_error(e) from None  # 400 invalid_body, or 422 with the field (as the API does)
         now = time.monotonic()
         found = None
@@ -385,10 +385,11 @@ class Dashboard:
         router.add("GET", "/dashboard/", self.index)
         router.add("GET", "/dashboard/{file}", self.static)
         router.add("POST", "/v1/dashboard/login", m("dashboard_login", self.login), max_body=4096)
-        router.add("GET", "/v1/dashboard/hunts", m("dashboard_hunts", self.hunts))
-        router.add("GET", "/v1/hunts/{hunt}/map", m("dashboard_map", self.hunt_map))
-        router.add("GET", "/v1/hunts/{hunt}/live", m("dashboard_live", self.hunt_live))
-        router.add("GET", "/v1/admin/health", m("dashboard_health", self.health))
+        r = self.api.durable_read  # the dashboard shows finders and grants: only durable ones
+        router.add("GET", "/v1/dashboard/hunts", m("dashboard_hunts", r(self.hunts)))
+        router.add("GET", "/v1/hunts/{hunt}/map", m("dashboard_map", r(self.hunt_map)))
+        router.add("GET", "/v1/hunts/{hunt}/live", m("dashboard_live", r(self.hunt_live)))
+        router.add("GET", "/v1/admin/health", m("dashboard_health", r(self.health)))
 
 
 def density_grid(sites: Any, lo: tuple[int, ...], hi: tuple[int, ...]) -> dict[str, Any]:

@@ -18,14 +18,20 @@ Responses on one connection leave in request order, whatever mix of sync and asy
 produced them. The transport's own errors use `{"error": {"code", "message"}}` with the stable
 codes `bad_request` (400), `not_found` (404), `method_not_allowed` (405), `body_too_large`
 (413), `expectation_failed` (417), `upgrade_required` (426), `headers_too_large` (431),
-`internal` (500) and `shutting_down` (503).
+`internal` (500), `shutting_down` (503), `too_many_uploads` (503) and `insufficient_storage` (507).
+
+A route may check a request's head before its body is read (`head=`): an upload can be refused
+by key, path or `Content-Length` before it costs anything. A route with `spool=True` receives a
+large body in an unnamed temporary file (`Request.spool`), at most `max_uploads` at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import tempfile
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, fields
@@ -87,10 +93,29 @@ class ServerConfig:
     """Largest WebSocket message in bytes (default 1 MiB). Beyond: close 1009."""
     backlog: int = 2048
     """Listen backlog of the server socket (default 2048)."""
+    max_uploads: int = 2
+    """Bodies of `spool=True` routes being received at once (default 2). Beyond: 503."""
+    max_connections: int = 10_000
+    """Open connections, HTTP and WebSocket (default 10,000). Beyond: a connection that has not
+    sent a request yet is dropped to make room, else the new one is."""
+    max_connections_per_address: int = 512
+    """Open connections from one client address (default 512), except from `trusted_addresses`."""
+    first_request_timeout: float = 5.0
+    """Seconds from accepting a connection until its first request's head is complete (default 5)."""
+    trusted_addresses: tuple[str, ...] = ()
+    """Networks (CIDR) exempt from the per-address limits: a reverse proxy in front (default none)."""
+    auth_failures_slow: int = 5
+    """401s to one address (within a minute) before each further one is answered late (default 5)."""
+    auth_failures_close: int = 20
+    """401s on one connection, or to one address within a minute, before each closes its connection (default 20)."""
+    spool_dir: str = ""
+    """Directory for spooled bodies (default: the system's temporary directory)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.type in ("str", "tuple[str, ...]"):
+                continue
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"ServerConfig.{f.name}: must be a positive number, got {value!r}")
 
@@ -136,6 +161,8 @@ class Request(msgspec.Struct, gc=False):
     params: dict[str, str]
     #: The first `Authorization` header's raw value when picked out while parsing; read it with `auth()`.
     authorization: bytes | None = None
+    #: A `spool=True` route's body when it spanned reads: a `Spool` (then `body` is empty).
+    spool: Any = None
     _headers: dict[str, str] | None = None
     _query: dict[str, str] | None = None
 
@@ -197,6 +224,34 @@ class Request(msgspec.Struct, gc=False):
         return cls(method, path, query.encode(), raw, body, client, params or {}, auth)
 
 
+class Spool:
+    """A request body kept in an unnamed temporary file: `file` (read it from the start), `size`."""
+
+    __slots__ = ("_server", "file", "size")
+
+    def __init__(self, server: HttpServer) -> None:
+        self.file = tempfile.TemporaryFile(dir=server.config.spool_dir or None)  # noqa: SIM115 (closed by close())
+        self.size = 0
+        self._server: HttpServer | None = server
+        server._spools += 1
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+        self.size += len(chunk)
+
+    def done(self) -> None:
+        """The whole body is in: flush it and rewind, for the handler to read."""
+        self.file.flush()
+        self.file.seek(0)
+
+    def close(self, *_: Any) -> None:
+        """Free the file and the upload slot (idempotent)."""
+        if self._server is not None:
+            self._server._spools -= 1
+            self._server = None
+            self.file.close()
+
+
 class Response(msgspec.Struct):
     """A complete response. Handlers may also return `bytes` or `(status, body)` (both JSON)."""
 
@@ -207,9 +262,13 @@ class Response(msgspec.Struct):
 
 
 class Stream:
-    """A streamed response: `chunks` yields bytes, each written as it comes (SSE by default)."""
+    """A streamed response: `chunks` yields bytes, each written as it comes (SSE by default).
 
-    __slots__ = ("chunks", "content_type", "headers", "status")
+    Each chunk is written once the client has drained the previous ones. With `keep_alive=False`
+    the connection closes when the stream ends.
+    """
+
+    __slots__ = ("chunks", "content_type", "headers", "keep_alive", "status")
 
     def __init__(
         self,
@@ -217,11 +276,13 @@ class Stream:
         status: int = 200,
         content_type: str = EVENT_STREAM,
         headers: list[tuple[str, str]] | None = None,
+        keep_alive: bool = True,
     ) -> None:
         self.chunks = chunks
         self.status = status
         self.content_type = content_type
         self.headers = headers
+        self.keep_alive = keep_alive
 
 
 Result = Response | bytes | tuple[int, bytes]
@@ -378,15 +439,20 @@ _WEBSOCKET: Final = 2
 
 
 class Route:
-    """A registered handler: its kind (plain, stream, websocket) and its own body cap."""
+    """A registered handler: its kind (plain, stream, websocket), its own body cap, its head check."""
 
-    __slots__ = ("fast", "handler", "kind", "max_body", "pattern")
+    __slots__ = ("fast", "handler", "head", "kind", "max_body", "pattern", "spool")
 
-    def __init__(self, method: str, pattern: str, handler: Any, kind: int, max_body: int | None) -> None:
+    def __init__(
+        self, method: str, pattern: str, handler: Any, kind: int, max_body: int | None,
+        head: Callable[[Request], Any] | None = None, spool: bool = False,
+    ) -> None:  # fmt: skip
         self.pattern = pattern
         self.handler = handler
         self.kind = kind
         self.max_body = max_body
+        self.head = head
+        self.spool = spool
         # Eligible for the protocol's fast path: nothing about it needs a second look.
         self.fast = kind == _PLAIN and max_body is None and method != "HEAD"
 
@@ -430,17 +496,21 @@ class Router:
         *,
         stream: bool = False,
         max_body: int | None = None,
+        head: Callable[[Request], Any] | None = None,
+        spool: bool = False,
     ) -> None:
         """Register `handler` for `method` on `pattern`, e.g. "/v1/hunts/{hunt}/dig".
 
         `stream=True` marks a streaming (SSE) handler. `max_body` overrides the server's cap
-        for this route.
+        for this route. `head(request)` (a request without its body) runs once the headers of a
+        body that spans reads are in; it refuses by raising, before the body is read.
+        `spool=True` keeps such a body in a temporary file (`Request.spool`).
         """
         kind = _STREAM if stream else _PLAIN
         method = method.upper()
         if max_body is not None and max_body <= 0:
             raise ValueError(f"max_body must be positive, got {max_body}")
-        self._add(method, pattern, Route(method, pattern, handler, kind, max_body))
+        self._add(method, pattern, Route(method, pattern, handler, kind, max_body, head, spool))
 
     def add_websocket(self, pattern: str, handler: WebSocketHandler) -> None:
         """Register a WebSocket endpoint: `async def handler(ws)` or a `WebSocketEndpoint`."""
@@ -480,6 +550,18 @@ class Router:
         methods[method] = route
         self._cache.clear()
         self._targets.clear()
+
+    def patterns(self) -> set[tuple[str, str]]:
+        """Every registered (METHOD, pattern): what the OpenAPI document must describe."""
+        out = {(method, pattern) for pattern, methods in self._static.items() for method in methods}
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            out.update((method, route.pattern) for method, route in (node.methods or {}).items())
+            stack.extend(node.children.values())
+            if node.param_node is not None:
+                stack.append(node.param_node)
+        return out
 
     def resolve(self, url: bytes) -> _Target:
         """Split a raw request target and route it: (decoded path, raw query, routes, params).
@@ -627,11 +709,19 @@ class _Slot:
 
 
 _MAX_HEADERS: Final = 100  # header lines per request; beyond: 431
+_AUTH_WINDOW: Final = 60.0  # seconds over which an address's refused keys are counted
+_AUTH_DELAY_MIN: Final = 0.05  # the first late answer; each further failure doubles it...
+_AUTH_DELAY_MAX: Final = 2.0  # ...up to this
+_AUTH_ADDRESSES_MAX: Final = 65_536
 _STREAMED: Final = object()  # a stream task's result: it wrote its own bytes
 _LINGER_SECONDS: Final = 2.0
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SHUTTING_DOWN: Final = error_response(503, "shutting_down", "server is shutting down")
 _EXPECT_FAILED: Final = error_response(417, "expectation_failed", "unsupported Expect header")
+_TOO_MANY_UPLOADS: Final = error_response(
+    503, "too_many_uploads", "too many uploads are being received; try again later", [("retry-after", "5")]
+)
+_NO_SPACE: Final = error_response(507, "insufficient_storage", "no room to keep the request body")
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -639,10 +729,12 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_auth",
+        "_auth_failures",
         "_backlog",
         "_big",
         "_body",
         "_body_len",
+        "_braked",
         "_cap",
         "_client",
         "_closed",
@@ -669,6 +761,7 @@ class HttpProtocol(asyncio.Protocol):
         "_t_begin",
         "_t_idle",
         "_t_linger",
+        "_t_open",
         "_t_recv",
         "_targets",
         "_time",
@@ -698,7 +791,7 @@ class HttpProtocol(asyncio.Protocol):
         self._cap = config.max_inflight
         self._max_header_bytes = config.max_header_bytes
         self._timer: asyncio.TimerHandle | None = None
-        self._t_recv = self._t_begin = self._t_idle = self._t_linger = 0.0
+        self._t_recv = self._t_begin = self._t_idle = self._t_linger = self._t_open = 0.0
         self._phase = 0  # 0 between requests, 1 reading headers, 2 reading the body
         self._halted = False  # read no more requests on this connection
         self._closed = False
@@ -714,6 +807,8 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._raw: list[tuple[bytes, bytes]] = []
         self._auth: bytes | None = None
+        self._auth_failures = 0  # 401s answered on this connection
+        self._braked = False  # too many: stop parsing, close after the answer
         self._ka_mode = 0  # mode bits of a keep-alive response to this client, once known
         self._max_body = config.max_body
         self._big = False
@@ -730,9 +825,12 @@ class HttpProtocol(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self._client = peer[0] if isinstance(peer, tuple) and peer else ""
-        self._t_recv = self._t_idle = now = self._time()
+        if not self._server._admit_conn(self, self._client):
+            self._closed = self._halted = True
+            transport.abort()  # over a connection limit: refused before it costs a timer
+            return
+        self._t_recv = self._t_idle = self._t_open = now = self._time()
         self._timer = self._loop.call_at(now + self._server._tick, self._on_timer)
-        self._server._add_conn(self)
         if self._server._shutting_down:
             self._halted = True
             self._transport.close()
@@ -743,6 +841,12 @@ class HttpProtocol(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         _drop_slots(self._queue)
+        body = self._body
+        if body is not None and type(body) is not bytes and type(body) is not list:
+            body.close()  # a spool still being received
+        for req, _route, _mode, _early in self._backlog:
+            if req is not None and req.spool is not None:
+                req.spool.close()
         self._backlog.clear()
         self._flow.abort()
         self._server._drop_conn(self)
@@ -830,9 +934,12 @@ class HttpProtocol(asyncio.Protocol):
                     length = int(value)
                 elif len(name) == 6 and name.lower() == b"expect":
                     expect = value
-            if length > self._limit and length > self._route_limit():
+            route = self._route()
+            if length > self._limit:
                 self._halted = True
                 self._reply(_TOO_LARGE, _LINGER)
+            elif route is not None and (route.head is not None or route.spool) and not self._check_head(route):
+                pass  # refused: answered, and the body is never read
             elif expect is not None:
                 if expect.lower() != b"100-continue":
                     self._halted = True
@@ -842,15 +949,54 @@ class HttpProtocol(asyncio.Protocol):
 
     def _route_limit(self) -> int:
         """The body cap of the request being read: its route's own, else the server's."""
+        self._route()
+        return self._limit
+
+    def _route(self) -> Route | None:
+        """The route of the request being read; sets its body cap."""
         target = self._router.resolve(self._url)
         methods = target[2]
         route = None
         if methods is not None:
             raw_method = self._parser.get_method()
             route = methods.get(_METHOD_NAMES.get(raw_method) or raw_method.decode("latin-1"))
-        limit = self._max_body if route is None or route.max_body is None else route.max_body
-        self._limit = limit
-        return limit
+        self._limit = self._max_body if route is None or route.max_body is None else route.max_body
+        return route
+
+    def _check_head(self, route: Route) -> bool:
+        """Run the route's head check on a request whose body is still to come; start its spool.
+
+        False when refused: the answer is queued and the connection closes without reading on.
+        """
+        raw_method = self._parser.get_method()
+        path, query, _methods, params = self._router.resolve(self._url)
+        method = _METHOD_NAMES.get(raw_method) or raw_method.decode("latin-1")
+        req = Request(method, path, query, list(self._raw), b"", self._client, params, self._auth)
+        res: Any = None
+        if route.head is not None:
+            try:
+                route.head(req)
+            except Exception as exc:
+                res = self._handler_error(exc, req)
+        if res is None and route.spool:
+            if self._server._spools >= self._config.max_uploads:
+                res = _TOO_MANY_UPLOADS
+            else:
+                try:
+                    spool = Spool(self._server)
+                    body = self._body
+                    for chunk in (() if body is None else [body] if type(body) is bytes else body):
+                        spool.write(chunk)
+                except OSError as exc:
+                    log.error("could not spool a request body: %s", exc)
+                    res = _NO_SPACE
+                else:
+                    self._body = spool
+        if res is None:
+            return True
+        self._halted = True
+        self._reply(res, _LINGER)
+        return False
 
     # -- httptools callbacks -------------------------------------------------------------------
 
@@ -892,8 +1038,14 @@ class HttpProtocol(asyncio.Protocol):
             self._body = chunk
         elif type(body) is list:
             body.append(chunk)
-        else:
+        elif type(body) is bytes:
             self._body = [body, chunk]
+        else:
+            try:
+                body.write(chunk)  # a Spool
+            except OSError as exc:
+                log.error("could not spool a request body: %s", exc)
+                self._fail(_NO_SPACE)
 
     def on_message_complete(self) -> None:
         self._phase = 0
@@ -907,10 +1059,14 @@ class HttpProtocol(asyncio.Protocol):
             target = self._router.resolve(self._url)
         path, query, methods, params = target
         body = self._body
+        spool = None
         if body is None:
             body = b""
         elif type(body) is list:
             body = b"".join(body)
+        elif type(body) is not bytes:
+            spool, body = body, b""
+            spool.done()
         if parser.should_keep_alive():
             mode = self._ka_mode
             if not mode:
@@ -921,6 +1077,8 @@ class HttpProtocol(asyncio.Protocol):
             self._halted = True  # the last request on this connection
         route = methods.get(method) if methods is not None else None
         req = Request(method, path, query, self._raw, body, self._client, params, self._auth)  # read-only by handlers
+        if spool is not None:
+            req.spool = spool
         self._raw = []
         self._auth = None
         self._body = None
@@ -928,12 +1086,19 @@ class HttpProtocol(asyncio.Protocol):
         self._limit = self._max_body
         if route is None or not route.fast or mode != _KA or self._queue or self._backlog:
             self._complete(req, route, methods, mode)
+            if self._braked:
+                raise _Halt  # the pipelined requests after a refused key are not read
             return
         # Fast path: a plain handler, nothing owed ahead of it: it runs right here.
         try:
             res = route.handler(req)
         except Exception as exc:
             res = self._handler_error(exc, req)
+            if type(res) is Response and res.status == 401:
+                self._auth_failed(res, req, mode)
+                if self._braked:
+                    raise _Halt from None
+                return
         t = type(res)
         if t is bytes:
             self._transport.write(_json_ok % (len(res), res))
@@ -996,8 +1161,15 @@ class HttpProtocol(asyncio.Protocol):
             res = route.handler(req)
         except Exception as exc:
             res = self._handler_error(exc, req)
+            if type(res) is Response and res.status == 401:
+                if req.spool is not None:
+                    req.spool.close()
+                self._auth_failed(res, req, mode)
+                return
         t = type(res)
         if t is bytes or t is Response or t is tuple or isinstance(res, Response):
+            if req.spool is not None:
+                req.spool.close()
             self._send(res, mode, req)
         else:
             self._start_task(res, req, mode)
@@ -1006,9 +1178,13 @@ class HttpProtocol(asyncio.Protocol):
         try:
             task = self._loop.create_task(res) if type(res) is CoroutineType else asyncio.ensure_future(res)
         except TypeError as exc:
+            if req.spool is not None:
+                req.spool.close()
             self._send(self._handler_error(exc, req), mode, req)
             return
         task.add_done_callback(self._on_task_done)
+        if req.spool is not None:
+            task.add_done_callback(req.spool.close)
         self._queue.append(_Slot(mode, None, task, req))
         if len(self._queue) >= self._cap:
             self._update_reading()
@@ -1104,6 +1280,11 @@ class HttpProtocol(asyncio.Protocol):
             if exc is not None:
                 assert req is not None
                 res = self._handler_error(exc, req)
+                if type(res) is Response and res.status == 401:
+                    self._auth_failures += 1
+                    if self._server.auth_brake(self._client, self._auth_failures)[1]:
+                        slot.mode &= ~_KA
+                        self._halted = True
             else:
                 res = task.result()
                 if res is _STREAMED:
@@ -1116,6 +1297,18 @@ class HttpProtocol(asyncio.Protocol):
             return _render(res, mode)
         except Exception as exc:
             return self._render_failure(exc, req, mode)
+
+    def _auth_failed(self, res: Response, req: Request, mode: int) -> None:
+        """Answer a refused key under the brake: later as failures mount, then closing."""
+        self._auth_failures += 1
+        delay, close = self._server.auth_brake(self._client, self._auth_failures)
+        if close:
+            self._braked = self._halted = True
+            mode &= ~_KA
+        if delay > 0:
+            self._start_task(_answer_later(res, delay), req, mode)
+        else:
+            self._send(res, mode, req)
 
     def _handler_error(self, exc: BaseException, req: Request) -> Any:
         """Map a handler's exception through `on_error`; anything unmapped is a logged 500."""
@@ -1188,6 +1381,8 @@ class HttpProtocol(asyncio.Protocol):
             deadline = float("inf")  # we stopped reading: the client is not the slow one
         elif self._phase == 1:
             deadline = self._t_begin + config.header_timeout
+            if not self._ka_mode:  # the first request: its head is due soon after the connect
+                deadline = min(deadline, self._t_open + config.first_request_timeout)
         elif self._phase == 2:
             deadline = self._t_recv + config.body_timeout
         elif self._queue or self._backlog:
@@ -1196,6 +1391,8 @@ class HttpProtocol(asyncio.Protocol):
             # From the last request's start or the last async answer, not the last read: bytes
             # that never reach a URL (a dribbled method) do not keep a connection alive.
             deadline = max(self._t_begin, self._t_idle) + config.idle_timeout
+            if not self._ka_mode:
+                deadline = min(deadline, self._t_open + config.first_request_timeout)
         if now >= deadline:
             self._halted = True
             if flow.paused or self._lingering:
@@ -1233,7 +1430,15 @@ class HttpProtocol(asyncio.Protocol):
             if hasattr(res, "__await__"):
                 res = await res
         except Exception as exc:
-            return self._handler_error(exc, req)
+            res = self._handler_error(exc, req)
+            if type(res) is Response and res.status == 401:
+                self._auth_failures += 1
+                delay, close = self._server.auth_brake(self._client, self._auth_failures)
+                if close:
+                    slot.mode &= ~_KA
+                    self._halted = True
+                await asyncio.sleep(delay)
+            return res
         if type(res) is bytes or type(res) is tuple or isinstance(res, Response):
             return res
         stream = res if isinstance(res, Stream) else Stream(res)
@@ -1245,8 +1450,8 @@ class HttpProtocol(asyncio.Protocol):
             assert slot.turn is not None
             await slot.turn
             chunked = slot.mode & (_KA | _HTTP10) == _KA
-            if not chunked:
-                slot.mode &= ~_KA  # the body ends when the connection does
+            if not chunked or not stream.keep_alive:
+                slot.mode &= ~_KA  # the body, or the connection, ends with the stream
             head = [_status_line(stream.status), _date_line]
             head.append(b"content-type: %s\r\n" % stream.content_type.encode("latin-1"))
             if stream.content_type == EVENT_STREAM and not any(
@@ -1255,7 +1460,11 @@ class HttpProtocol(asyncio.Protocol):
                 head.append(b"cache-control: no-cache\r\n")
             if stream.headers:
                 head.append(_header_lines(stream.headers))
-            head.append(b"transfer-encoding: chunked\r\n\r\n" if chunked else b"connection: close\r\n\r\n")
+            if chunked:
+                head.append(b"transfer-encoding: chunked\r\n")
+            if not slot.mode & _KA:
+                head.append(b"connection: close\r\n")
+            head.append(b"\r\n")
             transport, flow = self._transport, self._flow
             transport.write(b"".join(head))
             try:
@@ -1362,6 +1571,11 @@ class HttpProtocol(asyncio.Protocol):
         websocket.WebSocket(self._server, req, route.handler).attach(self._transport, accepted, trailing)
 
 
+async def _answer_later(res: Response, delay: float) -> Response:
+    await asyncio.sleep(delay)
+    return res
+
+
 def _drop_slots(queue: deque[_Slot]) -> None:
     """Cancel what still runs; mark finished failures as seen so asyncio does not log them."""
     for slot in queue:
@@ -1403,9 +1617,17 @@ class HttpServer:
         self.port = 0
         c = self.config
         # Connection timers fire at least this often, so no deadline is missed.
-        self._tick = min(c.header_timeout, c.body_timeout, c.idle_timeout, c.send_timeout)
+        self._tick = min(c.header_timeout, c.body_timeout, c.idle_timeout, c.send_timeout, c.first_request_timeout)
         self._server: asyncio.AbstractServer | None = None
-        self._connections: set[Any] = set()
+        self._connections: dict[Any, str] = {}  # connection -> client address
+        self._per_address: dict[str, int] = {}
+        # Connections by age that may not have completed a request yet: the first to go at the cap.
+        self._fresh: dict[Any, None] = {}
+        self._trusted = [ipaddress.ip_network(n, strict=False) for n in c.trusted_addresses]
+        self.refused = 0  # connections refused or dropped for a connection limit
+        self._t_warned = 0.0
+        self._auth_failures: dict[str, tuple[int, float]] = {}  # address -> (401s within a minute, last)
+        self._spools = 0  # request bodies being spooled or handled
         self._shutting_down = False
         self._drained: asyncio.Future[None] | None = None
         self._date_timer: asyncio.TimerHandle | None = None
@@ -1457,10 +1679,81 @@ class HttpServer:
             self._date_timer.cancel()
             self._date_timer = None
 
-    def _add_conn(self, conn: Any) -> None:
-        self._connections.add(conn)
+    def _admit_conn(self, conn: HttpProtocol, address: str) -> bool:
+        """Count a new connection in, or refuse it over a limit. O(1) amortised."""
+        c = self.config
+        if self._per_address.get(address, 0) >= c.max_connections_per_address and not self._is_trusted(address):
+            return self._refuse(f"{address} holds {c.max_connections_per_address} connections")
+        if len(self._connections) >= c.max_connections and not self._drop_fresh():
+            return self._refuse(f"{c.max_connections} connections are open")
+        self._add_conn(conn, address)
+        self._fresh[conn] = None
+        return True
+
+    def auth_brake(self, address: str, on_connection: int) -> tuple[float, bool]:
+        """A refused key from `address`, the `on_connection`-th on its connection: how long to wait
+        before answering, and whether to close the connection after the answer.
+
+        Failures are counted per connection and per address (over a sliding minute). Behind a
+        trusted proxy every client shares its address, so only the connection's own count applies.
+        """
+        c = self.config
+        if self._is_trusted(address):
+            n = on_connection
+        else:
+            now = asyncio.get_running_loop().time()
+            n, last = self._auth_failures.get(address, (0, now))
+            n = 1 if now - last > _AUTH_WINDOW else n + 1
+            if len(self._auth_failures) >= _AUTH_ADDRESSES_MAX:
+                self._auth_failures.clear()  # bounded against floods from many addresses
+            self._auth_failures[address] = (n, now)
+            n = max(n, on_connection)
+        over = n - c.auth_failures_slow
+        delay = min(_AUTH_DELAY_MAX, _AUTH_DELAY_MIN * 2 ** min(over, 16)) if over > 0 else 0.0
+        return delay, on_connection >= c.auth_failures_close or n >= c.auth_failures_close
+
+    def _is_trusted(self, address: str) -> bool:
+        if not self._trusted:
+            return False
+        try:
+            ip = ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            return False
+        return any(ip in net for net in self._trusted)
+
+    def _drop_fresh(self) -> bool:
+        """Drop the oldest connection that has not completed a request, to make room; False if none."""
+        fresh = self._fresh
+        while fresh:
+            conn = next(iter(fresh))
+            del fresh[conn]
+            if not conn._ka_mode and conn._phase != 2 and not conn._closed and not conn._upgraded and not conn._queue:
+                conn._halted = True
+                conn._transport.abort()
+                self.refused += 1
+                return True
+        return False
+
+    def _refuse(self, why: str) -> bool:
+        self.refused += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._t_warned >= 10.0:  # a flood must not flood the log too
+            self._t_warned = now
+            log.warning("connection refused: %s (%d refused so far)", why, self.refused)
+        return False
+
+    def _add_conn(self, conn: Any, address: str = "") -> None:
+        self._connections[conn] = address
+        self._per_address[address] = self._per_address.get(address, 0) + 1
 
     def _drop_conn(self, conn: Any) -> None:
-        self._connections.discard(conn)
+        address = self._connections.pop(conn, None)
+        self._fresh.pop(conn, None)
+        if address is not None:
+            left = self._per_address[address] - 1
+            if left:
+                self._per_address[address] = left
+            else:
+                del self._per_address[address]
         if not self._connections and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)

@@ -1,7 +1,9 @@
 """Fan-out of events to subscribers (SSE streams, WebSocket sessions) through bounded queues.
 
 Publishing never waits: a subscriber whose queue is full is cut off, told the id to resume
-from, and the engine carries on. A slow subscriber never slows anyone else.
+from, and the engine carries on. A slow subscriber never slows anyone else. Each API key may
+hold at most `max_per_key` subscriptions at once, and each event's SSE frame is encoded once
+for every subscriber (`frame`).
 """
 
 from __future__ import annotations
@@ -9,16 +11,29 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+import msgspec
+
+from cairn.core.errors import CairnError
 from cairn.core.events import Event
 
 DEFAULT_QUEUE = 4096
+DEFAULT_PER_KEY = 256
+_FRAMES_MAX = 32_768  # encoded frames kept: more than a live burst, bounded against a backlog replay
+_encode = msgspec.json.Encoder().encode
+
+
+class TooManySubscribers(CairnError):
+    """A key already holds as many event subscriptions as `events.max_subscribers_per_key`."""
+
+    code, status = "too_many_subscribers", 429
 
 
 class Subscriber:
-    __slots__ = ("dropped", "hunt", "limit", "queue", "waiter")
+    __slots__ = ("dropped", "hunt", "limit", "owner", "queue", "waiter")
 
-    def __init__(self, hunt: str | None, limit: int) -> None:
+    def __init__(self, hunt: str | None, limit: int, owner: bytes = b"") -> None:
         self.hunt = hunt
+        self.owner = owner
         self.limit = limit
         self.queue: deque[Event] = deque()
         self.waiter: asyncio.Future[None] | None = None
@@ -56,22 +71,50 @@ class Subscriber:
 class Hub:
     """Subscribers by hunt (None: every hunt). `publish` is O(matching subscribers × events)."""
 
-    def __init__(self, queue_limit: int = DEFAULT_QUEUE) -> None:
+    def __init__(self, queue_limit: int = DEFAULT_QUEUE, max_per_key: int = DEFAULT_PER_KEY) -> None:
         self.queue_limit = queue_limit
+        self.max_per_key = max_per_key
         self.by_hunt: dict[str | None, set[Subscriber]] = {}
+        self.per_key: dict[bytes, int] = {}
         self.dropped_total = 0
+        # id(event) -> (event, its SSE frame); holding the event keeps its id from being reused.
+        self._frames: dict[int, tuple[Event, bytes]] = {}
 
-    def subscribe(self, hunt: str | None) -> Subscriber:
-        sub = Subscriber(hunt, self.queue_limit)
+    def subscribe(self, hunt: str | None, owner: bytes = b"") -> Subscriber:
+        """A new subscription for `owner` (the API key); TooManySubscribers past the key's cap."""
+        held = self.per_key.get(owner, 0)
+        if held >= self.max_per_key:
+            raise TooManySubscribers(
+                f"this key holds {held} event subscriptions already (events.max_subscribers_per_key)"
+            )
+        self.per_key[owner] = held + 1
+        sub = Subscriber(hunt, self.queue_limit, owner)
         self.by_hunt.setdefault(hunt, set()).add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         subs = self.by_hunt.get(sub.hunt)
-        if subs is not None:
+        if subs is not None and sub in subs:
             subs.discard(sub)
             if not subs:
                 del self.by_hunt[sub.hunt]
+            left = self.per_key.get(sub.owner, 1) - 1
+            if left > 0:
+                self.per_key[sub.owner] = left
+            else:
+                self.per_key.pop(sub.owner, None)
+
+    def frame(self, ev: Event) -> bytes:
+        """The SSE frame of `ev`, encoded once however many subscribers send it."""
+        hit = self._frames.get(id(ev))
+        if hit is not None and hit[0] is ev:
+            return hit[1]
+        data = b"id: %d\nevent: %s\ndata: %s\n\n" % (ev.id, ev.type.encode(), _encode(ev))
+        frames = self._frames
+        if len(frames) >= _FRAMES_MAX:
+            del frames[next(iter(frames))]  # the oldest
+        frames[id(ev)] = (ev, data)
+        return data
 
     def publish(self, events: list[Event]) -> None:
         if not self.by_hunt:

@@ -1,33 +1,228 @@
-"""`/v1/openapi.json`, generated from the same msgspec structs that validate requests."""
+"""`/v1/openapi.json`: every route the server answers, described from the msgspec structs that validate requests.
+
+`ROUTES` is the one place a route is documented: a route registered on the router with no entry
+here, or an entry with no route, fails `tests/integration/test_openapi.py`. The document is served
+without a key (it holds no data, only the shape of the API).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from cairn.core.spec import HuntSpec
 from cairn.net import schemas
 
-Route = tuple[str, str, str, type | None, type | None, int, str]  # method, path, scope, body, reply, status, summary
+JSON = "application/json"
+ANY_OBJECT: dict[str, Any] = {"type": "object"}
 
-ROUTES: list[Route] = [
-    ("get", "/healthz", "none", None, schemas.Health, 200, "Liveness"),
-    ("get", "/readyz", "none", None, schemas.Health, 200, "Readiness: the store is reachable"),
-    ("post", "/v1/hunts", "admin", HuntSpec, schemas.HuntOut, 201, "Create a hunt from a spec"),
-    ("get", "/v1/hunts", "game", None, schemas.HuntList, 200, "List hunts"),
-    ("get", "/v1/hunts/{hunt}", "game", None, schemas.HuntOut, 200, "One hunt; ?reveal=true (admin) adds positions"),
-    ("post", "/v1/hunts/{hunt}/end", "admin", None, schemas.HuntSummary, 200, "End a hunt now (idempotent)"),
-    ("post", "/v1/hunts/{hunt}/hint", "game", schemas.HintRequest, schemas.HintResponse, 200, "Ask for a hint"),
-    ("post", "/v1/hunts/{hunt}/dig", "game", schemas.DigRequest, schemas.DigResponse, 200, "Dig a block"),
-    ("post", "/v1/positions", "game", schemas.PositionsRequest, schemas.PositionsResponse, 200, "Player positions"),
-    ("post", "/v1/batch", "game", schemas.BatchRequest, schemas.BatchResponse, 200, "Many ops in one request"),
-    ("get", "/v1/players/{player}/grants", "game", None, schemas.GrantList, 200, "A player's pending grants"),
-    ("post", "/v1/grants/{grant_id}/ack", "game", None, schemas.GrantOut, 200, "Mark a grant delivered"),
-    ("get", "/v1/leaderboards/{board}", "game", None, schemas.LeaderboardOut, 200, "A leaderboard"),
-    ("put", "/v1/worlds/{world}/sites", "admin", schemas.SiteRow, schemas.SitesUploaded, 200,
-     "Replace a world's sites: NDJSON (one SiteRow per line), CSV or a site pack (docs/site-pack.md)"),
+
+class Param(NamedTuple):
+    """A query parameter."""
+
+    name: str
+    schema: dict[str, Any]
+    description: str = ""
+
+
+class Doc(NamedTuple):
+    """One route's entry: `body` and `reply` are a msgspec struct (JSON), a `{media type: schema}`
+    dict, or None; schemas may name components as `"#Name"` (see `_ref`)."""
+
+    method: str
+    path: str
+    scope: str  # "none", "game", "admin"; "bind" for /metrics (server.metrics_from)
+    summary: str
+    reply: Any = None
+    body: Any = None
+    status: int = 200
+    query: tuple[Param, ...] = ()
+    description: str = ""
+    tag: str = "game"
+
+
+# ---- the shapes that are not JSON structs ------------------------------------------------------
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_EVENT_TYPES = [t.__struct_config__.tag for t in schemas.AnyEvent.__args__]  # type: ignore[attr-defined]
+
+
+def _sse(event: dict[str, Any], data: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": event,
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "data": {"type": "string", "contentMediaType": JSON, "contentSchema": _ref(data)},
+        },
+    }
+
+
+# Open API 3.1: the `schema` of an event stream describes one event (its `event`, `id` and `data` fields).
+EVENT_STREAM = {
+    "text/event-stream": {
+        "schema": {
+            "oneOf": [
+                _sse({"enum": _EVENT_TYPES}, "AnyEvent"),
+                _sse({"const": "gap"}, "StreamGap"),
+                _sse({"const": "dropped"}, "StreamDropped"),
+            ]
+        }
+    }
+}
+SITES_BODY = {
+    "application/x-ndjson": {"schema": {"type": "string", "description": "one SiteRow (JSON) per line; also sent "
+                             "as application/ndjson, application/jsonl or application/json"}},
+    "text/csv": {"schema": {"type": "string", "description": "columns x,y,z,tags (a header row is optional); "
+                            "tags separated by `;`, `|` or spaces"}},
+    "application/vnd.cairn.site-pack": {"schema": {"type": "string", "format": "binary", "description":
+                                        "a site pack (docs/site-pack.md); also application/octet-stream"}},
+}
+STATIC = {t: {"schema": {"type": "string"}} for t in ("text/html; charset=utf-8", "text/css; charset=utf-8",
+          "text/javascript; charset=utf-8", "image/svg+xml", "image/png", "image/x-icon")}
+METRICS = {"text/plain; version=0.0.4": {"schema": {"type": "string", "description": "Prometheus text format"}}}
+
+SESSION = """WebSocket (RFC 6455). Text frames carry JSON, binary frames MessagePack; each reply uses the format
+of its request. Authenticate with this request's `Authorization` header, or with an `auth` op first.
+Client frames: one op `{"id", "op", ...}` (`SessionOp`), or a batch `{"id", "ops": [...]}` of dig, hint and
+positions ops (`Op`, as in `POST /v1/batch`). Server frames: `{"id", "result"}`, `{"id", "results": [...]}`
+(one per batch op, an error in its slot), `{"id", "error"}`, and pushed `{"event": AnyEvent}` after a
+`subscribe`. See docs/api.md, WebSocket session. Without an `Upgrade: websocket` header: 426."""
+
+
+class SubscribeOp(msgspec.Struct, tag_field="op", tag="subscribe"):
+    hunt: str | None = None
+    after: int = 0
+
+
+class UnsubscribeOp(msgspec.Struct, tag_field="op", tag="unsubscribe"):
+    pass
+
+
+class GrantsOp(msgspec.Struct, tag_field="op", tag="grants"):
+    player: schemas.PlayerId
+
+
+class AckOp(msgspec.Struct, tag_field="op", tag="ack"):
+    grant_id: str
+
+
+class AuthOp(msgspec.Struct, tag_field="op", tag="auth"):
+    key: str
+
+
+class PingOp(msgspec.Struct, tag_field="op", tag="ping"):
+    pass
+
+
+SessionOp = (
+    schemas.DigOp | schemas.HintOp | schemas.PositionsOp | SubscribeOp | UnsubscribeOp | GrantsOp | AckOp | AuthOp
+    | PingOp
+)
+
+
+class SessionBatch(msgspec.Struct):
+    id: int | str | None
+    ops: list[schemas.Op]
+
+
+class SessionReply(msgspec.Struct):
+    id: int | str | None
+    result: Any = None
+    results: list[Any] | None = None
+    error: schemas.ErrorDetail | None = None
+
+
+class SessionPush(msgspec.Struct):
+    event: schemas.AnyEvent
+
+
+BOOL = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
+EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,19}$"}
+
+# fmt: off
+ROUTES: list[Doc] = [
+    # probes, metrics, this document
+    Doc("get", "/healthz", "none", "Liveness", schemas.Health, tag="probes"),
+    Doc("get", "/readyz", "none", "Readiness: the store is reachable (503 not_ready when not)", schemas.Health,
+        tag="probes"),
+    Doc("get", "/metrics", "bind", "Prometheus metrics, to the addresses in server.metrics_from (else 403)", METRICS,
+        tag="probes"),
+    Doc("get", "/v1/openapi.json", "none", "This document (no key needed)", {JSON: {"schema": ANY_OBJECT}},
+        tag="probes"),
+    # hunts
+    Doc("post", "/v1/hunts", "admin", "Create a hunt from a spec (JSON, or TOML with Content-Type application/toml)",
+        schemas.HuntOut, HuntSpec, 201, tag="hunts"),
+    Doc("get", "/v1/hunts", "game", "List hunts", schemas.HuntList, tag="hunts"),
+    Doc("get", "/v1/hunts/{hunt}", "game", "One hunt; reveal=true (admin) adds positions", schemas.HuntOut,
+        query=(Param("reveal", BOOL, "admin only: add treasure positions and the spec"),), tag="hunts"),
+    Doc("post", "/v1/hunts/{hunt}/end", "admin", "End a hunt now (idempotent)", schemas.HuntSummary, tag="hunts"),
+    # the hot path
+    Doc("post", "/v1/hunts/{hunt}/hint", "game", "Ask for a hint", schemas.HintResponse, schemas.HintRequest),
+    Doc("post", "/v1/hunts/{hunt}/dig", "game", "Dig a block", schemas.DigResponse, schemas.DigRequest),
+    Doc("post", "/v1/positions", "game", "Player positions", schemas.PositionsResponse, schemas.PositionsRequest),
+    Doc("post", "/v1/batch", "game", "Many ops in one request", schemas.BatchResponse, schemas.BatchRequest),
+    # players and grants
+    Doc("get", "/v1/players/{player}", "admin", "A player's finds, anti-cheat flags and last position",
+        schemas.PlayerOut),
+    Doc("get", "/v1/players/{player}/grants", "game", "A player's pending grants", schemas.GrantList),
+    Doc("post", "/v1/players/{player}/leave", "game", "A player logged out: forget their position and proximity "
+        "state (claims and grants stay)", schemas.LeftOut),
+    Doc("get", "/v1/grants/pending", "admin", "Pending grants older than a number of minutes, every player",
+        schemas.GrantList, query=(Param("older_than_minutes", {"type": "number", "minimum": 0}),)),
+    Doc("post", "/v1/grants/{grant_id}/ack", "game", "Mark a grant delivered (idempotent)", schemas.GrantOut),
+    # leaderboards, events, session
+    Doc("get", "/v1/leaderboards/{board}", "game", "A leaderboard", schemas.LeaderboardOut, query=(
+        Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+        Param("cursor", {"type": "integer", "minimum": 0, "maximum": 10**9}, "rank offset for paging"),
+        Param("around", {"type": "string"}, "a player: the records around theirs"),
+        Param("player", {"type": "string"}, "a player: their record only"),
+        Param("period", {"type": "string"}, "an archived period (its start, RFC 3339)"),
+    ), tag="leaderboards"),
+    Doc("get", "/v1/events", "game", "Server-sent events, resumable from an event id", EVENT_STREAM, query=(
+        Param("after", EVENT_ID, "resume after this event id (or the Last-Event-ID header)"),
+        Param("hunt", {"type": "string"}, "only this hunt's events"),
+    ), description="Each event is `id: <id>`, `event: <type>`, `data: <AnyEvent JSON>`. `event: gap` opens a "
+       "stream that misses events; `event: dropped` ends the stream of a subscriber that fell behind. "
+       "A comment line keeps an idle stream alive every 15 s.", tag="events"),
+    Doc("get", "/v1/session", "game", "WebSocket session: request/response frames and pushed events",
+        status=101, description=SESSION, tag="events"),
+    # worlds
+    Doc("get", "/v1/worlds", "admin", "Every world: source, sites, chunks, hunts using it", schemas.WorldList,
+        tag="worlds"),
+    Doc("put", "/v1/worlds/{world}", "admin", "Register an upload-only world at runtime (idempotent: 200 when it "
+        "exists); the body is empty or {}", schemas.WorldOut, status=201, tag="worlds"),
+    Doc("delete", "/v1/worlds/{world}", "admin", "Retire a world registered at runtime that no live, scheduled or "
+        "recurring hunt uses", schemas.WorldRetiredOut, tag="worlds"),
+    Doc("put", "/v1/worlds/{world}/sites", "admin", "Replace a world's sites, streamed and parsed off the event "
+        "loop", schemas.SitesUploaded, SITES_BODY, tag="worlds"),
+    # dashboard (static files, and its admin views)
+    Doc("get", "/dashboard", "none", "The dashboard page", STATIC, tag="dashboard"),
+    Doc("get", "/dashboard/", "none", "The dashboard page", STATIC, tag="dashboard"),
+    Doc("get", "/dashboard/{file}", "none", "A dashboard file (app.js, style.css, favicon.svg)", STATIC,
+        tag="dashboard"),
+    Doc("post", "/v1/dashboard/login", "none", "Trade a one-time login token (from `cairn demo`) for the admin key",
+        {JSON: {"schema": {"type": "object", "required": ["key"], "properties": {"key": {"type": "string"}}}}},
+        {JSON: {"schema": {"type": "object", "required": ["token"], "additionalProperties": False,
+                           "properties": {"token": {"type": "string"}}}}}, tag="dashboard"),
+    Doc("get", "/v1/dashboard/hunts", "admin", "Every hunt's summary with its players and finders",
+        {JSON: {"schema": ANY_OBJECT}}, tag="dashboard"),
+    Doc("get", "/v1/hunts/{hunt}/map", "admin", "A hunt's area, site density, treasures (with positions)",
+        {JSON: {"schema": ANY_OBJECT}}, tag="dashboard"),
+    Doc("get", "/v1/hunts/{hunt}/live", "admin", "A hunt's recent players, digs and treasure states",
+        {JSON: {"schema": ANY_OBJECT}}, query=(Param("seen", {"type": "string"}, "the seq the caller has"),),
+        tag="dashboard"),
+    Doc("get", "/v1/admin/health", "admin", "Request rate, latency, memory and subscribers over the last minutes",
+        {JSON: {"schema": ANY_OBJECT}}, tag="dashboard"),
 ]
+# fmt: on
+
+#: A second success status of a route (its first is in ROUTES), with its description.
+ALSO_OK = {("put", "/v1/worlds/{world}"): (200, "The world exists already (nothing changed)")}
 
 ERRORS = {
     "400": "Malformed body",
@@ -36,46 +231,67 @@ ERRORS = {
     "404": "Not found",
     "409": "Conflict (hunt not active, exists)",
     "413": "Body too large",
+    "415": "Unsupported content type",
     "422": "Invalid input",
+    "426": "Upgrade required (WebSocket)",
     "429": "Rate limited or hint cooldown",
     "503": "Store unavailable",
 }
+# Schemas only named by descriptions and `_ref`, not by a route's body or reply.
+EXTRA = [schemas.ErrorResponse, schemas.AnyEvent, schemas.StreamGap, schemas.StreamDropped, SessionOp, SessionBatch,
+         SessionReply, SessionPush]
+
+
+def _content(x: Any) -> dict[str, Any]:
+    if isinstance(x, dict):
+        return x
+    return {JSON: {"schema": _ref(x.__name__)}}
 
 
 def build_openapi() -> bytes:
-    types = [t for r in ROUTES for t in (r[3], r[4]) if t is not None] + [schemas.ErrorResponse]
-    _, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    types = [t for d in ROUTES for t in (d.body, d.reply) if t is not None and not isinstance(t, dict)] + EXTRA
+    out, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    # The unions have no name of their own: name them, so that descriptions can refer to them.
+    components["AnyEvent"] = out[types.index(schemas.AnyEvent)]
+    components["SessionOp"] = out[types.index(SessionOp)]
     paths: dict[str, Any] = {}
-    for method, path, scope, body, reply, status, summary in ROUTES:
-        op: dict[str, Any] = {"summary": summary, "operationId": f"{method}_{path}".replace("/", "_").strip("_")}
-        params = [
+    for d in ROUTES:
+        op: dict[str, Any] = {
+            "summary": d.summary,
+            "operationId": f"{d.method}_{d.path}".replace("/", "_").replace(".", "_").strip("_"),
+            "tags": [d.tag],
+        }
+        if d.description:
+            op["description"] = d.description
+        params: list[dict[str, Any]] = [
             {"name": seg[1:-1], "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-            for seg in path.split("/")
+            for seg in d.path.split("/")
             if seg.startswith("{")
         ]
+        params += [{"name": p.name, "in": "query", "required": False, "schema": p.schema,
+                    **({"description": p.description} if p.description else {})} for p in d.query]
         if params:
             op["parameters"] = params
-        if scope != "none":
+        if d.scope in ("game", "admin"):
             op["security"] = [{"bearer": []}]
-        if body is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}},
-            }
-        responses: dict[str, Any] = {
-            str(status): {
-                "description": "OK",
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{reply.__name__}"}}},
-            }
-        }
-        err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+            op["x-scope"] = d.scope
+        if d.body is not None:
+            op["requestBody"] = {"required": True, "content": _content(d.body)}
+        responses: dict[str, Any] = {str(d.status): {"description": "OK"}}
+        if d.reply is not None:
+            responses[str(d.status)]["content"] = _content(d.reply)
+        also = ALSO_OK.get((d.method, d.path))
+        if also is not None:
+            responses[str(also[0])] = {**responses[str(d.status)], "description": also[1]}
+        err = {"content": {JSON: {"schema": _ref("ErrorResponse")}}}
         for code, text in ERRORS.items():
             responses[code] = {"description": text, **err}
         op["responses"] = responses
-        paths.setdefault(path, {})[method] = op
+        paths.setdefault(d.path, {})[d.method] = op
     doc = {
         "openapi": "3.1.0",
-        "info": {"title": "Cairn", "version": "1", "description": "Treasure hunt engine for game servers."},
+        "info": {"title": "Cairn", "version": "1", "description": "Treasure hunt engine for game servers. "
+                 "This document is served without a key."},
         "paths": paths,
         "components": {
             "schemas": components,
@@ -83,3 +299,8 @@ def build_openapi() -> bytes:
         },
     }
     return msgspec.json.encode(doc)
+
+
+def documented() -> set[tuple[str, str]]:
+    """Every (METHOD, path pattern) that `ROUTES` documents."""
+    return {(d.method.upper(), d.path) for d in ROUTES}

@@ -30,7 +30,14 @@ def player_ok(player: str) -> bool:
     return _player_match(player) is not None
 RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 HuntId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,48}(@[0-9]{8}T[0-9]{4})?$")]
-WorldId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+WORLD_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"  # `world`, `world_nether`, `minecraft:overworld`
+WorldId = Annotated[str, msgspec.Meta(pattern=WORLD_PATTERN)]
+_world_match = re.compile(WORLD_PATTERN[1:-1]).fullmatch
+
+
+def world_ok(world: str) -> bool:
+    """Whether `world` is a valid world id (`WORLD_PATTERN`, the whole string)."""
+    return _world_match(world) is not None
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -50,6 +57,7 @@ class DigRequest(Body):
     pos: Position
     at: Position
     request_id: RequestId
+    teleport: bool = False  # the player got to `pos` by teleport: not movement-checked
 
     __post_init__ = _check_player
 
@@ -58,6 +66,7 @@ class HintRequest(Body):
     player: PlayerId
     pos: Position
     request_id: RequestId | None = None
+    teleport: bool = False  # as for a dig
 
     __post_init__ = _check_player
 
@@ -81,6 +90,7 @@ class DigOp(Body, tag_field="op", tag="dig"):
     pos: Position
     at: Position
     request_id: RequestId
+    teleport: bool = False  # the player got to `pos` by teleport: not movement-checked
 
     __post_init__ = _check_player
 
@@ -90,6 +100,7 @@ class HintOp(Body, tag_field="op", tag="hint"):
     player: PlayerId
     pos: Position
     request_id: RequestId | None = None
+    teleport: bool = False  # as for a dig
 
     __post_init__ = _check_player
 
@@ -100,6 +111,21 @@ class PositionsOp(Body, tag_field="op", tag="positions"):
 
 
 Op = DigOp | HintOp | PositionsOp
+
+
+class LoosePositions(Body):
+    """A positions body whose updates did not all decode: each is then checked alone (`PositionUpdate`),
+    so that a bad one is reported with its index instead of refusing the rest."""
+
+    world: WorldId
+    updates: Annotated[list[Any], msgspec.Meta(max_length=10_000)]
+
+
+class LoosePositionsOp(Body, tag_field="op", tag="positions"):
+    """`LoosePositions` as a batch or session op."""
+
+    world: WorldId
+    updates: Annotated[list[Any], msgspec.Meta(max_length=10_000)]
 
 
 class BatchRequest(Body):
@@ -160,6 +186,7 @@ class HintBody(msgspec.Struct):
 class HintResponse(msgspec.Struct):
     hint: HintBody
     next_hint_in: int
+    none_left: bool = False  # true (and `hint` empty) when no live treasure is left that the player has not claimed
 
 
 class EventOut(msgspec.Struct):
@@ -252,6 +279,29 @@ class SiteRow(msgspec.Struct):
     tags: list[str] = msgspec.field(default_factory=list)
 
 
+class WorldRequest(Body):
+    """`PUT /v1/worlds/{world}`: no fields yet (an empty body is the same)."""
+
+
+class WorldOut(msgspec.Struct):
+    world: str
+    source: Literal["procedural", "pack", "upload"]
+    runtime: bool  # registered through the API (not in the config file)
+    sites: int
+    chunks: int
+    tags: list[str]
+    hunts: list[str]  # the live, scheduled and recurring hunts that use it
+
+
+class WorldList(msgspec.Struct):
+    worlds: list[WorldOut]
+
+
+class WorldRetiredOut(msgspec.Struct):
+    world: str
+    retired: bool
+
+
 class SitesUploaded(msgspec.Struct):
     world: str
     sites: int
@@ -259,3 +309,144 @@ class SitesUploaded(msgspec.Struct):
     tags: list[str]
     bytes: int
     seconds: float
+
+
+class PlayerOut(msgspec.Struct):
+    player: str
+    finds: int
+    flags: int
+    last_pos: list[int] | None
+    pending_grants: int
+
+
+class LeftOut(msgspec.Struct):
+    player: str
+    left: bool
+
+
+# ---- events (`GET /v1/events`, session pushes), by type -------------------------------------------
+class HuntScheduledData(msgspec.Struct):
+    starts_at: str
+
+
+class HuntStartedData(msgspec.Struct):
+    ends_at: str
+    treasures: int
+
+
+class HuntEndedData(msgspec.Struct):
+    reason: Literal["time", "admin"]
+    treasures_left: int
+
+
+class TreasureData(msgspec.Struct):
+    treasure: str
+    tier: str
+
+
+class TreasureFoundData(msgspec.Struct):
+    treasure: str
+    tier: str
+    player: str
+    claim_id: str
+
+
+class TreasureClaimedData(msgspec.Struct):
+    """First-finder: the claim's `player` and `claim_id`; shared bounty: every finder's `shares`."""
+
+    treasure: str
+    tier: str
+    finders: list[str]
+    player: str | None = None
+    claim_id: str | None = None
+    shares: list[int] | None = None
+
+
+class ProximityData(msgspec.Struct):
+    player: str
+    treasure: str
+
+
+class HintEscalatedData(msgspec.Struct):
+    step: int
+    of: int
+
+
+class AnticheatData(msgspec.Struct):
+    player: str
+    reason: str
+    distance: float
+    seconds: float
+
+
+class LeaderboardResetData(msgspec.Struct):
+    board: str
+    period: str
+
+
+class _Event(msgspec.Struct, tag_field="type"):
+    id: int
+    hunt: str  # "" for events of no hunt (leaderboard.reset)
+    at: str
+
+
+class HuntScheduled(_Event, tag="hunt.scheduled"):
+    data: HuntScheduledData
+
+
+class HuntStarted(_Event, tag="hunt.started"):
+    data: HuntStartedData
+
+
+class HuntEnded(_Event, tag="hunt.ended"):
+    data: HuntEndedData
+
+
+class TreasureFound(_Event, tag="treasure.found"):
+    data: TreasureFoundData
+
+
+class TreasureClaimed(_Event, tag="treasure.claimed"):
+    data: TreasureClaimedData
+
+
+class TreasureExpired(_Event, tag="treasure.expired"):
+    data: TreasureData
+
+
+class ProximityEnter(_Event, tag="proximity.enter"):
+    data: ProximityData
+
+
+class ProximityExit(_Event, tag="proximity.exit"):
+    data: ProximityData
+
+
+class HintEscalated(_Event, tag="hint.escalated"):
+    data: HintEscalatedData
+
+
+class AnticheatFlagged(_Event, tag="anticheat.flagged"):
+    data: AnticheatData
+
+
+class LeaderboardReset(_Event, tag="leaderboard.reset"):
+    data: LeaderboardResetData
+
+
+AnyEvent = (
+    HuntScheduled | HuntStarted | HuntEnded | TreasureFound | TreasureClaimed | TreasureExpired | ProximityEnter
+    | ProximityExit | HintEscalated | AnticheatFlagged | LeaderboardReset
+)  # fmt: skip
+
+
+class StreamGap(msgspec.Struct):
+    """`event: gap`: events after `after` were dropped before this stream began."""
+
+    after: int
+
+
+class StreamDropped(msgspec.Struct):
+    """`event: dropped`: the subscriber fell behind; resume with `after=resume_after`."""
+
+    resume_after: int

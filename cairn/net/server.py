@@ -12,6 +12,7 @@ import gc
 import itertools
 import logging
 import os
+import resource
 import signal
 import sys
 import time
@@ -25,15 +26,17 @@ from cairn.app import Runtime, make_runtime
 from cairn.log import JsonLines as _JsonLines
 from cairn.net import http
 from cairn.net.api import Api
-from cairn.net.auth import Keys
+from cairn.net.auth import Keys, check_env
 from cairn.net.hub import Hub
 from cairn.net.metrics import Metrics
 from cairn.net.openapi import build_openapi
+from cairn.profiling import profiled
 
 log = logging.getLogger("cairn")
 
 
 JsonLines = _JsonLines  # one JSON object per log line (cairn/log.py)
+EXIT_JOURNAL_FAILED = 75  # EX_TEMPFAIL: a supervisor should start Cairn again
 
 
 def setup_logging() -> None:
@@ -55,13 +58,28 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 50, 100)
 
 
+def build_router(api: Api) -> tuple[http.Router, Any]:
+    """Every route the server answers (the API's, the session's, the dashboard's), and the dashboard.
+    Each has its entry in `cairn.net.openapi.ROUTES`."""
+    from cairn.net.dashboard import Dashboard
+    from cairn.net.session import Sessions
+
+    router = http.Router()
+    api.routes(router)
+    Sessions(api).routes(router)
+    dashboard = Dashboard(api)
+    dashboard.routes(router)
+    return router, dashboard
+
+
 class Service:
     """A running engine with its HTTP server."""
 
     def __init__(self, cfg: configmod.Config) -> None:
         self.cfg = cfg
+        check_env(os.environ)  # before anything starts: a weak key is a configuration error
         self.rt: Runtime = make_runtime(cfg)
-        self.hub = Hub()
+        self.hub = Hub(max_per_key=cfg.events.max_subscribers_per_key)
         self.metrics = Metrics(access_log=cfg.server.access_log)
         self.server: http.HttpServer | None = None
         self.keys: Keys | None = None
@@ -75,19 +93,16 @@ class Service:
         self.rt.listeners.append(self.hub.publish)
         api = self.api = Api(self.rt, self.keys, self.hub, self.metrics)
         api.openapi = build_openapi()
-        router = http.Router()
-        api.routes(router)
-        from cairn.net.session import Sessions
-
-        Sessions(api).routes(router)
-        from cairn.net.dashboard import Dashboard
-
-        self.dashboard = Dashboard(api)
-        self.dashboard.routes(router)
+        router, self.dashboard = build_router(api)
         s = self.cfg.server
+        spool_dir = self.rt.data_dir / "uploads"  # beside the data, not in a RAM-backed /tmp
+        spool_dir.mkdir(parents=True, exist_ok=True)
         tcfg = http.ServerConfig(
             max_body=s.max_body, header_timeout=s.header_timeout, idle_timeout=s.idle_timeout,
-            max_inflight=s.max_inflight,
+            max_inflight=s.max_inflight, max_uploads=s.max_uploads, spool_dir=str(spool_dir),
+            max_connections=s.max_connections, max_connections_per_address=s.max_connections_per_address,
+            first_request_timeout=s.first_request_timeout, trusted_addresses=tuple(s.trusted_proxies),
+            auth_failures_slow=s.auth_failures_slow, auth_failures_close=s.auth_failures_close,
         )  # fmt: skip
         self.server = http.HttpServer(router, tcfg, on_error=api.on_error)
         tune_gc()
@@ -111,7 +126,8 @@ class Service:
         self.metrics.close()
 
 
-async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any]] | None = None) -> None:
+async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any]] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT (exit status 0), or until the journal fails (EXIT_JOURNAL_FAILED)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -121,7 +137,20 @@ async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any
     if also is not None:
         side = asyncio.create_task(also(svc))
         side.add_done_callback(lambda _t: stop.set())
+    failed = asyncio.create_task(svc.rt.failed.wait())
+    failed.add_done_callback(lambda _t: stop.set())
     await stop.wait()
+    code = 0
+    if svc.rt.failed.is_set():
+        # Fail-stop: the state is ahead of the journal for good. Meanwhile every read and write
+        # answers 503 (and /healthz, /readyz), so probes and a metrics scrape can see why.
+        grace = svc.cfg.store.fail_stop_grace
+        log.critical("journal failed: exiting with status %d in %gs; a restart replays the journal",
+                     EXIT_JOURNAL_FAILED, grace)  # fmt: skip
+        await asyncio.sleep(grace)
+        code = EXIT_JOURNAL_FAILED
+    else:
+        failed.cancel()
     log.info("shutting down")
     if side is not None:
         if not side.done():
@@ -133,26 +162,34 @@ async def run_until_signal(svc: Service, also: Callable[[Service], Awaitable[Any
                 log.exception("demo driver failed")
     await svc.stop()
     log.info("stopped")
+    return code
+
+
+def raise_fd_limit(want: int) -> None:
+    """Raise the soft limit on open files towards the hard one (every connection is a file), and log it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, want)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as e:
+            log.warning("could not raise the open-files limit from %d to %d: %s", soft, target, e)
+    log.info("open-files limit %s (hard %s); server.max_connections = %d", soft, hard, want)
+    if soft != resource.RLIM_INFINITY and soft < want + 256:
+        log.warning("the open-files limit (%d) is below server.max_connections (%d) plus room for files: "
+                    "raise it (ulimit -n, LimitNOFILE=) or lower server.max_connections", soft, want)  # fmt: skip
 
 
 def serve(cfg: configmod.Config, profile: str | None = None) -> int:
     setup_logging()
+    raise_fd_limit(cfg.server.max_connections)
     svc = Service(cfg)
+    with profiled(profile):
+        code = uvloop.run(run_until_signal(svc))
     if profile:
-        from pyinstrument import Profiler
-
-        profiler = Profiler(async_mode="disabled", interval=0.0005)
-        profiler.start()
-        try:
-            uvloop.run(run_until_signal(svc))
-        finally:
-            profiler.stop()
-            with open(profile, "w") as f:
-                f.write(profiler.output_html())
-            log.info("profile written to %s", profile)
-        return 0
-    uvloop.run(run_until_signal(svc))
-    return 0
+        log.info("profile written to %s", profile)
+    return code
 
 
 def run_demo(cfg: configmod.Config, players: int = 40, seconds: float = 0, live: bool = True) -> int:

@@ -19,8 +19,9 @@ import msgspec
 
 from cairn.core.errors import CairnError, Unauthorized, ValidationError
 from cairn.net import schemas
-from cairn.net.api import Api, wire_error
+from cairn.net.api import Api, loose_positions, wire_error
 from cairn.net.http import Router
+from cairn.net.websocket import ConnectionClosed
 
 log = logging.getLogger("cairn.session")
 
@@ -31,10 +32,11 @@ MAX_OPS = 1000
 
 
 class Session:
-    def __init__(self, api: Api, ws: Any, scope: str | None) -> None:
+    def __init__(self, api: Api, ws: Any, scope: str | None, owner: bytes = b"") -> None:
         self.api = api
         self.ws = ws
         self.scope = scope
+        self.owner = owner  # the key, as per-key limits count it
         self.sub: Any = None
         self.pusher: asyncio.Task[None] | None = None
 
@@ -48,6 +50,10 @@ class Session:
                 binary = isinstance(frame, bytes | bytearray)
                 try:
                     msg = msgspec.msgpack.decode(frame) if binary else msgspec.json.decode(frame)
+                except UnicodeDecodeError:
+                    # RFC 6455 1007: the data is not consistent with its type, as for a text frame.
+                    await self.ws.close(1007, "invalid UTF-8 in a string")
+                    return
                 except (msgspec.DecodeError, RecursionError) as e:
                     kind = "MessagePack" if binary else "JSON"
                     why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
@@ -70,7 +76,13 @@ class Session:
         try:
             op = msg.get("op")
             if op == "auth":
-                self.scope = self.api.keys.scope_of("Bearer " + str(msg.get("key", "")))
+                key = str(msg.get("key", ""))
+                try:
+                    self.scope = self.api.keys.scope_of("Bearer " + key)
+                except Unauthorized as e:
+                    await self.refused(rid, e, binary)
+                    return None
+                self.owner = key.strip().encode("utf-8", "replace")
                 return {"id": rid, "result": {"scope": self.scope}}
             if self.scope is None:
                 raise Unauthorized("authenticate first: send the Authorization header or an auth op")
@@ -99,7 +111,11 @@ class Session:
                 player = msg.get("player")
                 if not isinstance(player, str) or not player:
                     raise ValidationError("player must be a player id", field="player")
-                return {"id": rid, "result": {"grants": self.api.rt.eng.grants_of(player)}}
+                grants = self.api.rt.eng.grants_of(player)
+                waiter = self.api.rt.settled()  # only durable grants leave the process
+                if waiter is not None:
+                    await waiter
+                return {"id": rid, "result": {"grants": grants}}
             if op == "ack":
                 result = await self.api.rt.ack(str(msg.get("grant_id", "")))
                 return {"id": rid, "result": result}
@@ -109,6 +125,16 @@ class Session:
         except (CairnError, msgspec.ValidationError, RecursionError) as e:
             return {"id": rid, **wire_error(e).to_wire()}
 
+    async def refused(self, rid: Any, err: Unauthorized, binary: bool = False) -> None:
+        """Answer a refused key under the server's brake: later as failures mount, then closing."""
+        delay, close = self.ws.auth_failed()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await self.send({"id": rid, **err.to_wire()}, binary)
+        if close:
+            await self.ws.close(4401, "too many failed authentications")
+            raise ConnectionClosed(4401)
+
     def subscribe(self, msg: dict[str, Any], binary: bool) -> dict[str, Any]:
         self.unsubscribe()
         hunt = msg.get("hunt") or None
@@ -117,7 +143,7 @@ class Session:
         after = msg.get("after") or 0
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise ValidationError("after must be an event id", field="after")
-        self.sub = self.api.hub.subscribe(hunt)
+        self.sub = self.api.hub.subscribe(hunt, self.owner)
         backlog, complete = self.api.rt.eng.events.after(after, hunt)
         self.pusher = asyncio.create_task(self._push(backlog, after, binary))
         return {"subscribed": True, "complete": complete}
@@ -132,6 +158,12 @@ class Session:
 
     async def _push(self, backlog: list[Any], after: int, binary: bool) -> None:
         sub, last = self.sub, after
+        waiter = self.api.rt.settled()  # the backlog may hold events of records not yet durable
+        if waiter is not None:
+            try:
+                await waiter
+            except CairnError:
+                return  # the journal failed: the process is stopping
         for e in backlog:
             await self.send({"event": e}, binary)
             last = e.id
@@ -146,10 +178,13 @@ class Session:
                 return
 
 
-def _to_op(raw: Any) -> Any:
+def _convert_op(raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise ValidationError("an op must be an object")
     return _op_from(raw, schemas.Op)
+
+
+_to_op = loose_positions(_convert_op, lambda raw: _op_from(raw, schemas.LoosePositionsOp))
 
 
 class Sessions:
@@ -163,10 +198,13 @@ class Sessions:
             try:
                 scope = self.api.keys.scope_of(header)
             except CairnError:
+                delay, _close = ws.auth_failed()
+                await asyncio.sleep(delay)
                 with contextlib.suppress(Exception):
                     await ws.close(4401, "unauthorized")
                 return
-        await Session(self.api, ws, scope).run()
+        owner = header.strip()[7:].strip().encode("utf-8", "replace") if header else b""
+        await Session(self.api, ws, scope, owner).run()
 
     def routes(self, router: Router) -> None:
         router.add_websocket("/v1/session", self)

@@ -127,6 +127,7 @@ class WebSocket(asyncio.Protocol):
     """One WebSocket connection; it replaces the HTTP protocol on the transport."""
 
     __slots__ = (
+        "_auth_failures",
         "_close_code",
         "_close_reason",
         "_closed",
@@ -178,6 +179,7 @@ class WebSocket(asyncio.Protocol):
         self._ping_sent = False
         self._reading_paused = False
         self._out: list[bytes] | None = None
+        self._auth_failures = 0
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -258,6 +260,12 @@ class WebSocket(asyncio.Protocol):
         self._arm(self._t_close + _CLOSE_TIMEOUT)
         return _DONE
 
+    def auth_failed(self) -> tuple[float, bool]:
+        """A key refused on this connection: seconds to wait before answering, and whether to
+        close after the answer (the server's brake, per connection and per address)."""
+        self._auth_failures += 1
+        return self._server.auth_brake(self.request.client, self._auth_failures)
+
     async def wait_closed(self) -> None:
         """Return once the connection is closed, from either side."""
         await asyncio.shield(self._closed)
@@ -269,7 +277,7 @@ class WebSocket(asyncio.Protocol):
         self._transport = transport
         transport.write(response)
         transport.set_protocol(self)
-        self._server._add_conn(self)
+        self._server._add_conn(self, self.request.client)
         self._t_recv = self._loop.time()
         self._arm(self._t_recv + self._config.idle_timeout / 2)
         if self._endpoint is not None:

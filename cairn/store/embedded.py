@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -44,10 +44,12 @@ class EmbeddedStore:
     kind = "embedded"
 
     def __init__(
-        self, data_dir: str | Path, durability: Literal["fsync", "os"] = "fsync", snapshot_every: int = 200_000
-    ) -> None:
+        self, data_dir: str | Path, durability: Literal["fsync", "os"] = "fsync", snapshot_every: int = 200_000,
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> None:  # fmt: skip
+        """`on_failed` is called on the loop when the journal's writer fails (disk full, I/O error)."""
         self.dir = Path(data_dir)
-        self.journal = Journal(self.dir / "journal.db", durability, msgpack_records=True)
+        self.journal = Journal(self.dir / "journal.db", durability, msgpack_records=True, on_failed=on_failed)
         self.snapshot_every = snapshot_every
         self._since_snapshot = 0
         self._snapshotting = False
@@ -131,3 +133,32 @@ class EmbeddedStore:
 
     async def close(self) -> None:
         await self.journal.close()
+
+
+def find_hunt_created(data_dir: str | Path, hunt: str) -> rec.HuntCreated | None:
+    """The record that created `hunt`, read without the journal's lock (safe beside a running server)."""
+    path = Path(data_dir) / "journal.db"
+    for _ in range(5):
+        journal = Journal(path, msgpack_records=True)
+        journal.open_reader()
+        seq, found = 0, None
+        snap = journal.load_snapshot()
+        if snap is not None:
+            seq = snap[0]
+            found = _created(rec.decode_many(snap[1]), hunt)
+        if found is None:
+            for row in journal.read_decoded(seq, rec.AnyRecord):  # type: ignore[arg-type]
+                found = _created((r for _, r in row), hunt)
+                if found is not None:
+                    break
+        # A snapshot written meanwhile may have pruned rows after the one read: then read again.
+        if found is not None or journal.pruned_now() <= seq:
+            return found
+    return None
+
+
+def _created(records: Iterable[rec.AnyRecord], hunt: str) -> rec.HuntCreated | None:
+    for r in records:
+        if type(r) is rec.HuntCreated and r.hunt == hunt:
+            return r
+    return None

@@ -33,6 +33,7 @@ import gc
 import hashlib
 import heapq
 import itertools
+import logging
 import os
 import signal
 import sqlite3
@@ -50,6 +51,8 @@ import msgspec
 from cairn.core.errors import StoreUnavailable
 
 __all__ = ["Journal", "JournalError", "JournalPruned"]
+
+log = logging.getLogger("cairn.journal")
 
 
 class JournalError(StoreUnavailable):
@@ -105,15 +108,18 @@ class Journal:
     CHECKPOINT_INLINE_BYTES = 64 << 20
 
     def __init__(
-        self, path: str | os.PathLike[str], durability: Literal["fsync", "os"] = "fsync", msgpack_records: bool = False
-    ) -> None:
+        self, path: str | os.PathLike[str], durability: Literal["fsync", "os"] = "fsync", msgpack_records: bool = False,
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> None:  # fmt: skip
         """`msgpack_records=True` promises every record is one MessagePack value: a group commit's
-        row then embeds them as they are, and `read_decoded` decodes a row in one call."""
+        row then embeds them as they are, and `read_decoded` decodes a row in one call. `on_failed`
+        is called on the loop, once, when the writer fails (after every waiter got its error)."""
         if durability not in ("fsync", "os"):
             raise ValueError(f"durability must be 'fsync' or 'os', not {durability!r}")
         self._path = Path(path)
         self._embed = msgpack_records
         self._durability = durability
+        self._on_failed = on_failed
         self._state = _NEW
         self._accepting = False  # open and not closing: append() takes records
         self._running = False  # the writer thread is running
@@ -197,6 +203,36 @@ class Journal:
         self._quarantine_snapshots_ahead()
         self._state = _OPEN
         self._accepting = True
+
+    def open_reader(self) -> None:
+        """Open for reading only, without the writer's lock, so that a running `cairn serve` may hold it.
+
+        `load_snapshot` and `read_decoded` work; appends are refused. There is nothing to close.
+        """
+        if self._state != _NEW:
+            raise RuntimeError(f"open_reader() needs a new Journal (it is {self._state})")
+        if not self._path.is_file():
+            raise JournalError(f"no journal at {self._path}")
+        self._pruned_through = self.pruned_now()
+        last = self._scalar("SELECT max(last_seq) FROM journal")
+        self._last_seq = self._durable_seq = max(self._pruned_through, last)
+        self._state = _OPEN
+
+    def pruned_now(self) -> int:
+        """The seq a snapshot has pruned the journal through, read from the file now."""
+        return self._scalar("SELECT value FROM meta WHERE key = 'pruned_through'")
+
+    def _scalar(self, sql: str) -> int:
+        """One integer read from the file now, through a read-only connection of its own (0 if none)."""
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA query_only=1")
+            row = conn.execute(sql).fetchone()
+        except sqlite3.Error as e:
+            raise JournalError(f"journal {self._path} cannot be read: {e}") from None
+        finally:
+            conn.close()
+        return int(row[0] or 0) if row else 0
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -465,7 +501,7 @@ class Journal:
                         self._wake.set()  # more to prune, after whatever arrives meanwhile
         except BaseException as exc:
             self._failed = exc
-            self._notify(self._fail_waiters, exc)
+            self._notify(self._writer_failed, exc)
         finally:
             self._notify(self._on_writer_exit)
 
@@ -603,6 +639,15 @@ class Journal:
             if not pruned.done():
                 pruned.set_result(False)
         self._prune_waiters = []
+
+    def _writer_failed(self, exc: BaseException) -> None:
+        log.error(
+            "journal writer failed: records after seq %d are not durable and never will be (%s)",
+            self._durable_seq, exc, exc_info=exc,
+        )  # fmt: skip
+        self._fail_waiters(exc)
+        if self._on_failed is not None:
+            self._on_failed(exc)
 
     def _on_writer_exit(self) -> None:
         self._running = False

@@ -13,6 +13,7 @@ hash slot and its scripts run on a Redis Cluster):
   `last` (last stream id), `ev` (last event id), `fence` (highest scheduler token seen).
 - `cairn:{index}:hunts`: a stream of hunt ids (how nodes discover hunts).
 - `cairn:{recurring}:log`: a stream of recurring-spec records.
+- `cairn:{worlds}:log`: a stream of world records (registered and retired at runtime).
 - `cairn:{sched}:lease`, `cairn:{sched}:token`: the scheduler lease and its fencing counter.
 - `cairn:{secret}`: the placement/loot secret, when `server.secret` is not set.
 
@@ -150,6 +151,7 @@ def hunt_keys(hunt: str) -> tuple[str, str]:
 
 INDEX = "cairn:{index}:hunts"
 RECURRING = "cairn:{recurring}:log"
+WORLDS = "cairn:{worlds}:log"
 LEASE_KEY, TOKEN_KEY = "cairn:{sched}:lease", "cairn:{sched}:token"
 SECRET_KEY = "cairn:{secret}"
 
@@ -294,6 +296,9 @@ class RedisStore:
 
     async def recurring_add(self, record: bytes) -> None:
         await self.call(self.r.xadd, RECURRING, {"r": record, "ev": 0})
+
+    async def world_add(self, record: bytes) -> None:
+        await self.call(self.r.xadd, WORLDS, {"r": record})
 
     async def range_after(self, key: str, after: bytes, count: int = 1000) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """Stream entries after `after` (exclusive)."""

@@ -14,7 +14,6 @@ unpackers are vectorised over a whole section. The NBT layer is `nbtlib`.
 
 from __future__ import annotations
 
-import gzip
 import io
 import math
 import struct
@@ -30,6 +29,9 @@ import numpy.typing as npt
 from cairn.worlds.classify import Classifier, classify
 
 SECTOR: Final = 4096
+#: Most bytes one chunk may decompress to; a real chunk's NBT is under a few MiB. A bigger one is
+#: reported unreadable, so that a crafted region (a zlib bomb) cannot take the importer's memory.
+MAX_CHUNK_BYTES: Final = 16 << 20
 FLATTENING: Final = 1451  # DataVersion of 17w47a, the first with block palettes (1.13)
 FULL_STATUS: Final = frozenset({"full", "minecraft:full", "postprocessed", "fullchunk", "minecraft:postprocessed"})
 U64 = npt.NDArray[np.uint64]
@@ -115,20 +117,29 @@ def read_chunk(data: bytes | memoryview, slot: int, path: Path | None = None) ->
             raise ChunkError("external chunk without a region path")
         rx, rz = region_coords(path)
         ext = path.parent / f"c.{rx * 32 + slot % 32}.{rz * 32 + slot // 32}.mcc"
+        if ext.stat().st_size > MAX_CHUNK_BYTES:
+            raise ChunkError(f"chunk slot {slot}: {ext.name} is larger than {MAX_CHUNK_BYTES >> 20} MiB")
         body = ext.read_bytes()
         ctype &= 0x7F
     else:
         body = bytes(data[off + 5 : off + 4 + length])
+    if ctype == 3:
+        if len(body) > MAX_CHUNK_BYTES:
+            raise ChunkError(f"chunk slot {slot}: larger than {MAX_CHUNK_BYTES >> 20} MiB")
+        return body
+    if ctype not in (1, 2):
+        raise ChunkError(f"chunk slot {slot}: compression type {ctype} is not supported (1, 2, 3 are)")
+    # Bounded: never more than MAX_CHUNK_BYTES + 1 bytes of output, whatever the stream claims.
+    inflate = zlib.decompressobj(zlib.MAX_WBITS | (16 if ctype == 1 else 0))
     try:
-        if ctype == 2:
-            return zlib.decompress(body)
-        if ctype == 1:
-            return gzip.decompress(body)
-        if ctype == 3:
-            return body
-    except (zlib.error, OSError, EOFError) as e:
+        raw = inflate.decompress(body, MAX_CHUNK_BYTES + 1)
+    except zlib.error as e:
         raise ChunkError(f"chunk slot {slot}: bad compressed data: {e}") from None
-    raise ChunkError(f"chunk slot {slot}: compression type {ctype} is not supported (1, 2, 3 are)")
+    if len(raw) > MAX_CHUNK_BYTES:
+        raise ChunkError(f"chunk slot {slot}: decompresses to more than {MAX_CHUNK_BYTES >> 20} MiB")
+    if not inflate.eof:
+        raise ChunkError(f"chunk slot {slot}: bad compressed data: the stream is truncated")
+    return raw
 
 
 # ---- chunks --------------------------------------------------------------------------------------

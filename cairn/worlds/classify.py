@@ -76,18 +76,48 @@ def minecraft_class(name: str) -> int:
     return SOLID
 
 
+# Hytale block ids read Category_Material_Variant (`Rock_Stone_Brick_Half`). State variants are saved as
+# `*<base>_State_Definitions_<state>`. Only full blocks of rock, soil and wood, slabs and stairs are a
+# floor; props (furniture, decorations, plants, lanterns, braziers, crystals, pillars, beams, walls,
+# branches, stalactites, rubble, traps, placed weapons) are OTHER, and so is any unknown category.
+_HY_AIR: Final = frozenset({"Empty"})
+_HY_SOLID_CATEGORY: Final = ("Rock_", "Soil_", "Wood_", "Ore_")
+_HY_OTHER_PART: Final = (
+    "_Bedrock", "Rock_Crystal_", "_Stalactite", "_Stalagmite", "_Pillar", "_Beam", "_Wall", "_Fence",
+    "_Branch", "_Torch", "_Door", "_Window", "_Ladder", "_Rope", "_Sign", "_Leaves",
+)  # fmt: skip
+_HY_SOLID_EXTRA_SUFFIX: Final = ("_Cube",)  # builder cubes (`Build_GreyLight_Cube`)
+_HY_FLUID_BLOCK: Final = "Fluid_"  # fluids saved as blocks by older versions (`Fluid_Water`)
+_HY_WATER: Final = ("Water",)
+
+
+def hytale_base(name: str) -> str:
+    """The block id without the state decoration: `*Rock_Stone_Half_State_Definitions_Block` → `Rock_Stone_Half`."""
+    base = name.lstrip("*")
+    cut = base.find("_State_Definitions")
+    return base[:cut] if cut >= 0 else base
+
+
 def hytale_class(name: str) -> int:
-    """The class of a Hytale block name, by name heuristics (see docs/worlds.md). O(1)."""
-    low = name.lower()
-    if low in ("empty", "air", ""):
+    """The class of a Hytale block id, by the documented name table (docs/worlds.md). O(1)."""
+    base = hytale_base(name)
+    if base in _HY_AIR or base == "":
         return AIR
-    if "water" in low:
-        return WATER
-    if any(w in low for w in ("lava", "leaves", "bedrock", "plant", "flower", "fern", "torch", "sapling")):
+    if base.startswith(_HY_FLUID_BLOCK):
+        return hytale_fluid_class(base[len(_HY_FLUID_BLOCK) :])
+    if any(part in base for part in _HY_OTHER_PART):
         return OTHER
-    if "grass" in low and "soil" not in low and "block" not in low:
-        return OTHER
-    return SOLID
+    if base.startswith(_HY_SOLID_CATEGORY) or base.endswith(_HY_SOLID_EXTRA_SUFFIX):
+        return SOLID
+    return OTHER
+
+
+def hytale_fluid_class(name: str) -> int:
+    """The class of a Hytale fluid id: `Empty` is AIR, water (`Water`, `Water_Source`...) is WATER, and
+    every other fluid (lava, poison, slime...) is OTHER: never a site, never a floor. O(1)."""
+    if name in _HY_AIR or name == "":
+        return AIR
+    return WATER if name.startswith(_HY_WATER) else OTHER
 
 
 class Classifier:
@@ -97,6 +127,7 @@ class Classifier:
         self.deny = tuple(DEFAULT_DENY) + tuple(d.strip() for d in deny if d.strip())
         self._base = minecraft_class if game == "minecraft" else hytale_class
         self._cache: dict[str, int] = {}
+        self._fluids: dict[str, int] = {}
         self._luts: dict[tuple[str, ...], npt.NDArray[np.uint8]] = {}
 
     def denied(self, name: str) -> bool:
@@ -121,6 +152,16 @@ class Classifier:
             if c != AIR and self.denied(name):
                 c = OTHER
             self._cache[name] = c
+        return c
+
+    def fluid(self, name: str) -> int:
+        """The class of a Hytale fluid id (`hytale_fluid_class`), AIR or else OTHER when denied. O(patterns)."""
+        c = self._fluids.get(name)
+        if c is None:
+            c = hytale_fluid_class(name)
+            if c != AIR and self.denied(name):
+                c = OTHER
+            self._fluids[name] = c
         return c
 
     def lut(self, names: Iterable[str]) -> npt.NDArray[np.uint8]:

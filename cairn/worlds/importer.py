@@ -32,7 +32,7 @@ from cairn.worlds.pack import write_pack
 if TYPE_CHECKING:
     from cairn.worlds import sources
 
-IMPORTER_VERSION: Final = 1
+IMPORTER_VERSION: Final = 2  # 2: Hytale read as the game writes it (nibble order, fluids, 16-bit ids)
 PART_SLOTS: Final = 256
 REGION_FORMATS: Final = ("anvil", "hytale")
 FORMATS: Final = ("auto", *REGION_FORMATS, "ndjson", "csv", "heightmap", "pack")
@@ -155,20 +155,20 @@ def run_task(task: Task) -> tuple[int, int, list[str]]:
                 parts.append(got)
     else:
         try:
-            for slot, chunk, err in hytale.iter_region(path, task.slots):
-                if err is not None:
-                    errors.append(f"{path.name} {err}")
+            for slot, cx, cz, doc, err in hytale.iter_region(path, task.slots):
+                if err is not None or doc is None:
+                    errors.append(f"{path.name} {err or f'chunk {slot}: missing'}")
                     continue
                 try:
-                    got = hytale.decode_chunk(chunk, classifier)
-                except (hytale.HytaleError, ValueError) as e:
+                    got = hytale.decode_chunk(doc, cx, cz, classifier)
+                except (hytale.HytaleError, ValueError, TypeError, AttributeError) as e:
                     errors.append(f"{path.name} chunk {slot}: {e}")
                     continue
                 if got is None:
                     skipped += 1
                 else:
                     parts.append(got)
-        except hytale.HytaleError as e:
+        except (hytale.HytaleError, OSError) as e:
             errors.append(str(e))
     cols = [np.concatenate([getattr(p, f) for p in parts]) if parts else np.zeros(0, dt) for f, dt in _FIELDS]
     st = path.stat()

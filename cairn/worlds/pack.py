@@ -271,7 +271,19 @@ def validate(sites: SiteSet, name: str = "pack") -> None:
 
 
 def uploaded_pack_path(data_dir: str | Path, world: str) -> Path:
-    """Where the last pack uploaded for `world` is kept: `<data_dir>/worlds/<world>.pack`."""
-    if not world or world.startswith(".") or not all(c.isalnum() or c in "_.-" for c in world):
-        raise InvalidPack(f"world id {world!r} cannot name a file (letters, digits, _ . - only)")
-    return Path(data_dir) / "worlds" / f"{world}.pack"
+    """Where the last pack uploaded for `world` is kept: `<data_dir>/worlds/<world>.pack`, with every
+    character but ASCII letters, digits, `_`, `-` and a `.` past the first written `%XX` (so that
+    `minecraft:overworld` is `minecraft%3Aoverworld.pack`).
+
+    >>> uploaded_pack_path("d", "minecraft:the_end").name
+    'minecraft%3Athe_end.pack'
+    """
+    if not world or len(world) > 64:
+        raise InvalidPack(f"world id {world!r} cannot name a file (1-64 characters)")
+    stem = "".join(
+        c if (c.isascii() and (c.isalnum() or c in "_-")) or (c == "." and i > 0) else "".join(
+            f"%{b:02X}" for b in c.encode()
+        )
+        for i, c in enumerate(world)
+    )  # fmt: skip
+    return Path(data_dir) / "worlds" / f"{stem}.pack"

@@ -18,8 +18,8 @@ import pytest
 
 from tests.support import free_port
 
-ADMIN = "e2e-admin-key"
-GAME = "e2e-game-key"
+ADMIN = "e2e-admin-key-0123456789"
+GAME = "e2e-game-key-0123456789"
 
 SMALL_WORLD = """
 [worlds.overworld]

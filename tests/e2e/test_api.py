@@ -26,7 +26,9 @@ def test_probes_openapi_and_metrics(cairn: CairnServer) -> None:
     assert cairn.request("GET", "/readyz", key=None)[0] == 200
     status, doc, _ = cairn.request("GET", "/v1/openapi.json", key=None)
     assert status == 200 and doc["openapi"].startswith("3.1")
-    assert "/v1/hunts/{hunt}/dig" in doc["paths"]
+    assert "/v1/hunts/{hunt}/dig" in doc["paths"] and "/v1/events" in doc["paths"]
+    # The document needs no key, and a wrong one does not stop it either.
+    assert cairn.request("GET", "/v1/openapi.json", key="not-a-key")[:2] == (200, doc)
     req = urllib_get(cairn.url + "/metrics")
     assert "cairn_request_seconds" in req and "cairn_process_resident_memory_bytes" in req
 
@@ -79,6 +81,11 @@ def test_create_errors(cairn: CairnServer) -> None:
     assert status == 422 and body["error"]["field"] == "treasures"
     status, body, _ = cairn.request("POST", "/v1/hunts", raw=b"{not json", key=ADMIN)
     assert status == 400 and body["error"]["code"] == "invalid_body"
+    for spec in (hunt_spec(leaderboards=["weekyl"]), hunt_spec(leaderboards=["weekyl"], schedule="0 * * * *")):
+        status, body, _ = cairn.request("POST", "/v1/hunts", spec, key=ADMIN)
+        assert status == 422 and body["error"]["code"] == "unknown_leaderboard", body
+        assert body["error"]["field"] == "leaderboards" and "'weekyl'" in body["error"]["message"]
+    assert cairn.request("GET", "/v1/hunts")[1]["hunts"] == []
     make_hunt(cairn)
     status, body, _ = cairn.request("POST", "/v1/hunts", hunt_spec(), key=ADMIN)
     assert status == 409 and body["error"]["code"] == "hunt_exists"
@@ -154,14 +161,16 @@ def test_positions_and_implausible_movement(cairn: CairnServer) -> None:
     created = make_hunt(cairn, proximity={"radius": 16}, spawn={"tags_any": ["surface"], "min_spacing": 64})
     x, y, z = created["treasures"][0]["pos"]
     body = {"world": "overworld", "updates": [{"player": "alice", "pos": [x + 40, y, z], "teleport": True}]}
-    assert cairn.request("POST", "/v1/positions", body)[1] == {"events": []}
+    assert cairn.request("POST", "/v1/positions", body)[1] == {"events": [], "errors": []}
     body = {"world": "overworld", "updates": [{"player": "alice", "pos": [x + 5, y, z], "teleport": True}]}
     status, out, _ = cairn.request("POST", "/v1/positions", body)
     assert status == 200 and [e["type"] for e in out["events"]] == ["proximity.enter"]
     assert out["events"][0]["data"]["treasure"] == "h1#1" and "pos" not in out["events"][0]["data"]
     body = {"world": "overworld", "updates": [{"player": "alice", "pos": [x + 5000, y, z]}]}
-    status, err, _ = cairn.request("POST", "/v1/positions", body)
-    assert status == 422 and err["error"]["code"] == "implausible_movement"
+    status, out, _ = cairn.request("POST", "/v1/positions", body)
+    assert status == 200 and out["events"] == [] and len(out["errors"]) == 1, out
+    err = out["errors"][0]
+    assert err["index"] == 0 and err["error"]["code"] == "implausible_movement"
     assert err["error"]["field"] == "updates[0].pos"
     status, info, _ = cairn.request("GET", "/v1/players/alice", key=ADMIN)
     assert info["flags"] == 1
@@ -171,6 +180,65 @@ def test_positions_and_implausible_movement(cairn: CairnServer) -> None:
     status, out, _ = cairn.request("POST", "/v1/positions", body)
     assert status == 200 and [e["type"] for e in out["events"]] == ["proximity.enter"]
     assert cairn.request("POST", "/v1/positions", {"world": "nether", "updates": []})[0] == 422
+
+
+def test_dig_and_hint_accept_teleport_after_a_portal_trip(cairn: CairnServer) -> None:
+    make_hunt(cairn)
+    far = [390, 70, 390]  # 550 blocks from the first report, at once: a portal, not a walk
+    body = {"world": "overworld", "updates": [{"player": "ann", "pos": [0, 70, 0]}]}
+    assert cairn.request("POST", "/v1/positions", body)[0] == 200
+    status, err, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("ann", [far[0], 69, far[2]], "d1", far))
+    assert status == 422 and err["error"]["code"] == "implausible_movement" and err["error"]["field"] == "pos"
+    status, out, _ = cairn.request("POST", "/v1/hunts/h1/dig",
+                                   {**dig_body("ann", [far[0], 69, far[2]], "d2", far), "teleport": True})  # fmt: skip
+    assert status == 200 and out["result"] == "miss", out
+    back = [0, 70, 10]
+    status, out, _ = cairn.request("POST", "/v1/hunts/h1/hint", {"player": "ann", "pos": back, "teleport": True})
+    assert status == 200 and "hint" in out, out
+    ops = [{"op": "dig", "hunt": "h1", **dig_body("ann", [far[0], 69, far[2]], "d3", far), "teleport": True},
+           {"op": "hint", "hunt": "h1", "player": "bob", "pos": back, "teleport": False}]  # fmt: skip
+    status, out, _ = cairn.request("POST", "/v1/batch", {"ops": ops})
+    assert status == 200 and out["results"][0]["result"] == "miss" and "hint" in out["results"][1], out
+    status, err, _ = cairn.request("POST", "/v1/hunts/h1/hint", {"player": "ann", "pos": back, "teleport": "yes"})
+    assert status == 422 and err["error"]["code"] == "validation_error" and err["error"]["field"] == "teleport"
+
+
+def test_one_bad_update_does_not_sink_a_positions_batch(cairn: CairnServer) -> None:
+    created = make_hunt(cairn, proximity={"radius": 16}, spawn={"tags_any": ["surface"], "min_spacing": 64})
+    x, y, z = created["treasures"][0]["pos"]
+    start = {"world": "overworld", "updates": [{"player": p, "pos": [x + 40, y, z]} for p in ("a", "b", "c", "d")]}
+    assert cairn.request("POST", "/v1/positions", start)[1] == {"events": [], "errors": []}
+    ups = [
+        {"player": "a", "pos": [x + 2, y, z]},  # a walk into the fence
+        {"player": "b", "pos": [x + 4000, y, z]},  # a portal trip without `teleport`
+        {"player": "c", "pos": [x + 3, 9999, z]},  # above the world's height limit
+        {"player": "bad id!", "pos": [x, y, z]},
+        {"player": "d", "pos": [x + 4, y, z], "teleport": True},
+    ]
+    expected = [
+        (1, "implausible_movement", "updates[1].pos"), (2, "validation_error", "updates[2].pos[1]"),
+        (3, "validation_error", "updates[3].player"),
+    ]  # fmt: skip
+    for path, body, pick in [
+        ("/v1/positions", {"world": "overworld", "updates": ups}, lambda out: out),
+        ("/v1/batch", {"ops": [{"op": "positions", "world": "overworld", "updates": ups}]},
+         lambda out: out["results"][0]),
+    ]:  # fmt: skip
+        cairn.request("POST", "/v1/players/a/leave")
+        cairn.request("POST", "/v1/players/d/leave")
+        status, out, _ = cairn.request("POST", path, body)
+        assert status == 200, out
+        out = pick(out)
+        got = [(e["index"], e["error"]["code"], e["error"]["field"]) for e in out["errors"]]
+        assert got == expected, out
+        entered = sorted(e["data"]["player"] for e in out["events"] if e["type"] == "proximity.enter")
+        assert entered == ["a", "d"], out
+    # b was not moved: its next plausible step from where it was is accepted.
+    step = {"world": "overworld", "updates": [{"player": "b", "pos": [x + 39, y, z]}]}
+    assert cairn.request("POST", "/v1/positions", step)[1]["errors"] == []
+    # The request as a whole is still refused for a bad world or envelope.
+    status, err, _ = cairn.request("POST", "/v1/positions", {"world": "no such!", "updates": ups})
+    assert status == 422 and err["error"]["field"] == "world"
 
 
 def test_batch_results_in_order_with_errors_in_their_slots(cairn: CairnServer) -> None:
@@ -189,7 +257,7 @@ def test_batch_results_in_order_with_errors_in_their_slots(cairn: CairnServer) -
     assert status == 200 and len(out["results"]) == 6
     r = out["results"]
     assert r[0]["result"] == "found" and r[1]["error"]["code"] == "hunt_not_found"
-    assert "hint" in r[2] and r[3] == {"events": []}
+    assert "hint" in r[2] and r[3] == {"events": [], "errors": []}
     assert r[4]["error"]["code"] in ("validation_error", "unknown_field") and r[5]["error"]["code"] == "unknown_field"
     status, _body, _ = cairn.request("POST", "/v1/batch", {"ops": [{"op": "hint"}] * 1001})
     assert status == 422

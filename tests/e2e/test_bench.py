@@ -37,7 +37,8 @@ def _old_report() -> report.Report:
 def test_bench_drives_a_real_server_and_writes_its_reports(cairn: CairnServer, tmp_path: Path, transport: str) -> None:
     old = tmp_path / "old.json"
     old.write_bytes(report.to_json(_old_report()))
-    proc, rep = bench(cairn, tmp_path, "--transport", transport, "--compare", str(old))
+    profile = tmp_path / "bench-profile.html"
+    proc, rep = bench(cairn, tmp_path, "--transport", transport, "--compare", str(old), "--profile", str(profile))
     assert rep.settings.transport == transport and rep.settings.hunt and rep.settings.hunt.startswith("bench-")
     # 4 connections × 20 ticks/s over the 2 measured seconds; every player moves 4×/s, digs 2×/s, hints 1×/s
     assert 150 <= rep.requests <= 170, rep.requests
@@ -48,6 +49,8 @@ def test_bench_drives_a_real_server_and_writes_its_reports(cairn: CairnServer, t
     page = (tmp_path / "r.html").read_text()
     assert page.count("<svg") == 5 and "Server RSS" in page
     assert "p99" in proc.stdout
+    # --profile: a pyinstrument profile of the load generator's own loop
+    assert "pyinstrument" in profile.read_text() and "cairn/bench/" in profile.read_text()
     # --compare: 200 ms before, a few ms now; errors 0 → 0 has no ratio
     assert re.search(r"p50 ms .* -9\d\.\d%", proc.stdout) and re.search(r"errors .* n/a", proc.stdout), proc.stdout
     # the hunt saw the digs: the server counted them

@@ -14,6 +14,13 @@ CONFIG = """
 "path.hunt" = "h1"
 "path.player" = "alice"
 "path.board" = "weekly"
+"path.file" = "app.js"
+
+# An event stream never ends by itself: read a few events, or stop soon after it goes quiet.
+[[operations]]
+include-path = "/v1/events"
+request-timeout = 0.5
+max-stream-events = 5
 """
 
 

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from tests.e2e.conftest import ADMIN, CairnServer, hunt_spec
+from tests.e2e.conftest import ADMIN, GAME, CairnServer, hunt_spec
 from tests.e2e.redis_deploy import Deployment, create, dig_body, read_events, settle_wait
 
 
@@ -109,3 +110,83 @@ def test_recurring_spec_makes_one_instance_per_firing(node: CairnServer) -> None
     now = datetime.now(UTC)
     assert f"rec@{now.strftime('%Y%m%dT%H%M')}" in instances() or len(instances()) >= 1
     assert len(instances()) == len(set(instances()))
+
+
+def test_request_id_replays_only_within_its_hunt_and_survives_a_restart(node: CairnServer) -> None:
+    east = {"min": [200, -64, 200], "max": [400, 320, 400]}
+    west = {"min": [-400, -64, -400], "max": [-200, 320, -200]}
+    spot = create(node, hunt_spec("east", treasures=2, area=east))["treasures"][0]["pos"]
+    create(node, hunt_spec("west", treasures=2, area=west))
+    claim = node.request("POST", "/v1/hunts/east/dig", dig_body("alice", spot, "req-0"))[1]["claim"]
+
+    def check() -> None:
+        # The same (player, request_id) elsewhere is a new request: a missing hunt is missing, and
+        # another hunt decides the dig itself (its treasures are far away: a miss).
+        missing = node.request("POST", "/v1/hunts/does-not-exist/dig", dig_body("alice", spot, "req-0"))
+        assert missing[0] == 404 and missing[1]["error"]["code"] == "hunt_not_found", missing
+        other = node.request("POST", "/v1/hunts/west/dig", dig_body("alice", spot, "req-0"))
+        assert other[0] == 200 and other[1]["result"] == "miss" and "claim" not in other[1], other
+        # In its own hunt the replay still gets the claim back.
+        replay = node.request("POST", "/v1/hunts/east/dig", dig_body("alice", spot, "req-0"))[1]
+        assert replay["result"] == "found" and replay["claim"] == claim
+
+    check()
+    node.kill()
+    node.start()
+    check()
+
+
+def test_worlds_registered_at_runtime_are_journaled_and_retired(node: CairnServer) -> None:
+    def worlds() -> dict[str, dict[str, object]]:
+        status, body, _ = node.request("GET", "/v1/worlds", key=ADMIN)
+        assert status == 200, body
+        return {w["world"]: w for w in body["worlds"]}
+
+    assert worlds()["overworld"]["source"] == "procedural" and worlds()["overworld"]["runtime"] is False
+    status, body, _ = node.request("PUT", "/v1/worlds/minecraft:the_end", key=ADMIN)
+    assert status == 201 and body["world"] == "minecraft:the_end" and body["sites"] == 0, body
+    assert body["source"] == "upload" and body["runtime"] is True and body["hunts"] == []
+    assert node.request("PUT", "/v1/worlds/minecraft:the_end", {}, key=ADMIN)[0] == 200  # idempotent
+    assert node.request("PUT", "/v1/worlds/overworld", key=ADMIN)[0] == 200
+    assert node.request("PUT", "/v1/worlds/arena_1", key=GAME)[0] == 403
+    for path, body_, code, field in [
+        ("/v1/worlds/bad%20world", None, "validation_error", "world"),
+        ("/v1/worlds/arena_1", {"generator": "procedural"}, "unknown_field", "generator"),
+    ]:
+        status, body, _ = node.request("PUT", path, body_, key=ADMIN)
+        assert status == 422 and body["error"]["code"] == code and body["error"]["field"] == field, body
+    # Sites go up to the new world as to a configured one; hunts are placed on them.
+    rows = [{"x": 12 * i, "y": 70, "z": -30, "tags": ["surface"]} for i in range(30)]
+    status, body, _ = node.request("PUT", "/v1/worlds/minecraft:the_end/sites", key=ADMIN,
+                                   raw=b"\n".join(msgspec.json.encode(r) for r in rows),
+                                   headers={"Content-Type": "application/x-ndjson"})  # fmt: skip
+    assert status == 200 and body["sites"] == 30, body
+    spec = hunt_spec("end", treasures=3, world="minecraft:the_end", duration="1h")
+    placed = {tuple(t["pos"]) for t in create(node, spec)["treasures"]}
+    assert placed <= {(r["x"], r["y"], r["z"]) for r in rows}
+    assert worlds()["minecraft:the_end"]["hunts"] == ["end"] and worlds()["minecraft:the_end"]["sites"] == 30
+    # A world in use cannot be retired; nor can a configured one or one that does not exist.
+    for world, status_, code in [("minecraft:the_end", 409, "world_in_use"), ("overworld", 409, "world_configured"),
+                                 ("nowhere", 404, "world_not_found")]:  # fmt: skip
+        status, body, _ = node.request("DELETE", f"/v1/worlds/{world}", key=ADMIN)
+        assert status == status_ and body["error"]["code"] == code and body["error"]["field"] == "world", body
+    # Both survive a restart: the registered world with its sites, and the hunt placed in it.
+    assert node.request("PUT", "/v1/worlds/arena_1", key=ADMIN)[0] == 201
+    node.kill()
+    node.start()
+    listed = worlds()
+    assert listed["minecraft:the_end"]["sites"] == 30 and listed["minecraft:the_end"]["hunts"] == ["end"]
+    assert listed["arena_1"]["sites"] == 0 and listed["arena_1"]["runtime"] is True
+    assert node.request("POST", "/v1/hunts/end/end", key=ADMIN)[0] == 200
+    status, body, _ = node.request("DELETE", "/v1/worlds/minecraft:the_end", key=ADMIN)
+    assert status == 200 and body == {"world": "minecraft:the_end", "retired": True}, body
+    assert "minecraft:the_end" not in worlds()
+    status, body, _ = node.request("PUT", "/v1/worlds/minecraft:the_end/sites", key=ADMIN, raw=b'{"x":1,"y":2,"z":3}',
+                                   headers={"Content-Type": "application/x-ndjson"})  # fmt: skip
+    assert status == 422 and body["error"]["code"] == "unknown_world", body
+    node.kill()
+    node.start()
+    assert set(worlds()) == {"overworld", "arena_1"}
+    assert node.request("GET", "/v1/hunts/end")[1]["state"] == "ended"  # the ended hunt outlives its world
+    # Registered again: a new, empty world (the retired one's sites are gone).
+    assert node.request("PUT", "/v1/worlds/minecraft:the_end", key=ADMIN)[1]["sites"] == 0

@@ -8,7 +8,7 @@ import numpy as np
 
 from cairn.core.sites import SiteSet
 from cairn.worlds.pack import pack_bytes
-from tests.e2e.conftest import ADMIN, CairnServer, hunt_spec
+from tests.e2e.conftest import ADMIN, GAME, CairnServer, hunt_spec
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 PACK = {"Content-Type": "application/vnd.cairn.site-pack"}
@@ -60,7 +60,7 @@ def test_upload_replaces_sites_for_new_hunts_only(cairn: CairnServer) -> None:
     for raw, headers, code, err in bad:
         status, body = put(cairn, raw, headers)
         assert status == code and body["error"]["code"] == err, body  # type: ignore[index]
-    assert put(cairn, b'{"x":1,"y":2,"z":3}', NDJSON, key="e2e-game-key")[0] == 403
+    assert put(cairn, b'{"x":1,"y":2,"z":3}', NDJSON, key=GAME)[0] == 403
     status, body = put(cairn, b'{"x":1,"y":2,"z":3}', NDJSON, world="nether")
     assert status == 422 and body["error"]["code"] == "unknown_world"  # type: ignore[index]
     assert kept.read_bytes() == before_bytes

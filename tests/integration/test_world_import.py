@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import struct
@@ -87,7 +88,7 @@ def test_unreadable_chunks_are_reported_not_fatal(tmp_path: Path) -> None:
     assert info["chunk_errors"] == 1 and "bad compressed data" in info["errors_sample"][0]
 
 
-def test_hytale_region_read_through_hytale_region_parser(tmp_path: Path) -> None:
+def test_hytale_region_in_the_games_layout_gives_the_exact_sites(tmp_path: Path) -> None:
     wb.write_hytale_world(tmp_path / "hy")
     s, info = run(tmp_path / "hy", "hytale", tmp_path)
     assert info["chunks"] == 2 and info["chunk_errors"] == 0
@@ -284,3 +285,38 @@ def test_a_pack_cut_inside_its_directory_says_so() -> None:
     whole = pack_bytes(worldgen.generate(seed=3, size=256))
     with pytest.raises(InvalidPack, match="too short for a site pack directory"):
         load_pack_bytes(whole[:50])
+
+
+def _bomb(size: int) -> bytes:
+    """A zlib stream of `size` zero bytes (about size / 1000 compressed)."""
+    z = zlib.compressobj(9)
+    block = bytes(1 << 20)
+    return b"".join(z.compress(block) for _ in range(size >> 20)) + z.flush()
+
+
+def test_a_chunk_that_decompresses_past_the_bound_is_unreadable_and_costs_no_memory(tmp_path: Path) -> None:
+    path = wb.write_anvil_1_18(tmp_path / "w")
+    data = bytearray(path.read_bytes())
+    bomb = _bomb(512 << 20)  # 512 MiB of zeros in a region of half a megabyte
+    blob = struct.pack(">IB", len(bomb) + 1, 2) + bomb
+    blob += bytes(-len(blob) % 4096)
+    struct.pack_into(">I", data, 0, (len(data) // 4096) << 8 | len(blob) // 4096)  # slot 0: chunk (0, 0)
+    path.write_bytes(bytes(data) + blob)
+    gz = gzip.compress(b"nbt" * 5)
+    assert anvil.read_chunk(struct.pack(">I", 1 << 8 | 1) + bytes(4092) + struct.pack(">IB", len(gz) + 1, 1) + gz,
+                            0) == b"nbt" * 5  # gzip chunks still read  # fmt: skip
+    # The CLI, in a child that reports its own peak RSS (and its workers').
+    out = tmp_path / "w.pack"
+    code = (
+        "import resource, runpy, sys\n"
+        f"sys.argv = ['cairn', 'world', 'import', {str(tmp_path / 'w')!r}, '--out', {str(out)!r}, '--workers', '1']\n"
+        "try:\n    runpy.run_module('cairn', run_name='__main__')\n"
+        "finally:\n    peak = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, "
+        "resource.RUSAGE_CHILDREN))\n    print('peak_kib', peak, file=sys.stderr)\n"
+    )  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    peak_mib = int(proc.stderr.rsplit("peak_kib", 1)[1].split()[0]) / 1024
+    assert peak_mib < 250, f"peak RSS {peak_mib:.0f} MiB while importing a 512 MiB chunk bomb"
+    assert "decompresses to more than 16 MiB" in proc.stderr, proc.stderr
+    assert site_map(load_pack(out)) == wb.expected_sites(-64, 70, -16, -16)  # the good chunk is kept

@@ -10,22 +10,25 @@ import pytest
 
 from cairn.core.errors import Forbidden, Unauthorized
 from cairn.net import auth
-from cairn.net.auth import Keys
+from cairn.net.auth import Keys, WeakKey
+
+ADM = "adm-0123456789abcdef"
+GAM = "gam-0123456789abcdef"
 
 
 def test_scopes_and_refusals(tmp_path: Path) -> None:
-    keys = Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": "adm", "CAIRN_GAME_KEY": "gam"})
-    assert keys.scope_of("Bearer adm") == "admin" and keys.scope_of("Bearer gam") == "game"
-    assert keys.require("Bearer adm", "game") == "admin"
+    keys = Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": ADM, "CAIRN_GAME_KEY": GAM})
+    assert keys.scope_of("Bearer " + ADM) == "admin" and keys.scope_of("Bearer " + GAM) == "game"
+    assert keys.require("Bearer " + ADM, "game") == "admin"
     with pytest.raises(Forbidden):
-        keys.require("Bearer gam", "admin")
-    for bad in (None, "", "Basic abc", "Bearer ", "Bearer ad", "Bearer adm2"):
+        keys.require("Bearer " + GAM, "admin")
+    for bad in (None, "", "Basic abc", "Bearer ", "Bearer ad", "Bearer " + ADM + "2"):
         with pytest.raises(Unauthorized):
             keys.scope_of(bad)
 
 
 def test_every_known_key_is_compared_in_constant_time_whatever_matches(tmp_path: Path, monkeypatch) -> None:
-    keys = Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": "adm", "CAIRN_GAME_KEY": "gam"})
+    keys = Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": ADM, "CAIRN_GAME_KEY": GAM})
     keys.create("game")
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest
@@ -35,7 +38,7 @@ def test_every_known_key_is_compared_in_constant_time_whatever_matches(tmp_path:
         return real(a, b)
 
     monkeypatch.setattr(auth.hmac, "compare_digest", counting)
-    for header in ("Bearer adm", "Bearer gam", "Bearer nope"):
+    for header in ("Bearer " + ADM, "Bearer " + GAM, "Bearer nope"):
         calls.clear()
         with contextlib.suppress(Unauthorized):
             keys.scope_of(header)
@@ -50,16 +53,24 @@ def test_keys_file_is_created_once_and_private(tmp_path: Path) -> None:
 
 
 def test_verified_header_cache_keeps_scopes_refusals_and_its_bound(tmp_path: Path) -> None:
-    keys = Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": "adm", "CAIRN_GAME_KEY": "gam"})
+    keys = Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": ADM, "CAIRN_GAME_KEY": GAM})
     for _ in range(3):  # the second and third pass are answered from the cache
-        assert keys.require(b"Bearer gam", "game") == "game"
+        assert keys.require(b"Bearer " + GAM.encode(), "game") == "game"
         with pytest.raises(Forbidden):
-            keys.require(b"Bearer gam", "admin")
-        assert keys.require(b"Bearer adm", "admin") == "admin"
-        for bad in (b"Bearer nope", b"Bearer ga", b"Bearer gam2", b"bearer gam", b""):
+            keys.require(b"Bearer " + GAM.encode(), "admin")
+        assert keys.require(b"Bearer " + ADM.encode(), "admin") == "admin"
+        for bad in (b"Bearer nope", b"Bearer ga", b"Bearer " + GAM.encode() + b"2", b"bearer " + GAM.encode(), b""):
             with pytest.raises(Unauthorized):
                 keys.require(bad, "game")
-    assert set(keys.verified) == {b"Bearer gam", b"Bearer adm"}  # refused values never enter it
+    assert set(keys.verified) == {b"Bearer " + GAM.encode(), b"Bearer " + ADM.encode()}  # refused values never enter it
     for i in range(200):  # padded variants of a valid key are valid, but the cache stays bounded
-        assert keys.require(b"Bearer gam" + b" " * i, "game") == "game"
+        assert keys.require(b"Bearer " + GAM.encode() + b" " * i, "game") == "game"
     assert len(keys.verified) <= 64
+
+
+def test_a_short_key_from_the_environment_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(WeakKey) as e:
+        Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": ADM, "CAIRN_GAME_KEY": "game-secret"})
+    assert e.value.field == "CAIRN_GAME_KEY" and "at least 16" in e.value.message
+    assert not (tmp_path / "keys.json").exists()
+    Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": ADM, "CAIRN_GAME_KEY": "g" * 16})

@@ -73,6 +73,12 @@ def test_unknown_tag_and_world_and_loot_are_clear_errors() -> None:
         create(eng, world="nether")
     with pytest.raises(errors.UnknownLootTable):
         create(eng, loot="nope")
+    for make in (lambda s: eng.plan_input(s), lambda s: eng.register_recurring(s, T0)):
+        with pytest.raises(errors.UnknownLeaderboard) as lb:
+            make(spec(id="typo", leaderboards=["alltime", "weekyl"], schedule="0 * * * *"))
+        assert (lb.value.code, lb.value.status, lb.value.field) == ("unknown_leaderboard", 422, "leaderboards")
+        assert "leaderboards[1]" in lb.value.message and "'weekyl'" in lb.value.message
+    assert "typo" not in eng.hunts and "typo" not in eng.recurring
 
 
 def test_placement_and_loot_are_a_function_of_secret_spec_and_seed() -> None:
@@ -124,6 +130,38 @@ def test_a_replayed_request_id_returns_the_same_claim_at_any_later_time() -> Non
     eng.end_hunt("h1", T0 + 10)
     again = dig(eng, "alice", (0, 0, 0), rid="same", now=T0 + 10**6)
     assert again.result["claim"] == first.result["claim"] and again.records == ()
+
+
+def test_a_found_replys_temperature_is_toward_the_next_treasure_also_when_replayed() -> None:
+    eng = engine()
+    create(eng, treasures=2)
+    a, b = positions(eng, "h1")
+    from cairn.core.hints import temperature_band
+
+    expect = temperature_band(((a[0] - b[0]) ** 2 + (a[2] - b[2]) ** 2) ** 0.5)
+    first = dig(eng, "alice", a, rid="r1").result
+    assert first["result"] == "found" and first["temperature"] == expect
+    again = dig(eng, "alice", a, rid="r1", now=T0 + 5).result
+    assert again == first  # the replay has the same shape, temperature included
+    dig(eng, "alice", b, now=T0 + 10)
+    assert dig(eng, "alice", b, rid="r1", now=T0 + 11).result["temperature"] == "cold"  # none left for alice
+
+
+def test_a_hint_with_no_treasure_left_is_a_stable_reply_that_starts_no_cooldown() -> None:
+    eng = engine()
+    create(eng, treasures=2, hints={"cooldown": "30s"})
+    a, b = positions(eng, "h1")
+    assert eng.hint("h1", "alice", a, None, T0 + 1).result["hint"]  # a hint, and the cooldown runs
+    dig(eng, "alice", a, now=T0 + 2)
+    dig(eng, "bob", b, now=T0 + 2)  # every treasure is gone for alice: one hers, one bob's
+    for now in (T0 + 3, T0 + 4):  # inside alice's cooldown, and again: no 429
+        assert eng.hint("h1", "alice", a, None, now).result == {"hint": {}, "next_hint_in": 0, "none_left": True}
+    assert eng.hint("h1", "carol", a, None, T0 + 3).result["none_left"] is True
+    eng2 = engine()
+    create(eng2, treasures=2, hints={"cooldown": "30s"})
+    a2, _ = positions(eng2, "h1")
+    dig(eng2, "bob", a2)
+    assert "none_left" not in eng2.hint("h1", "alice", a2, None, T0 + 1).result  # the other is left for alice
 
 
 def test_a_player_claims_a_treasure_at_most_once_even_with_new_request_ids() -> None:
@@ -426,6 +464,28 @@ def test_indexes_made_after_claims_leave_the_claimed_out() -> None:
         now = T0 + 10 + k
         for player in ("q", "p0"):  # no claim here (the temperature tile), and a claim (`around`)
             assert dig(again, player, at, now=now).result == dig(eng, player, at, now=now).result
+
+
+def test_a_runtime_world_and_an_ended_hunt_in_it_replay_after_the_world_is_retired() -> None:
+    eng = engine()
+    out = eng.register_world("arena_1", T0)
+    assert out.result == {"world": "arena_1", "created": True} and len(out.records) == 1
+    assert eng.register_world("arena_1", T0).records == ()  # idempotent
+    eng.worlds["arena_1"] = grid_world()  # the upload
+    create(eng, id="arena", world="arena_1")
+    with pytest.raises(errors.WorldInUse) as e:
+        eng.retire_world("arena_1", T0 + 1)
+    assert e.value.field == "world" and e.value.extra["hunts"] == ["arena"]
+    eng.end_hunt("arena", T0 + 2)
+    eng.retire_world("arena_1", T0 + 3)
+    assert "arena_1" not in eng.worlds and "arena_1" not in eng.proximity
+    with pytest.raises(errors.WorldNotFound):
+        eng.retire_world("arena_1", T0 + 4)
+    fresh = engine()
+    fresh.replay(eng.retained())
+    assert fresh.hunts["arena"].ended is not None and "arena_1" not in fresh.worlds
+    fresh.register_world("arena_1", T0 + 5)
+    assert len(fresh.worlds["arena_1"]) == 0 and fresh.world_users("arena_1", T0 + 5) == []
 
 
 @pytest.mark.parametrize("prize", [{"mode": "first_finder"}, {"mode": "shared_bounty", "window": "10m", "pool": 100}])

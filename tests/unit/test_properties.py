@@ -125,7 +125,7 @@ def test_replayed_request_ids_never_have_a_second_effect(ops) -> None:
     eng, _, last_rid = run("first_finder", ops)
     before = state_of(eng)
     for player, rid in last_rid.items():
-        cid = eng.by_request.get((player, rid))
+        cid = eng.by_request.get(("h1", player, rid))
         if cid is None:
             continue  # misses need no stored replies
         out = eng.dig("h1", player, (0, 0, 0), (0, 0, 0), rid, T0 + 10**7)  # long after the end

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.core.sites import SiteSet
-from cairn.worlds import anvil, hytale, sources, upload
+from cairn.worlds import anvil, sources, upload
 from cairn.worlds.classify import AIR, OTHER, SOLID, WATER, Classifier, classify, minecraft_class
 from cairn.worlds.pack import InvalidPack, load_pack_bytes, pack_bytes
 from tests.unit.worldbuild import pack_longs, pack_longs_spanning
@@ -68,16 +68,6 @@ def test_classify_rules_on_one_column() -> None:
     water = np.array([SOLID, WATER, WATER, AIR], dtype=np.uint8).reshape(-1, 1, 1)
     ys, _, _, kind = classify(water)
     assert dict(zip(ys.tolist(), kind.tolist(), strict=True)) == {1: 4}
-
-
-def test_hytale_indices_in_all_three_widths() -> None:
-    ids = np.arange(32768) % 13
-    nib = bytes(int(ids[k]) | int(ids[k + 1]) << 4 for k in range(0, 32768, 2))
-    assert hytale.decode_indices(nib, 1).tolist() == ids.tolist()
-    assert hytale.decode_indices(bytes(ids.astype(np.uint8)), 2).tolist() == ids.tolist()
-    assert hytale.decode_indices(ids.astype(">u2").tobytes(), 3).tolist() == ids.tolist()
-    with pytest.raises(hytale.HytaleError, match="expected 32768"):
-        hytale.decode_indices(b"\0" * 10, 2)
 
 
 def test_ndjson_and_csv_lists() -> None:

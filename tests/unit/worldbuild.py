@@ -7,7 +7,7 @@
   "Chunk format" page: `bits = max(4, ceil(log2(len(palette))))` for blocks and `ceil(log2(len))` for
   biomes, `64 // bits` indices per long from the low bits up, index = y·256 + z·16 + x (biomes:
   y·16 + z·4 + x over 4×4×4 cells). It is a scalar loop, independent of Cairn's numpy decoder.
-- `write_hytale`: a `.region.bin` in the IndexedStorageFile format as `hytale-region-parser` reads it.
+- `write_hytale_world`: a `.region.bin` in the game's own layout (tests/unit/hytale_game.py).
 
 The structures (local chunk coordinates lx, lz in 0..15, heights relative to a base `b`):
 bedrock at b, stone b+1..b+3; a lake (lx, lz in 4..7) with water at b+2..b+3; a lava pool
@@ -221,104 +221,84 @@ def write_anvil_1_18(folder: Path) -> Path:
 
 
 # ---- Hytale ----------------------------------------------------------------------------------------------
-
-
-def hytale_section(blocks: dict[tuple[int, int, int], str], palette_type: int = 2) -> bytes:
-    """Block section data (version 6 layout as the parser reads it): 32³ ids, index x + z·32 + y·1024."""
-    names = ["Empty"]
-    ids = []
-    for y in range(32):
-        for z in range(32):
-            for x in range(32):
-                name = blocks.get((x, y, z), "Empty")
-                if name not in names:
-                    names.append(name)
-                ids.append(names.index(name))
-    out = bytearray(struct.pack(">IBH", 6, palette_type, len(names)))
-    for i, name in enumerate(names):
-        raw = name.encode()
-        out += struct.pack(">BH", i, len(raw)) + raw + struct.pack(">h", min(ids.count(i), 32767))
-    if palette_type == 1:
-        out += bytes(ids[k] | ids[k + 1] << 4 for k in range(0, len(ids), 2))
-    elif palette_type == 2:
-        out += bytes(ids)
-    else:
-        out += b"".join(struct.pack(">H", i) for i in ids)
-    return bytes(out)
-
-
-def write_hytale(path: Path, chunks: dict[int, list[bytes]]) -> Path:
-    """An IndexedStorageFile: header, 1024 blob indexes, 4 KiB segments of (src len, zstd len, zstd BSON)."""
-    import bson
-    import zstandard
-
-    seg = 4096
-    blobs = bytearray()
-    index = [0] * 1024
-    for slot, sections in sorted(chunks.items()):
-        doc = {
-            "Version": 1,
-            "Components": {
-                "ChunkColumn": {"Sections": [{"Components": {"Block": {"Data": s}}} for s in sections]},
-            },
-        }
-        src = bson.dumps(doc)
-        comp = zstandard.ZstdCompressor().compress(src)
-        blob = struct.pack(">II", len(src), len(comp)) + comp
-        blob += bytes(-len(blob) % seg)
-        index[slot] = len(blobs) // seg + 1
-        blobs += blob
-    head = b"HytaleIndexedStorage" + struct.pack(">III", 1, 1024, seg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(head + struct.pack(">1024I", *index) + bytes(blobs))
-    return path
-
+# Written in the game's own layout by tests/unit/hytale_game.py (checked there against the real save).
 
 HY_LEAVES = (5, 5)
 HY_LAVA = (7, 7)
 HY_PLANT = (0, 0)
+HY_LANTERN = (9, 9)
+HY_POISON = (25, 5)
+HY_SLIME = (26, 5)
+HY_POOL = {(x, z) for x in range(20, 24) for z in range(20, 24)}
 HY_ROOF = {(x, z) for x in (10, 11, 12) for z in (10, 11, 12)}
+HY_BRICKS = 30  # z of a row of bricks on every even x only: a swapped nibble order moves them to odd x
 
 
-def hytale_design() -> list[dict[tuple[int, int, int], str]]:
-    """Two 32³ sections of one Hytale chunk: a floor with bedrock below, leaves, lava, a plant, a roof."""
+Cells = dict[tuple[int, int, int], str]
+
+
+def hytale_design() -> tuple[Cells, dict[tuple[int, int, int], tuple[str, int]], Cells]:
+    """Two 32³ sections of one Hytale chunk: (low blocks, low fluids, high blocks), local (x, y, z).
+
+    A floor of stone (y 1..2) on bedrock; a water pool (stone at y 2 dug out, water at y 2..3), lava,
+    poison and slime in the fluid data over Empty blocks; leaves, a plant and a lantern on the floor;
+    a row of bricks on even x; a roof at y = 40 over a 3×3 patch.
+    """
     low: dict[tuple[int, int, int], str] = {}
+    fluids: dict[tuple[int, int, int], tuple[str, int]] = {}
     for x in range(32):
         for z in range(32):
             low[x, 0, z] = "Rock_Bedrock"
             low[x, 1, z] = low[x, 2, z] = "Rock_Stone"
-    low[HY_LAVA[0], 2, HY_LAVA[1]] = "Fluid_Lava"
+            if (x, z) in HY_POOL:
+                del low[x, 2, z]
+                fluids[x, 2, z] = ("Water_Source", 1)
+                fluids[x, 3, z] = ("Water", 6)
+    for (x, z), name in ((HY_LAVA, "Lava_Source"), (HY_POISON, "Poison_Source"), (HY_SLIME, "Slime")):
+        fluids[x, 3, z] = (name, 1)
     low[HY_LEAVES[0], 3, HY_LEAVES[1]] = "Plant_Leaves_Oak"
     low[HY_PLANT[0], 3, HY_PLANT[1]] = "Plant_Grass_Tall"
+    low[HY_LANTERN[0], 3, HY_LANTERN[1]] = "Furniture_Temple_Light_Lantern"
+    for x in range(0, 32, 2):
+        low[x, 3, HY_BRICKS] = "*Rock_Stone_Brick_Half_State_Definitions_Block"
     high = {(x, 8, z): "Rock_Stone" for x, z in HY_ROOF}  # y = 32 + 8 = 40
-    return [low, high]
+    return low, fluids, high
 
 
-def hytale_expected(cx: int = 0, cz: int = 0) -> dict[tuple[int, int, int], set[str]]:
+def hytale_expected(cx: int = 0, cz: int = 0, roof: bool = True) -> dict[tuple[int, int, int], set[str]]:
+    """The design's sites, written out from the rules by hand."""
     out: dict[tuple[int, int, int], set[str]] = {}
     for x in range(32):
         for z in range(32):
-            if (x, z) in (HY_LEAVES, HY_LAVA, HY_PLANT):
+            wx, wz = cx * 32 + x, cz * 32 + z
+            if (x, z) in (HY_LEAVES, HY_LAVA, HY_PLANT, HY_LANTERN, HY_POISON, HY_SLIME):
                 continue
-            out[cx * 32 + x, 3, cz * 32 + z] = {"cave"} if (x, z) in HY_ROOF else {"surface"}
-    for x, z in HY_ROOF:
-        out[cx * 32 + x, 41, cz * 32 + z] = {"surface"}
+            if (x, z) in HY_POOL:
+                out[wx, 2, wz] = {"underwater"}
+            elif z == HY_BRICKS and x % 2 == 0:
+                out[wx, 4, wz] = {"surface"}
+            else:
+                out[wx, 3, wz] = {"cave"} if roof and (x, z) in HY_ROOF else {"surface"}
+    if roof:
+        for x, z in HY_ROOF:
+            out[cx * 32 + x, 41, cz * 32 + z] = {"surface"}
     return out
 
 
 def write_hytale_world(folder: Path) -> Path:
-    """`<folder>/chunks/0.0.region.bin` with the design in chunk (0, 0) (byte and nibble sections)
-    and chunk (1, 0) = the same low section stored with 16-bit ids."""
-    low, high = hytale_design()
-    return write_hytale(
+    """`<folder>/chunks/0.0.region.bin`: the design in chunk (0, 0) (a Byte and a HalfByte section), and
+    in chunk (1, 0) its low section alone with 16-bit (Short) ids."""
+    from tests.unit import hytale_game as hg
+
+    low, fluids, high = hytale_design()
+    return hg.write_region(
         folder / "chunks" / "0.0.region.bin",
-        {0: [hytale_section(low, 2), hytale_section(high, 1)], 1: [hytale_section(low, 3)]},
+        {
+            0: hg.chunk_doc([hg.write_section(low, hg.BYTE), hg.write_section(high)], [hg.write_fluid(fluids)]),
+            1: hg.chunk_doc([hg.write_section(low, hg.SHORT)], [hg.write_fluid(fluids, hg.BYTE)]),
+        },
     )
 
 
 def hytale_expected_world() -> dict[tuple[int, int, int], set[str]]:
-    out = hytale_expected(0, 0)
-    for x, y, z in hytale_expected(1, 0):
-        if y == 3:
-            out[x, y, z] = {"surface"}  # chunk (1, 0) has no roof
-    return out
+    return hytale_expected(0, 0) | hytale_expected(1, 0, roof=False)
