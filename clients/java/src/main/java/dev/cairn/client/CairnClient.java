@@ -235,6 +235,31 @@ public final class CairnClient {
         return call("GET", "readyz", null, false).handle((m, e) -> e == null);
     }
 
+    // ---- worlds (admin key) -----------------------------------------------------------------------------
+
+    /** {@code GET /v1/worlds}: every world, configured or registered at runtime. */
+    public CompletableFuture<List<World>> worlds() {
+        return call("GET", "v1/worlds", null, true).thenApply(m -> Wire.list(m, "worlds", World::from));
+    }
+
+    /** {@code PUT /v1/worlds/{world}}: registers a world (an instance, an arena) that gets its sites by upload. Idempotent. */
+    public CompletableFuture<World> registerWorld(String world) {
+        return call("PUT", "v1/worlds/" + seg(world), Map.of(), true).thenApply(World::from);
+    }
+
+    /** {@code DELETE /v1/worlds/{world}}: retires a world registered at runtime (409 {@code world_in_use} while hunts use it). */
+    public CompletableFuture<Void> retireWorld(String world) {
+        return call("DELETE", "v1/worlds/" + seg(world), null, false).thenApply(m -> null);
+    }
+
+    /**
+     * {@code PUT /v1/worlds/{world}/sites}: replaces the world's sites with NDJSON, one site a line
+     * ({@code {"x": 10, "y": 64, "z": -3, "tags": ["surface"]}}). Not retried.
+     */
+    public CompletableFuture<World> uploadSites(String world, String ndjson) {
+        return send("PUT", "v1/worlds/" + seg(world) + "/sites", ndjson, "application/x-ndjson", false).thenApply(World::from);
+    }
+
     // ---- events -----------------------------------------------------------------------------------------
 
     /**
@@ -308,10 +333,14 @@ public final class CairnClient {
     }
 
     CompletableFuture<Map<String, Object>> call(String method, String path, Object body, boolean retry) {
+        return send(method, path, body == null ? null : Json.write(body), "application/json", retry);
+    }
+
+    private CompletableFuture<Map<String, Object>> send(String method, String path, String body, String type, boolean retry) {
         HttpRequest.Builder b = HttpRequest.newBuilder(uri(path)).timeout(requestTimeout).header("Accept", "application/json");
         if (auth != null) b.header("Authorization", auth);
         if (body == null) b.method(method, HttpRequest.BodyPublishers.noBody());
-        else b.header("Content-Type", "application/json").method(method, HttpRequest.BodyPublishers.ofString(Json.write(body)));
+        else b.header("Content-Type", type).method(method, HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8));
         HttpRequest req = b.build(); // built once: every retry sends the very same request
         long deadline = System.nanoTime() + (retry ? retryFor.toNanos() : 0);
         return attempt(req, deadline, 0);
@@ -461,6 +490,22 @@ public final class CairnClient {
 
         public boolean ready() {
             return await(CairnClient.this.ready());
+        }
+
+        public List<World> worlds() {
+            return await(CairnClient.this.worlds());
+        }
+
+        public World registerWorld(String world) {
+            return await(CairnClient.this.registerWorld(world));
+        }
+
+        public void retireWorld(String world) {
+            await(CairnClient.this.retireWorld(world));
+        }
+
+        public World uploadSites(String world, String ndjson) {
+            return await(CairnClient.this.uploadSites(world, ndjson));
         }
 
         public CairnSession session(EventListener listener) {

@@ -265,6 +265,66 @@ class ClientTest {
     }
 
     @Test
+    void worldsAreRegisteredGivenSitesAndRetired() {
+        World arena = admin.blocking().registerWorld("arena_1");
+        assertEquals("arena_1", arena.world());
+        assertTrue(arena.runtime());
+        assertEquals(0, arena.sites());
+        assertEquals(arena, admin.blocking().registerWorld("arena_1"), "registering is idempotent");
+
+        StringBuilder ndjson = new StringBuilder();
+        for (int i = 0; i < 40; i++) ndjson.append("{\"x\": ").append(i * 4).append(", \"y\": 64, \"z\": 0, \"tags\": [\"surface\"]}\n");
+        World uploaded = admin.blocking().uploadSites("arena_1", ndjson.toString());
+        assertEquals(40, uploaded.sites());
+        assertTrue(uploaded.tags().contains("surface"));
+
+        World listed = admin.blocking().worlds().stream().filter(w -> w.world().equals("arena_1")).findFirst().orElseThrow();
+        assertEquals("upload", listed.source());
+        assertEquals(40, listed.sites());
+        assertTrue(admin.blocking().worlds().stream().anyMatch(w -> w.world().equals("overworld") && !w.runtime()));
+
+        admin.blocking().createHunt(TestServer.spec("arena", "world", "arena_1", "treasures", 2,
+                "area", Map.of("min", List.of(0, 0, -10), "max", List.of(200, 100, 10))));
+        CairnException inUse = assertThrows(CairnException.class, () -> admin.blocking().retireWorld("arena_1"));
+        assertEquals("world_in_use", inUse.code());
+        admin.blocking().endHunt("arena");
+        admin.blocking().retireWorld("arena_1");
+        CairnException gone = assertThrows(CairnException.class, () -> game.blocking().positions("arena_1", List.of(new PositionUpdate("Z", new BlockPos(0, 64, 0), false))));
+        assertEquals("unknown_world", gone.code());
+        CairnException again = assertThrows(CairnException.class, () -> admin.blocking().retireWorld("arena_1"));
+        assertEquals("world_not_found", again.code());
+    }
+
+    @Test
+    void aDigOrHintMarkedAsATeleportIsNotAMovementFault() {
+        admin.blocking().createHunt(TestServer.spec("warp"));
+        BlockPos t = treasure("warp", 0);
+        BlockPos far = offset(t, 3000, 0, 0);
+        game.blocking().positions("overworld", List.of(new PositionUpdate("Warper", far, true)));
+        BlockPos stand = offset(t, 1, 0, 0);
+        CairnException walked = assertThrows(CairnException.class, () -> game.blocking().dig(DigRequest.of("warp", "Warper", stand, t)));
+        assertEquals("implausible_movement", walked.code());
+        assertEquals("pos", walked.field());
+        DigRequest d = DigRequest.of("warp", "Warper", stand, t);
+        assertTrue(game.blocking().dig(new DigRequest(d.hunt(), d.player(), d.pos(), d.at(), d.requestId(), true)).found());
+        HintRequest h = HintRequest.of("warp", "Warper", far);
+        assertNotNull(game.blocking().hint(new HintRequest(h.hunt(), h.player(), h.pos(), h.requestId(), true)).hint());
+    }
+
+    @Test
+    void eachRefusedUpdateIsReportedAloneInThePositionsReply() {
+        BlockPos a = new BlockPos(2000, 70, 2000);
+        game.blocking().positions("overworld", List.of(new PositionUpdate("Solo", a, true)));
+        PositionsReply r = game.blocking().positions("overworld", List.of(
+                new PositionUpdate("Fine", a, true),
+                new PositionUpdate("Solo", new BlockPos(-6000, 70, -6000), false)));
+        assertEquals(1, r.errors().size());
+        assertEquals(1, r.errors().get(0).index());
+        assertEquals("implausible_movement", r.errors().get(0).error().code());
+        assertEquals("updates[1].pos", r.errors().get(0).error().field());
+    }
+
+    @Test
     void callsReturnAtOnceAndFailAsUnreachableAfterTheirRetries() throws Exception {
         int port;
         try (ServerSocket s = new ServerSocket(0)) {

@@ -21,8 +21,8 @@ import java.util.Map;
  * The Python with Cairn installed comes from the system property {@code cairn.python}.
  */
 final class TestServer implements AutoCloseable {
-    static final String ADMIN = "java-admin-key";
-    static final String GAME = "java-game-key";
+    static final String ADMIN = "java-admin-key-for-tests";
+    static final String GAME = "java-game-key-for-tests";
     static final String SMALL_WORLD = """
             [worlds.overworld]
             seed = 3
