@@ -347,7 +347,9 @@ public final class CairnClient {
     }
 
     private CompletableFuture<Map<String, Object>> attempt(HttpRequest req, long deadline, int n) {
-        return http.sendAsync(req, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8)).handle((resp, err) -> {
+        // Sent from the client's executor: sendAsync may resolve the host name on the calling thread.
+        return CompletableFuture.supplyAsync(() -> http.sendAsync(req, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8)), executor)
+                .thenCompose(Function.identity()).handle((resp, err) -> {
             CairnException fail;
             if (err != null) {
                 fail = transportError(err);

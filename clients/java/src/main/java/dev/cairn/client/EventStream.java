@@ -49,6 +49,10 @@ public final class EventStream implements AutoCloseable {
     }
 
     void connect() {
+        client.executor().execute(this::open); // off the caller's thread: sendAsync may resolve the host name there
+    }
+
+    private void open() {
         if (closed) return;
         String q = "v1/events?after=" + lastId + (hunt != null ? "&hunt=" + CairnClient.seg(hunt) : "");
         HttpRequest.Builder b = HttpRequest.newBuilder(client.uri(q)).header("Accept", "text/event-stream").GET();
@@ -77,7 +81,7 @@ public final class EventStream implements AutoCloseable {
         if (closed) return;
         safely(() -> listener.onDisconnected(cause));
         long wait = client.backoffMillis(failures++);
-        client.after(wait).execute(this::connect);
+        client.after(wait).execute(this::open);
     }
 
     /** Runs a listener call; a listener's exception is logged and never breaks the stream. */
