@@ -156,7 +156,11 @@ class Runtime:
         worlds = {}
         for name, wc in c.worlds.items():
             worlds[name] = await loop.run_in_executor(None, build_world, name, wc, self.data_dir)
-        limits = Limits(max_speed=c.limits.max_speed, dig_rate=c.limits.dig_rate, dig_burst=c.limits.dig_burst)
+        cl = c.limits
+        limits = Limits(
+            max_speed=cl.max_speed, dig_rate=cl.dig_rate, dig_burst=cl.dig_burst, strict_players=cl.strict_players,
+            player_idle=cl.player_idle, max_players=cl.max_players,
+        )  # fmt: skip
         landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in c.landmarks]
         return cls(self.secret, worlds, c.loot_tables(), limits, landmarks, c.boards(), c.event_log())
 

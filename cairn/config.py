@@ -69,6 +69,16 @@ class LimitsConfig(_Section):
     max_speed: Annotated[float, msgspec.Meta(gt=0)] = 100.0
     dig_rate: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     dig_burst: Annotated[int, msgspec.Meta(ge=1)] = 20
+    # Fake player ids (docs/configuration.md, [limits]): per key over all its players; a rate of 0 is no quota.
+    key_dig_rate: Annotated[float, msgspec.Meta(ge=0)] = 200_000.0  # digs per second per key
+    key_dig_burst: Annotated[float, msgspec.Meta(ge=1)] = 200_000.0
+    key_hint_rate: Annotated[float, msgspec.Meta(ge=0)] = 20_000.0  # hints per second per key
+    key_hint_burst: Annotated[float, msgspec.Meta(ge=1)] = 100_000.0
+    new_players_rate: Annotated[float, msgspec.Meta(ge=0)] = 1_000.0  # players not tracked yet, per second per key
+    new_players_burst: Annotated[float, msgspec.Meta(ge=1)] = 100_000.0
+    strict_players: bool = False  # hint and dig only for players announced through positions
+    player_idle: Annotated[float, msgspec.Meta(ge=1)] = 600.0  # seconds of silence before a player is forgotten
+    max_players: Annotated[int, msgspec.Meta(ge=1)] = 250_000  # players tracked at once (memory bound)
 
 
 class EventsConfig(_Section):

@@ -158,6 +158,7 @@ class CacheEngine(Engine):
     def tick(self, now: float) -> list[AnyRecord]:
         """Board periods and hint escalations on every node; records (start, settle, end) only on
         the lease holder, as jobs with the timer that made them (re-armed if the commit fails)."""
+        self.forget_idle(now)
         for board, period in self.boards.roll(now):
             self.emit("leaderboard.reset", "", now, {"board": board, "period": period})
         timers = self.timers

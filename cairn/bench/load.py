@@ -192,11 +192,13 @@ class Players:
             ops.append(HintOp(hunt, names[i], p))
         if digging:
             off = self.rng.integers(-2, 3, (len(digging), 2)).tolist()
+            r = self.o.radius  # a dig cell stays inside the hunt's area (outside it is out_of_bounds)
             for i, (dx, dz) in zip(digging, off, strict=True):
                 p = (round(self.x[i]), y, round(self.z[i]))
                 self.rid += 1
                 dig_slots.append((len(ops), i))
-                ops.append(DigOp(hunt, names[i], p, (p[0] + dx, y - 1, p[2] + dz), f"bench-{self.rid}"))
+                at = (min(max(p[0] + dx, -r), r), y - 1, min(max(p[2] + dz, -r), r))
+                ops.append(DigOp(hunt, names[i], p, at, f"bench-{self.rid}"))
         return ops, dig_slots
 
 

@@ -26,8 +26,11 @@ from cairn.core.errors import (
     HuntNotActive,
     HuntNotFound,
     ImplausibleMovement,
+    OutOfBounds,
     OutOfReach,
+    PlayerNotJoined,
     RateLimited,
+    TooManyPlayers,
     UnknownWorld,
     WorldInUse,
     WorldNotFound,
@@ -61,6 +64,7 @@ NOTHING: tuple[AnyRecord, ...] = ()
 NO_ERRORS: tuple[dict[str, Any], ...] = ()  # a positions reply's `errors` when every update applied
 #: The tag vocabulary of a world registered at runtime, until its sites are uploaded.
 EMPTY_WORLD_TAGS = ("surface", "cave", "underwater")
+SWEEP_STEP = 4096  # players (and hint entries) looked at per `tick` when forgetting idle ones
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -68,6 +72,9 @@ class Limits(msgspec.Struct, frozen=True):
     dig_rate: float = 10.0  # digs per second per player (token bucket)
     dig_burst: int = 20
     movement_slack: float = 8.0  # blocks of slack for tick jitter
+    strict_players: bool = False  # hint and dig only for players announced through positions
+    player_idle: float = 600.0  # seconds of silence after which a player's ephemeral state is forgotten
+    max_players: int = 250_000  # players tracked at once; past it, new ones are refused until idle ones go
 
 
 class Outcome(NamedTuple):
@@ -359,10 +366,9 @@ class Engine:
     # inline only up to 29 of them (CPython 3.11); past that a dig miss got about 5% slower.
     __slots__ = (
         "_burst", "_max_speed", "_rate", "_slack", "boards", "by_request", "claimed", "claims", "events", "finds",
-        "grants", "hunts", "landmarks", "last_event", "last_hint", "limits", "live_treasures", "loot_tables",
-        "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "registered", "secret", "seq",
-        "tiles_kept",
-        "timers", "world_version", "worlds",
+        "grants", "hunts", "landmarks", "last_emitted", "last_event", "last_hint", "limits", "live_treasures",
+        "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "registered",
+        "secret", "seq", "sweep", "tiles_kept", "timers", "world_version", "worlds",
     )  # fmt: skip
 
     def __init__(
@@ -383,7 +389,8 @@ class Engine:
         self._max_speed, self._slack = float(lim.max_speed), float(lim.movement_slack)
         self._rate, self._burst = float(lim.dig_rate), float(lim.dig_burst)
         self.seq = 0
-        self.last_event = 0
+        self.last_event = 0  # the highest event id used or reserved (`_event_id`)
+        self.last_emitted = 0  # the id of the last event emitted
         self.hunts: dict[str, Hunt] = {}
         self.claims: dict[str, Claimed] = {}
         # (hunt, player, request_id) -> claim_id: a request_id replays only within its own hunt.
@@ -408,6 +415,8 @@ class Engine:
         self.boards = boards if boards is not None else Boards(list(DEFAULT_BOARDS))
         self.new_events: list[Event] = []  # drained by the transport after each call
         self.tiles_kept = 0  # temperature tiles cached over all hunts (a cache; not state)
+        # The idle sweep's place: names of players and hint entries still to look at (`forget_idle`).
+        self.sweep: tuple[list[str], list[tuple[str, str]], float] = ([], [], 0.0)
 
     # ---- time and ids -------------------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -419,6 +428,16 @@ class Engine:
         return self.last_event
 
     def _emit(self, ev_id: int, typ: str, hunt: str, at: float, data: dict[str, Any]) -> None:
+        """Emit an event with id `ev_id` (a record's reserved id, or a fresh one from `_event_id`).
+
+        Events are emitted in id order, so a subscriber's live order is the replay order. A record's
+        events take the ids reserved for it, in order, before anything it causes that is not journaled
+        (the proximity exits of a treasure it retires) takes the next fresh id. Only a record applied
+        from another node (Redis) can come with an id at or below the last one: it takes the next id.
+        """
+        if ev_id <= self.last_emitted:
+            ev_id = self.last_event + 1
+        self.last_emitted = ev_id
         if ev_id > self.last_event:
             self.last_event = ev_id
         if self.seq <= self.quiet_through:
@@ -633,6 +652,10 @@ class Engine:
         if _dist(pos, at) > h.reach:
             raise OutOfReach(f"dig at {list(at)} is farther than reach {h.reach:g} from the player", field="at")
         ax, ay, az = at
+        area = h.spec.area
+        lo, hi = area.min, area.max
+        if not (lo[0] <= ax <= hi[0] and lo[2] <= az <= hi[2] and lo[1] <= ay <= hi[1]):
+            raise OutOfBounds(f"dig at {list(at)} is outside the hunt's area {list(lo)}..{list(hi)}", field="at")
         self._move(player, pos, teleport, now, hunt_id, True)
         mine = self.claimed.get((hunt_id, player)) if known else None
         if mine is None:
@@ -783,7 +806,7 @@ class Engine:
         """
         p = self.players.get(player)
         if p is None:
-            p = self.players[player] = Player()
+            p = self._new_player(player, False)
         last = p.last_pos
         if last is not None and not teleport:
             dt = now - p.last_t
@@ -857,9 +880,13 @@ class Engine:
         lim = self.limits
         players = self.players
         errors: list[dict[str, Any]] | None = None
+        new = 0
         for i, (player, pos, teleport) in enumerate(updates):
             p = players.get(player)
-            if p is None or p.last_pos is None or teleport:
+            if p is None:
+                new += 1
+                continue
+            if p.last_pos is None or teleport:
                 continue
             allowed = lim.max_speed * max(0.0, now - p.last_t) + lim.movement_slack
             if dist2(p.last_pos, pos) > allowed * allowed:
@@ -872,6 +899,8 @@ class Engine:
                     if errors is None:
                         errors = []
                     errors.append({"index": at, "i": i, **e.to_wire()})
+        if new and len(players) + new > lim.max_players:
+            self._new_player(updates[0][0], True, new)  # raises TooManyPlayers
         if errors is not None:
             refused = {e.pop("i") for e in errors}
             updates = [u for i, u in enumerate(updates) if i not in refused]
@@ -897,6 +926,52 @@ class Engine:
         self.players.pop(player, None)
         for prox in self.proximity.values():
             prox.drop_player(player)
+
+    def _new_player(self, player: str, joining: bool, count: int = 1) -> Player:
+        """Track a player not tracked yet (new, or forgotten while idle). A position update joins a
+        player; with `limits.strict_players` a hint or dig does not. Raises past `limits.max_players`."""
+        lim = self.limits
+        if not joining and lim.strict_players:
+            raise PlayerNotJoined(
+                f"player {player!r} has not joined: send a position update for them first (limits.strict_players)",
+                field="player",
+            )
+        if len(self.players) + count > lim.max_players:
+            raise TooManyPlayers(
+                f"{len(self.players):,} players are tracked (limits.max_players = {lim.max_players:,}); players "
+                f"silent for {lim.player_idle:g}s are forgotten",
+                retry_after=1.0,
+            )
+        p = self.players[player] = Player()
+        return p
+
+    def forget_idle(self, now: float) -> int:
+        """Forget players silent for `limits.player_idle` seconds (as `leave` does), and hint cooldowns that
+        ended that long ago. Durable state (claims, grants, finds) is untouched. Looks at SWEEP_STEP
+        names of each per call; a pass over all starts at most every `player_idle / 4` seconds.
+        Returns how many players were forgotten."""
+        names, hinted, started = self.sweep
+        idle = self.limits.player_idle
+        if not names and not hinted:
+            if now - started < idle / 4:
+                return 0
+            names, hinted, started = list(self.players), list(self.last_hint), now
+        cut = now - idle
+        players, last_hint = self.players, self.last_hint
+        gone = 0
+        for _ in range(min(SWEEP_STEP, len(names))):
+            name = names.pop()
+            p = players.get(name)
+            if p is not None and p.last_t < cut:
+                self.leave(name)
+                gone += 1
+        for _ in range(min(SWEEP_STEP, len(hinted))):
+            key = hinted.pop()
+            last = last_hint.get(key)
+            if last is not None and last[0] < cut:  # its cooldown ended `idle` seconds ago
+                del last_hint[key]
+        self.sweep = (names, hinted, started)
+        return gone
 
     # ---- grants -------------------------------------------------------------------------------
     def grants_of(self, player: str) -> list[dict[str, Any]]:
@@ -927,6 +1002,7 @@ class Engine:
         """Apply everything due by `now`: hunt starts and ends, bounty windows closing, old proximity events."""
         records: list[AnyRecord] = []
         self.events.expire(now)
+        self.forget_idle(now)
         for board, period in self.boards.roll(now):
             self.emit("leaderboard.reset", "", now, {"board": board, "period": period})
         timers = self.timers
@@ -1006,14 +1082,16 @@ class Engine:
             h = self.hunts[rec.hunt]
             h.ended = rec
             ev = rec.ev
-            for t in h.treasures:
-                if t.state == "hidden":
-                    t.state = "expired"
-                    self._retire(h, t, rec.at)
-                    self._emit(ev, "treasure.expired", h.id, rec.at, {"treasure": t.id, "tier": t.tier})
-                    ev += 1
+            expired = [t for t in h.treasures if t.state == "hidden"]
+            for t in expired:
+                t.state = "expired"
+                self._emit(ev, "treasure.expired", h.id, rec.at, {"treasure": t.id, "tier": t.tier})
+                ev += 1
+            # `treasures_left` counts the treasures never claimed, here as in the hunt's summary.
             self._emit(ev, "hunt.ended", h.id, rec.at, {"reason": rec.reason, "treasures_left": h.left})
-            h.left = 0
+            # Retired after the record's own events: the proximity exits this emits take the ids after them.
+            for t in expired:
+                self._retire(h, t, rec.at)
         elif isinstance(rec, WorldAdded):
             self.registered[rec.world] = rec
             if rec.world not in self.worlds:
@@ -1051,9 +1129,8 @@ class Engine:
             t.state = "claimed"
             h.left -= 1
             claimed = data if quiet else {**data, "finders": [rec.player]}
-            # Before the retirement's exits: they take the ids after this one, so ids rise in send order.
             self._emit(rec.ev + 1, "treasure.claimed", h.id, rec.at, claimed)
-            self._retire(h, t, rec.at)
+            self._retire(h, t, rec.at)  # after the claim's events: see `_emit`
         elif t.state == "hidden":
             t.state = "open"
             t.window_ends = rec.at + h.window
@@ -1073,7 +1150,7 @@ class Engine:
         self._emit(rec.ev, "treasure.claimed", h.id, rec.at, {
             "treasure": t.id, "tier": t.tier, "finders": t.finders, "shares": list(rec.amounts),
         })  # fmt: skip
-        self._retire(h, t, rec.at)
+        self._retire(h, t, rec.at)  # after the claim's event: see `_emit`
 
     def _retire(self, h: Hunt, t: Treasure, at: float) -> None:
         """A treasure stops being findable: no more hints, temperatures or proximity events."""

@@ -127,5 +127,23 @@ class HintCooldown(CairnError):
     code, status = "hint_cooldown", 429
 
 
+class PlayerNotJoined(CairnError):
+    """Strict players (`limits.strict_players`): a player hints or digs before any position update."""
+
+    code, status = "player_not_joined", 409
+
+
+class TooManyPlayers(CairnError):
+    """The engine tracks `limits.max_players` players already; idle ones are forgotten over time."""
+
+    code, status = "too_many_players", 429
+
+
+class KeyQuota(CairnError):
+    """A key went past its quota of digs, hints or new players per second, over all its players."""
+
+    code, status = "key_quota", 429
+
+
 class StoreUnavailable(CairnError):
     code, status = "store_unavailable", 503

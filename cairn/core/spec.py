@@ -182,12 +182,18 @@ def check_spec(spec: HuntSpec) -> None:
         check_pos((v[0], v[1], v[2]), field)
         if not MIN_Y <= v[1] <= MAX_Y:
             raise ValidationError(f"{field}: y must be within [{MIN_Y}, {MAX_Y}]", field=field)
-    if _span(spec.duration, "duration") <= 0:
+    duration = _span(spec.duration, "duration")
+    if duration <= 0:
         raise ValidationError("duration must be longer than 0s", field="duration")
     _span(spec.prize.window, "prize.window")
     _span(spec.hints.cooldown, "hints.cooldown")
-    if spec.hints.solve_by is not None:
-        _span(spec.hints.solve_by, "hints.solve_by")
+    if spec.hints.solve_by is not None and _span(spec.hints.solve_by, "hints.solve_by") > duration:
+        # Past the end, the region hint would never shrink to its final size: refused, not clamped.
+        raise ValidationError(
+            f"hints.solve_by ({spec.hints.solve_by}) is after the hunt's end (duration {spec.duration}); "
+            "the final hint would never come: make it at most the duration, or leave it out (the end)",
+            field="hints.solve_by",
+        )
     if spec.starts_at is not None:
         if spec.starts_at.tzinfo is None:
             raise ValidationError("starts_at needs a time zone, e.g. 2026-11-27T19:00:00Z", field="starts_at")

@@ -36,6 +36,7 @@ from cairn.net.auth import Keys
 from cairn.net.http import Request, Response, Router, Stream
 from cairn.net.hub import Hub
 from cairn.net.metrics import BUCKETS, Metrics
+from cairn.net.quota import DIG, HINT, NEW_PLAYER, KeyQuotas
 
 log = logging.getLogger("cairn.api")
 
@@ -108,6 +109,9 @@ class Api:
         self.journal = rt.store.journal
         self.verified_keys = keys.verified
         self.metrics_from = [ipaddress.ip_network(n, strict=False) for n in rt.cfg.server.metrics_from]
+        lim = rt.cfg.limits
+        self.quotas = KeyQuotas([(lim.key_dig_rate, lim.key_dig_burst), (lim.key_hint_rate, lim.key_hint_burst),
+                                 (lim.new_players_rate, lim.new_players_burst)])  # fmt: skip
         self.ready = True
         self.openapi: bytes = b""
         self._world_locks: dict[str, Any] = {}  # world -> asyncio.Lock serialising its uploads
@@ -224,12 +228,15 @@ class Api:
         # parsing) is never in `verified_keys`: then the full lookup and check.
         header = req.authorization
         if header not in self.verified_keys:
-            self.keys.require(req.auth(), GAME)
+            header = req.auth()
+            self.keys.require(header, GAME)
         b = dec_dig(req.body)
         rt = self.rt
         eng = rt.engine
         assert eng is not None
-        out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, self.clock(), b.teleport)
+        now = self.clock()
+        self.charge(header, DIG, b.player, eng.players, now)
+        out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, now, b.teleport)
         if not out.records and not eng.new_events:
             if out.wait_seq == 0:  # a miss: nothing to persist, publish or wait for
                 miss = _MISS_REPLIES.get(id(out))  # the common misses are shared: encoded once
@@ -239,25 +246,31 @@ class Api:
         return self.reply(rt.submit(out), out.result)
 
     def hint(self, req: Request) -> Any:
-        self.keys.require(req.auth(), GAME)
+        header = req.auth()
+        self.keys.require(header, GAME)
         b = dec_hint(req.body)
-        out = self.rt.eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, self.clock(), b.teleport)
+        now, eng = self.clock(), self.rt.eng
+        self.charge(header, HINT, b.player, eng.players, now)
+        out = eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, now, b.teleport)
         return self.reply(self.rt.submit(out), out.result)
 
     def positions(self, req: Request) -> Any:
-        self.auth(req, GAME)
+        header = req.auth()
+        self.keys.require(header, GAME)
+        now, eng = self.clock(), self.rt.eng
         try:
             b = dec_positions(req.body)
         except msgspec.ValidationError:
             loose = dec_positions_loose(req.body)  # a bad envelope raises here; bad updates are reported
-            out = self.positions_each(loose.world, loose.updates, self.clock())
+            out = self.positions_each(loose.world, loose.updates, now, header)
         else:
-            out = self.rt.eng.positions(b.world, [(u.player, u.pos, u.teleport) for u in b.updates], self.clock())
+            self.join(header, b.updates, eng.players, now)
+            out = eng.positions(b.world, [(u.player, u.pos, u.teleport) for u in b.updates], now)
         return self.reply(self.rt.submit(out), out.result)
 
-    def positions_each(self, world: str, raws: list[Any], now: float) -> Outcome:
+    def positions_each(self, world: str, raws: list[Any], now: float, key: bytes | None) -> Outcome:
         """Positions whose updates are decoded one by one: each bad one is reported in `errors` with its index."""
-        updates, index, errors = [], [], []
+        decoded, updates, index, errors = [], [], [], []
         for i, raw in enumerate(raws):
             try:
                 u = _to_update(raw, schemas.PositionUpdate)
@@ -267,33 +280,41 @@ class Api:
                 errors.append({"index": i, **err.to_wire()})
                 self.metrics.error(err.code)
                 continue
+            decoded.append(u)
             updates.append((u.player, u.pos, u.teleport))
             index.append(i)
-        out = self.rt.eng.positions(world, updates, now, index)
+        eng = self.rt.eng
+        self.join(key, decoded, eng.players, now)
+        out = eng.positions(world, updates, now, index)
         errors += out.result["errors"]
         errors.sort(key=_index)
         return Outcome({"events": out.result["events"], "errors": errors}, out.records, out.wait_seq)
 
     def batch(self, req: Request) -> Any:
-        self.auth(req, GAME)
+        header = req.auth()
+        self.keys.require(header, GAME)
         try:
             # One decode for the whole batch when every op is valid (the common case)...
-            results, wait = self.run_ops(dec_batch_typed(req.body).ops, _same)
+            results, wait = self.run_ops(dec_batch_typed(req.body).ops, _same, header)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             # ...else op by op, so that each bad op fails only its own slot.
             try:
                 ops = dec_batch(req.body).ops
             except RecursionError:
                 raise InvalidBody("body is nested too deeply") from None
-            results, wait = self.run_ops(ops, dec_op_each)
+            results, wait = self.run_ops(ops, dec_op_each, header)
         out = {"results": results}
         if wait > self.rt.store.journal.durable_seq:
             return self._later(self.rt.when_durable(wait, out), 200)
         return encode(out)
 
-    def run_ops(self, ops: list[Any], decode_op: Callable[[Any], Any]) -> tuple[list[Any], int]:
-        """Run batch ops in order; each gets its result or its error. Returns the seq to wait for."""
+    def run_ops(
+        self, ops: list[Any], decode_op: Callable[[Any], Any], key: bytes | None = None
+    ) -> tuple[list[Any], int]:
+        """Run batch ops in order; each gets its result or its error. Returns the seq to wait for.
+        `key` is the Authorization header whose quotas the ops count against."""
         eng, rt, now = self.rt.eng, self.rt, self.clock()
+        players, charge = eng.players, self.charge
         results: list[Any] = []
         wait = 0
         hists, clock = self.metrics.op_histograms(), time.perf_counter  # cairn_op_seconds{op}
@@ -304,16 +325,19 @@ class Api:
                 op = decode_op(raw)
                 if type(op) is schemas.DigOp:
                     kind = "dig"
+                    charge(key, DIG, op.player, players, now)
                     out = eng.dig(op.hunt, op.player, op.pos, op.at, op.request_id, now, op.teleport)
                 elif type(op) is schemas.HintOp:
                     kind = "hint"
+                    charge(key, HINT, op.player, players, now)
                     out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now, op.teleport)
                 elif type(op) is schemas.PositionsOp:
                     kind = "positions"
+                    self.join(key, op.updates, players, now)
                     out = eng.positions(op.world, [(u.player, u.pos, u.teleport) for u in op.updates], now)
                 else:  # a LoosePositionsOp: some update did not decode
                     kind = "positions"
-                    out = self.positions_each(op.world, op.updates, now)
+                    out = self.positions_each(op.world, op.updates, now, key)
                 if out.records:
                     rt.store.persist(out.records)
                 if out.wait_seq > wait:
@@ -331,13 +355,23 @@ class Api:
         rt.publish()
         return results, wait
 
+    def charge(self, key: bytes | None, kind: int, player: str, players: Any, now: float) -> None:
+        """Count a dig or hint, and its player if new, against the key's quotas (`KeyQuotas`)."""
+        take = self.quotas.take
+        take(key, kind, 1, now)
+        if player not in players:
+            take(key, NEW_PLAYER, 1, now)
+
+    def join(self, key: bytes | None, updates: list[Any], players: Any, now: float) -> None:
+        """Count the players new to the engine in a positions update against the key's quota."""
+        new = sum(1 for u in updates if u.player not in players)
+        if new:
+            self.quotas.take(key, NEW_PLAYER, new, now)
+
     # ---- grants -----------------------------------------------------------------------------------------
     def grants(self, req: Request) -> bytes:
         self.auth(req, GAME)
-        player = req.params["player"]
-        if not schemas.player_ok(player):
-            raise ValidationError("player id must be 1-64 characters of [A-Za-z0-9_.:-]", field="player")
-        return encode({"grants": self.rt.eng.grants_of(player)})
+        return encode({"grants": self.rt.eng.grants_of(_player_param(req))})
 
     def pending_grants(self, req: Request) -> bytes:
         self.auth(req, ADMIN)
@@ -355,12 +389,13 @@ class Api:
     def leave(self, req: Request) -> bytes:
         """A player logged out: forget their position and proximity state (claims and grants stay)."""
         self.auth(req, GAME)
-        self.rt.eng.leave(req.params["player"])
-        return encode({"player": req.params["player"], "left": True})
+        player = _player_param(req)
+        self.rt.eng.leave(player)
+        return encode({"player": player, "left": True})
 
     def player(self, req: Request) -> bytes:
         self.auth(req, ADMIN)
-        name = req.params["player"]
+        name = _player_param(req)
         p = self.rt.eng.players.get(name)
         return encode({
             "player": name,
@@ -455,7 +490,7 @@ class Api:
         if not (raw_after.isascii() and raw_after.isdigit()) or len(raw_after) > 19:
             raise ValidationError("after must be an event id (a non-negative integer)", field="after")
         after = int(raw_after)
-        sub = self.hub.subscribe(hunt, _key_of(req.auth()))
+        sub = self.hub.subscribe(hunt, key_of(req.auth()))
         backlog, complete = self.rt.eng.events.after(after, hunt)
         # The stream ends its connection: a client that was cut off must reconnect with `after`.
         return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")],
@@ -532,6 +567,13 @@ def _index(error: dict[str, Any]) -> int:
     return i
 
 
+def _player_param(req: Request) -> str:
+    player: str = req.params["player"]
+    if not schemas.player_ok(player):
+        raise ValidationError("player id must be 1-64 characters of [A-Za-z0-9_.:-]", field="player")
+    return player
+
+
 def _world_param(req: Request) -> str:
     world: str = req.params["world"]
     if not schemas.world_ok(world):
@@ -542,7 +584,7 @@ def _world_param(req: Request) -> str:
 _BACKLOG_PIECE = 128  # events per backlog write: about 32 KiB, under the transport's high-water mark
 
 
-def _key_of(header: bytes | None) -> bytes:
+def key_of(header: bytes | None) -> bytes:
     """The key in a verified `Authorization: Bearer <key>` value, as the per-key limits count it."""
     return header[7:].strip() if header else b""
 

@@ -128,6 +128,49 @@ class LoosePositionsOp(Body, tag_field="op", tag="positions"):
     updates: Annotated[list[Any], msgspec.Meta(max_length=10_000)]
 
 
+# ---- the WebSocket session's other ops (`cairn/net/session.py`); dig, hint and positions are `Op` ----
+class SubscribeOp(Body, tag_field="op", tag="subscribe"):
+    hunt: HuntId | None = None  # None: every hunt
+    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class UnsubscribeOp(Body, tag_field="op", tag="unsubscribe"):
+    pass
+
+
+class GrantsOp(Body, tag_field="op", tag="grants"):
+    player: PlayerId
+
+    __post_init__ = _check_player
+
+
+class AckOp(Body, tag_field="op", tag="ack"):
+    grant_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class LeaveOp(Body, tag_field="op", tag="leave"):
+    player: PlayerId
+
+    __post_init__ = _check_player
+
+
+class AuthOp(Body, tag_field="op", tag="auth"):
+    key: str
+
+
+class PingOp(Body, tag_field="op", tag="ping"):
+    pass
+
+
+SessionOp = SubscribeOp | UnsubscribeOp | GrantsOp | AckOp | LeaveOp | AuthOp | PingOp
+
+
+class SessionBatch(Body):
+    """A session frame with `ops` (its `id` taken off): each op is decoded alone, as in `/v1/batch`."""
+
+    ops: Annotated[list[Any], msgspec.Meta(max_length=1000)]
+
+
 class BatchRequest(Body):
     ops: Annotated[list[Op], msgspec.Meta(max_length=1000)]
 

@@ -4,7 +4,9 @@ Frames are JSON (text) or MessagePack (binary); a reply uses the format of its r
 - `{"id": 1, "op": "dig", "hunt": "h", ...}` → `{"id": 1, "result": {...}}` or `{"id": 1, "error": {...}}`
 - `{"id": 2, "ops": [{"op": "dig", ...}, ...]}` → `{"id": 2, "results": [...]}` (one result per op)
 - `{"id": 3, "op": "subscribe", "hunt": "h", "after": 0}` → pushed `{"event": {...}}` frames
-- also `unsubscribe`, `grants` (`player`), `ack` (`grant_id`), `auth` (`key`), `ping`.
+- also `unsubscribe`, `grants` (`player`), `ack` (`grant_id`), `leave` (`player`), `auth` (`key`), `ping`.
+Every op is decoded with the msgspec structs of `schemas` (`Op`, `SessionOp`): the same fields and rules
+as the HTTP routes and `/v1/batch`.
 Authentication: the upgrade request's `Authorization` header, or an `auth` op first.
 """
 
@@ -19,7 +21,7 @@ import msgspec
 
 from cairn.core.errors import CairnError, Unauthorized, ValidationError
 from cairn.net import schemas
-from cairn.net.api import Api, loose_positions, wire_error
+from cairn.net.api import Api, key_of, loose_positions, wire_error
 from cairn.net.http import Router
 from cairn.net.websocket import ConnectionClosed
 
@@ -28,15 +30,15 @@ log = logging.getLogger("cairn.session")
 _json = msgspec.json.Encoder()
 _mp = msgspec.msgpack.Encoder()
 _op_from = msgspec.convert
-MAX_OPS = 1000
+_HOT = frozenset({"dig", "hint", "positions"})  # the ops of `/v1/batch`, run by `Api.run_ops`
 
 
 class Session:
-    def __init__(self, api: Api, ws: Any, scope: str | None, owner: bytes = b"") -> None:
+    def __init__(self, api: Api, ws: Any, scope: str | None, key: bytes | None = None) -> None:
         self.api = api
         self.ws = ws
         self.scope = scope
-        self.owner = owner  # the key, as per-key limits count it
+        self.key = key  # the Authorization value that authenticated the session, for the key's quotas
         self.sub: Any = None
         self.pusher: asyncio.Task[None] | None = None
 
@@ -70,58 +72,52 @@ class Session:
                 self.api.hub.unsubscribe(self.sub)
 
     async def handle(self, msg: Any, binary: bool) -> dict[str, Any] | None:
+        """One frame: ops are decoded with the structs of `schemas` (the same as HTTP and `/v1/batch`)."""
         if not isinstance(msg, dict):
             return {"id": None, "error": {"code": "invalid_body", "message": "a frame must be an object"}}
         rid = msg.pop("id", None)
         try:
             op = msg.get("op")
-            if op == "auth":
-                key = str(msg.get("key", ""))
-                try:
-                    self.scope = self.api.keys.scope_of("Bearer " + key)
-                except Unauthorized as e:
-                    await self.refused(rid, e, binary)
-                    return None
-                self.owner = key.strip().encode("utf-8", "replace")
-                return {"id": rid, "result": {"scope": self.scope}}
-            if self.scope is None:
+            if op != "auth" and self.scope is None:
                 raise Unauthorized("authenticate first: send the Authorization header or an auth op")
-            if "ops" in msg:
-                ops = msg["ops"]
-                if not isinstance(ops, list) or len(ops) > MAX_OPS:
-                    raise ValidationError(f"ops must be a list of at most {MAX_OPS} ops", field="ops")
-                results, wait = self.api.run_ops(ops, _to_op)
+            if "ops" in msg or op in _HOT:
+                ops = [msg] if "ops" not in msg else _op_from(msg, schemas.SessionBatch).ops
+                results, wait = self.api.run_ops(ops, _to_op, self.key)
                 if wait > self.api.rt.store.journal.durable_seq:
                     await self.api.rt.store.durable(wait)
-                return {"id": rid, "results": results}
-            if op in ("dig", "hint", "positions"):
-                results, wait = self.api.run_ops([msg], _to_op)
-                if wait > self.api.rt.store.journal.durable_seq:
-                    await self.api.rt.store.durable(wait)
+                if "ops" in msg:
+                    return {"id": rid, "results": results}
                 res = results[0]
                 if isinstance(res, dict) and "error" in res and len(res) == 1:
                     return {"id": rid, **res}
                 return {"id": rid, "result": res}
-            if op == "subscribe":
-                return {"id": rid, "result": self.subscribe(msg, binary)}
-            if op == "unsubscribe":
+            cmd = _op_from(msg, schemas.SessionOp)
+            kind = type(cmd)
+            if kind is schemas.AuthOp:
+                try:
+                    self.scope = self.api.keys.scope_of("Bearer " + cmd.key)
+                except Unauthorized as e:
+                    await self.refused(rid, e, binary)
+                    return None
+                self.key = ("Bearer " + cmd.key).encode("utf-8", "replace")
+                return {"id": rid, "result": {"scope": self.scope}}
+            if kind is schemas.SubscribeOp:
+                return {"id": rid, "result": self.subscribe(cmd.hunt, cmd.after, binary)}
+            if kind is schemas.UnsubscribeOp:
                 self.unsubscribe()
                 return {"id": rid, "result": {"subscribed": False}}
-            if op == "grants":
-                player = msg.get("player")
-                if not isinstance(player, str) or not player:
-                    raise ValidationError("player must be a player id", field="player")
-                grants = self.api.rt.eng.grants_of(player)
+            if kind is schemas.GrantsOp:
+                grants = self.api.rt.eng.grants_of(cmd.player)
                 waiter = self.api.rt.settled()  # only durable grants leave the process
                 if waiter is not None:
                     await waiter
                 return {"id": rid, "result": {"grants": grants}}
-            if op == "ack":
-                result = await self.api.rt.ack(str(msg.get("grant_id", "")))
-                return {"id": rid, "result": result}
-            if op == "ping":
-                return {"id": rid, "result": "pong"}
-            raise ValidationError(f"unknown op {op!r}", field="op")
+            if kind is schemas.AckOp:
+                return {"id": rid, "result": await self.api.rt.ack(cmd.grant_id)}
+            if kind is schemas.LeaveOp:
+                self.api.rt.eng.leave(cmd.player)
+                return {"id": rid, "result": {"player": cmd.player, "left": True}}
+            return {"id": rid, "result": "pong"}
         except (CairnError, msgspec.ValidationError, RecursionError) as e:
             return {"id": rid, **wire_error(e).to_wire()}
 
@@ -135,15 +131,9 @@ class Session:
             await self.ws.close(4401, "too many failed authentications")
             raise ConnectionClosed(4401)
 
-    def subscribe(self, msg: dict[str, Any], binary: bool) -> dict[str, Any]:
+    def subscribe(self, hunt: str | None, after: int, binary: bool) -> dict[str, Any]:
         self.unsubscribe()
-        hunt = msg.get("hunt") or None
-        if hunt is not None and not isinstance(hunt, str):
-            raise ValidationError("hunt must be a hunt id", field="hunt")
-        after = msg.get("after") or 0
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            raise ValidationError("after must be an event id", field="after")
-        self.sub = self.api.hub.subscribe(hunt, self.owner)
+        self.sub = self.api.hub.subscribe(hunt, key_of(self.key))
         backlog, complete = self.api.rt.eng.events.after(after, hunt)
         self.pusher = asyncio.create_task(self._push(backlog, after, binary))
         return {"subscribed": True, "complete": complete}
@@ -203,8 +193,7 @@ class Sessions:
                 with contextlib.suppress(Exception):
                     await ws.close(4401, "unauthorized")
                 return
-        owner = header.strip()[7:].strip().encode("utf-8", "replace") if header else b""
-        await Session(self.api, ws, scope, owner).run()
+        await Session(self.api, ws, scope, header.encode("utf-8", "replace") if header else None).run()
 
     def routes(self, router: Router) -> None:
         router.add_websocket("/v1/session", self)

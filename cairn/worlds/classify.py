@@ -195,9 +195,10 @@ def classify(cells: npt.NDArray[np.uint8]) -> tuple[Idx, Idx, Idx, npt.NDArray[n
     under = np.zeros_like(solid)
     np.logical_and(water[1:], solid[:-1], out=under[1:])
     closing = solid | water
-    # The highest closing cell of each column, -1 where there is none.
-    top = (h - 1) - np.argmax(closing[::-1], axis=0)
-    top[~closing.any(axis=0)] = -1
+    # The highest closing cell of each column, -1 where there is none: a max over the rows of
+    # (y + 1) where closing, which numpy reduces row by row (argmax along y walks column by column).
+    rows = np.arange(1, h + 1, dtype=np.uint16 if h < 1 << 16 else np.uint32)
+    top = (closing.reshape(h, -1) * rows[:, None]).max(axis=0, initial=0).astype(np.intp).reshape(d, w) - 1
     flat = np.flatnonzero(base | under)
     ys, rest = np.divmod(flat, d * w)
     zs, xs = np.divmod(rest, w)

@@ -49,12 +49,17 @@ class HytaleError(Exception):
 
 
 class Palette(NamedTuple):
-    """One decoded section palette: its kind, (internal id, name) entries and the 32³ internal ids."""
+    """One section palette: its kind, (internal id, name) entries, and where its 32³ cells lie in `data`."""
 
     kind: int
     entries: tuple[tuple[int, str], ...]
-    ids: npt.NDArray[np.uint16] | None  # None for an Empty palette (every cell is id 0)
-    end: int  # offset just after the ids
+    data: bytes
+    cells: int  # offset of the cells in `data`
+    end: int  # offset just after the cells
+
+    def ids(self) -> npt.NDArray[np.uint16] | None:
+        """The 32³ internal ids, or None for an Empty palette (every cell is `Empty`). O(cells)."""
+        return None if self.kind == EMPTY else decode_indices(self.data, self.kind, self.cells)
 
 
 def region_coords(path: Path) -> tuple[int, int]:
@@ -166,7 +171,7 @@ def read_palette(data: bytes, pos: int = 0) -> Palette:
         kind = data[pos]
         pos += 1
         if kind == EMPTY:
-            return Palette(EMPTY, (), None, pos)
+            return Palette(EMPTY, (), data, pos, pos)
         if kind not in _ID_BYTES:
             raise HytaleError(f"palette type {kind} is not one of 0..3")
         (count,) = struct.unpack_from(">H", data, pos)
@@ -189,23 +194,31 @@ def read_palette(data: bytes, pos: int = 0) -> Palette:
     need = _CELL_BYTES[kind]
     if pos + need > len(data):
         raise HytaleError(f"section holds {len(data) - pos} bytes of cells, expected {need}")
-    return Palette(kind, tuple(entries), decode_indices(data, kind, pos), pos + need)
+    return Palette(kind, tuple(entries), data, pos, pos + need)
+
+
+def _data(component: dict[str, Any]) -> bytes:
+    """A component's `Data` binary (b"" when absent)."""
+    data = component.get("Data", b"")
+    if not isinstance(data, bytes):
+        raise HytaleError(f"component Data is {type(data).__name__}, not binary")
+    return data
 
 
 def block_palette(component: dict[str, Any]) -> Palette:
     """The block palette of a section's `Block` component (`BlockSection`)."""
-    data = bytes(component.get("Data") or b"")
+    data = _data(component)
     if not data:
-        return Palette(EMPTY, (), None, 0)
+        return Palette(EMPTY, (), data, 0, 0)
     version = int(component.get("Version", MIGRATION_FROM))
     return read_palette(data, 4 if version >= MIGRATION_FROM else 0)
 
 
 def fluid_cells(component: dict[str, Any] | None) -> tuple[Palette, npt.NDArray[np.uint8] | None]:
     """A section's fluid palette and its 32³ levels (None when the section stores no levels)."""
-    data = bytes((component or {}).get("Data") or b"")
+    data = _data(component or {})
     if not data:
-        return Palette(EMPTY, (), None, 0), None
+        return Palette(EMPTY, (), data, 0, 0), None
     pal = read_palette(data)
     pos = pal.end
     if pos >= len(data) or data[pos] == 0:
@@ -223,7 +236,12 @@ _LUTS: dict[tuple[int, bool, int, tuple[tuple[int, str], ...]], npt.NDArray[np.u
 
 
 def _lut(classifier: Classifier, pal: Palette, fluid: bool) -> npt.NDArray[np.uint8]:
-    """Internal id → class; ids missing from the palette are id 0 in the game (Empty), so AIR here."""
+    """Internal id → class; ids missing from the palette are id 0 in the game (Empty), so AIR here.
+
+    For HalfByte palettes the table maps a whole byte to its two cells' classes (256 uint16 items,
+    each the even cell's class then the odd cell's in memory), so that a section is classed with one
+    lookup per byte.
+    """
     key = (id(classifier), fluid, pal.kind, pal.entries)
     lut = _LUTS.get(key)
     if lut is None:
@@ -232,8 +250,23 @@ def _lut(classifier: Classifier, pal: Palette, fluid: bool) -> npt.NDArray[np.ui
         lut = np.zeros(_LUT_SIZE[pal.kind], dtype=np.uint8)
         for internal, name in pal.entries:
             lut[internal] = classifier.fluid(name) if fluid else classifier(name)
+        if pal.kind == HALF_BYTE:
+            b = np.arange(256)
+            pairs = np.stack([lut[b >> 4], lut[b & 0x0F]], axis=1)  # BitUtil.getNibble: even index high
+            lut = pairs.view(np.uint16).reshape(256)  # both cells' classes in one item, in memory order
         _LUTS[key] = lut
     return lut
+
+
+def cell_classes(pal: Palette, classifier: Classifier, fluid: bool = False) -> npt.NDArray[np.uint8]:
+    """The classes of a non-Empty palette's 32³ cells, by index. O(cells)."""
+    lut = _lut(classifier, pal, fluid)
+    if pal.kind == HALF_BYTE:
+        cells = np.frombuffer(pal.data, dtype=np.uint8, count=CELLS // 2, offset=pal.cells)
+        return np.take(lut, cells).view(np.uint8)
+    if pal.kind == BYTE:
+        return np.take(lut, np.frombuffer(pal.data, dtype=np.uint8, count=CELLS, offset=pal.cells))
+    return np.take(lut, decode_indices(pal.data, pal.kind, pal.cells))
 
 
 def section_classes(section: dict[str, Any], classifier: Classifier) -> npt.NDArray[np.uint8] | None:
@@ -245,12 +278,12 @@ def section_classes(section: dict[str, Any], classifier: Classifier) -> npt.NDAr
     comps = section.get("Components") or {}
     blocks = block_palette(comps.get("Block") or {})
     fpal, levels = fluid_cells(comps.get("Fluid"))
-    if fpal.ids is None or levels is None:
-        if blocks.ids is None:
+    if fpal.kind == EMPTY or levels is None:
+        if blocks.kind == EMPTY:
             return None
-        return _lut(classifier, blocks, False)[blocks.ids].reshape(SECTION, SECTION, SECTION)
-    cells = np.zeros(CELLS, dtype=np.uint8) if blocks.ids is None else _lut(classifier, blocks, False)[blocks.ids]
-    fluid = _lut(classifier, fpal, True)[fpal.ids]
+        return cell_classes(blocks, classifier).reshape(SECTION, SECTION, SECTION)
+    cells = np.zeros(CELLS, dtype=np.uint8) if blocks.kind == EMPTY else cell_classes(blocks, classifier)
+    fluid = cell_classes(fpal, classifier, True)
     fluid[levels == 0] = AIR  # the game keeps no fluid at level 0 (`FluidSection.setFluid`)
     wet = (fluid != AIR) & (cells != SOLID)
     cells[wet] = fluid[wet]
@@ -299,11 +332,12 @@ def decode_chunk(doc: dict[str, Any], cx: int, cz: int, classifier: Classifier) 
 def parse_chunk(raw: bytes) -> dict[str, Any]:
     """The BSON document of one chunk blob."""
     import bson
+    from bson.errors import InvalidBSON
 
     try:
-        doc = bson.loads(raw)
-    except Exception as e:  # the BSON reader raises several types on damaged input
-        raise HytaleError(f"bad BSON document ({type(e).__name__})") from None
+        doc = bson.decode(raw)
+    except (InvalidBSON, ValueError, OverflowError) as e:
+        raise HytaleError(f"bad BSON document ({e})") from None
     if not isinstance(doc, dict):
         raise HytaleError("chunk blob is not a BSON document")
     return doc

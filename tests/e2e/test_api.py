@@ -86,10 +86,18 @@ def test_create_errors(cairn: CairnServer) -> None:
         assert status == 422 and body["error"]["code"] == "unknown_leaderboard", body
         assert body["error"]["field"] == "leaderboards" and "'weekyl'" in body["error"]["message"]
     assert cairn.request("GET", "/v1/hunts")[1]["hunts"] == []
+    # solve_by past the end: the final hint would never come.
+    late = hunt_spec(duration="1h", hints={"cooldown": "0s", "solve_by": "90m"})
+    status, body, _ = cairn.request("POST", "/v1/hunts", late, key=ADMIN)
+    assert status == 422 and body["error"]["code"] == "validation_error", body
+    assert body["error"]["field"] == "hints.solve_by"
+    on_time = hunt_spec("on-time", duration="1h", hints={"cooldown": "0s", "solve_by": "1h"})
+    assert cairn.request("POST", "/v1/hunts", on_time, key=ADMIN)[0] == 201
     make_hunt(cairn)
     status, body, _ = cairn.request("POST", "/v1/hunts", hunt_spec(), key=ADMIN)
     assert status == 409 and body["error"]["code"] == "hunt_exists"
-    assert cairn.request("GET", "/v1/hunts")[1]["hunts"][0]["treasures_total"] == 10  # nothing half-written
+    hunts = cairn.request("GET", "/v1/hunts")[1]["hunts"]
+    assert [h["treasures_total"] for h in hunts] == [10, 10]  # nothing half-written
 
 
 def test_dig_found_taken_miss_replay_and_errors(cairn: CairnServer) -> None:
@@ -104,9 +112,13 @@ def test_dig_found_taken_miss_replay_and_errors(cairn: CairnServer) -> None:
     assert taken["result"] == "taken" and "claim" not in taken
     replay = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("alice", at, "a1"))[1]
     assert replay["claim"] == claim
-    far = [at[0] + 300, at[1], at[2]]
+    far = [at[0] - 300 if at[0] > 0 else at[0] + 300, at[1], at[2]]  # inside the area (x in -400..400)
     miss = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("carol", far, "c1"))[1]
     assert miss["result"] == "miss" and miss["temperature"] in ("burning", "hot", "warm", "cool", "cold")
+    # Outside the hunt's area: out_of_bounds, not a miss (and no dig token taken).
+    for outside in ([401, 70, 0], [0, 70, -401], [0, 321, 0]):
+        status, body, _ = cairn.request("POST", "/v1/hunts/h1/dig", dig_body("olga", outside, f"o{outside}"))
+        assert status == 422 and body["error"]["code"] == "out_of_bounds" and body["error"]["field"] == "at", body
     status, body, _ = cairn.request(
         "POST", "/v1/hunts/h1/dig", dig_body("carol", at, "c2", pos=[at[0] + 9, at[1], at[2]])
     )

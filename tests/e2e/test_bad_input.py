@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wsproto.events import BytesMessage, TextMessage
 
-from tests.e2e.conftest import ADMIN, CairnServer, hunt_spec
+from tests.e2e.conftest import ADMIN, GAME, CairnServer, hunt_spec
 from tests.e2e.test_session import WsClient
 
 DEEP_JSON = b"[" * 5000 + b"]" * 5000
@@ -101,11 +101,38 @@ def test_player_ids_outside_the_pattern_are_refused_with_the_field(cairn: CairnS
         ]  # fmt: skip
         status, body, _ = cairn.request("POST", "/v1/batch", {"ops": ops})
         assert status == 200, body
-        fields = [r["error"]["field"] for r in body["results"]]
-        assert fields == ["updates[1].player", "player"], (bad, body)
+        moved, dug = body["results"]
+        assert [(e["index"], e["error"]["field"]) for e in moved["errors"]] == [(1, "updates[1].player")], (bad, body)
+        assert dug["error"]["field"] == "player", (bad, body)
     for bad in ("a%20b", "ok%0A", "x" * 65, "joueur-%C3%A9"):  # path parameters follow the same rule
-        status, body, _ = cairn.request("GET", f"/v1/players/{bad}/grants")
-        assert status == 422 and body["error"]["field"] == "player", (bad, body)
+        routes = [("GET", f"/v1/players/{bad}/grants", GAME), ("POST", f"/v1/players/{bad}/leave", GAME),
+                  ("GET", f"/v1/players/{bad}", ADMIN)]  # fmt: skip
+        for method, path, key in routes:
+            status, body, _ = cairn.request(method, path, key=key)
+            assert status == 422 and body["error"]["code"] == "validation_error", (path, body)
+            assert body["error"]["field"] == "player", (path, body)
+    # The session's ops follow the same rules: the same structs as HTTP and the batch.
+    ws = WsClient(cairn.port, GAME)
+    try:
+        frames = [
+            ({"op": "grants", "player": "ok\n"}, "validation_error", "player"),
+            ({"op": "leave", "player": "a b"}, "validation_error", "player"),
+            ({"op": "grants", "player": "fine", "extra": 1}, "unknown_field", "extra"),
+            ({"op": "ack"}, "validation_error", None),
+            ({"op": "subscribe", "after": True}, "validation_error", "after"),
+            ({"op": "subscribe", "hunt": "Not A Hunt"}, "validation_error", "hunt"),
+            ({"op": "fly"}, "validation_error", "op"),
+            ({"ops": [{"op": "ping"}], "more": 1}, "unknown_field", "more"),
+        ]
+        for i, (frame, code, field) in enumerate(frames):
+            ws.send({"id": i, **frame})
+            reply = ws.recv()
+            assert reply["id"] == i and reply["error"]["code"] == code, (frame, reply)
+            assert reply["error"].get("field") == field, (frame, reply)
+        ws.send({"id": 50, "op": "leave", "player": "Some_Player.9:x-Y"})
+        assert ws.recv() == {"id": 50, "result": {"player": "Some_Player.9:x-Y", "left": True}}
+    finally:
+        ws.close()
     assert cairn.request("GET", "/v1/players/Some_Player.9:x-Y/grants")[0] == 200
     good = {"player": "Some_Player.9:x-Y", "pos": [0, 64, 0], "at": [0, 63, 0], "request_id": "r2"}
     assert cairn.request("POST", "/v1/hunts/h1/dig", good)[0] == 200

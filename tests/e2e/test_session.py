@@ -41,12 +41,19 @@ class WsClient:
         self.sock.sendall(self.ws.send(msg))
 
     def recv(self) -> Any:
-        while not self.pending:
-            if self.closed is not None:
-                raise ConnectionError(f"closed {self.closed.code}")
-            self._read()
-        ev = self.pending.pop(0)
-        return msgspec.msgpack.decode(ev.data) if isinstance(ev, BytesMessage) else json.loads(ev.data)
+        parts: list[Any] = []  # a long message may arrive in parts (wsproto hands each read's share)
+        while True:
+            while not self.pending:
+                if self.closed is not None:
+                    raise ConnectionError(f"closed {self.closed.code}")
+                self._read()
+            ev = self.pending.pop(0)
+            parts.append(ev.data)
+            if ev.message_finished:
+                break
+        if isinstance(ev, BytesMessage):
+            return msgspec.msgpack.decode(b"".join(parts))
+        return json.loads("".join(parts))
 
     def close(self) -> None:
         self.sock.close()

@@ -18,6 +18,7 @@ from cairn.core.sites import SiteSet
 from cairn.worlds import importer
 from cairn.worlds.classify import AIR, SOLID, WATER, hytale_base, hytale_class, hytale_fluid_class
 from tests.unit import hytale_game as hg
+from tests.unit.test_hytale_layout import SAMPLE_OTHER, SAMPLE_SOLID
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "hytale-into-the-heart"
 REGION = REAL / "chunks" / "-1.0.region.bin"
@@ -49,6 +50,16 @@ def test_the_real_save_imports_in_full(imported: tuple[SiteSet, dict[str, object
     assert info["chunks"] == 855 and info["chunk_errors"] == 0 and info["chunks_not_generated"] == 0
     kinds = Counter(int(t) & 7 for t in np.asarray(s.tags))
     assert kinds[SURFACE] > 800_000 and kinds[CAVE] > 5_000 and kinds[UNDERWATER] > 500
+
+
+def test_the_name_table_lists_every_block_of_the_sample(game: hg.GameRegion) -> None:
+    held = {
+        name
+        for doc in game.docs.values()
+        for sec in doc["Components"]["ChunkColumn"]["Sections"]
+        for _, name, _ in hg.BlockSectionData(bytes(sec["Components"]["Block"]["Data"]), 6).palette.order
+    }
+    assert held == {"Empty", *SAMPLE_SOLID, *SAMPLE_OTHER}
 
 
 def test_top_surface_site_agrees_with_the_games_heightmap_in_every_column(

@@ -169,7 +169,7 @@ class GameRegion:
             pos = 32 + 4 * n + (segment - 1) * seg
             src, comp = struct.unpack(">ii", d[pos : pos + 8])
             raw = zstandard.ZstdDecompressor().decompress(d[pos + 8 : pos + 8 + comp], max_output_size=src)
-            self.docs[slot] = bson.loads(raw)
+            self.docs[slot] = bson.decode(raw)
         self._blocks: dict[tuple[int, int], BlockSectionData | None] = {}
         self._fluids: dict[tuple[int, int], FluidSectionData | None] = {}
 
@@ -345,7 +345,7 @@ def write_region(path: Path, chunks: Mapping[int, dict[str, Any]], segment: int 
     blobs = bytearray()
     first = [0] * 1024
     for slot, doc in sorted(chunks.items()):
-        src = bson.dumps(doc)
+        src = bson.encode(doc)
         comp = zstandard.ZstdCompressor(level=3).compress(src)
         blob = struct.pack(">ii", len(src), len(comp)) + comp
         first[slot] = len(blobs) // segment + 1

@@ -27,8 +27,12 @@ def test_section_written_in_the_games_layout_decodes_exactly(n: int, kind: int) 
     assert data[4] == kind  # the writer picked the game's palette for n distinct blocks
     pal = hytale.block_palette({"Version": 6, "Data": data})
     lookup = dict(pal.entries)
-    assert pal.kind == kind and pal.ids is not None
-    assert [lookup[int(i)] for i in pal.ids] == names
+    ids = pal.ids()
+    assert pal.kind == kind and ids is not None
+    assert [lookup[int(i)] for i in ids] == names
+    # Classed through the lookup table (per byte for 4-bit palettes), cell for cell.
+    classes = hytale.cell_classes(pal, Classifier((), "hytale"))
+    assert classes.tolist() == [AIR if name == "Empty" else SOLID for name in names]
     ref = hg.BlockSectionData(data, 6).palette  # the scalar reader agrees
     assert [ref.get(i) for i in range(0, hg.CELLS, 97)] == names[::97]
 
@@ -42,8 +46,9 @@ def test_16_bit_ids_are_two_big_endian_bytes_in_palette_and_cells() -> None:
     assert data[7:9] == b"\x00\x00" and data[9:11] == b"\x00\x05" and data[11:16] == b"Empty"
     pal = hytale.block_palette({"Version": 6, "Data": data})
     ids = {name: i for i, name in pal.entries}
-    assert ids["Rock_Test_298"] == 299 and pal.ids is not None
-    assert int(pal.ids[299]) == 299 and names[299] == "Rock_Test_298"
+    cells = pal.ids()
+    assert ids["Rock_Test_298"] == 299 and cells is not None
+    assert int(cells[299]) == 299 and names[299] == "Rock_Test_298"
 
 
 def test_nibbles_hold_the_even_cell_high_and_fluid_levels_hold_it_low() -> None:
@@ -54,7 +59,8 @@ def test_nibbles_hold_the_even_cell_high_and_fluid_levels_hold_it_low() -> None:
     assert fluid[-hg.CELLS // 2 - 1 :][:2] == b"\x01\x21"  # levels flag, then level 2 high, level 1 low
     pal, levels = hytale.fluid_cells({"Data": fluid})
     assert levels is not None and levels[:3].tolist() == [1, 2, 0]
-    assert pal.ids is not None and pal.ids[:3].tolist() == [1, 1, 0]
+    ids = pal.ids()
+    assert ids is not None and ids[:3].tolist() == [1, 1, 0]
 
 
 def test_fluids_fill_empty_cells_and_solid_blocks_stay_solid() -> None:
@@ -105,6 +111,7 @@ Rock_Marble_Brick_Pillar_Base Rock_Marble_Brick_Pillar_Base_Glowing Rock_Marble_
 Rock_Stone_Stalactite_Large Rock_Stone_Stalactite_Small Rubble_Stone Survival_Trap_Grass Survival_Trap_Spike_Iron
 Weapon_Sword_Agni_Savior_Placeable Wood_Ash_Branch_Corner Wood_Ash_Branch_Long Wood_Torch_Wall
 *Furniture_Crude_Candle_State_Definitions_Off *Furniture_Temple_Light_Door_Large_State_Definitions_CloseDoorIn
+*Furniture_Temple_Light_Door_Large_State_Definitions_CloseDoorOut
 **Furniture_Dungeon_Chest_Legendary_Large_State_Definitions_OpenWindow_State_Definitions_CloseWindow"""
 SAMPLE_SOLID = _SOLID.split()
 SAMPLE_OTHER = _OTHER.split()
@@ -125,7 +132,12 @@ def test_name_table_covers_every_block_of_the_real_sample() -> None:
 
 def test_lookup_tables_cover_every_id_a_palette_can_hold() -> None:
     c = Classifier((), "hytale")
-    for kind, size in ((hytale.HALF_BYTE, 16), (hytale.BYTE, 256), (hytale.SHORT, 65536)):
-        pal = hytale.Palette(kind, ((size - 1, "Rock_Stone"),), np.zeros(1, np.uint16), 0)
+    for kind, size in ((hytale.BYTE, 256), (hytale.SHORT, 65536)):
+        pal = hytale.Palette(kind, ((size - 1, "Rock_Stone"),), b"", 0, 0)
         lut = hytale._lut(c, pal, False)
         assert lut.shape == (size,) and lut[size - 1] == SOLID and lut[0] == AIR
+    # 4-bit: one item per byte holding both cells' classes, the even cell's (high nibble) first.
+    pal = hytale.Palette(hytale.HALF_BYTE, ((15, "Rock_Stone"),), b"", 0, 0)
+    lut = hytale._lut(c, pal, False)
+    pairs = lut.view(np.uint8).reshape(256, 2)
+    assert pairs[0xF0].tolist() == [SOLID, AIR] and pairs[0x0F].tolist() == [AIR, SOLID]

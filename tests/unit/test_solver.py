@@ -16,6 +16,7 @@ import pytest
 
 from cairn.core import worldgen
 from cairn.core.engine import Engine, Limits, compute_plan
+from cairn.core.errors import OutOfBounds
 from cairn.core.geometry import bearing_angle
 from cairn.core.sites import SiteSet
 from cairn.core.spec import convert_spec
@@ -79,7 +80,10 @@ class Player:
     def dig(self, eng: Engine, hunt: str, now: float) -> dict:
         self.rid += 1
         x, _, z = self.pos()
-        return eng.dig(hunt, "solver", self.pos(), (x, self.ground(x, z), z), f"r{self.rid}", now).result
+        try:
+            return eng.dig(hunt, "solver", self.pos(), (x, self.ground(x, z), z), f"r{self.rid}", now).result
+        except OutOfBounds:  # a step beyond the hunt's area: nothing to find there
+            return {"result": "miss"}
 
 
 def solve(eng: Engine, hunt: str, terrain: worldgen.Terrain, n: int, budget: int = 20_000) -> tuple[int, int, int]:

@@ -1,0 +1,57 @@
+"""Per-key quotas: digs, hints and new players per second, over all of a key's players.
+
+Cooldowns and dig rates are per player, and the caller names the player: a key could spread its
+requests over fresh player ids. These token buckets bound what one key does in all, whatever ids
+it uses. The defaults sit well above what a game server with thousands of players sends.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from cairn.core.errors import KeyQuota
+
+DIG, HINT, NEW_PLAYER = 0, 1, 2
+_WHAT: Final = ("digs", "hints", "new players")
+_KEYS: Final = ("key_dig", "key_hint", "new_players")
+
+
+class KeyQuotas:
+    """Token buckets per API key, one for each of DIG, HINT and NEW_PLAYER. O(1) per `take`.
+
+    >>> q = KeyQuotas([(1.0, 2.0), (0.0, 0.0), (0.0, 0.0)])
+    >>> q.take(b"Bearer k", DIG, 2, now=0.0)
+    >>> q.take(b"Bearer k", DIG, 1, now=0.5)
+    Traceback (most recent call last):
+    cairn.core.errors.KeyQuota: this key is past its quota of digs (1/s, burst 2; limits.key_dig_rate)
+    >>> q.take(b"Bearer other", DIG, 1, now=0.5)  # another key has its own buckets
+    """
+
+    __slots__ = ("buckets", "rates")
+
+    def __init__(self, rates: list[tuple[float, float]]) -> None:
+        self.rates = rates  # (per second, burst) by kind; a rate of 0 is no quota
+        # key -> [tokens by kind..., time of each]; only verified keys reach here, so few entries
+        self.buckets: dict[bytes, list[float]] = {}
+
+    def take(self, header: bytes | None, kind: int, n: int, now: float) -> None:
+        """Take `n` tokens of `kind` from the bucket of the key in `header`, or raise KeyQuota."""
+        rate, burst = self.rates[kind]
+        if rate <= 0.0 or n <= 0:
+            return
+        key = header[7:].strip() if header else b""  # the key itself: its header variants share buckets
+        b = self.buckets.get(key)
+        if b is None:
+            b = self.buckets[key] = [r[1] for r in self.rates] + [now] * len(self.rates)
+        t = len(self.rates) + kind
+        tokens = b[kind] + (now - b[t]) * rate
+        if tokens > burst:
+            tokens = burst
+        b[t] = now
+        if tokens < n:
+            b[kind] = tokens
+            raise KeyQuota(
+                f"this key is past its quota of {_WHAT[kind]} ({rate:g}/s, burst {burst:g}; limits.{_KEYS[kind]}_rate)",
+                retry_after=round((min(n, burst) - tokens) / rate, 3),
+            )
+        b[kind] = tokens - n
