@@ -167,7 +167,7 @@ public final class CairnSession implements AutoCloseable {
         String text = Json.write(frame);
         CompletableFuture<Map<String, Object>> reply = new CompletableFuture<>();
         pending.put(id, new Pending(reply));
-        if (closed) pending.remove(id); // closed while registering: shut() may have missed it
+        if (closed) fail(id, closeCause); // closed while registering: shut() may have missed it
         // One frame at a time: java.net.http.WebSocket refuses a send while another is outstanding.
         synchronized (sendLock) {
             sending = sending.handle((x, e) -> null).thenCompose(x -> ws.sendText(text, true)).whenComplete((x, e) -> {

@@ -43,10 +43,6 @@ public record DigRequest(String hunt, String player, BlockPos pos, BlockPos at, 
 
     @Override
     public Map<String, Object> toOpJson() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("op", "dig");
-        m.put("hunt", hunt);
-        m.putAll(toJson());
-        return m;
+        return Wire.op("dig", hunt, toJson());
     }
 }

@@ -35,10 +35,6 @@ public record HintRequest(String hunt, String player, BlockPos pos, String reque
 
     @Override
     public Map<String, Object> toOpJson() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("op", "hint");
-        m.put("hunt", hunt);
-        m.putAll(toJson());
-        return m;
+        return Wire.op("hint", hunt, toJson());
     }
 }

@@ -24,9 +24,6 @@ public record PositionsRequest(String world, List<PositionUpdate> updates) imple
 
     @Override
     public Map<String, Object> toOpJson() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("op", "positions");
-        m.putAll(toJson());
-        return m;
+        return Wire.op("positions", null, toJson());
     }
 }

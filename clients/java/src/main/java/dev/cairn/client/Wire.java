@@ -1,6 +1,7 @@
 package dev.cairn.client;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -45,6 +46,15 @@ final class Wire {
         List<T> out = new ArrayList<>();
         if (m.get(k) instanceof List<?> l) for (Object o : l) out.add(each.apply(obj(o)));
         return List.copyOf(out);
+    }
+
+    /** A batch op: the route's body with its {@code op} tag first and, for hint and dig, its {@code hunt}. */
+    static Map<String, Object> op(String kind, String hunt, Map<String, Object> body) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("op", kind);
+        if (hunt != null) m.put("hunt", hunt);
+        m.putAll(body);
+        return m;
     }
 
     static List<String> strings(Map<String, Object> m, String k) {

@@ -31,6 +31,13 @@ class SoakTest {
     static final long[] KILLS_AT_MS = {7_000, 15_000};
     static final double DIG_CHANCE = 0.03; // per player per tick: about 120 digs/s in all
 
+    static final int AREA = 400; // the hunt's area is [-400, 400] in x and z: digs must stay inside
+
+    /** The z step from a treasure toward the middle of the area. */
+    static int inward(BlockPos t) {
+        return t.z() > 0 ? -1 : 1;
+    }
+
     record Dig(DigRequest req, long startNs, CompletableFuture<DigResult> reply) {}
 
     @Test
@@ -70,7 +77,7 @@ class SoakTest {
             for (int i = 0; i < PLAYERS; i++) {
                 names[i] = String.format("p%03d", i);
                 BlockPos t = ts.get(i % TREASURES);
-                home[i] = new BlockPos(t.x() + i / TREASURES - 1, t.y(), t.z() + 1);
+                home[i] = new BlockPos(t.x() + i / TREASURES - 1, t.y(), t.z() + inward(t));
                 at[i] = home[i];
                 batcher.teleport("overworld", names[i], home[i]);
             }
@@ -115,8 +122,9 @@ class SoakTest {
                     if (inFlight[i] == null && rnd.nextDouble() < DIG_CHANCE) {
                         BlockPos t = ts.get(i % TREASURES);
                         boolean unlocked = now >= (i % TREASURES) * (RUN_MS * 9 / 10 / TREASURES);
-                        // A miss is dug at least 2 blocks south of the treasure, out of its tolerance.
-                        BlockPos cell = unlocked && !settled[i] ? t : new BlockPos(at[i].x() + rnd.nextInt(3) - 1, at[i].y() - 1, at[i].z() + 2);
+                        // A miss is dug 2 to 4 blocks from the treasure along z, out of its tolerance, inside the area.
+                        int x = Math.max(-AREA, Math.min(AREA, at[i].x() + rnd.nextInt(3) - 1));
+                        BlockPos cell = unlocked && !settled[i] ? t : new BlockPos(x, at[i].y() - 1, at[i].z() + 2 * inward(t));
                         DigRequest req = DigRequest.of("soak", names[i], at[i], cell);
                         Dig d = new Dig(req, System.nanoTime(), game.dig(req));
                         inFlight[i] = d;
