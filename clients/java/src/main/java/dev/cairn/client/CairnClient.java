@@ -32,8 +32,8 @@ import java.util.function.Function;
  * {@link #blocking()} gives the same calls as blocking methods, for tools and tests (never on a
  * game's main thread). One instance serves a whole plugin and is safe to call from any thread.
  *
- * <p>Retries: calls that cannot have a second effect are retried on connection errors, timeouts and
- * 503 (honouring {@code Retry-After}) with exponential backoff, for up to {@link Builder#retryFor}:
+ * <p>Retries: calls that cannot have a second effect are retried on connection errors, timeouts,
+ * 503 (honouring {@code Retry-After}) and a proxy's 502 or 504 with exponential backoff, for up to {@link Builder#retryFor}:
  * digs and hints (under their request id), acks (under their grant id), leave, ending a hunt, every
  * read, and batches without a positions op. Positions and hunt creation are not retried.
  *
@@ -357,7 +357,8 @@ public final class CairnClient {
                 return CompletableFuture.completedFuture(parseReply(resp));
             } else {
                 fail = errorReply(resp);
-                if (resp.statusCode() != 503) return CompletableFuture.<Map<String, Object>>failedFuture(fail);
+                int st = resp.statusCode(); // 503 from Cairn; 502 and 504 from a proxy in front of it
+                if (st != 502 && st != 503 && st != 504) return CompletableFuture.<Map<String, Object>>failedFuture(fail);
             }
             long wait = backoffMillis(n);
             if (fail.retryAfter() != null) wait = Math.max(wait, (long) (fail.retryAfter() * 1000));

@@ -78,11 +78,19 @@ class RetryTest {
     }
 
     @Test
-    void aReplyThatIsNotCairnsGivesAnHttpCode() throws Exception {
+    void aProxysBadGatewayIsRetriedAndNamedByItsStatus() throws Exception {
+        AtomicInteger n = new AtomicInteger();
+        try (FakeServer s = new FakeServer(seen -> n.incrementAndGet() <= 2
+                ? new FakeServer.Reply(n.get() == 1 ? 502 : 504, "<html>bad gateway</html>", null) : new FakeServer.Reply(200, MISS, null))) {
+            assertEquals("miss", client(s).blocking().dig(DigRequest.of("h", "Steve", P, P)).result());
+            assertEquals(3, s.seen.size());
+        }
         try (FakeServer s = new FakeServer(seen -> new FakeServer.Reply(502, "<html>bad gateway</html>", null))) {
-            CairnException e = assertThrows(CairnException.class, () -> client(s).blocking().hunts());
+            CairnClient c = CairnClient.builder(s.url()).retryFor(Duration.ofMillis(300)).backoff(Duration.ofMillis(20), Duration.ofMillis(40)).build();
+            CairnException e = assertThrows(CairnException.class, () -> c.blocking().hunts());
             assertEquals("http_502", e.code());
             assertEquals(502, e.status());
+            assertTrue(s.seen.size() > 1);
         }
     }
 
