@@ -999,6 +999,12 @@ class HttpProtocol(asyncio.Protocol):
         if res is None:
             return True
         self._halted = True
+        if type(res) is Response and res.status == 401:
+            self._auth_failures += 1  # a refused key on an upload is a guess like any other
+            delay = self._server.auth_brake(self._client, self._auth_failures)[0]
+            if delay > 0 and not self._backlog:
+                self._start_task(_answer_later(res, delay), req, _LINGER)
+                return False
         self._reply(res, _LINGER)
         return False
 

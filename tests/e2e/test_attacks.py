@@ -146,7 +146,7 @@ def test_event_stream_backlog_is_sent_under_flow_control(tmp_path: Path) -> None
         for _ in range(300):  # each would be sent ~16,000 retained events (3.5 MiB) at once
             streams.append(sse_socket(cairn.port))
         time.sleep(1.0)
-        timed_dig(cairn)
+        timed_dig(cairn, "h4")  # its area holds the dig cell
         grew = rss_mib(cairn.proc.pid) - before
         assert grew < 120, f"RSS grew by {grew:.0f} MiB for 300 streams that do not read"
         s = streams.pop()
