@@ -135,6 +135,14 @@ public final class CairnSession implements AutoCloseable {
         return request(Map.of("op", "ack", "grant_id", grantId)).thenApply(m -> Grant.from(result(m)));
     }
 
+    /** The player logged out (as {@link CairnClient#leave}): their position is forgotten, claims and grants stay. */
+    public CompletableFuture<Void> leave(String player) {
+        return request(Map.of("op", "leave", "player", player)).thenApply(m -> {
+            result(m);
+            return null;
+        });
+    }
+
     /** A round trip: completes when the server answers. */
     public CompletableFuture<Void> ping() {
         return request(Map.of("op", "ping")).thenApply(m -> {

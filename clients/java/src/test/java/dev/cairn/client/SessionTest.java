@@ -83,6 +83,13 @@ class SessionTest {
             CairnException err = assertThrows(CairnException.class, () -> CairnClient.await(s.ack("g_nope")));
             assertEquals("grant_not_found", err.code());
 
+            // After leave, a far position is a fresh start, not a jump.
+            BlockPos away = new BlockPos(stand.x() + 3000, stand.y(), stand.z());
+            PositionsRequest jump = new PositionsRequest("overworld", List.of(new PositionUpdate("Wes", away, false)));
+            assertEquals("implausible_movement", CairnClient.await(s.positions(jump)).errors().get(0).error().code());
+            CairnClient.await(s.leave("Wes"));
+            assertTrue(CairnClient.await(s.positions(jump)).errors().isEmpty());
+
             CairnClient.await(s.unsubscribe());
             BlockPos t2 = ts.get(2);
             CairnClient.await(s.dig(DigRequest.of("ws", "Quiet", new BlockPos(t2.x() + 1, t2.y(), t2.z()), t2)));
