@@ -26,7 +26,6 @@ from cairn.core.errors import (
     HuntNotActive,
     HuntNotFound,
     ImplausibleMovement,
-    OutOfBounds,
     OutOfReach,
     PlayerNotJoined,
     RateLimited,
@@ -655,11 +654,9 @@ class Engine:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
         if _dist(pos, at) > h.reach:
             raise OutOfReach(f"dig at {list(at)} is farther than reach {h.reach:g} from the player", field="at")
+        # A dig outside the hunt's area is decided like any other (a miss, or a treasure at the edge
+        # within tolerance): players break blocks everywhere, so it is an outcome, not an error.
         ax, ay, az = at
-        area = h.spec.area
-        lo, hi = area.min, area.max
-        if not (lo[0] <= ax <= hi[0] and lo[2] <= az <= hi[2] and lo[1] <= ay <= hi[1]):
-            raise OutOfBounds(f"dig at {list(at)} is outside the hunt's area {list(lo)}..{list(hi)}", field="at")
         self._move(player, pos, teleport, now, hunt_id, True)
         mine = self.claimed.get((hunt_id, player)) if known else None
         if mine is None:
