@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo play minecraft-deps test lint typecheck unit integration e2e bench clean lock redis-check audit dependencies
 
+# A changed lock gets a fresh environment: a package swapped for another that ships the same
+# module name (bson) must not leave the old files behind.
 $(STAMP): pyproject.toml requirements.lock
-	$(PY) -m venv $(VENV)
+	$(PY) -m venv --clear $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock
 	$(BIN)/pip install -q --no-deps -e .

@@ -127,6 +127,9 @@ class Runtime:
         # arena (docs/operations.md, Memory); hunts created at once are placed one after the other.
         self._placer = ThreadPoolExecutor(1, thread_name_prefix="cairn-placement")
         self._instances: asyncio.Task[None] | None = None
+        # The largest site upload of any world; a world registered at runtime takes this one.
+        caps = [wc.upload_max_bytes for wc in cfg.worlds.values()]
+        self.upload_cap = max(caps, default=configmod.WorldConfig().upload_max_bytes)
 
     @property
     def eng(self) -> Engine:

@@ -192,7 +192,7 @@ class Players:
             ops.append(HintOp(hunt, names[i], p))
         if digging:
             off = self.rng.integers(-2, 3, (len(digging), 2)).tolist()
-            r = self.o.radius  # a dig cell stays inside the hunt's area (outside it is out_of_bounds)
+            r = self.o.radius  # a dig cell stays inside the hunt's area
             for i, (dx, dz) in zip(digging, off, strict=True):
                 p = (round(self.x[i]), y, round(self.z[i]))
                 self.rid += 1

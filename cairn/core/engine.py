@@ -26,7 +26,6 @@ from cairn.core.errors import (
     HuntNotActive,
     HuntNotFound,
     ImplausibleMovement,
-    OutOfBounds,
     OutOfReach,
     PlayerNotJoined,
     RateLimited,
@@ -390,7 +389,9 @@ class Engine:
         self._rate, self._burst = float(lim.dig_rate), float(lim.dig_burst)
         self.seq = 0
         self.last_event = 0  # the highest event id used or reserved (`_event_id`)
-        self.last_emitted = 0  # the id of the last event emitted
+        # hunt -> the id of its last event emitted. Per hunt: with Redis, a hunt's journaled ids come
+        # from its own stream and rise per hunt only, so another hunt's later id must not renumber them.
+        self.last_emitted: dict[str, int] = {}
         self.hunts: dict[str, Hunt] = {}
         self.claims: dict[str, Claimed] = {}
         # (hunt, player, request_id) -> claim_id: a request_id replays only within its own hunt.
@@ -433,11 +434,13 @@ class Engine:
         Events are emitted in id order, so a subscriber's live order is the replay order. A record's
         events take the ids reserved for it, in order, before anything it causes that is not journaled
         (the proximity exits of a treasure it retires) takes the next fresh id. Only a record applied
-        from another node (Redis) can come with an id at or below the last one: it takes the next id.
+        from another node (Redis) can come with an id at or below the last one of its hunt (after an
+        event this node made for that hunt and did not journal): it takes the next id.
         """
-        if ev_id <= self.last_emitted:
+        last = self.last_emitted
+        if ev_id <= last.get(hunt, 0):
             ev_id = self.last_event + 1
-        self.last_emitted = ev_id
+        last[hunt] = ev_id
         if ev_id > self.last_event:
             self.last_event = ev_id
         if self.seq <= self.quiet_through:
@@ -651,11 +654,9 @@ class Engine:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
         if _dist(pos, at) > h.reach:
             raise OutOfReach(f"dig at {list(at)} is farther than reach {h.reach:g} from the player", field="at")
+        # A dig outside the hunt's area is decided like any other (a miss, or a treasure at the edge
+        # within tolerance): players break blocks everywhere, so it is an outcome, not an error.
         ax, ay, az = at
-        area = h.spec.area
-        lo, hi = area.min, area.max
-        if not (lo[0] <= ax <= hi[0] and lo[2] <= az <= hi[2] and lo[1] <= ay <= hi[1]):
-            raise OutOfBounds(f"dig at {list(at)} is outside the hunt's area {list(lo)}..{list(hi)}", field="at")
         self._move(player, pos, teleport, now, hunt_id, True)
         mine = self.claimed.get((hunt_id, player)) if known else None
         if mine is None:

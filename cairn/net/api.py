@@ -19,7 +19,6 @@ from typing import Any
 import msgspec
 
 from cairn.app import Runtime
-from cairn.config import WorldConfig
 from cairn.core.engine import MISSES, Outcome
 from cairn.core.errors import (
     CairnError,
@@ -115,9 +114,7 @@ class Api:
         self.ready = True
         self.openapi: bytes = b""
         self._world_locks: dict[str, Any] = {}  # world -> asyncio.Lock serialising its uploads
-        # The largest site upload of any world; a world registered at runtime takes this one.
-        caps = [wc.upload_max_bytes for wc in rt.cfg.worlds.values()]
-        self.upload_cap = max(caps, default=WorldConfig().upload_max_bytes)
+        self.upload_cap = rt.upload_cap
 
     # ---- plumbing ---------------------------------------------------------------------------------
     def on_error(self, exc: Exception) -> Response:
@@ -447,7 +444,8 @@ class Api:
         """Replace a world's sites with an uploaded NDJSON, CSV or pack body (parsed off the loop)."""
         import asyncio
 
-        from cairn.core.errors import BodyTooLarge
+        from cairn.core.errors import BodyTooLarge, UnknownWorld
+        from cairn.worlds.pack import uploaded_pack_path
         from cairn.worlds.sources import InvalidSites
         from cairn.worlds.upload import ingest
 
@@ -466,6 +464,9 @@ class Api:
             ctype = req.headers.get("content-type", "")
             sites, info = await loop.run_in_executor(None, ingest, body, ctype, self.rt.data_dir, world)
             eng = self.rt.eng
+            if world not in eng.worlds:  # retired while the body was parsed: its sites go with it
+                uploaded_pack_path(self.rt.data_dir, world).unlink(missing_ok=True)
+                raise UnknownWorld(f"world {world!r} was retired during the upload", field="world")
             # Live hunts keep their treasures: their positions live in the hunts, not in the SiteSet.
             # Bumping the version makes a placement computed against the old sites plan again.
             eng.worlds[world] = sites

@@ -8,6 +8,8 @@ against every known key, so timing reveals neither a key nor which one matched.
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -44,9 +46,9 @@ class Keys:
         self.verified: dict[bytes, str] = {}
 
     @classmethod
-    def load(cls, data_dir: Path, env: Mapping[str, str]) -> Keys:
+    def load(cls, data_dir: Path, env: Mapping[str, str], host: str | None = None) -> Keys:
         """Keys from the environment if set, else from `keys.json`, creating it on first start."""
-        check_env(env)
+        check_env(env, host)
         path = data_dir / "keys.json"
         stored = KeyFile()
         if path.exists():
@@ -109,16 +111,32 @@ class Keys:
 _VERIFIED_MAX = 64
 
 
-def check_env(env: Mapping[str, str]) -> None:
-    """Refuse keys from the environment shorter than MIN_KEY_LENGTH, naming the variable."""
+def check_env(env: Mapping[str, str], host: str | None = None) -> None:
+    """Refuse keys from the environment shorter than MIN_KEY_LENGTH, naming the variable.
+
+    A server that listens on loopback only (`host`) starts anyway and logs a warning: only
+    processes on this machine can guess there, and local benchmarks and tools use short keys.
+    """
     for name in ("CAIRN_ADMIN_KEY", "CAIRN_GAME_KEY"):
         value = env.get(name, "")
         if value and len(value) < MIN_KEY_LENGTH:
-            raise WeakKey(
-                f"{name} is {len(value)} characters long; use at least {MIN_KEY_LENGTH} "
-                "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(24))')",
-                field=name,
-            )
+            why = (f"{name} is {len(value)} characters long; use at least {MIN_KEY_LENGTH} "
+                   "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(24))')")  # fmt: skip
+            if host is not None and is_loopback(host):
+                logging.getLogger("cairn.auth").warning(
+                    "WEAK KEY: %s; allowed only because server.host %s is loopback", why, host)  # fmt: skip
+                continue
+            raise WeakKey(why, field=name)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names only this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _new_key(scope: str) -> str:

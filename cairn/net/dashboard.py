@@ -36,6 +36,7 @@ import msgspec
 import numpy as np
 
 from cairn.core.errors import Unauthorized
+from cairn.core.sites import SiteSet
 from cairn.net.api import ADMIN, Api, wire_error
 from cairn.net.http import Request, Response, Router
 from cairn.net.metrics import BUCKETS, rss_bytes
@@ -229,7 +230,9 @@ class Dashboard:
         now = self.api.clock()
         lo, hi = tuple(h.spec.area.min), tuple(h.spec.area.max)
         key = (h.world, lo, hi)
-        sites = eng.worlds[h.world]
+        sites = eng.worlds.get(h.world)
+        if sites is None:  # an ended hunt of a world retired since
+            sites = SiteSet.empty(())
         hit = self.density.get(key)
         if hit is not None and hit[0] is sites:  # a world's sites may be replaced (site upload)
             density = hit[1]

@@ -91,8 +91,9 @@ class ServerConfig:
     """Largest request line plus headers in bytes (default 16 KiB). Beyond: 431."""
     ws_max_message: int = 1_048_576
     """Largest WebSocket message in bytes (default 1 MiB). Beyond: close 1009."""
-    backlog: int = 2048
-    """Listen backlog of the server socket (default 2048)."""
+    backlog: int = 512
+    """Listen backlog of the server socket (default 512): also the most connections accepted in one
+    turn of the event loop, so it bounds the stall a burst of connects can cause."""
     max_uploads: int = 2
     """Bodies of `spool=True` routes being received at once (default 2). Beyond: 503."""
     max_connections: int = 10_000
@@ -713,6 +714,8 @@ _AUTH_WINDOW: Final = 60.0  # seconds over which an address's refused keys are c
 _AUTH_DELAY_MIN: Final = 0.05  # the first late answer; each further failure doubles it...
 _AUTH_DELAY_MAX: Final = 2.0  # ...up to this
 _AUTH_ADDRESSES_MAX: Final = 65_536
+_RELEASE_AFTER: Final = 256  # connections closed before `on_quiet` is due
+_QUIET: Final = 1.0  # seconds without a connection closing after a flood before `on_quiet`
 _STREAMED: Final = object()  # a stream task's result: it wrote its own bytes
 _LINGER_SECONDS: Final = 2.0
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -837,6 +840,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = self._halted = True
+        self._parser = None  # type: ignore[assignment]  # it refers back to us: free both without the collector
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -995,6 +999,12 @@ class HttpProtocol(asyncio.Protocol):
         if res is None:
             return True
         self._halted = True
+        if type(res) is Response and res.status == 401:
+            self._auth_failures += 1  # a refused key on an upload is a guess like any other
+            delay = self._server.auth_brake(self._client, self._auth_failures)[0]
+            if delay > 0 and not self._backlog:
+                self._start_task(_answer_later(res, delay), req, _LINGER)
+                return False
         self._reply(res, _LINGER)
         return False
 
@@ -1627,6 +1637,12 @@ class HttpServer:
         self.refused = 0  # connections refused or dropped for a connection limit
         self._t_warned = 0.0
         self._auth_failures: dict[str, tuple[int, float]] = {}  # address -> (401s within a minute, last)
+        #: Called once many connections have closed and closing has paused for a second (after a
+        #: flood), to hand back the memory they held; the app sets it.
+        self.on_quiet: Callable[[], None] | None = None
+        self._drops = 0  # connections closed since on_quiet last ran
+        self._quiet_timer: asyncio.TimerHandle | None = None
+        self._t_drop = 0.0
         self._spools = 0  # request bodies being spooled or handled
         self._shutting_down = False
         self._drained: asyncio.Future[None] | None = None
@@ -1734,6 +1750,21 @@ class HttpServer:
                 return True
         return False
 
+    def _quiet(self) -> None:
+        """Once connections have stopped falling for a while: call `on_quiet`."""
+        loop = asyncio.get_running_loop()
+        wait = self._t_drop + _QUIET - loop.time()
+        if wait > 0:
+            self._quiet_timer = loop.call_later(wait, self._quiet)
+            return
+        self._quiet_timer = None
+        self._drops = 0
+        if self.on_quiet is not None and not self._shutting_down:
+            try:
+                self.on_quiet()
+            except Exception:
+                log.exception("on_quiet failed")
+
     def _refuse(self, why: str) -> bool:
         self.refused += 1
         now = asyncio.get_running_loop().time()
@@ -1755,5 +1786,11 @@ class HttpServer:
                 self._per_address[address] = left
             else:
                 del self._per_address[address]
+            self._drops += 1
+            if self._drops >= _RELEASE_AFTER:
+                loop = asyncio.get_running_loop()
+                self._t_drop = loop.time()
+                if self._quiet_timer is None:
+                    self._quiet_timer = loop.call_later(_QUIET, self._quiet)
         if not self._connections and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)

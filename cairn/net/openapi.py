@@ -88,44 +88,18 @@ METRICS = {"text/plain; version=0.0.4": {"schema": {"type": "string", "descripti
 
 SESSION = """WebSocket (RFC 6455). Text frames carry JSON, binary frames MessagePack; each reply uses the format
 of its request. Authenticate with this request's `Authorization` header, or with an `auth` op first.
-Client frames: one op `{"id", "op", ...}` (`SessionOp`), or a batch `{"id", "ops": [...]}` of dig, hint and
-positions ops (`Op`, as in `POST /v1/batch`). Server frames: `{"id", "result"}`, `{"id", "results": [...]}`
-(one per batch op, an error in its slot), `{"id", "error"}`, and pushed `{"event": AnyEvent}` after a
-`subscribe`. See docs/api.md, WebSocket session. Without an `Upgrade: websocket` header: 426."""
+Client frames: one op `{"id", "op", ...}` (`SessionFrameOp`), or a batch `{"id", "ops": [...]}` of dig, hint
+and positions ops (`SessionBatchFrame`, ops as in `POST /v1/batch`). Server frames: `{"id", "result"}`,
+`{"id", "results": [...]}` (one per batch op, an error in its slot), `{"id", "error"}`, and pushed
+`{"event": AnyEvent}` after a `subscribe`. See docs/api.md, WebSocket session. Without an
+`Upgrade: websocket` header: 426."""
 
 
-class SubscribeOp(msgspec.Struct, tag_field="op", tag="subscribe"):
-    hunt: str | None = None
-    after: int = 0
+# The session's frames, for the document: the ops are the structs `session.py` decodes with.
+SessionFrameOp = schemas.DigOp | schemas.HintOp | schemas.PositionsOp | schemas.SessionOp
 
 
-class UnsubscribeOp(msgspec.Struct, tag_field="op", tag="unsubscribe"):
-    pass
-
-
-class GrantsOp(msgspec.Struct, tag_field="op", tag="grants"):
-    player: schemas.PlayerId
-
-
-class AckOp(msgspec.Struct, tag_field="op", tag="ack"):
-    grant_id: str
-
-
-class AuthOp(msgspec.Struct, tag_field="op", tag="auth"):
-    key: str
-
-
-class PingOp(msgspec.Struct, tag_field="op", tag="ping"):
-    pass
-
-
-SessionOp = (
-    schemas.DigOp | schemas.HintOp | schemas.PositionsOp | SubscribeOp | UnsubscribeOp | GrantsOp | AckOp | AuthOp
-    | PingOp
-)
-
-
-class SessionBatch(msgspec.Struct):
+class SessionBatchFrame(msgspec.Struct):
     id: int | str | None
     ops: list[schemas.Op]
 
@@ -141,6 +115,12 @@ class SessionPush(msgspec.Struct):
     event: schemas.AnyEvent
 
 
+ANY_ID: dict[str, Any] = {"type": "string", "minLength": 1}
+# Path ids with a format of their own (a hunt id that names no hunt is a 404, not a 422).
+PATH_PARAMS: dict[str, dict[str, Any]] = {
+    "player": {"type": "string", "pattern": schemas.PLAYER_PATTERN},
+    "world": {"type": "string", "pattern": schemas.WORLD_PATTERN},
+}
 BOOL = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,19}$"}
 
@@ -238,8 +218,8 @@ ERRORS = {
     "503": "Store unavailable",
 }
 # Schemas only named by descriptions and `_ref`, not by a route's body or reply.
-EXTRA = [schemas.ErrorResponse, schemas.AnyEvent, schemas.StreamGap, schemas.StreamDropped, SessionOp, SessionBatch,
-         SessionReply, SessionPush]
+EXTRA = [schemas.ErrorResponse, schemas.AnyEvent, schemas.StreamGap, schemas.StreamDropped, SessionFrameOp,
+         SessionBatchFrame, SessionReply, SessionPush]
 
 
 def _content(x: Any) -> dict[str, Any]:
@@ -253,7 +233,7 @@ def build_openapi() -> bytes:
     out, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     # The unions have no name of their own: name them, so that descriptions can refer to them.
     components["AnyEvent"] = out[types.index(schemas.AnyEvent)]
-    components["SessionOp"] = out[types.index(SessionOp)]
+    components["SessionFrameOp"] = out[types.index(SessionFrameOp)]
     paths: dict[str, Any] = {}
     for d in ROUTES:
         op: dict[str, Any] = {
@@ -264,7 +244,7 @@ def build_openapi() -> bytes:
         if d.description:
             op["description"] = d.description
         params: list[dict[str, Any]] = [
-            {"name": seg[1:-1], "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            {"name": seg[1:-1], "in": "path", "required": True, "schema": PATH_PARAMS.get(seg[1:-1], ANY_ID)}
             for seg in d.path.split("/")
             if seg.startswith("{")
         ]

@@ -27,23 +27,24 @@ class KeyQuotas:
     >>> q.take(b"Bearer other", DIG, 1, now=0.5)  # another key has its own buckets
     """
 
-    __slots__ = ("buckets", "rates")
+    __slots__ = ("buckets", "by_header", "rates")
 
     def __init__(self, rates: list[tuple[float, float]]) -> None:
         self.rates = rates  # (per second, burst) by kind; a rate of 0 is no quota
         # key -> [tokens by kind..., time of each]; only verified keys reach here, so few entries
         self.buckets: dict[bytes, list[float]] = {}
+        # Authorization value -> its key's buckets: variants of one key ("Bearer  k") share them.
+        self.by_header: dict[bytes | None, list[float]] = {}
 
     def take(self, header: bytes | None, kind: int, n: int, now: float) -> None:
         """Take `n` tokens of `kind` from the bucket of the key in `header`, or raise KeyQuota."""
         rate, burst = self.rates[kind]
         if rate <= 0.0 or n <= 0:
             return
-        key = header[7:].strip() if header else b""  # the key itself: its header variants share buckets
-        b = self.buckets.get(key)
+        b = self.by_header.get(header)
         if b is None:
-            b = self.buckets[key] = [r[1] for r in self.rates] + [now] * len(self.rates)
-        t = len(self.rates) + kind
+            b = self._buckets(header, now)
+        t = 3 + kind  # the times follow the three token counts
         tokens = b[kind] + (now - b[t]) * rate
         if tokens > burst:
             tokens = burst
@@ -55,3 +56,13 @@ class KeyQuotas:
                 retry_after=round((min(n, burst) - tokens) / rate, 3),
             )
         b[kind] = tokens - n
+
+    def _buckets(self, header: bytes | None, now: float) -> list[float]:
+        key = header[7:].strip() if header else b""
+        b = self.buckets.get(key)
+        if b is None:
+            b = self.buckets[key] = [r[1] for r in self.rates] + [now] * len(self.rates)
+        if len(self.by_header) >= 256:  # variants are bounded by what auth verifies; stay small anyway
+            self.by_header.clear()
+        self.by_header[header] = b
+        return b

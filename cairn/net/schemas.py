@@ -165,7 +165,7 @@ class PingOp(Body, tag_field="op", tag="ping"):
 SessionOp = SubscribeOp | UnsubscribeOp | GrantsOp | AckOp | LeaveOp | AuthOp | PingOp
 
 
-class SessionBatch(Body):
+class BatchFrame(Body):
     """A session frame with `ops` (its `id` taken off): each op is decoded alone, as in `/v1/batch`."""
 
     ops: Annotated[list[Any], msgspec.Meta(max_length=1000)]
@@ -240,8 +240,16 @@ class EventOut(msgspec.Struct):
     data: dict[str, Any]
 
 
+class UpdateError(msgspec.Struct):
+    """A refused update of a positions request: its place in `updates`, and why."""
+
+    index: int
+    error: ErrorDetail
+
+
 class PositionsResponse(msgspec.Struct):
-    events: list[EventOut]
+    events: list[ProximityEnter | ProximityExit]
+    errors: list[UpdateError]
 
 
 class BatchResponse(msgspec.Struct):

@@ -81,7 +81,7 @@ class Session:
             if op != "auth" and self.scope is None:
                 raise Unauthorized("authenticate first: send the Authorization header or an auth op")
             if "ops" in msg or op in _HOT:
-                ops = [msg] if "ops" not in msg else _op_from(msg, schemas.SessionBatch).ops
+                ops = [msg] if "ops" not in msg else _op_from(msg, schemas.BatchFrame).ops
                 results, wait = self.api.run_ops(ops, _to_op, self.key)
                 if wait > self.api.rt.store.journal.durable_seq:
                     await self.api.rt.store.durable(wait)

@@ -41,6 +41,12 @@ from cairn.core.errors import StoreUnavailable
 
 log = logging.getLogger("cairn.redis")
 
+# What a lost Redis connection raises. AttributeError: redis-py's cluster client can write to a
+# connection torn down under it (`NoneType` has no `writelines`); RuntimeError: uvloop refuses a
+# write to a transport closed under the client ("unable to perform operation on <TCPTransport
+# closed=True>").
+LOST = (TimeoutError, RedisError, OSError, AttributeError, RuntimeError)
+
 TIMEOUT = 0.08  # seconds: every Redis call answers or fails well inside the 100 ms budget
 HEALTH_EVERY = 0.1  # seconds between pings while Redis is down
 
@@ -216,7 +222,7 @@ class RedisStore:
     async def ping(self) -> bool:
         try:
             await self.r.ping()
-        except (RedisError, OSError) as e:
+        except LOST as e:
             self.failed(e)
             return False
         if not self.up:
@@ -263,9 +269,7 @@ class RedisStore:
         self.calls += 1
         try:
             return await fn(*args, **kw)
-        except (TimeoutError, RedisError, OSError, AttributeError) as e:
-            # AttributeError: redis-py's cluster client can write to a connection torn down under it
-            # while a node is lost (`NoneType` has no `writelines`); it is a lost connection too.
+        except LOST as e:
             raise self.failed(e) from None
 
     # ---- the scripts ---------------------------------------------------------------------------
@@ -315,7 +319,7 @@ class RedisStore:
             for key, after in streams:
                 pipe.xrange(key, b"(" + after if after != b"0-0" else b"-", b"+", count)
             out: list[list[Any]] = await pipe.execute()
-        except (TimeoutError, RedisError, OSError) as e:
+        except LOST as e:
             raise self.failed(e) from None
         return out
 

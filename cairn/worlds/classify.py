@@ -1,7 +1,8 @@
 """Turn block names into cell classes, and a chunk column of classes into tagged sites.
 
 A cell is AIR, WATER, SOLID (a floor a treasure can rest on) or OTHER (anything else: plants,
-torches, fences, leaves, lava, bedrock and every block in the deny list). The SPEC site rules,
+torches, fences, leaves, lava, bedrock, Hytale's poison and slime, props, and every block in the deny
+list). Minecraft block ids and Hytale block and fluid ids each have their table below. The SPEC site rules,
 applied to a (height, z, x) array of classes, vectorised with numpy:
 
 - `surface`: AIR, SOLID below, AIR above, and no SOLID or WATER cell anywhere above (open to the sky:

@@ -19,6 +19,7 @@ Cells are classified by block and fluid names (classify.py), and the site rules 
 from __future__ import annotations
 
 import struct
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple
@@ -26,7 +27,7 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from cairn.worlds.anvil import ChunkSites
+from cairn.worlds.anvil import MAX_CHUNK_BYTES, ChunkSites
 from cairn.worlds.classify import AIR, SOLID, Classifier, classify
 
 SECTION: Final = 32
@@ -95,6 +96,7 @@ class Region:
 
             self._zstd = zstandard.ZstdDecompressor()
             self._zstd_error = zstandard.ZstdError
+            self._zstd_size = zstandard.frame_content_size
         except BaseException:
             self._f.close()
             raise
@@ -115,8 +117,14 @@ class Region:
         src, comp = struct.unpack(">II", head)
         if pos + BLOB_HEADER + comp > self.size:
             raise HytaleError(f"blob of {comp} bytes runs past the end of the file")
+        if src > MAX_CHUNK_BYTES:
+            raise HytaleError(f"blob decompresses to {src:,} bytes, more than {MAX_CHUNK_BYTES >> 20} MiB")
         try:
-            out = self._zstd.decompress(self._f.read(comp), max_output_size=src)
+            data = self._f.read(comp)
+            # `max_output_size` bounds only a frame that does not declare its size: check a declared one.
+            if self._zstd_size(data) > src:
+                raise HytaleError(f"blob's zstd frame decompresses to more than its header's {src:,} bytes")
+            out = self._zstd.decompress(data, max_output_size=src)
         except self._zstd_error as e:
             raise HytaleError(f"bad zstd data ({e})") from None
         if len(out) != src:
@@ -232,21 +240,24 @@ def fluid_cells(component: dict[str, Any] | None) -> tuple[Palette, npt.NDArray[
     return pal, levels
 
 
-_LUTS: dict[tuple[int, bool, int, tuple[tuple[int, str], ...]], npt.NDArray[np.uint8]] = {}
+_LutKey = tuple[bool, int, tuple[tuple[int, str], ...]]
+# Per classifier (its deny list shapes the classes), then per palette: palettes repeat across sections.
+_LUTS: weakref.WeakKeyDictionary[Classifier, dict[_LutKey, npt.NDArray[Any]]] = weakref.WeakKeyDictionary()
 
 
-def _lut(classifier: Classifier, pal: Palette, fluid: bool) -> npt.NDArray[np.uint8]:
+def _lut(classifier: Classifier, pal: Palette, fluid: bool) -> npt.NDArray[Any]:
     """Internal id → class; ids missing from the palette are id 0 in the game (Empty), so AIR here.
 
     For HalfByte palettes the table maps a whole byte to its two cells' classes (256 uint16 items,
     each the even cell's class then the odd cell's in memory), so that a section is classed with one
     lookup per byte.
     """
-    key = (id(classifier), fluid, pal.kind, pal.entries)
-    lut = _LUTS.get(key)
+    cache = _LUTS.setdefault(classifier, {})
+    key = (fluid, pal.kind, pal.entries)
+    lut = cache.get(key)
     if lut is None:
-        if len(_LUTS) > 4096:
-            _LUTS.clear()
+        if len(cache) > 4096:
+            cache.clear()
         lut = np.zeros(_LUT_SIZE[pal.kind], dtype=np.uint8)
         for internal, name in pal.entries:
             lut[internal] = classifier.fluid(name) if fluid else classifier(name)
@@ -254,7 +265,7 @@ def _lut(classifier: Classifier, pal: Palette, fluid: bool) -> npt.NDArray[np.ui
             b = np.arange(256)
             pairs = np.stack([lut[b >> 4], lut[b & 0x0F]], axis=1)  # BitUtil.getNibble: even index high
             lut = pairs.view(np.uint16).reshape(256)  # both cells' classes in one item, in memory order
-        _LUTS[key] = lut
+        cache[key] = lut
     return lut
 
 
@@ -347,10 +358,15 @@ def iter_region(path: Path, slots: Sequence[int] | None = None) -> Iterator[tupl
     """(slot, chunk x, chunk z, chunk document or None, error or None) for the chunks in `slots`."""
     try:
         rx, rz = region_coords(path)
-    except ValueError:
+        misnamed = None
+    except ValueError as e:
         rx = rz = 0
+        misnamed = str(e)  # the name places the chunks: without it they have no position
     with Region(path) as region:
         for slot in slots if slots is not None else region.slots():
+            if misnamed is not None:
+                yield slot, 0, 0, None, misnamed
+                continue
             cx, cz = rx * REGION_CHUNKS + slot % REGION_CHUNKS, rz * REGION_CHUNKS + slot // REGION_CHUNKS
             try:
                 doc = parse_chunk(region.blob(slot))

@@ -29,13 +29,19 @@ def test_verify_and_preview_use_the_servers_worlds_while_it_runs(tmp_path: Path)
     try:
         rows = crystal_rows()
         assert put(srv, b"\n".join(msgspec.json.encode(r) for r in rows), NDJSON, world="arena")[0] == 200
+        # A world registered at runtime, upload-only: its sites live in the data dir alone.
+        assert srv.request("PUT", "/v1/worlds/minecraft:the_end", key=ADMIN)[0] == 201
+        end_rows = b"\n".join(msgspec.json.encode(r) for r in crystal_rows(30, y=90))
+        assert put(srv, end_rows, NDJSON, world="minecraft:the_end")[0] == 200
         over = hunt_spec("over", treasures=4)
         arena = hunt_spec("arena-h", world="arena", treasures=5, spawn={"tags_any": ["crystal"], "min_spacing": 8})
-        created = {s["id"]: srv.request("POST", "/v1/hunts", s, key=ADMIN)[1] for s in (over, arena)}
+        end = hunt_spec("end-h", world="minecraft:the_end", treasures=3, spawn={"tags_any": ["crystal"]})
+        created = {s["id"]: srv.request("POST", "/v1/hunts", s, key=ADMIN)[1] for s in (over, arena, end)}
+        assert all("treasures" in c for c in created.values()), created
         assert {tuple(t["pos"]) for t in created["arena-h"]["treasures"]} <= {(r["x"], r["y"], r["z"]) for r in rows}
         args = ("--config", str(srv.config), "--data-dir", str(srv.data_dir))
         # The server holds the journal meanwhile: verify reads it beside the server.
-        for spec in (over, arena):
+        for spec in (over, arena, end):
             out = cairn("hunt", "verify", spec_file(tmp_path, spec), *args)
             assert out.returncode == 0 and f"verified hunt {spec['id']}" in out.stderr, out.stderr
         preview = cairn("hunt", "preview", spec_file(tmp_path, arena), *args)

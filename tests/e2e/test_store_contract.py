@@ -114,14 +114,15 @@ def test_recurring_spec_makes_one_instance_per_firing(node: CairnServer) -> None
 
 def test_request_id_replays_only_within_its_hunt_and_survives_a_restart(node: CairnServer) -> None:
     east = {"min": [200, -64, 200], "max": [400, 320, 400]}
-    west = {"min": [-400, -64, -400], "max": [-200, 320, -200]}
     spot = create(node, hunt_spec("east", treasures=2, area=east))["treasures"][0]["pos"]
-    create(node, hunt_spec("west", treasures=2, area=west))
+    # "west" covers east's area too, and its treasures keep min_spacing (8) from east's: a dig at
+    # east's treasure is inside west and misses there.
+    create(node, hunt_spec("west", treasures=2))
     claim = node.request("POST", "/v1/hunts/east/dig", dig_body("alice", spot, "req-0"))[1]["claim"]
 
     def check() -> None:
         # The same (player, request_id) elsewhere is a new request: a missing hunt is missing, and
-        # another hunt decides the dig itself (its treasures are far away: a miss).
+        # another hunt decides the dig itself (a miss there).
         missing = node.request("POST", "/v1/hunts/does-not-exist/dig", dig_body("alice", spot, "req-0"))
         assert missing[0] == 404 and missing[1]["error"]["code"] == "hunt_not_found", missing
         other = node.request("POST", "/v1/hunts/west/dig", dig_body("alice", spot, "req-0"))
@@ -181,6 +182,7 @@ def test_worlds_registered_at_runtime_are_journaled_and_retired(node: CairnServe
     status, body, _ = node.request("DELETE", "/v1/worlds/minecraft:the_end", key=ADMIN)
     assert status == 200 and body == {"world": "minecraft:the_end", "retired": True}, body
     assert "minecraft:the_end" not in worlds()
+    assert node.request("GET", "/v1/hunts/end/map", key=ADMIN)[0] == 200  # the dashboard's map of its ended hunt
     status, body, _ = node.request("PUT", "/v1/worlds/minecraft:the_end/sites", key=ADMIN, raw=b'{"x":1,"y":2,"z":3}',
                                    headers={"Content-Type": "application/x-ndjson"})  # fmt: skip
     assert status == 422 and body["error"]["code"] == "unknown_world", body

@@ -46,7 +46,15 @@ def test_the_document_describes_what_the_routes_send(tmp_path: Path) -> None:
     assert {"application/x-ndjson", "text/csv", "application/vnd.cairn.site-pack"} == set(
         paths["/v1/worlds/{world}/sites"]["put"]["requestBody"]["content"]
     )
-    assert "101" in paths["/v1/session"]["get"]["responses"] and "SessionOp" in doc["components"]["schemas"]
+    components = doc["components"]["schemas"]
+    assert "101" in paths["/v1/session"]["get"]["responses"] and "SessionFrameOp" in components
+    ops = {m["$ref"].rsplit("/", 1)[1] for m in components["SessionFrameOp"]["anyOf"]}
+    assert {"DigOp", "HintOp", "PositionsOp", "SubscribeOp", "LeaveOp", "AuthOp", "PingOp"} <= ops
+    # A positions reply lists each refused update with its index.
+    assert components["PositionsResponse"]["required"] == ["events", "errors"]
+    assert components["UpdateError"]["required"] == ["index", "error"]
+    for method, path in (("put", "/v1/worlds/{world}"), ("get", "/v1/worlds"), ("delete", "/v1/worlds/{world}")):
+        assert paths[path][method]["x-scope"] == "admin"
     assert "security" not in paths["/v1/openapi.json"]["get"]
     assert paths["/v1/players/{player}"]["get"]["x-scope"] == "admin"
     # Every event type the engine emits decodes as the documented event union.

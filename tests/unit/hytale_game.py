@@ -12,8 +12,9 @@ each step named after the game's method it mirrors:
 - `BlockChunk.serialize` with its `ShortBytePalette` heightmap (little-endian, `BitFieldArr` of 10-bit
   entries, low bits first).
 
-`GameRegion` reads a real save; `write_section`, `write_fluid` and `write_region` write the same
-layout for test fixtures, and the tests check them byte for byte against the real sample.
+`GameRegion` reads a real save; `write_section`, `write_fluid`, `chunk_doc` and `write_region` write
+the same layout for test fixtures, and tests/integration/test_hytale_real.py checks the section
+writers byte for byte against the real sample.
 """
 
 from __future__ import annotations
@@ -323,20 +324,6 @@ def write_fluid(
     return bytes(out)
 
 
-def write_heightmap(heights: Sequence[int]) -> bytes:
-    """A `BlockChunk` Data blob: needsPhysics, then the heights as a `ShortBytePalette`, no tints."""
-    keys: list[int] = []
-    idx = [keys.index(h) if h in keys else keys.append(h) or len(keys) - 1 for h in heights]
-    bits = bytearray(1280)
-    for col, v in enumerate(idx):
-        for i in range(10):
-            if v >> i & 1:
-                b = col * 10 + i
-                bits[b >> 3] |= 1 << (b & 7)
-    out = b"\x00" + struct.pack(f"<h{len(keys)}h", len(keys), *keys) + struct.pack("<i", len(bits)) + bytes(bits)
-    return out + struct.pack("<h", 1) + struct.pack("<h", 0) + struct.pack("<i", 0)  # a one-key empty tint map
-
-
 def write_region(path: Path, chunks: Mapping[int, dict[str, Any]], segment: int = 4096) -> Path:
     """An `IndexedStorageFile` of chunk documents by slot: header, first-segment table, zstd blobs."""
     import bson
@@ -356,9 +343,7 @@ def write_region(path: Path, chunks: Mapping[int, dict[str, Any]], segment: int 
     return path
 
 
-def chunk_doc(
-    sections: Sequence[bytes], fluids: Sequence[bytes | None] = (), heights: Sequence[int] | None = None
-) -> dict[str, Any]:
+def chunk_doc(sections: Sequence[bytes], fluids: Sequence[bytes | None] = ()) -> dict[str, Any]:
     """A chunk document as the game saves it: `ChunkColumn.Sections[i].Components.{Block, Fluid}`."""
     secs = []
     for i, data in enumerate(sections):
@@ -367,7 +352,4 @@ def chunk_doc(
         if fluid is not None:
             comps["Fluid"] = {"Data": fluid}
         secs.append({"Components": comps})
-    doc: dict[str, Any] = {"Components": {"ChunkColumn": {"Sections": secs}}}
-    if heights is not None:
-        doc["Components"]["BlockChunk"] = {"Version": 3, "Data": write_heightmap(heights)}
-    return doc
+    return {"Components": {"ChunkColumn": {"Sections": secs}}}

@@ -74,3 +74,16 @@ def test_a_short_key_from_the_environment_is_refused_by_name(tmp_path: Path) -> 
     assert e.value.field == "CAIRN_GAME_KEY" and "at least 16" in e.value.message
     assert not (tmp_path / "keys.json").exists()
     Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": ADM, "CAIRN_GAME_KEY": "g" * 16})
+    for host in ("0.0.0.0", "192.0.2.1", "::", "game.example"):  # beyond loopback, or not known to be loopback
+        with pytest.raises(WeakKey):
+            Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": ADM, "CAIRN_GAME_KEY": "game-secret"}, host)
+
+
+def test_a_short_key_on_a_loopback_server_starts_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        caplog.clear()
+        keys = Keys.load(tmp_path, {"CAIRN_ADMIN_KEY": ADM, "CAIRN_GAME_KEY": "game-secret"}, host)
+        assert keys.require(b"Bearer game-secret", "game") == "game"
+        assert any("WEAK KEY: CAIRN_GAME_KEY is 11 characters long" in r.getMessage() for r in caplog.records), host

@@ -141,3 +141,11 @@ def test_lookup_tables_cover_every_id_a_palette_can_hold() -> None:
     lut = hytale._lut(c, pal, False)
     pairs = lut.view(np.uint8).reshape(256, 2)
     assert pairs[0xF0].tolist() == [SOLID, AIR] and pairs[0x0F].tolist() == [AIR, SOLID]
+
+
+def test_each_classifier_keeps_its_own_lookup_tables() -> None:
+    pal = hytale.Palette(hytale.BYTE, ((1, "Rock_Stone"),), b"", 0, 0)
+    for deny, expected in (((), SOLID), (("Rock_Stone",), OTHER), ((), SOLID)):
+        c = Classifier(deny, "hytale")  # a freed classifier's id may be reused: the cache must not care
+        assert hytale._lut(c, pal, False)[1] == expected
+        del c

@@ -57,3 +57,29 @@ def test_missing_redis_server_skips_with_the_install_hint_and_fails_under_ci(mon
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="must not skip"):
         redis_helpers.require_redis()
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RuntimeError("unable to perform operation on <TCPTransport closed=True>"),  # uvloop, transport torn down
+        AttributeError("'NoneType' object has no attribute 'writelines'"),  # redis-py cluster, connection gone
+        ConnectionResetError(104, "Connection reset by peer"),
+        TimeoutError(),
+    ],
+)
+def test_a_call_on_a_lost_connection_is_store_unavailable(exc: BaseException) -> None:
+    import asyncio
+
+    from cairn.core.errors import StoreUnavailable
+    from cairn.store.redis import RedisStore
+
+    store = RedisStore("redis://127.0.0.1:1/0", [])  # never connects: the call below raises by itself
+    store.up = True
+
+    async def lost() -> None:
+        raise exc
+
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(store.call(lost))
+    assert store.up is False and store.failures == 1
