@@ -404,8 +404,8 @@ function cairnPlugin (config) {
       if (p && p.cairn) p.cairn.teleport = true
     }
     if (err.code === 'hunt_not_active') refreshHunts()
-    // A block broken outside a hunt's area, or after it ended, is no dig of that hunt: nothing to tell.
-    if (!['hunt_not_active', 'hunt_not_found', 'out_of_bounds'].includes(err.code)) {
+    // A block broken after the hunt ended, or in a hunt gone, is no dig of that hunt: nothing to tell.
+    if (!['hunt_not_active', 'hunt_not_found'].includes(err.code)) {
       log(`dig by ${d.player} refused: ${err.code} (${err.message})`)
     }
     return false
