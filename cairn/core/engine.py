@@ -553,6 +553,15 @@ class Engine:
         self._apply(rec)
         return Outcome({"world": world, "created": True}, (rec,), rec.seq)
 
+    def replace_sites(self, world: str, sites: SiteSet) -> None:
+        """Give a known world new sites (an upload). Live hunts keep their treasures: their positions
+        live in the hunts, not in the SiteSet. Bumping the version makes a placement computed
+        against the old sites plan again."""
+        if world not in self.worlds:
+            raise WorldNotFound(f"no world {world!r}", field="world")
+        self.worlds[world] = sites
+        self.world_version[world] = self.world_version.get(world, 0) + 1
+
     def world_users(self, world: str, now: float) -> list[str]:
         """The hunts that keep `world` in use: live or scheduled ones, and recurring specs."""
         users = [h.id for h in self.hunts.values() if h.world == world and h.ended is None and now < h.ends_at]

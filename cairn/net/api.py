@@ -467,10 +467,7 @@ class Api:
             if world not in eng.worlds:  # retired while the body was parsed: its sites go with it
                 uploaded_pack_path(self.rt.data_dir, world).unlink(missing_ok=True)
                 raise UnknownWorld(f"world {world!r} was retired during the upload", field="world")
-            # Live hunts keep their treasures: their positions live in the hunts, not in the SiteSet.
-            # Bumping the version makes a placement computed against the old sites plan again.
-            eng.worlds[world] = sites
-            eng.world_version[world] = eng.world_version.get(world, 0) + 1
+            eng.replace_sites(world, sites)
         log.info("world %s: %d sites uploaded", world, len(sites))
         return encode(info)
 

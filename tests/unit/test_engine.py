@@ -284,6 +284,20 @@ def test_hunt_exists_and_stale_plan() -> None:
         create(eng, id="y")
 
 
+def test_new_sites_for_a_world_make_a_plan_against_the_old_ones_stale() -> None:
+    from cairn.core.engine import StalePlan
+
+    eng = engine()
+    inp = eng.plan_input(spec(id="x"))
+    eng.replace_sites("overworld", grid_world(step=8))
+    assert eng.worlds["overworld"] is not inp.sites
+    with pytest.raises(StalePlan):
+        eng.create_hunt(compute_plan(inp), T0)
+    create(eng, id="x")  # planned again against the new sites
+    with pytest.raises(errors.WorldNotFound):
+        eng.replace_sites("nether", grid_world())
+
+
 def test_secrecy_game_views_carry_no_positions_or_seed() -> None:
     eng = engine()
     create(eng, seed="hidden-seed")
