@@ -12,6 +12,7 @@ import heapq
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from enum import IntEnum
 from typing import Any, NamedTuple
 
 import msgspec
@@ -64,6 +65,15 @@ NO_ERRORS: tuple[dict[str, Any], ...] = ()  # a positions reply's `errors` when 
 #: The tag vocabulary of a world registered at runtime, until its sites are uploaded.
 EMPTY_WORLD_TAGS = ("surface", "cave", "underwater")
 SWEEP_STEP = 4096  # players (and hint entries) looked at per `tick` when forgetting idle ones
+
+
+class TimerKind(IntEnum):
+    """What a timer in `Engine.timers` does when it falls due. Equal times pop in this order."""
+
+    START = 0  # the hunt starts
+    SETTLE = 1  # a treasure's bounty window closes
+    END = 2  # the hunt's time is up
+    ESCALATE = 3  # the hint escalation steps up
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -409,7 +419,7 @@ class Engine:
         self.live_treasures: dict[str, LiveTreasures] = {w: LiveTreasures() for w in worlds}
         self.world_version: dict[str, int] = {}
         self.registered: dict[str, WorldAdded] = {}  # worlds registered at runtime (not in the config)
-        self.timers: list[tuple[float, int, str, int]] = []  # (due, kind, hunt, n); kinds below
+        self.timers: list[tuple[float, TimerKind, str, int]] = []  # (due, kind, hunt, n)
         self.events = events if events is not None else EventLog()
         self.quiet_through = 0  # replay builds no events for records up to this seq
         self.recurring: dict[str, tuple[HuntSpec, Recurring, Cron]] = {}
@@ -1021,17 +1031,17 @@ class Engine:
             h = self.hunts.get(hunt_id)
             if h is None or h.ended is not None:
                 continue
-            if kind == 0 and h.started is None:
+            if kind == TimerKind.START and h.started is None:
                 rec = HuntStarted(self._next_seq(), due, self._event_id(due), hunt_id)
                 self._apply(rec)
                 records.append(rec)
-            elif kind == 1:
+            elif kind == TimerKind.SETTLE:
                 t = h.treasures[n - 1]
                 if t.state == "open" and t.window_ends <= now:
                     records.append(self._settle(t, t.window_ends))
-            elif kind == 2:
+            elif kind == TimerKind.END:
                 records.extend(self._end(h, due, "time"))
-            elif kind == 3:
+            elif kind == TimerKind.ESCALATE:
                 self._escalate(h, due)
         return records
 
@@ -1042,7 +1052,7 @@ class Engine:
             self.emit("hint.escalated", h.id, due, {"step": step, "of": hints.DEFAULT_STEPS})
         nxt = hints.next_escalation_at(due, h.starts_at, h.solve_by)
         if nxt is not None and nxt < h.ends_at:
-            heapq.heappush(self.timers, (nxt, 3, h.id, 0))
+            heapq.heappush(self.timers, (nxt, TimerKind.ESCALATE, h.id, 0))
 
     # ---- the one way state changes --------------------------------------------------------------
     def _apply(self, rec: AnyRecord) -> None:
@@ -1070,8 +1080,8 @@ class Engine:
             h = Hunt(rec, spec, placement.placement_key(self.secret, spec))
             self.hunts[rec.hunt] = h
             self._live(h.world).add(rec.pos)
-            heapq.heappush(self.timers, (rec.starts_at, 0, rec.hunt, 0))
-            heapq.heappush(self.timers, (rec.ends_at, 2, rec.hunt, 0))
+            heapq.heappush(self.timers, (rec.starts_at, TimerKind.START, rec.hunt, 0))
+            heapq.heappush(self.timers, (rec.ends_at, TimerKind.END, rec.hunt, 0))
             if rec.starts_at > rec.at:
                 self._emit(rec.ev, "hunt.scheduled", h.id, rec.at, {"starts_at": rfc3339(rec.starts_at)})
         elif isinstance(rec, HuntStarted):
@@ -1084,7 +1094,7 @@ class Engine:
                     prox.add(t.id, h.id, t.pos, radius)
             nxt = hints.next_escalation_at(rec.at, h.starts_at, h.solve_by)
             if nxt is not None and nxt < h.ends_at:
-                heapq.heappush(self.timers, (nxt, 3, h.id, 0))
+                heapq.heappush(self.timers, (nxt, TimerKind.ESCALATE, h.id, 0))
             self._emit(
                 rec.ev, "hunt.started", h.id, rec.at, {"ends_at": rfc3339(h.ends_at), "treasures": len(h.treasures)}
             )
@@ -1144,7 +1154,7 @@ class Engine:
         elif t.state == "hidden":
             t.state = "open"
             t.window_ends = rec.at + h.window
-            heapq.heappush(self.timers, (t.window_ends, 1, h.id, t.n))
+            heapq.heappush(self.timers, (t.window_ends, TimerKind.SETTLE, h.id, t.n))
 
     def _apply_settled(self, rec: Settled) -> None:
         h = self.hunts[rec.hunt]

@@ -550,3 +550,14 @@ def test_treasures_left_means_the_same_in_the_summary_and_in_hunt_ended() -> Non
     (ended,) = [e for e in eng.new_events if e.type == "hunt.ended"]
     assert summary["treasures_left"] == ended.data["treasures_left"] == 4  # never claimed: expired
     assert eng.list_hunts(T0 + 6)[0]["treasures_left"] == 4
+
+
+def test_timers_carry_named_kinds() -> None:
+    from cairn.core.engine import TimerKind
+
+    eng = engine()
+    create(eng, id="h1")
+    kinds = {kind for _, kind, _, _ in eng.timers}
+    assert {TimerKind.START, TimerKind.END} <= kinds and all(type(k) is TimerKind for k in kinds)
+    # Equal due times pop in kind order: a hunt starts before anything else due then.
+    assert sorted(TimerKind) == [TimerKind.START, TimerKind.SETTLE, TimerKind.END, TimerKind.ESCALATE]
