@@ -98,14 +98,13 @@ class Outcome(NamedTuple):
 NONE_LEFT = Outcome({"hint": {}, "next_hint_in": 0, "none_left": True}, (), 0)
 #: The reply to a miss, by temperature band: shared, since replies are never mutated.
 MISSES = tuple(Outcome({"result": "miss", "temperature": band}, (), 0) for band in hints.TEMPERATURES)
-# A treasure found in `around` is at most NEAR away, inside the warm band: its squared distance
-# against these squared limits gives `hints.temperature_band` of its distance, with no square root.
+# A treasure found in `around` is at most NEAR away: the band of its squared distance is one index
+# in this table (`hints.bands_by_d2`), the same band as `hints.temperature_band` of its distance.
 _NEAR2 = NEAR * NEAR
+_NEAR_BANDS = hints.bands_by_d2(_NEAR2)
 # The dig path's constants as plain globals (one lookup each, not two).
 _TILE_SHIFT, _TILE_MASK, _NEAR_FLAG = hints.TILE_SHIFT, hints.TILE - 1, hints.NEAR_FLAG
 _dist = math.dist
-_BURNING2, _HOT2 = (int(limit) ** 2 for limit, _ in hints.TEMPERATURE_BANDS[:2])
-assert hints.TEMPERATURE_BANDS[2][0] >= NEAR and hints.TEMPERATURES[:3] == ("burning", "hot", "warm")
 
 
 class Plan(NamedTuple):
@@ -706,7 +705,7 @@ class Engine:
                     best = d
         if not near:  # a miss: the common case
             if best <= _NEAR2:
-                return MISSES[0 if best <= _BURNING2 else 1 if best <= _HOT2 else 2]
+                return MISSES[_NEAR_BANDS[best]]
             return Outcome({"result": "miss", "temperature": self._temperature(h, player, at)}, NOTHING, 0)
         if len(near) > 1:
             near.sort(key=lambda t: (dist2(t.pos, at), t.n))
@@ -777,7 +776,7 @@ class Engine:
                 if d < best:
                     best = d
         if best <= _NEAR2:
-            return hints.TEMPERATURES[0 if best <= _BURNING2 else 1 if best <= _HOT2 else 2]
+            return hints.TEMPERATURES[_NEAR_BANDS[best]]
         i = h.field.nearest(at, mine)
         return "cold" if i is None else hints.temperature_band(hdist(at, h.treasures[i].pos))
 
