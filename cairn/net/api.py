@@ -8,6 +8,7 @@ Errors are mapped to the wire in one place, `on_error`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import ipaddress
 import logging
@@ -33,7 +34,7 @@ from cairn.core.spec import convert_spec, validation_error
 from cairn.net import schemas
 from cairn.net.auth import Keys
 from cairn.net.http import Request, Response, Router, Stream
-from cairn.net.hub import Hub
+from cairn.net.hub import Hub, follow
 from cairn.net.metrics import BUCKETS, Metrics
 from cairn.net.quota import DIG, HINT, NEW_PLAYER, KeyQuotas
 
@@ -501,28 +502,15 @@ class Api:
             if not complete:
                 yield b"event: gap\ndata: " + encode({"after": after}) + b"\n\n"
             last = after
-            waiter = self.rt.settled()  # the backlog may hold events of records not yet durable
-            if waiter is not None:
-                await waiter
-            # The backlog goes out in pieces, each written only once the client has drained the
-            # last (the transport's flow control), as live events are: a client that does not
-            # read holds one piece, not the whole backlog.
-            for i in range(0, len(backlog), _BACKLOG_PIECE):
-                piece = backlog[i : i + _BACKLOG_PIECE]
-                yield b"".join([frame(e) for e in piece])
-                last = piece[-1].id
-            del backlog
-            while True:
-                evs = await sub.get(15.0)
-                fresh = [e for e in evs if e.id > last]
-                if fresh:
-                    yield b"".join([frame(e) for e in fresh])
-                    last = fresh[-1].id
-                elif sub.dropped:
-                    yield b"event: dropped\ndata: " + encode({"resume_after": last}) + b"\n\n"
-                    return
-                elif not evs:
-                    yield b": keep-alive\n\n"
+            async with contextlib.aclosing(follow(sub, backlog, after, self.rt.settled())) as batches:
+                del backlog
+                async for batch in batches:
+                    if batch:
+                        yield b"".join([frame(e) for e in batch])
+                        last = batch[-1].id
+                    else:
+                        yield b": keep-alive\n\n"
+            yield b"event: dropped\ndata: " + encode({"resume_after": last}) + b"\n\n"
         finally:
             self.hub.unsubscribe(sub)
 
@@ -579,7 +567,6 @@ def _world_param(req: Request) -> str:
     return world
 
 
-_BACKLOG_PIECE = 128  # events per backlog write: about 32 KiB, under the transport's high-water mark
 
 
 def key_of(header: bytes | None) -> bytes:
