@@ -77,7 +77,7 @@ BACKLOG_PIECE = 128
 
 async def follow(
     sub: Subscriber, backlog: list[Event], after: int, settled: Awaitable[None] | None
-) -> AsyncGenerator[list[Event]]:
+) -> AsyncGenerator[list[Event], None]:
     """What one subscriber is sent (an SSE stream or a WebSocket session), in batches, each event once.
 
     First, once `settled` (the engine's state is durable) is done, the `backlog` in pieces of
