@@ -86,6 +86,13 @@ def test_cairn_has_no_import_cycle() -> None:
     assert cycles(import_graph(PACKAGE)) == []
 
 
+def test_net_imports_no_wiring_module() -> None:
+    # The server is handed the runtime it serves: the transport does not choose the store.
+    wiring = {"cairn.bootstrap", "cairn.cli", "cairn.distributed"}
+    graph = import_graph(PACKAGE)
+    assert {m: sorted(graph[m] & wiring) for m in graph if m.startswith("cairn.net") and graph[m] & wiring} == {}
+
+
 def test_the_check_finds_a_cycle(tmp_path: Path) -> None:
     # The check must be able to fail: a deferred import, a relative one and a TYPE_CHECKING one
     # each close a cycle in a small fake package.
