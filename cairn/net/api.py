@@ -567,8 +567,6 @@ def _world_param(req: Request) -> str:
     return world
 
 
-
-
 def key_of(header: bytes | None) -> bytes:
     """The key in a verified `Authorization: Bearer <key>` value, as the per-key limits count it."""
     return header[7:].strip() if header else b""
