@@ -1,4 +1,4 @@
-"""Wiring: read config, build the worlds, the engine and the store, and run the clock.
+"""The runtime: build the worlds, the engine and the store from the config, and run the clock.
 
 `Runtime` is what the transports and the demo call. A write goes: engine decides (sync, no await)
 → records queued on the journal → the reply waits until its records are durable.
@@ -380,12 +380,3 @@ class Runtime:
             if not self.failed.is_set():
                 raise  # a journal failure was logged when it happened
 
-
-def make_runtime(cfg: configmod.Config) -> Runtime:
-    """The runtime for `store.kind`: embedded (one process) or redis (several nodes). The Redis
-    runtime and its client are imported only when configured (a faster start without them)."""
-    if cfg.store.kind == "redis":
-        from cairn.distributed import RedisRuntime
-
-        return RedisRuntime(cfg)
-    return Runtime(cfg)

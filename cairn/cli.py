@@ -42,20 +42,22 @@ def _read_spec(path: str) -> Any:
 # ---- commands -------------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
     from cairn import malloc
+    from cairn.bootstrap import make_runtime
     from cairn.net.server import serve
 
     malloc.limit_arenas()  # before any thread starts (docs/operations.md, Memory)
     cfg = _load_config(args)
-    return serve(cfg, profile=args.profile)
+    return serve(cfg, make_runtime, profile=args.profile)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from cairn.bootstrap import make_runtime
     from cairn.net.server import run_demo
 
     cfg = _load_config(args)
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="cairn-demo-")
     cfg.server = msgspec.structs.replace(cfg.server, data_dir=data_dir)
-    return run_demo(cfg, players=args.players, seconds=args.seconds, live=not args.plain)
+    return run_demo(cfg, make_runtime, players=args.players, seconds=args.seconds, live=not args.plain)
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ import msgspec
 from cairn import config as configmod
 from cairn.app import Runtime
 from cairn.core import records as rec
-from cairn.core.engine import Engine, Outcome
+from cairn.core.engine import Engine, Outcome, TimerKind
 from cairn.core.errors import CairnError, GrantNotFound, HuntExists, HuntNotActive, HuntNotFound, StoreUnavailable
 from cairn.core.records import Acked, AnyRecord, Claimed, HuntCreated, HuntEnded, HuntStarted, Settled
 from cairn.store.redis import INDEX, RECURRING, WORLDS, RedisStore, hunt_keys, sid
@@ -169,20 +169,20 @@ class CacheEngine(Engine):
             h = self.hunts.get(hunt_id)
             if h is None or h.ended is not None:
                 continue
-            if kind == 3:
+            if kind == TimerKind.ESCALATE:
                 self._escalate(h, due)
                 continue
             if not self.leading:
                 later.append(item)
                 continue
             recs: list[AnyRecord] = []
-            if kind == 0 and h.started is None:
+            if kind == TimerKind.START and h.started is None:
                 recs = [HuntStarted(self._next_seq(), due, self._event_id(due), hunt_id)]
-            elif kind == 1:
+            elif kind == TimerKind.SETTLE:
                 t = h.treasures[n - 1]
                 if t.state == "open" and t.window_ends <= now:
                     _, recs = self.deferred(lambda eng, t=t: eng._settle(t, t.window_ends))
-            elif kind == 2:
+            elif kind == TimerKind.END:
                 self.defer = []
                 try:
                     self._end(h, due, "time")

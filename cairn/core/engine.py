@@ -12,7 +12,8 @@ import heapq
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from enum import IntEnum
+from typing import Any, NamedTuple, NoReturn
 
 import msgspec
 
@@ -66,6 +67,15 @@ EMPTY_WORLD_TAGS = ("surface", "cave", "underwater")
 SWEEP_STEP = 4096  # players (and hint entries) looked at per `tick` when forgetting idle ones
 
 
+class TimerKind(IntEnum):
+    """What a timer in `Engine.timers` does when it falls due. Equal times pop in this order."""
+
+    START = 0  # the hunt starts
+    SETTLE = 1  # a treasure's bounty window closes
+    END = 2  # the hunt's time is up
+    ESCALATE = 3  # the hint escalation steps up
+
+
 class Limits(msgspec.Struct, frozen=True):
     max_speed: float = 100.0  # blocks per second without teleport
     dig_rate: float = 10.0  # digs per second per player (token bucket)
@@ -88,14 +98,13 @@ class Outcome(NamedTuple):
 NONE_LEFT = Outcome({"hint": {}, "next_hint_in": 0, "none_left": True}, (), 0)
 #: The reply to a miss, by temperature band: shared, since replies are never mutated.
 MISSES = tuple(Outcome({"result": "miss", "temperature": band}, (), 0) for band in hints.TEMPERATURES)
-# A treasure found in `around` is at most NEAR away, inside the warm band: its squared distance
-# against these squared limits gives `hints.temperature_band` of its distance, with no square root.
+# A treasure found in `around` is at most NEAR away: the band of its squared distance is one index
+# in this table (`hints.bands_by_d2`), the same band as `hints.temperature_band` of its distance.
 _NEAR2 = NEAR * NEAR
+_NEAR_BANDS = hints.bands_by_d2(_NEAR2)
 # The dig path's constants as plain globals (one lookup each, not two).
 _TILE_SHIFT, _TILE_MASK, _NEAR_FLAG = hints.TILE_SHIFT, hints.TILE - 1, hints.NEAR_FLAG
 _dist = math.dist
-_BURNING2, _HOT2 = (int(limit) ** 2 for limit, _ in hints.TEMPERATURE_BANDS[:2])
-assert hints.TEMPERATURE_BANDS[2][0] >= NEAR and hints.TEMPERATURES[:3] == ("burning", "hot", "warm")
 
 
 class Plan(NamedTuple):
@@ -409,7 +418,7 @@ class Engine:
         self.live_treasures: dict[str, LiveTreasures] = {w: LiveTreasures() for w in worlds}
         self.world_version: dict[str, int] = {}
         self.registered: dict[str, WorldAdded] = {}  # worlds registered at runtime (not in the config)
-        self.timers: list[tuple[float, int, str, int]] = []  # (due, kind, hunt, n); kinds below
+        self.timers: list[tuple[float, TimerKind, str, int]] = []  # (due, kind, hunt, n)
         self.events = events if events is not None else EventLog()
         self.quiet_through = 0  # replay builds no events for records up to this seq
         self.recurring: dict[str, tuple[HuntSpec, Recurring, Cron]] = {}
@@ -553,6 +562,15 @@ class Engine:
         self._apply(rec)
         return Outcome({"world": world, "created": True}, (rec,), rec.seq)
 
+    def replace_sites(self, world: str, sites: SiteSet) -> None:
+        """Give a known world new sites (an upload). Live hunts keep their treasures: their positions
+        live in the hunts, not in the SiteSet. Bumping the version makes a placement computed
+        against the old sites plan again."""
+        if world not in self.worlds:
+            raise WorldNotFound(f"no world {world!r}", field="world")
+        self.worlds[world] = sites
+        self.world_version[world] = self.world_version.get(world, 0) + 1
+
     def world_users(self, world: str, now: float) -> list[str]:
         """The hunts that keep `world` in use: live or scheduled ones, and recurring specs."""
         users = [h.id for h in self.hunts.values() if h.world == world and h.ended is None and now < h.ends_at]
@@ -687,7 +705,7 @@ class Engine:
                     best = d
         if not near:  # a miss: the common case
             if best <= _NEAR2:
-                return MISSES[0 if best <= _BURNING2 else 1 if best <= _HOT2 else 2]
+                return MISSES[_NEAR_BANDS[best]]
             return Outcome({"result": "miss", "temperature": self._temperature(h, player, at)}, NOTHING, 0)
         if len(near) > 1:
             near.sort(key=lambda t: (dist2(t.pos, at), t.n))
@@ -758,7 +776,7 @@ class Engine:
                 if d < best:
                     best = d
         if best <= _NEAR2:
-            return hints.TEMPERATURES[0 if best <= _BURNING2 else 1 if best <= _HOT2 else 2]
+            return hints.TEMPERATURES[_NEAR_BANDS[best]]
         i = h.field.nearest(at, mine)
         return "cold" if i is None else hints.temperature_band(hdist(at, h.treasures[i].pos))
 
@@ -811,17 +829,9 @@ class Engine:
         last = p.last_pos
         if last is not None and not teleport:
             dt = now - p.last_t
+            # The movement rule; `positions` inlines the same expression (both are hot paths).
             if _dist(pos, last) > (self._max_speed * dt + self._slack if dt > 0.0 else self._slack):
-                p.flags += 1
-                self.emit("anticheat.flagged", hunt, now, {
-                    "player": player, "reason": "implausible_movement",
-                    "distance": round(math.sqrt(dist2(last, pos)), 1), "seconds": round(now - p.last_t, 3),
-                })  # fmt: skip
-                raise ImplausibleMovement(
-                    f"moved {math.sqrt(dist2(last, pos)):.1f} blocks in {max(0.0, now - p.last_t):.3f}s "
-                    f"(max_speed {self.limits.max_speed:g} blocks/s)",
-                    field="pos",
-                )
+                self._flag_movement(player, p, last, pos, now, hunt)
         p.last_pos = pos
         p.last_t = now
         if not dig:
@@ -836,6 +846,19 @@ class Engine:
             raise RateLimited(f"more than {rate:g} digs per second", retry_after=round((1.0 - tokens) / rate, 3))
         p.tokens = tokens - 1.0
         return p
+
+    def _flag_movement(self, player: str, p: Player, last: Pos, pos: Pos, now: float, hunt: str) -> NoReturn:
+        """A move broke the movement rule: count it, emit `anticheat.flagged`, refuse the position."""
+        p.flags += 1
+        self.emit("anticheat.flagged", hunt, now, {
+            "player": player, "reason": "implausible_movement",
+            "distance": round(math.sqrt(dist2(last, pos)), 1), "seconds": round(now - p.last_t, 3),
+        })  # fmt: skip
+        raise ImplausibleMovement(
+            f"moved {math.sqrt(dist2(last, pos)):.1f} blocks in {max(0.0, now - p.last_t):.3f}s "
+            f"(max_speed {self.limits.max_speed:g} blocks/s)",
+            field="pos",
+        )
 
     def claim_view(self, c: Claimed) -> dict[str, Any]:
         return {
@@ -880,6 +903,7 @@ class Engine:
             raise UnknownWorld(f"world {world!r} is not configured", field="world")
         lim = self.limits
         players = self.players
+        max_speed, slack = self._max_speed, self._slack
         errors: list[dict[str, Any]] | None = None
         new = 0
         for i, (player, pos, teleport) in enumerate(updates):
@@ -887,12 +911,14 @@ class Engine:
             if p is None:
                 new += 1
                 continue
-            if p.last_pos is None or teleport:
+            last = p.last_pos
+            if last is None or teleport:
                 continue
-            allowed = lim.max_speed * max(0.0, now - p.last_t) + lim.movement_slack
-            if dist2(p.last_pos, pos) > allowed * allowed:
+            dt = now - p.last_t
+            # The movement rule of `_move`, inlined: most updates pass it, and a call each would show.
+            if _dist(pos, last) > (max_speed * dt + slack if dt > 0.0 else slack):
                 try:
-                    self._move(player, pos, False, now, "")
+                    self._flag_movement(player, p, last, pos, now, "")
                 except ImplausibleMovement as e:
                     at = i if index is None else index[i]
                     e.field = f"updates[{at}].pos"
@@ -1012,17 +1038,17 @@ class Engine:
             h = self.hunts.get(hunt_id)
             if h is None or h.ended is not None:
                 continue
-            if kind == 0 and h.started is None:
+            if kind == TimerKind.START and h.started is None:
                 rec = HuntStarted(self._next_seq(), due, self._event_id(due), hunt_id)
                 self._apply(rec)
                 records.append(rec)
-            elif kind == 1:
+            elif kind == TimerKind.SETTLE:
                 t = h.treasures[n - 1]
                 if t.state == "open" and t.window_ends <= now:
                     records.append(self._settle(t, t.window_ends))
-            elif kind == 2:
+            elif kind == TimerKind.END:
                 records.extend(self._end(h, due, "time"))
-            elif kind == 3:
+            elif kind == TimerKind.ESCALATE:
                 self._escalate(h, due)
         return records
 
@@ -1033,7 +1059,7 @@ class Engine:
             self.emit("hint.escalated", h.id, due, {"step": step, "of": hints.DEFAULT_STEPS})
         nxt = hints.next_escalation_at(due, h.starts_at, h.solve_by)
         if nxt is not None and nxt < h.ends_at:
-            heapq.heappush(self.timers, (nxt, 3, h.id, 0))
+            heapq.heappush(self.timers, (nxt, TimerKind.ESCALATE, h.id, 0))
 
     # ---- the one way state changes --------------------------------------------------------------
     def _apply(self, rec: AnyRecord) -> None:
@@ -1061,8 +1087,8 @@ class Engine:
             h = Hunt(rec, spec, placement.placement_key(self.secret, spec))
             self.hunts[rec.hunt] = h
             self._live(h.world).add(rec.pos)
-            heapq.heappush(self.timers, (rec.starts_at, 0, rec.hunt, 0))
-            heapq.heappush(self.timers, (rec.ends_at, 2, rec.hunt, 0))
+            heapq.heappush(self.timers, (rec.starts_at, TimerKind.START, rec.hunt, 0))
+            heapq.heappush(self.timers, (rec.ends_at, TimerKind.END, rec.hunt, 0))
             if rec.starts_at > rec.at:
                 self._emit(rec.ev, "hunt.scheduled", h.id, rec.at, {"starts_at": rfc3339(rec.starts_at)})
         elif isinstance(rec, HuntStarted):
@@ -1075,7 +1101,7 @@ class Engine:
                     prox.add(t.id, h.id, t.pos, radius)
             nxt = hints.next_escalation_at(rec.at, h.starts_at, h.solve_by)
             if nxt is not None and nxt < h.ends_at:
-                heapq.heappush(self.timers, (nxt, 3, h.id, 0))
+                heapq.heappush(self.timers, (nxt, TimerKind.ESCALATE, h.id, 0))
             self._emit(
                 rec.ev, "hunt.started", h.id, rec.at, {"ends_at": rfc3339(h.ends_at), "treasures": len(h.treasures)}
             )
@@ -1135,7 +1161,7 @@ class Engine:
         elif t.state == "hidden":
             t.state = "open"
             t.window_ends = rec.at + h.window
-            heapq.heappush(self.timers, (t.window_ends, 1, h.id, t.n))
+            heapq.heappush(self.timers, (t.window_ends, TimerKind.SETTLE, h.id, t.n))
 
     def _apply_settled(self, rec: Settled) -> None:
         h = self.hunts[rec.hunt]

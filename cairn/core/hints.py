@@ -70,6 +70,13 @@ def temperature_band(hdist: float) -> str:
     return COLD
 
 
+def bands_by_d2(limit2: int) -> bytes:
+    """A table of the bands of squared horizontal distances: byte `d2` (0 to `limit2`) is the index in
+    `TEMPERATURES` of the band of an integer squared distance `d2`, the same as `temperature_band` of
+    its square root. A hot path decides a band with one index: no square root, no comparisons."""
+    return np.searchsorted(_BAND_LIMITS2, np.arange(limit2 + 1, dtype=np.int64), side="left").astype(np.uint8).tobytes()
+
+
 def vertical_word(dy: int) -> str:
     """Where the treasure is relative to the player, with `dy = treasure.y - player.y`.
 

@@ -8,6 +8,7 @@ Errors are mapped to the wire in one place, `on_error`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import ipaddress
 import logging
@@ -33,7 +34,7 @@ from cairn.core.spec import convert_spec, validation_error
 from cairn.net import schemas
 from cairn.net.auth import Keys
 from cairn.net.http import Request, Response, Router, Stream
-from cairn.net.hub import Hub
+from cairn.net.hub import Hub, follow
 from cairn.net.metrics import BUCKETS, Metrics
 from cairn.net.quota import DIG, HINT, NEW_PLAYER, KeyQuotas
 
@@ -467,10 +468,7 @@ class Api:
             if world not in eng.worlds:  # retired while the body was parsed: its sites go with it
                 uploaded_pack_path(self.rt.data_dir, world).unlink(missing_ok=True)
                 raise UnknownWorld(f"world {world!r} was retired during the upload", field="world")
-            # Live hunts keep their treasures: their positions live in the hunts, not in the SiteSet.
-            # Bumping the version makes a placement computed against the old sites plan again.
-            eng.worlds[world] = sites
-            eng.world_version[world] = eng.world_version.get(world, 0) + 1
+            eng.replace_sites(world, sites)
         log.info("world %s: %d sites uploaded", world, len(sites))
         return encode(info)
 
@@ -504,28 +502,15 @@ class Api:
             if not complete:
                 yield b"event: gap\ndata: " + encode({"after": after}) + b"\n\n"
             last = after
-            waiter = self.rt.settled()  # the backlog may hold events of records not yet durable
-            if waiter is not None:
-                await waiter
-            # The backlog goes out in pieces, each written only once the client has drained the
-            # last (the transport's flow control), as live events are: a client that does not
-            # read holds one piece, not the whole backlog.
-            for i in range(0, len(backlog), _BACKLOG_PIECE):
-                piece = backlog[i : i + _BACKLOG_PIECE]
-                yield b"".join([frame(e) for e in piece])
-                last = piece[-1].id
-            del backlog
-            while True:
-                evs = await sub.get(15.0)
-                fresh = [e for e in evs if e.id > last]
-                if fresh:
-                    yield b"".join([frame(e) for e in fresh])
-                    last = fresh[-1].id
-                elif sub.dropped:
-                    yield b"event: dropped\ndata: " + encode({"resume_after": last}) + b"\n\n"
-                    return
-                elif not evs:
-                    yield b": keep-alive\n\n"
+            async with contextlib.aclosing(follow(sub, backlog, after, self.rt.settled())) as batches:
+                del backlog
+                async for batch in batches:
+                    if batch:
+                        yield b"".join([frame(e) for e in batch])
+                        last = batch[-1].id
+                    else:
+                        yield b": keep-alive\n\n"
+            yield b"event: dropped\ndata: " + encode({"resume_after": last}) + b"\n\n"
         finally:
             self.hub.unsubscribe(sub)
 
@@ -580,9 +565,6 @@ def _world_param(req: Request) -> str:
     if not schemas.world_ok(world):
         raise ValidationError("a world id is 1-64 characters of [A-Za-z0-9_.:-]", field="world")
     return world
-
-
-_BACKLOG_PIECE = 128  # events per backlog write: about 32 KiB, under the transport's high-water mark
 
 
 def key_of(header: bytes | None) -> bytes:

@@ -10,7 +10,9 @@ The transport knows nothing about Cairn. The app registers handlers on a `Router
   sent as `text/event-stream`), or any plain result, e.g. an error before streaming starts.
   It runs as a task; a client disconnect cancels it and closes the iterator.
 - A WebSocket endpoint (`add_websocket`) is `async def handler(ws)` or a sync
-  `WebSocketEndpoint`; see `cairn.net.websocket`.
+  `WebSocketEndpoint`; see `cairn.net.websocket`. The server speaks WebSocket through the
+  `Upgrade` it is given (`HttpServer(upgrade=cairn.net.websocket.UPGRADE)`), so this module
+  does not import that one.
 - Exceptions from handlers go to `on_error(exc) -> Response | None`. None, or an exception
   from `on_error` itself, gives a 500 `internal` and a logged traceback.
 
@@ -38,14 +40,11 @@ from dataclasses import dataclass, fields
 from email.utils import formatdate
 from http import HTTPStatus
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl, unquote
 
 import httptools
 import msgspec
-
-if TYPE_CHECKING:
-    from cairn.net.websocket import WebSocketHandler
 
 __all__ = [
     "FlowControl",
@@ -488,6 +487,7 @@ class Router:
         self._root = _Node()
         self._cache: dict[str, tuple[dict[str, Route], dict[str, str]]] = {}
         self._targets: dict[bytes, _Target] = {}
+        self.websockets = False  # a WebSocket endpoint is registered
 
     def add(
         self,
@@ -513,8 +513,10 @@ class Router:
             raise ValueError(f"max_body must be positive, got {max_body}")
         self._add(method, pattern, Route(method, pattern, handler, kind, max_body, head, spool))
 
-    def add_websocket(self, pattern: str, handler: WebSocketHandler) -> None:
-        """Register a WebSocket endpoint: `async def handler(ws)` or a `WebSocketEndpoint`."""
+    def add_websocket(self, pattern: str, handler: Any) -> None:
+        """Register a WebSocket endpoint: `async def handler(ws)` or a `WebSocketEndpoint`
+        (`cairn.net.websocket.WebSocketHandler`); the server needs an `Upgrade` to serve it."""
+        self.websockets = True
         self._add("GET", pattern, Route("GET", pattern, handler, _WEBSOCKET, None))
 
     def _add(self, method: str, pattern: str, route: Route) -> None:
@@ -1554,8 +1556,6 @@ class HttpProtocol(asyncio.Protocol):
         if self._plain_again is not None:
             self._serve_plain(trailing)  # an offer we ignored: the same request, as HTTP/1.1
             return
-        from cairn.net import websocket
-
         pending, self._ws_pending = self._ws_pending, None
         self._halted = True
         if pending is None:
@@ -1567,7 +1567,9 @@ class HttpProtocol(asyncio.Protocol):
                 self._update_reading()
             return
         req, route = pending
-        accepted = websocket.handshake(req.headers)
+        upgrade = self._server.upgrade
+        assert upgrade is not None  # start() refuses WebSocket routes without one
+        accepted = upgrade.handshake(req.headers)
         if isinstance(accepted, Response):
             self._reply(accepted, _LINGER)
             return
@@ -1578,7 +1580,7 @@ class HttpProtocol(asyncio.Protocol):
         self._server._drop_conn(self)
         if self._reading_paused:
             self._transport.resume_reading()
-        websocket.WebSocket(self._server, req, route.handler).attach(self._transport, accepted, trailing)
+        upgrade.attach(self._server, req, route.handler, self._transport, accepted, trailing)
 
 
 async def _answer_later(res: Response, delay: float) -> Response:
@@ -1612,6 +1614,22 @@ def _absolute_form(url: bytes) -> tuple[bytes, bytes]:
 # The server
 
 
+class Upgrade(Protocol):
+    """How the server turns an upgrade request into a WebSocket. It is injected
+    (`HttpServer(upgrade=cairn.net.websocket.UPGRADE)`) so that HTTP does not import WebSocket."""
+
+    def handshake(self, headers: dict[str, str]) -> bytes | Response:
+        """The 101 response to send, or the error to answer."""
+        ...
+
+    def attach(
+        self, server: HttpServer, request: Request, handler: Any, transport: asyncio.Transport,
+        accepted: bytes, trailing: bytes,
+    ) -> None:  # fmt: skip
+        """Take over `transport` after the handshake accepted the upgrade."""
+        ...
+
+
 class HttpServer:
     """Serves a `Router` on one TCP port; `shutdown()` drains it in a fixed order."""
 
@@ -1620,8 +1638,10 @@ class HttpServer:
         router: Router,
         config: ServerConfig | None = None,
         on_error: Callable[[Exception], Response | None] | None = None,
+        upgrade: Upgrade | None = None,
     ) -> None:
         self.router = router
+        self.upgrade = upgrade
         self.config = config or ServerConfig()
         self.on_error = on_error
         self.port = 0
@@ -1655,6 +1675,8 @@ class HttpServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on host:port; port 0 picks a free port, exposed as `.port`."""
+        if self.router.websockets and self.upgrade is None:
+            raise ValueError("the router has WebSocket endpoints but the server was given no upgrade")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: HttpProtocol(self), host, port, backlog=self.config.backlog, reuse_address=True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncGenerator, Awaitable
 
 import msgspec
 
@@ -66,6 +67,44 @@ class Subscriber:
         out = list(self.queue)
         self.queue.clear()
         return out
+
+
+#: Seconds a subscriber waits for events before `follow` yields an empty batch (a keep-alive).
+IDLE = 15.0
+#: Backlog events per batch: about 32 KiB of SSE, under the transport's high-water mark.
+BACKLOG_PIECE = 128
+
+
+async def follow(
+    sub: Subscriber, backlog: list[Event], after: int, settled: Awaitable[None] | None
+) -> AsyncGenerator[list[Event], None]:
+    """What one subscriber is sent (an SSE stream or a WebSocket session), in batches, each event once.
+
+    First, once `settled` (the engine's state is durable) is done, the `backlog` in pieces of
+    `BACKLOG_PIECE`: each is sent only once the client has drained the last (flow control), so a
+    client that does not read holds one piece, not the whole backlog. Then the live events with
+    ids after the last sent, as they come. An empty batch means `IDLE` seconds passed with none.
+    It ends once the subscriber was dropped and its queue is drained: the client resumes after
+    the last id sent (or `after`).
+    """
+    if settled is not None:
+        await settled
+    last = after
+    for i in range(0, len(backlog), BACKLOG_PIECE):
+        piece = backlog[i : i + BACKLOG_PIECE]
+        last = piece[-1].id
+        yield piece
+    del backlog
+    while True:
+        evs = await sub.get(IDLE)
+        fresh = [e for e in evs if e.id > last]
+        if fresh:
+            last = fresh[-1].id
+            yield fresh
+        elif not evs:
+            if sub.dropped:
+                return
+            yield fresh
 
 
 class Hub:

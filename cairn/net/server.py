@@ -23,9 +23,9 @@ import uvloop
 
 from cairn import config as configmod
 from cairn import malloc
-from cairn.app import Runtime, make_runtime
+from cairn.app import Runtime
 from cairn.log import JsonLines as _JsonLines
-from cairn.net import http
+from cairn.net import http, websocket
 from cairn.net.api import Api
 from cairn.net.auth import Keys, check_env
 from cairn.net.hub import Hub
@@ -38,6 +38,8 @@ log = logging.getLogger("cairn")
 
 JsonLines = _JsonLines  # one JSON object per log line (cairn/log.py)
 EXIT_JOURNAL_FAILED = 75  # EX_TEMPFAIL: a supervisor should start Cairn again
+# Builds the runtime for a config; the composition root (`cairn.bootstrap`) passes it in.
+MakeRuntime = Callable[[configmod.Config], Runtime]
 
 
 def setup_logging() -> None:
@@ -89,7 +91,7 @@ def build_router(api: Api) -> tuple[http.Router, Any]:
 class Service:
     """A running engine with its HTTP server."""
 
-    def __init__(self, cfg: configmod.Config) -> None:
+    def __init__(self, cfg: configmod.Config, make_runtime: MakeRuntime) -> None:
         self.cfg = cfg
         check_env(os.environ, cfg.server.host)  # before anything starts: a weak key is a configuration error
         self.rt: Runtime = make_runtime(cfg)
@@ -118,7 +120,7 @@ class Service:
             first_request_timeout=s.first_request_timeout, trusted_addresses=tuple(s.trusted_proxies),
             auth_failures_slow=s.auth_failures_slow, auth_failures_close=s.auth_failures_close,
         )  # fmt: skip
-        self.server = http.HttpServer(router, tcfg, on_error=api.on_error)
+        self.server = http.HttpServer(router, tcfg, on_error=api.on_error, upgrade=websocket.UPGRADE)
         self.server.on_quiet = release_memory
         tune_gc()
         await self.server.start(s.host, s.port)
@@ -196,10 +198,10 @@ def raise_fd_limit(want: int) -> None:
                     "raise it (ulimit -n, LimitNOFILE=) or lower server.max_connections", soft, want)  # fmt: skip
 
 
-def serve(cfg: configmod.Config, profile: str | None = None) -> int:
+def serve(cfg: configmod.Config, make_runtime: MakeRuntime, profile: str | None = None) -> int:
     setup_logging()
     raise_fd_limit(cfg.server.max_connections)
-    svc = Service(cfg)
+    svc = Service(cfg, make_runtime)
     with profiled(profile):
         code = uvloop.run(run_until_signal(svc))
     if profile:
@@ -207,7 +209,9 @@ def serve(cfg: configmod.Config, profile: str | None = None) -> int:
     return code
 
 
-def run_demo(cfg: configmod.Config, players: int = 40, seconds: float = 0, live: bool = True) -> int:
+def run_demo(
+    cfg: configmod.Config, make_runtime: MakeRuntime, players: int = 40, seconds: float = 0, live: bool = True
+) -> int:
     """Serve, create a sample hunt, and drive simulated players through the real HTTP API."""
     from cairn.demo import Board, demo_spec, play, show
     from cairn.net.client import HttpClient
@@ -245,5 +249,5 @@ def run_demo(cfg: configmod.Config, players: int = 40, seconds: float = 0, live:
             await admin.close()
             await game.close()
 
-    uvloop.run(run_until_signal(Service(cfg), drive))
+    uvloop.run(run_until_signal(Service(cfg, make_runtime), drive))
     return 0

@@ -23,6 +23,7 @@ from cairn.core.errors import CairnError, Unauthorized, ValidationError
 from cairn.net import schemas
 from cairn.net.api import Api, key_of, loose_positions, wire_error
 from cairn.net.http import Router
+from cairn.net.hub import follow
 from cairn.net.websocket import ConnectionClosed
 
 log = logging.getLogger("cairn.session")
@@ -147,26 +148,18 @@ class Session:
             self.sub = None
 
     async def _push(self, backlog: list[Any], after: int, binary: bool) -> None:
-        sub, last = self.sub, after
-        waiter = self.api.rt.settled()  # the backlog may hold events of records not yet durable
-        if waiter is not None:
-            try:
-                await waiter
-            except CairnError:
-                return  # the journal failed: the process is stopping
-        for e in backlog:
-            await self.send({"event": e}, binary)
-            last = e.id
-        while True:
-            evs = await sub.get(15.0)
-            for e in evs:
-                if e.id > last:
-                    await self.send({"event": e}, binary)
-                    last = e.id
-            if sub.dropped and not evs:
-                await self.send({"dropped": {"resume_after": last}}, binary)
-                return
-
+        assert self.sub is not None
+        last = after
+        try:
+            async with contextlib.aclosing(follow(self.sub, backlog, after, self.api.rt.settled())) as batches:
+                del backlog
+                async for batch in batches:
+                    for e in batch:
+                        await self.send({"event": e}, binary)
+                        last = e.id
+        except CairnError:
+            return  # the journal failed: the process is stopping
+        await self.send({"dropped": {"resume_after": last}}, binary)
 
 def _convert_op(raw: Any) -> Any:
     if not isinstance(raw, dict):

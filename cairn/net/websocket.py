@@ -33,7 +33,7 @@ from wsproto.utilities import LocalProtocolError, generate_accept_token
 
 from cairn.net.http import FlowControl, HttpServer, Request, Response, error_response
 
-__all__ = ["ConnectionClosed", "WebSocket", "WebSocketEndpoint", "WebSocketHandler", "handshake"]
+__all__ = ["UPGRADE", "ConnectionClosed", "WebSocket", "WebSocketEndpoint", "WebSocketHandler", "handshake"]
 
 log = logging.getLogger("cairn.net.websocket")
 
@@ -489,3 +489,21 @@ class WebSocket(asyncio.Protocol):
         if self._flow.paused:
             deadline = min(deadline, self._flow.paused_at + config.send_timeout)
         self._arm(min(deadline, now + self._server._tick))
+
+
+class _Upgrade:
+    """The WebSocket upgrade the server is given (`cairn.net.http.Upgrade`)."""
+
+    __slots__ = ()
+
+    def handshake(self, headers: dict[str, str]) -> bytes | Response:
+        return handshake(headers)
+
+    def attach(
+        self, server: HttpServer, request: Request, handler: Any, transport: asyncio.Transport,
+        accepted: bytes, trailing: bytes,
+    ) -> None:  # fmt: skip
+        WebSocket(server, request, handler).attach(transport, accepted, trailing)
+
+
+UPGRADE: Final = _Upgrade()

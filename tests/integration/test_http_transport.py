@@ -19,7 +19,7 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessag
 from wsproto.utilities import generate_accept_token
 
 from cairn.net.http import HttpServer, Request, Router, ServerConfig, Stream
-from cairn.net.websocket import ConnectionClosed, WebSocket, WebSocketEndpoint
+from cairn.net.websocket import UPGRADE, ConnectionClosed, WebSocket, WebSocketEndpoint
 
 
 def run(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
@@ -33,7 +33,7 @@ def run(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
 
 @contextlib.asynccontextmanager
 async def serving(router: Router, **config: Any) -> AsyncIterator[HttpServer]:
-    server = HttpServer(router, ServerConfig(**config))
+    server = HttpServer(router, ServerConfig(**config), upgrade=UPGRADE)
     await server.start("127.0.0.1", 0)
     try:
         yield server
@@ -347,7 +347,7 @@ async def test_websocket_handler_sees_close_and_request() -> None:
 @run
 async def test_graceful_shutdown_finishes_an_in_flight_request() -> None:
     r = basic_router()
-    server = HttpServer(r, ServerConfig())
+    server = HttpServer(r, ServerConfig(), upgrade=UPGRADE)
     await server.start("127.0.0.1", 0)
     idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", server.port)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -380,7 +380,7 @@ async def test_shutdown_ends_streams_and_websockets_politely() -> None:
     r = basic_router()
     r.add("GET", "/v1/events", events, stream=True)
     r.add_websocket("/ws", echo)
-    server = HttpServer(r, ServerConfig())
+    server = HttpServer(r, ServerConfig(), upgrade=UPGRADE)
     await server.start("127.0.0.1", 0)
     sse_reader, sse_writer = await asyncio.open_connection("127.0.0.1", server.port)
     sse_writer.write(get("/v1/events"))
@@ -397,3 +397,12 @@ async def test_shutdown_ends_streams_and_websockets_politely() -> None:
     assert server.connections == 0
     sse_writer.close()
     ws.writer.close()
+
+
+@run
+async def test_a_server_without_an_upgrade_refuses_websocket_routes_at_start() -> None:
+    # HTTP does not import WebSocket: the upgrade is injected, and forgetting it is caught at start.
+    r = basic_router()
+    r.add_websocket("/ws", echo)
+    with pytest.raises(ValueError, match="no upgrade"):
+        await HttpServer(r, ServerConfig()).start("127.0.0.1", 0)

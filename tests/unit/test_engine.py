@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cairn.core import errors
 from cairn.core.engine import compute_plan, split_pool
@@ -284,6 +289,20 @@ def test_hunt_exists_and_stale_plan() -> None:
         create(eng, id="y")
 
 
+def test_new_sites_for_a_world_make_a_plan_against_the_old_ones_stale() -> None:
+    from cairn.core.engine import StalePlan
+
+    eng = engine()
+    inp = eng.plan_input(spec(id="x"))
+    eng.replace_sites("overworld", grid_world(step=8))
+    assert eng.worlds["overworld"] is not inp.sites
+    with pytest.raises(StalePlan):
+        eng.create_hunt(compute_plan(inp), T0)
+    create(eng, id="x")  # planned again against the new sites
+    with pytest.raises(errors.WorldNotFound):
+        eng.replace_sites("nether", grid_world())
+
+
 def test_secrecy_game_views_carry_no_positions_or_seed() -> None:
     eng = engine()
     create(eng, seed="hidden-seed")
@@ -536,3 +555,38 @@ def test_treasures_left_means_the_same_in_the_summary_and_in_hunt_ended() -> Non
     (ended,) = [e for e in eng.new_events if e.type == "hunt.ended"]
     assert summary["treasures_left"] == ended.data["treasures_left"] == 4  # never claimed: expired
     assert eng.list_hunts(T0 + 6)[0]["treasures_left"] == 4
+
+
+def test_timers_carry_named_kinds() -> None:
+    from cairn.core.engine import TimerKind
+
+    eng = engine()
+    create(eng, id="h1")
+    kinds = {kind for _, kind, _, _ in eng.timers}
+    assert {TimerKind.START, TimerKind.END} <= kinds and all(type(k) is TimerKind for k in kinds)
+    # Equal due times pop in kind order: a hunt starts before anything else due then.
+    assert sorted(TimerKind) == [TimerKind.START, TimerKind.SETTLE, TimerKind.END, TimerKind.ESCALATE]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(st.integers(-500, 500), st.integers(-64, 320), st.integers(-500, 500)),
+    st.tuples(st.integers(-60, 60), st.integers(-60, 60), st.integers(-60, 60)),
+    st.floats(-1.0, 3.0, allow_nan=False),
+)
+def test_positions_and_digs_apply_one_movement_rule(start: Any, move: Any, dt: float) -> None:
+    # The rule is inlined on both hot paths: a position update is refused exactly when the same
+    # move reported with a dig is, and exactly when it is farther than speed × time + slack.
+    to = (start[0] + move[0], start[1] + move[1], start[2] + move[2])
+    lim = {"max_speed": 10.0, "movement_slack": 8.0, "dig_rate": 1000.0, "dig_burst": 1000}
+    by_positions, by_dig = engine(**lim), engine(**lim)
+    by_positions.positions("overworld", [("p", start, False)], T0)
+    refused = bool(by_positions.positions("overworld", [("p", to, False)], T0 + dt).result["errors"])
+    by_dig.positions("overworld", [("p", start, False)], T0)
+    try:
+        by_dig._move("p", to, False, T0 + dt, "h1", True)
+        flagged = False
+    except errors.ImplausibleMovement:
+        flagged = True
+    assert refused == flagged == (math.dist(start, to) > 10.0 * max(dt, 0.0) + 8.0)
+    assert by_positions.players["p"].flags == by_dig.players["p"].flags == int(flagged)

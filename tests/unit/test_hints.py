@@ -66,6 +66,15 @@ def test_temperature_band_edges() -> None:
         assert temperature_band(d) == band, d
 
 
+def test_the_band_table_of_squared_distances_matches_temperature_band() -> None:
+    # Brute force over every squared distance up to past the last band's edge, cold included.
+    limit2 = 300 * 300
+    table = hints.bands_by_d2(limit2)
+    assert len(table) == limit2 + 1
+    for d2 in range(limit2 + 1):
+        assert TEMPERATURES[table[d2]] == temperature_band(math.sqrt(d2)), d2
+
+
 @given(st.floats(0, 1e8), st.floats(0, 1e8))
 def test_temperature_band_is_monotone_in_distance(a: float, b: float) -> None:
     lo, hi = min(a, b), max(a, b)

@@ -23,6 +23,7 @@ from cairn.net.http import (
     error_body,
     error_response,
 )
+from cairn.net.websocket import UPGRADE
 
 
 class MockTransport:
@@ -109,7 +110,7 @@ def run(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
 
 
 def connect(router: Router, on_error: Any = None, **config: Any) -> tuple[HttpProtocol, MockTransport]:
-    server = HttpServer(router, ServerConfig(**config), on_error)
+    server = HttpServer(router, ServerConfig(**config), on_error, UPGRADE)
     protocol = HttpProtocol(server)
     transport = MockTransport()
     protocol.connection_made(transport)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cairn import config
-from cairn.app import make_runtime
+from cairn.bootstrap import make_runtime
 from cairn.distributed import RedisRuntime
 
 
