@@ -861,6 +861,11 @@ class HttpProtocol(asyncio.Protocol):
         if self._queue or self._backlog:
             # The client half-closed after sending: answer what it sent, then close.
             self._halted = self._draining_close = True
+            head = self._queue[0] if self._queue else None
+            if head is not None and head.turn is not None and head.task is not None:
+                # A stream (an event stream) never ends by itself: a client that closed has left,
+                # and its subscription must not wait for the next keep-alive write to find out.
+                head.task.cancel()
             return True
         return None
 

@@ -577,6 +577,34 @@ async def test_stream_writes_chunks_and_disconnect_closes_the_generator() -> Non
 
 
 @run
+async def test_a_client_that_closes_its_side_ends_its_stream_at_once() -> None:
+    # A closed event-stream client sends FIN: its stream (and subscription) ends now, not at the
+    # next keep-alive write, which can be many seconds away.
+    closed = asyncio.Event()
+
+    async def events(req: Request) -> Stream:
+        async def gen() -> Any:
+            try:
+                yield b"retry: 1000\n\n"
+                await asyncio.sleep(3600)  # an idle stream: nothing to write for a long time
+                yield b": keep-alive\n\n"
+            finally:
+                closed.set()
+
+        return Stream(gen())
+
+    r = Router()
+    r.add("GET", "/events", events, stream=True)
+    p, t = connect(r)
+    p.data_received(get("/events"))
+    await settle()
+    assert bytes(t.buffer).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert p.eof_received() is True
+    await settle()
+    assert closed.is_set() and t.closed
+
+
+@run
 async def test_stream_handler_may_answer_with_a_plain_error() -> None:
     def events(req: Request) -> Response:
         return error_response(401, "unauthorized", "no key")
