@@ -377,8 +377,9 @@ def test_checkpoints_keep_the_wal_bounded_under_sustained_load(tmp_path: Path) -
 
 
 def test_close_while_checkpointing_does_not_hang(tmp_path: Path) -> None:
-    async def main() -> None:
-        for cycle in range(15):
+    async def main() -> int:
+        checkpoints = 0
+        for _ in range(15):
             j = started(tmp_path / "j.db", "os")
             j.CHECKPOINT_BYTES = 1  # the checkpointer runs after every commit: close races with it
             base = j.last_seq
@@ -387,9 +388,12 @@ def test_close_while_checkpointing_does_not_hang(tmp_path: Path) -> None:
                 await asyncio.sleep(0)
             await j.wait_durable(base + 40)
             await asyncio.wait_for(j.close(), 5)
-            assert j.stats()["checkpoints"] > 0, cycle
+            checkpoints += int(j.stats()["checkpoints"])
+        return checkpoints
 
-    run(main)
+    # Counted over all cycles: a cycle whose close wins the race before any checkpoint (a loaded
+    # machine, one group commit for all 40 records) still tests the close.
+    assert run(main) > 0
 
 
 # ---------------------------------------------------------------------- crash
