@@ -67,9 +67,24 @@ function ground (b, x, z) {
 function sleep (ms) { return new Promise(resolve => setTimeout(resolve, ms)) }
 async function waitChunk (b, x, z, ms = 10000) {
   const t0 = Date.now()
+  let refreshed = false
   while (!b.blockAt(new Vec3(x, 0, z))) {
+    if (!refreshed && Date.now() - t0 > 3000) {
+      refreshed = true
+      await refreshChunks(b)
+    }
     if (Date.now() - t0 > ms) throw new Error(`chunk of ${x},${z} not loaded`)
     await sleep(50)
+  }
+}
+// flying-squid 1.12 can lose track of which chunks a client holds and never send one again. Out of
+// view and back (two operator teleports, sent to Cairn as teleports) makes it send them afresh.
+async function refreshChunks (b) {
+  const p = b.entity.position.clone()
+  for (const to of [[p.x + 160, p.y, p.z], [p.x, p.y, p.z]]) {
+    const moved = new Promise(resolve => b.once('forcedMove', resolve))
+    b.chat(`/tp ${to[0].toFixed(2)} ${to[1].toFixed(2)} ${to[2].toFixed(2)}`)
+    await Promise.race([moved, sleep(3000)])
   }
 }
 
