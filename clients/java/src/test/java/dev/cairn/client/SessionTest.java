@@ -142,7 +142,8 @@ class SessionTest {
             CairnSession s = own.game().blocking().session(rec);
             CairnClient.await(s.ping());
             own.kill();
-            EventsTest.awaitTrue(() -> !s.isOpen());
+            // isOpen() turns false before the listener runs (on the socket's thread): wait for both.
+            EventsTest.awaitTrue(() -> !s.isOpen() && rec.disconnects.get() > 0);
             assertEquals(1, rec.disconnects.get());
             CairnException e = assertThrows(CairnException.class, () -> CairnClient.await(s.ping()));
             assertEquals(CairnException.CLOSED, e.code());
