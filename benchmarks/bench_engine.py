@@ -67,7 +67,7 @@ async def open_bench(path: str, durability: str) -> tuple[EmbeddedStore, Engine,
     """A fresh store and engine with the bench hunt created and durable."""
     store = EmbeddedStore(path, durability)  # type: ignore[arg-type]
     eng = new_engine(world())
-    store.recover(eng)
+    store.load(eng)
     store.start(asyncio.get_running_loop())
     spots, out = create(eng, time.time())
     store.persist(out.records)
@@ -133,7 +133,7 @@ async def journal_claims(path: str, n: int) -> None:
 async def snapshot(path: str) -> None:
     eng = new_engine(world())
     store = EmbeddedStore(path, "os")
-    store.recover(eng)
+    store.load(eng)
     store.start(asyncio.get_running_loop())
     ok = await store.snapshot(eng)
     await store.close()

@@ -1,13 +1,15 @@
-"""The runtime: build the worlds, the engine and the store from the config, and run the clock.
+"""The runtime: build the worlds and the engine from the config, drive them with a store, run the clock.
 
-`Runtime` is what the transports and the demo call. A write goes: engine decides (sync, no await)
-→ records queued on the journal → the reply waits until its records are durable.
+`Runtime` is what the transports and the demo call. A write goes: the engine decides (sync, no
+await) → `commit`: the records are applied and handed to the store → the reply waits until its
+records are durable. The store is built by the composition root (`cairn/bootstrap.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -27,12 +29,12 @@ from cairn.core.events import Event
 from cairn.core.hints import Landmark
 from cairn.core.sites import SiteSet
 from cairn.core.spec import HuntSpec
-from cairn.store.embedded import EmbeddedStore
+from cairn.store.base import Store
 
 log = logging.getLogger("cairn")
 
 TICK_SECONDS = 0.1
-E = TypeVar("E", bound=Engine)
+T = TypeVar("T")
 
 
 def build_world(name: str, wc: configmod.WorldConfig, data_dir: str | Path | None = None) -> SiteSet:
@@ -86,8 +88,18 @@ def _cached_procedural(name: str, wc: configmod.WorldConfig, data_dir: Path) -> 
     try:
         for old in path.parent.glob(f"{name}.procedural-*.pack"):
             old.unlink()
-        write_pack(sites, path, meta={"world": name, "source": "procedural", "seed": wc.seed, "size": wc.size,
-                                      "density": wc.density, "generator_version": worldgen.VERSION})
+        write_pack(
+            sites,
+            path,
+            meta={
+                "world": name,
+                "source": "procedural",
+                "seed": wc.seed,
+                "size": wc.size,
+                "density": wc.density,
+                "generator_version": worldgen.VERSION,
+            },
+        )
     except OSError as e:
         log.warning("world %s: could not keep the generated sites in %s (%s)", name, path, e)
     return sites
@@ -96,24 +108,27 @@ def _cached_procedural(name: str, wc: configmod.WorldConfig, data_dir: Path) -> 
 class Runtime:
     """One engine and its store, with the clock that drives scheduled changes.
 
-    The engine applies a command's records before they are durable (the next command must see
-    them), so nothing it shows leaves the process before the records behind it are durable:
+    A command is decided by the engine and committed (`commit`): its records are applied right
+    away (the next command must see them) and handed to the store. So the engine runs ahead of the
+    store, and nothing it shows leaves the process before the records behind it are durable:
     reads wait for `settled()`, and events are held in `publish` until their records commit. If
     the journal fails, that state can never become durable: the runtime sets `failed`, and the
     server stops (fail-stop) so that a restart rebuilds the state from what the journal holds.
+
+    A reply that is a view of the state after the command (a hunt created or ended, a grant acked,
+    a recurring spec) is built by `view` once the records are applied, and sent once they are durable.
     """
 
     #: The engine runs ahead of the store (records applied before they are durable). A Redis node
     #: applies only committed records, so it needs no holding back.
     runs_ahead = True
 
-    def __init__(self, cfg: configmod.Config, data_dir: str | Path | None = None) -> None:
+    def __init__(self, cfg: configmod.Config, store: Store, data_dir: str | Path | None = None) -> None:
         self.cfg = cfg
         self.data_dir = Path(data_dir or cfg.server.data_dir)
         self.secret = configmod.secret_of(cfg, self.data_dir)
-        self.store = EmbeddedStore(
-            self.data_dir, cfg.store.durability, cfg.store.snapshot_every, on_failed=self._store_failed
-        )
+        self.store = store
+        store.on_failed = self._store_failed
         self.engine: Engine | None = None
         self.listeners: list[Callable[[list[Event]], None]] = []
         self.failed = asyncio.Event()  # the journal failed: the state is ahead of it for good
@@ -137,23 +152,29 @@ class Runtime:
         return self.engine
 
     async def start(self) -> None:
+        """Build the engine, recover it from the store, then run the clock and the hunts directory."""
         # The journal writer waits for the GIL after each fsync; a 1 ms switch interval (not 5)
         # hands it over sooner and cuts durable-reply p99 (benchmarks/RESULTS.md, Journal).
         sys.setswitchinterval(float(os.environ.get("CAIRN_SWITCH_INTERVAL", "0.001")))
-        loop = asyncio.get_running_loop()
-        engine = await self.new_engine(Engine)
-        info = await loop.run_in_executor(None, self.store.recover, engine)
+        await self.prepare()
+        engine = self.engine = await self.new_engine()
+        info = await self.store.recover(engine)
         log.info("recovered %r", info)
         await self.load_registered_worlds(engine)
         malloc.trim()  # what loading the worlds and replaying the journal freed
-        self.engine = engine
-        self.store.start(loop)
+        await self.recovered()
         await self.tick()
         await self.load_hunts_dir()
         self._ticker = asyncio.create_task(self._tick_forever())
 
-    async def new_engine(self, cls: type[E]) -> E:
-        """An empty engine of class `cls` over the configured worlds (loaded off the loop)."""
+    async def prepare(self) -> None:
+        """Before the engine is built (a Redis node waits for Redis and takes the shared secret)."""
+
+    async def recovered(self) -> None:
+        """After recovery, before the clock starts (a Redis node takes the lease and starts reading)."""
+
+    async def new_engine(self) -> Engine:
+        """An empty engine over the configured worlds (loaded off the loop)."""
         loop = asyncio.get_running_loop()
         c = self.cfg
         worlds = {}
@@ -165,7 +186,7 @@ class Runtime:
             player_idle=cl.player_idle, max_players=cl.max_players,
         )  # fmt: skip
         landmarks = [Landmark(lm.name, lm.world, (lm.pos[0], lm.pos[1], lm.pos[2])) for lm in c.landmarks]
-        return cls(self.secret, worlds, c.loot_tables(), limits, landmarks, c.boards(), c.event_log())
+        return Engine(self.secret, worlds, c.loot_tables(), limits, landmarks, c.boards(), c.event_log())
 
     async def load_hunts_dir(self) -> None:
         """Create every hunt in `hunts_dir` that does not exist yet; register every recurring spec."""
@@ -237,7 +258,7 @@ class Runtime:
         eng = self.eng
         if eng.new_events:
             events, eng.new_events = eng.new_events, []
-            if self.runs_ahead and (self._held or eng.seq > self.store.journal.durable_seq):
+            if self.runs_ahead and (self._held or eng.seq > self.store.durable_seq):
                 self._held.append((eng.seq, events))  # in order: later events wait behind earlier ones
                 if self._releaser is None:
                     self._releaser = asyncio.get_running_loop().create_task(self._release())
@@ -251,7 +272,7 @@ class Runtime:
         try:
             while held:
                 await self.store.durable(held[0][0])
-                while held and held[0][0] <= self.store.journal.durable_seq:
+                while held and held[0][0] <= self.store.durable_seq:
                     events = held.popleft()[1]
                     for fn in self.listeners:
                         fn(events)
@@ -266,7 +287,7 @@ class Runtime:
         A read awaits it before answering; it raises `journal_failed` if the journal failed.
         """
         seq = self.eng.seq
-        if not self.runs_ahead or seq <= self.store.journal.durable_seq:
+        if not self.runs_ahead or seq <= self.store.durable_seq:
             return None
         return self.store.durable(seq)
 
@@ -277,14 +298,29 @@ class Runtime:
         )  # fmt: skip
         self.failed.set()
 
-    def submit(self, out: Outcome) -> Awaitable[Any] | None:
-        """Queue an outcome's records; return an awaitable if the reply must wait for durability."""
+    def commit(self, out: Outcome) -> None:
+        """What follows deciding: apply the records at once, and hand them to the store."""
         if out.records:
+            self.eng.apply(out.records)
             self.store.persist(out.records)
+
+    def submit(self, out: Outcome) -> Awaitable[Any] | None:
+        """Commit an outcome; return an awaitable if the reply must wait for durability."""
+        self.commit(out)
         self.publish()
-        if out.wait_seq > self.store.journal.durable_seq:
+        if out.wait_seq > self.store.durable_seq:
             return self.when_durable(out.wait_seq, out.result)
         return None
+
+    async def view(self, out: Outcome, view: Callable[[], T]) -> T:
+        """Commit an outcome whose reply is `view()` of the state after its records: built once
+        they are applied (here at once, before anything else changes), returned once durable."""
+        self.commit(out)
+        self.publish()
+        result = view()
+        if out.wait_seq > self.store.durable_seq:
+            await self.store.durable(out.wait_seq)
+        return result
 
     async def when_durable(self, seq: int, result: Any) -> Any:
         """`result`, once every record up to `seq` is durable."""
@@ -303,19 +339,21 @@ class Runtime:
         A spec with a `schedule` is registered as recurring instead; its firings create hunts.
         """
         if spec.schedule is not None:
-            result: dict[str, Any] = await self.run(self.eng.register_recurring(spec, self.clock()))
+            now = self.clock()
+            out = self.eng.register_recurring(spec, now)
+            result = await self.view(out, lambda: self.eng.recurring_view(spec.id, now))
             await self.start_due_instances()
             return result
         loop = asyncio.get_running_loop()
         while True:
             inp = self.eng.plan_input(spec)
             plan = await loop.run_in_executor(self._placer, compute_plan, inp)
+            now = self.clock()
             try:
-                out = self.eng.create_hunt(plan, self.clock())
+                out = self.eng.create_hunt(plan, now)
             except StalePlan:
                 continue
-            created: dict[str, Any] = await self.run(out)
-            return created
+            return await self.view(out, functools.partial(self.eng.hunt_view, spec.id, now, reveal=True))
 
     async def start_due_instances(self) -> None:
         """Create the hunt instances that recurring specs owe now (placement off the loop)."""
@@ -339,18 +377,19 @@ class Runtime:
         return result
 
     async def ack(self, grant_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.run(self.eng.ack(grant_id, self.clock()))
-        return result
+        out = self.eng.ack(grant_id, self.clock())
+        return await self.view(out, lambda: self.eng.grant_view(grant_id))
 
     async def end_hunt(self, hunt: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.run(self.eng.end_hunt(hunt, self.clock()))
-        return result
+        now = self.clock()
+        out = self.eng.end_hunt(hunt, now)
+        return await self.view(out, lambda: self.eng.hunt(hunt).summary(now))
 
     # ---- the clock -----------------------------------------------------------------------------
     async def tick(self) -> None:
-        records = self.eng.tick(self.clock())
+        records = [r for due in self.eng.tick(self.clock()) for r in due.records]
         if records:
-            self.store.persist(records)
+            self.commit(Outcome(None, records, records[-1].seq))
         self.publish()
         if self.eng.recurring and (self._instances is None or self._instances.done()):
             self._instances = asyncio.create_task(self.start_due_instances())
@@ -379,4 +418,3 @@ class Runtime:
         except CairnError:
             if not self.failed.is_set():
                 raise  # a journal failure was logged when it happened
-

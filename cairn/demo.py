@@ -228,4 +228,3 @@ async def show(board: Board, work: Awaitable[None], live: bool = True) -> None:
             await asyncio.sleep(0.25)
         view.update(board.render())
         await task
-

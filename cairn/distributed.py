@@ -2,12 +2,13 @@
 
 Each node keeps the core `Engine` as a cache of every hunt, built from the hunts' record streams
 in Redis. A command is decided by the core, on the node, without an `await`; the records it
-makes are *not* applied to the cache yet. They are committed through an atomic script (a
-compare-and-set plus the idempotency record, see `cairn/store/redis.py`), and only a committed
-record is applied, in the stream's order. When the script says another node won (the treasure
-was taken, the window closed, the request was a replay), the node catches up with the stream and
-answers from the cache, as the core would have. Every node applies every record of every hunt in
-the same per-hunt order, so they all derive the same state, events and leaderboards.
+decides are *not* applied yet (`RedisRuntime.commit`). They are committed through an atomic script
+(a compare-and-set plus the idempotency record, see `cairn/store/redis.py`), and only a committed
+record is applied (`Engine.apply`), in the stream's order. When the script says another node won
+(the treasure was taken, the window closed, the request was a replay), the node catches up with
+the stream and answers from the cache: `taken` (with the temperature decided, which already left
+that treasure out), or the replayed claim. Every node applies every record of every hunt in the
+same per-hunt order, so they all derive the same state, events and leaderboards.
 
 Timers (hunt start and end, bounty windows) and recurring firings are run by the node holding the
 scheduler lease; its writes carry the lease's fencing token, and each hunt rejects a token older
@@ -18,23 +19,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
+import functools
 import logging
 import os
 import socket
-import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
 import msgspec
 
 from cairn import config as configmod
 from cairn.app import Runtime
 from cairn.core import records as rec
-from cairn.core.engine import Engine, Outcome, TimerKind
+from cairn.core.engine import Engine, Outcome
 from cairn.core.errors import CairnError, GrantNotFound, HuntExists, HuntNotActive, HuntNotFound, StoreUnavailable
-from cairn.core.records import Acked, AnyRecord, Claimed, HuntCreated, HuntEnded, HuntStarted, Settled
+from cairn.core.records import (
+    Acked,
+    AnyRecord,
+    Claimed,
+    HuntCreated,
+    HuntEnded,
+    HuntStarted,
+    Recurring,
+    Settled,
+    WorldAdded,
+    WorldRetired,
+)  # fmt: skip
 from cairn.store.redis import INDEX, RECURRING, WORLDS, RedisStore, hunt_keys, sid
 
 log = logging.getLogger("cairn.distributed")
@@ -43,6 +55,7 @@ POLL_SECONDS = 0.01  # how often a node reads the other nodes' records
 LEASE_TTL_MS = 3000
 LEASE_RENEW = 0.5
 ZERO = b"0-0"
+T = TypeVar("T")
 
 
 class Job:
@@ -50,7 +63,7 @@ class Job:
 
     __slots__ = ("ctx", "error", "kind", "records", "result", "task")
 
-    def __init__(self, kind: str, records: list[AnyRecord], result: Any, ctx: Any) -> None:
+    def __init__(self, kind: str, records: list[AnyRecord], result: Any, ctx: Any = None) -> None:
         self.kind = kind
         self.records = records
         self.result = result
@@ -59,183 +72,21 @@ class Job:
         self.error: BaseException | None = None
 
 
-class CacheEngine(Engine):
-    """The core engine, as a node's cache: commands defer their records until Redis accepts them."""
-
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
-        self.defer: list[AnyRecord] | None = None
-        self.jobs: dict[int, Job] = {}  # seq of a record -> its job, until persisted
-        self.timer_jobs: list[Job] = []
-        self.creating: set[str] = set()  # hunts applied here, not yet committed
-        self.leading = 0  # the scheduler lease's fencing token while this node holds it
-        self.up: Callable[[], None] = lambda: None  # raises StoreUnavailable while Redis is down
-
-    def _apply(self, rec: AnyRecord) -> None:
-        if self.defer is not None:
-            self.defer.append(rec)
-            return
-        super()._apply(rec)
-
-    def deferred(self, fn: Callable[..., Outcome], *args: Any) -> tuple[Outcome, list[AnyRecord]]:
-        """Run a core command without applying its records; returns the outcome and the records."""
-        self.defer = []
-        try:
-            out = fn(self, *args)
-        finally:
-            recs, self.defer = self.defer, None
-        return out, recs
-
-    def _job(self, kind: str, recs: list[AnyRecord], result: Any, ctx: Any) -> None:
-        job = Job(kind, recs, result, ctx)
-        for r in recs:
-            self.jobs[r.seq] = job
-
-    # ---- commands ----------------------------------------------------------------------------
-    def dig(
-        self, hunt_id: str, player: str, pos: Any, at: Any, request_id: str | None, now: float, teleport: bool = False
-    ) -> Outcome:
-        self.up()
-        if hunt_id in self.creating:
-            raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
-        out, recs = self.deferred(Engine.dig, hunt_id, player, pos, at, request_id, now, teleport)
-        if recs:
-            self._job("dig", recs, out.result, (hunt_id, player, at, request_id, now))
-        return out
-
-    def hint(
-        self, hunt_id: str, player: str, pos: Any, request_id: str | None, now: float, teleport: bool = False
-    ) -> Outcome:
-        self.up()
-        return super().hint(hunt_id, player, pos, request_id, now, teleport)
-
-    def ack(self, grant_id: str, now: float) -> Outcome:
-        self.up()
-        out, recs = self.deferred(Engine.ack, grant_id, now)
-        if recs:
-            self._job("ack", recs, out.result, grant_id)
-        return out
-
-    def end_hunt(self, hunt_id: str, now: float) -> Outcome:
-        self.up()
-        out, recs = self.deferred(Engine.end_hunt, hunt_id, now)
-        if recs:
-            self._job("end", recs, out.result, (hunt_id, now))
-        return out
-
-    def create_hunt(self, plan: Any, now: float) -> Outcome:
-        self.up()
-        out = super().create_hunt(plan, now)  # applied here at once: the reply shows the hunt
-        self.creating.add(plan.spec.id)
-        self._job("create", list(out.records), out.result, (plan.spec.id, self.leading))
-        return out
-
-    def register_recurring(self, spec: Any, now: float) -> Outcome:
-        self.up()
-        out = super().register_recurring(spec, now)
-        if out.records:
-            self._job("recurring", list(out.records), out.result, None)
-        return out
-
-    def grants_of(self, player: str) -> list[dict[str, Any]]:
-        self.up()
-        return super().grants_of(player)
-
-    def register_world(self, world: str, now: float) -> Outcome:
-        self.up()
-        out, recs = self.deferred(Engine.register_world, world, now)
-        if recs:
-            self._job("world", recs, out.result, None)
-        return out
-
-    def retire_world(self, world: str, now: float) -> Outcome:
-        self.up()
-        out, recs = self.deferred(Engine.retire_world, world, now)
-        self._job("world", recs, out.result, None)
-        return out
-
-    # ---- the clock ---------------------------------------------------------------------------
-    def tick(self, now: float) -> list[AnyRecord]:
-        """Board periods and hint escalations on every node; records (start, settle, end) only on
-        the lease holder, as jobs with the timer that made them (re-armed if the commit fails)."""
-        self.forget_idle(now)
-        for board, period in self.boards.roll(now):
-            self.emit("leaderboard.reset", "", now, {"board": board, "period": period})
-        timers = self.timers
-        later = []
-        while timers and timers[0][0] <= now:
-            item = heapq.heappop(timers)
-            due, kind, hunt_id, n = item
-            h = self.hunts.get(hunt_id)
-            if h is None or h.ended is not None:
-                continue
-            if kind == TimerKind.ESCALATE:
-                self._escalate(h, due)
-                continue
-            if not self.leading:
-                later.append(item)
-                continue
-            recs: list[AnyRecord] = []
-            if kind == TimerKind.START and h.started is None:
-                recs = [HuntStarted(self._next_seq(), due, self._event_id(due), hunt_id)]
-            elif kind == TimerKind.SETTLE:
-                t = h.treasures[n - 1]
-                if t.state == "open" and t.window_ends <= now:
-                    _, recs = self.deferred(lambda eng, t=t: eng._settle(t, t.window_ends))
-            elif kind == TimerKind.END:
-                self.defer = []
-                try:
-                    self._end(h, due, "time")
-                finally:
-                    recs, self.defer = self.defer, None
-            if recs:
-                self.timer_jobs.append(Job("timer", recs, None, (item, self.leading)))
-        for item in later:
-            heapq.heappush(timers, item)
-        return []
-
-    def forget_hunt(self, hunt_id: str) -> None:
-        """Drop a hunt applied here whose creation Redis refused."""
-        h = self.hunts.pop(hunt_id, None)
-        if h is None:
-            return
-        prox = self.proximity[h.world]
-        live = self.live_treasures[h.world]
-        for t in h.treasures:
-            prox.remove(t.id)
-            if t.live:
-                live.remove(t.pos)
-
-
-def _spans(r: AnyRecord, eng: Engine) -> int:
-    """How many event ids a record uses (an upper bound), so that the store can number them."""
-    if isinstance(r, Claimed):
-        return 2 if r.share is not None else 1
-    if isinstance(r, HuntEnded):
-        h = eng.hunts.get(r.hunt)
-        return 1 + (len(h.treasures) if h else 0)
-    if isinstance(r, Acked):
-        return 0
-    return 1
-
-
-class Journal:
-    """What the transport reads of a journal: the durable seq and some stats."""
-
-    def __init__(self, store: DistributedStore) -> None:
-        self.store = store
-
-    @property
-    def durable_seq(self) -> int:
-        pending = self.store.pending
-        if pending:
-            return min(pending) - 1
-        eng = self.store.rt.engine
-        return eng.seq if eng is not None else 0
-
-    def stats(self) -> dict[str, Any]:
-        r = self.store.redis
-        return {"commits": r.calls, "records": self.store.committed, "failed": not r.up}
+def job_kind(records: Sequence[AnyRecord]) -> str:
+    """How the records of one command are committed, by what the command decided."""
+    last = records[-1]
+    if isinstance(last, (Claimed, Settled)):
+        return "dig"  # a claim, after a settlement that fell due; or a settlement alone
+    if isinstance(last, HuntEnded):
+        return "end"
+    if isinstance(last, Acked):
+        return "ack"
+    if isinstance(last, (HuntCreated, HuntStarted)):
+        return "create"
+    if isinstance(last, Recurring):
+        return "recurring"
+    assert isinstance(last, (WorldAdded, WorldRetired))
+    return "world"
 
 
 class Recovery:
@@ -248,34 +99,63 @@ class Recovery:
         return f"Recovery(redis, hunts={self.hunts}, records={self.records}, seconds={self.seconds:.3f})"
 
 
-class DistributedStore:
-    """The store interface the transport uses (persist / durable / ready), backed by Redis."""
+class RedisNodeStore:
+    """A Redis node's `Store` (`cairn/store/base.py`): records are committed by the node's scripts
+    (`RedisRuntime.commit_job`), which apply them once Redis has them. Recovery reads the streams."""
 
     kind = "redis"
 
-    def __init__(self, rt: RedisRuntime, redis: RedisStore) -> None:
-        self.rt = rt
+    def __init__(self, redis: RedisStore) -> None:
         self.redis = redis
+        self.node: RedisRuntime | None = None  # the node this store commits for (`RedisRuntime.__init__`)
         self.pending: dict[int, Job] = {}  # seq -> the job committing it
         self.failed: dict[int, Job] = {}  # last seq of a failed job -> the job, until its reply sees it
-        self.journal = Journal(self)
         self.committed = 0
         self.last_recovery = Recovery()
+        self.on_failed: Callable[[BaseException], None] | None = None  # Redis never fails for good
+
+    @property
+    def _node(self) -> RedisRuntime:
+        assert self.node is not None, "a RedisRuntime first"
+        return self.node
+
+    @property
+    def durable_seq(self) -> int:
+        pending = self.pending
+        if pending:
+            return min(pending) - 1
+        eng = self._node.engine
+        return eng.seq if eng is not None else 0
+
+    async def recover(self, engine: Engine) -> Recovery:
+        return await self._node.load(engine)
 
     def ready(self) -> bool:
-        return self.redis.up and self.rt.loaded
+        return self.redis.up and self._node.loaded
 
-    def persist(self, records: Any) -> None:
-        jobs = self.rt.eng.jobs
-        for r in records:
-            job = jobs.pop(r.seq, None)
-            if job is None or job.task is not None:
-                continue
-            for other in job.records:
-                jobs.pop(other.seq, None)
-                self.pending[other.seq] = job
-            job.task = asyncio.create_task(self.rt.commit(job))
-            job.task.add_done_callback(lambda t, job=job: self._done(job, t))
+    def stats(self) -> dict[str, Any]:
+        return {"commits": self.redis.calls, "records": self.committed, "failed": not self.redis.up}
+
+    def snapshot_due(self) -> bool:
+        return False  # every node rebuilds from the streams
+
+    async def snapshot(self, engine: Engine) -> bool:
+        return False
+
+    async def close(self) -> None:
+        await self.redis.close()
+
+    def persist(self, records: Sequence[AnyRecord], result: Any = None, ctx: Any = None) -> None:
+        """Commit the records of one command in the background; `result`, the reply, is fixed up
+        if another node won (`RedisRuntime.commit_job`)."""
+        if records:
+            self.start(Job(job_kind(records), list(records), result, ctx))
+
+    def start(self, job: Job) -> None:
+        for r in job.records:
+            self.pending[r.seq] = job
+        job.task = asyncio.create_task(self._node.commit_job(job))
+        job.task.add_done_callback(functools.partial(self._done, job))
 
     def _done(self, job: Job, task: asyncio.Task[None]) -> None:
         if task.cancelled():
@@ -310,57 +190,73 @@ class RedisRuntime(Runtime):
 
     runs_ahead = False  # only committed records are applied
 
-    def __init__(self, cfg: configmod.Config, data_dir: Any = None) -> None:
-        super().__init__(cfg, data_dir)  # the embedded store it makes is never opened
-        self.redis = RedisStore(cfg.store.redis_url, list(cfg.store.redis_cluster), cfg.store.redis_timeout)
-        self.dstore = DistributedStore(self, self.redis)
-        self.store = self.dstore  # type: ignore[assignment]
-        self.engine: CacheEngine | None = None
+    def __init__(self, cfg: configmod.Config, store: RedisNodeStore, data_dir: str | Path | None = None) -> None:
+        super().__init__(cfg, store, data_dir)
+        self.store: RedisNodeStore = store
+        store.node = self
+        self.redis = store.redis
         self.node = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.last: dict[str, tuple[int, int]] = {}  # hunt -> last stream id applied
         self.tails: dict[str, bytes] = {INDEX: ZERO, RECURRING: ZERO, WORLDS: ZERO}
+        self.creating: set[str] = set()  # hunts this node is committing: not read from their streams meanwhile
         self.loaded = False
         self.token = 0
+        self.leading = 0  # the scheduler lease's fencing token while this node holds it
         self.lease_until = 0.0
         self._tasks: list[asyncio.Task[Any]] = []
         self._busy: set[asyncio.Task[Any]] = set()
         self._reading: dict[str, asyncio.Future[None]] = {}  # hunt -> the stream read in flight
         self.polls = 0
 
-    @property
-    def eng(self) -> CacheEngine:
-        assert self.engine is not None, "Runtime.start() first"
-        return self.engine
-
     async def start(self) -> None:
-        sys.setswitchinterval(float(os.environ.get("CAIRN_SWITCH_INTERVAL", "0.001")))
-        started = time.perf_counter()
+        await super().start()
+        self._tasks = [asyncio.create_task(self._poll_forever()), asyncio.create_task(self._lease_forever())]
+
+    async def prepare(self) -> None:
+        """Wait for Redis, and take the secret every node shares (unless the config sets one)."""
         await self.redis.wait_up(time.monotonic() + 60)
         self.redis.start()
-        secret = configmod.secret_of(self.cfg, self.data_dir)
         if not self.cfg.server.secret:
-            secret = await self.redis.shared_secret(secret)
-        self.secret = secret
-        eng = await self.new_engine(CacheEngine)
-        eng.up = self.redis.check
-        self.engine = eng
+            self.secret = await self.redis.shared_secret(self.secret)
+
+    async def load(self, engine: Engine) -> Recovery:
+        """Recovery (`RedisNodeStore.recover`): apply every world's and every hunt's stream."""
+        started = time.perf_counter()
+        assert engine is self.engine
         while await self.read_worlds():  # every world first: hunts are placed in them
             pass
         while await self.poll_once():  # load every hunt from its stream
             pass
-        await self.load_registered_worlds(eng)
-        eng.new_events.clear()
-        info = self.dstore.last_recovery
-        info.hunts = len(eng.hunts)
-        info.records = self.dstore.committed
+        info = self.store.last_recovery
+        info.hunts = len(engine.hunts)
+        info.records = self.store.committed
         info.seconds = time.perf_counter() - started
+        return info
+
+    async def recovered(self) -> None:
+        self.eng.new_events.clear()
         self.loaded = True
-        log.info("node %s loaded %r", self.node, info)
+        log.info("node %s loaded %r", self.node, self.store.last_recovery)
         await self.renew_lease()
-        await self.tick()
-        await self.load_hunts_dir()
-        self._ticker = asyncio.create_task(self._tick_forever())
-        self._tasks = [asyncio.create_task(self._poll_forever()), asyncio.create_task(self._lease_forever())]
+
+    # ---- committing what this node decides -----------------------------------------------------
+    def commit(self, out: Outcome) -> None:
+        """Commit the outcome's records through Redis in the background; they are applied once
+        committed (`commit_job`). Raises StoreUnavailable at once while Redis is unreachable."""
+        self.redis.check()
+        self.store.persist(out.records, out.result)
+
+    def settled(self) -> Awaitable[None] | None:
+        self.redis.check()  # a read of the cache while Redis is unreachable fails fast too
+        return None
+
+    async def view(self, out: Outcome, view: Callable[[], T]) -> T:
+        """As `Runtime.view`, but the view is built once Redis committed the records and they are applied."""
+        self.commit(out)
+        await self.store.durable(out.wait_seq)
+        result = view()
+        self.publish()
+        return result
 
     # ---- reading the streams -----------------------------------------------------------------
     def _apply_entries(self, hunt: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
@@ -377,12 +273,12 @@ class RedisRuntime(Runtime):
                 r = msgspec.structs.replace(r, seq=eng.seq + 1, ev=int(fields.get(b"ev", b"0")))
                 if isinstance(r, HuntCreated) and r.hunt in eng.hunts:
                     continue
-                eng._apply(r)
+                eng.apply((r,))
                 applied += 1
             except Exception:
                 log.exception("record %s of hunt %s not applied", eid, hunt)
         self.last[hunt] = last
-        self.dstore.committed += applied
+        self.store.committed += applied
         return applied
 
     async def catch_up(self, hunt: str, until: tuple[int, int] | None = None) -> None:
@@ -418,7 +314,7 @@ class RedisRuntime(Runtime):
                 continue
             self.tails[WORLDS] = eid
             try:
-                eng._apply(msgspec.structs.replace(rec.decode(fields[b"r"]), seq=eng.seq + 1))
+                eng.apply((msgspec.structs.replace(rec.decode(fields[b"r"]), seq=eng.seq + 1),))
             except Exception:
                 log.exception("world record %s not applied", eid)
 
@@ -434,7 +330,7 @@ class RedisRuntime(Runtime):
         keys: list[tuple[str, bytes]] = [
             (INDEX, self.tails[INDEX]), (RECURRING, self.tails[RECURRING]), (WORLDS, self.tails[WORLDS]),
         ]  # fmt: skip
-        hunts = [h for h in self.last if h not in eng.creating]
+        hunts = [h for h in self.last if h not in self.creating]
         self.polls += 1
         quiet = self.polls % 20 != 0  # ended hunts (acks only) are read every 20th poll
         if quiet:
@@ -454,12 +350,12 @@ class RedisRuntime(Runtime):
             self.tails[RECURRING] = eid
             try:
                 r = rec.decode(fields[b"r"])
-                eng._apply(msgspec.structs.replace(r, seq=eng.seq + 1))
+                eng.apply((msgspec.structs.replace(r, seq=eng.seq + 1),))
             except Exception:
                 log.exception("recurring record %s not applied", eid)
         self._apply_worlds(results[2])  # before the hunts: a hunt's world exists before the hunt
         for h, entries in zip(hunts, results[3:], strict=True):
-            if entries and h not in eng.creating:
+            if entries and h not in self.creating:
                 self._apply_entries(h, entries)
         self.publish()
         return more
@@ -498,14 +394,14 @@ class RedisRuntime(Runtime):
                 await self.renew_lease()
 
     async def tick(self) -> None:
+        """Board periods and hint escalations on every node; records (start, settle, end) only on
+        the lease holder, one job per timer (queued again if the commit fails)."""
         eng = self.eng
-        eng.leading = self.token if time.monotonic() < self.lease_until and self.redis.up else 0
-        eng.tick(self.clock())
-        jobs, eng.timer_jobs = eng.timer_jobs, []
-        for job in jobs:
-            self._spawn(self.commit(job))
+        self.leading = self.token if time.monotonic() < self.lease_until and self.redis.up else 0
+        for due in eng.tick(self.clock(), lead=bool(self.leading)):
+            self._spawn(self.commit_job(Job("timer", due.records, None, (due.timer, self.leading))))
         self.publish()
-        if eng.leading and eng.recurring and (self._instances is None or self._instances.done()):
+        if self.leading and eng.recurring and (self._instances is None or self._instances.done()):
             self._instances = asyncio.create_task(self.start_due_instances())
 
     def _spawn(self, coro: Any) -> None:
@@ -519,11 +415,11 @@ class RedisRuntime(Runtime):
         except GrantNotFound:
             await self.poll_once()  # the grant may be a moment old, from another node
             out = self.eng.ack(grant_id, self.clock())
-        result: dict[str, Any] = await self.run(out)
-        return result
+        return await self.view(out, lambda: self.eng.grant_view(grant_id))
 
     # ---- committing ----------------------------------------------------------------------------
-    async def commit(self, job: Job) -> None:
+    async def commit_job(self, job: Job) -> None:
+        """Commit one job's records through the scripts; what Redis took is applied (`_own`)."""
         if job.kind == "dig":
             await self._commit_dig(job)
         elif job.kind == "timer":
@@ -536,6 +432,7 @@ class RedisRuntime(Runtime):
             await self._commit_create(job)
         elif job.kind == "recurring":
             await self.redis.recurring_add(rec.encode(job.records[0]))
+            self.eng.apply(job.records)  # at once, for the reply; its stream entry applies again in order
         elif job.kind == "world":
             await self.redis.world_add(rec.encode(job.records[0]))
             while await self.read_worlds():  # applied here as on every node: in the stream's order
@@ -544,11 +441,11 @@ class RedisRuntime(Runtime):
     async def _own(self, hunt: str, recs: list[AnyRecord], out: list[bytes]) -> None:
         """Apply records this node committed: directly if nothing came between, else from the stream."""
         last_id, prev = sid(out[1]), sid(out[2])
-        if self.last.get(hunt, (0, 0)) == prev and hunt in self.eng.hunts:
-            eng = self.eng
-            for i, r in enumerate(recs):
-                ev = int(out[4 + 2 * i])
-                eng._apply(msgspec.structs.replace(r, ev=ev) if ev else r)
+        eng = self.eng
+        if self.last.get(hunt, (0, 0)) == prev and (hunt in eng.hunts or isinstance(recs[0], HuntCreated)):
+            eng.apply([msgspec.structs.replace(r, ev=ev) if (ev := int(out[4 + 2 * i])) else r
+                       for i, r in enumerate(recs)])  # fmt: skip
+            self.store.committed += len(recs)
             self.last[hunt] = last_id
             self.publish()
         else:
@@ -572,7 +469,7 @@ class RedisRuntime(Runtime):
                 flags, settle = [], (r.n, len(r.amounts))
             else:
                 flags = []
-        out = await self.redis.append(hunt, [(r.ev, _spans(r, eng), rec.encode(r))], flags, fence, settle)
+        out = await self.redis.append(hunt, [(r.ev, eng.event_span(r), rec.encode(r))], flags, fence, settle)
         status: bytes = out[0]
         if status == b"ok":
             # Claim ids in `out` are (id, ev) pairs after the head: reshape for `_own`.
@@ -582,40 +479,40 @@ class RedisRuntime(Runtime):
         return status
 
     async def _commit_dig(self, job: Job) -> None:
-        hunt, player, at, request_id, _now = job.ctx
+        """A dig's settlement (a window fell due), then its claim. The reply, decided as if the claim
+        were applied, stands if Redis takes the claim; else it becomes the claim of a replayed
+        request, or `taken`. The temperature decided stands: it already left that treasure out."""
         eng = self.eng
         for r in job.records:
             if isinstance(r, Settled):
                 await self._append_one(r, 0)
                 continue
             assert isinstance(r, Claimed)
+            hunt = r.hunt
             h = eng.hunts[hunt]
             ff = r.share is not None
-            rkey = f"{player}\x00{request_id}" if request_id is not None else ""
+            rkey = f"{r.player}\x00{r.request_id}" if r.request_id is not None else ""
             out = await self.redis.claim(
-                hunt, r.n, r.claim_id, rkey, "ff" if ff else "sb", r.at, h.window, r.ev, 2 if ff else 1, rec.encode(r)
-            )
+                hunt, r.n, r.claim_id, rkey, "ff" if ff else "sb", r.at, h.window, r.ev, eng.event_span(r),
+                rec.encode(r),
+            )  # fmt: skip
             status = out[0]
-            res = job.result
             if status == b"ok":
                 await self._own(hunt, [r], [out[0], out[1], out[2], out[1], out[3]])
-                c = eng.claims.get(r.claim_id)
-                res["temperature"] = eng._temperature(h, player, at)
-                if c is not None:
-                    res["claim"] = eng.claim_view(c)
                 return
             if status == b"nohunt":
                 raise HuntNotFound(f"no hunt {hunt!r}", field="hunt")
             await self.catch_up(hunt)
             if status == b"ended":
                 raise HuntNotActive(f"hunt {hunt!r} is ended", field="hunt")
+            res = job.result
+            temperature = res["temperature"]
             res.clear()
             c = eng.claims.get(out[1].decode()) if status == b"replay" else None
             if c is not None:
-                res.update({"result": "found", "temperature": eng._temperature(h, player, at)})
-                res["claim"] = eng.claim_view(c)
+                res.update({"result": "found", "temperature": temperature, "claim": eng.claim_view(c)})
             else:
-                res.update({"result": "taken", "temperature": eng._temperature(h, player, at)})
+                res.update({"result": "taken", "temperature": temperature})
 
     async def _commit_timer(self, job: Job) -> None:
         item, token = job.ctx
@@ -626,12 +523,13 @@ class RedisRuntime(Runtime):
                     raise StoreUnavailable(status.decode())
         except CairnError as e:
             if e.code == "store_unavailable":
-                heapq.heappush(self.eng.timers, item)  # the lease holder tries again
+                self.eng.rearm(item)  # the lease holder tries again
             else:
                 raise
 
     async def _commit_end(self, job: Job) -> None:
-        hunt, now = job.ctx
+        """End a hunt; a settlement Redis finds stale (a finder came meanwhile) is decided again."""
+        hunt = job.records[-1].hunt  # type: ignore[union-attr]
         recs = job.records
         for _attempt in range(10):
             stale = False
@@ -644,44 +542,44 @@ class RedisRuntime(Runtime):
             h = self.eng.hunts[hunt]
             if h.ended is not None:
                 break
-            recs = self.eng.deferred(Engine.end_hunt, hunt, now)[1]
+            recs = list(self.eng.end_hunt(hunt, self.clock()).records)
         await self.catch_up(hunt)
-        job.result.update(self.eng.hunt(hunt).summary(now))
 
     async def _commit_ack(self, job: Job) -> None:
         r = job.records[0]
         assert isinstance(r, Acked)
         await self._append_one(r, 0)
-        job.result.update(self.eng.grants[r.grant_id].view())
 
     async def _commit_create(self, job: Job) -> None:
-        hunt, token = job.ctx
-        eng = self.eng
+        """Create a hunt (and start it, if it starts now); applied here once Redis has it."""
         recs = job.records
+        assert isinstance(recs[0], HuntCreated)
+        hunt = recs[0].hunt
+        eng = self.eng
         flags = ["created"] + (["started"] if any(isinstance(r, HuntStarted) for r in recs) else [])
+        self.creating.add(hunt)
         try:
             await self.redis.index_add(hunt)
-            out = await self.redis.append(hunt, [(r.ev, _spans(r, eng), rec.encode(r)) for r in recs], flags, token)
+            entries = [(r.ev, eng.event_span(r), rec.encode(r)) for r in recs]
+            out = await self.redis.append(hunt, entries, flags, self.leading)
         except StoreUnavailable:
-            eng.creating.discard(hunt)
-            eng.forget_hunt(hunt)
             self.last.setdefault(hunt, (0, 0))
             raise
-        eng.creating.discard(hunt)
+        finally:
+            self.creating.discard(hunt)
         if out[0] == b"ok":
-            self.last[hunt] = sid(out[1])
+            await self._own(hunt, recs, out)
             return
-        eng.forget_hunt(hunt)
-        self.last[hunt] = (0, 0)
+        self.last.setdefault(hunt, (0, 0))
         await self.catch_up(hunt)
         raise HuntExists(f"hunt {hunt!r} already exists", field="id")
 
     async def close(self) -> None:
-        for t in [*self._tasks, *([self._ticker] if self._ticker else [])]:
+        for t in self._tasks:
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         if self._busy:
             await asyncio.wait(list(self._busy), timeout=2)
-        await self.redis.close()
+        await super().close()  # the clock, then the store (the connection to Redis)

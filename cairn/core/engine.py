@@ -1,8 +1,15 @@
-"""The engine: applies commands to the live state and returns results, records and events.
+"""The engine: the live state of every hunt, and the rules that change it, in two phases.
 
-It is a deterministic state machine. Time comes in as an argument, nothing here does I/O, and
-every state change goes through `_apply(record)`, which is also how replay rebuilds the state.
-A command is decided without an `await`, so within one process no lock is needed.
+1. A command *decides*: `dig`, `ack`, `end_hunt`, `create_hunt`, `register_world`, `retire_world`,
+   `register_recurring` and `tick` read the state and return an `Outcome` (the reply, the records,
+   the seq the reply waits for). They change no durable state.
+2. `apply(records)` is the one way durable state changes. Live operation applies a command's
+   records right after deciding it (the embedded runtime) or once they are committed (a Redis node,
+   which also applies the records other nodes committed); `replay` rebuilds the state after a
+   restart through the same code.
+
+It is a deterministic state machine: time comes in as an argument and nothing here does I/O. A
+command is decided without an `await`, so within one process no lock is needed.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from cairn.core.errors import (
 )
 from cairn.core.events import Event, EventLog
 from cairn.core.geometry import Pos, dist2, hdist
+from cairn.core.ids import Ids, event_span
 from cairn.core.loot import Item, LootTable
 from cairn.core.placement import LiveTreasures
 from cairn.core.proximity import ProximityIndex
@@ -367,16 +375,36 @@ class StalePlan(Exception):
     """A hunt was placed near this one's area, or the world's sites changed, since the plan was computed; plan again."""
 
 
+class Due(NamedTuple):
+    """A timer that fell due in `Engine.tick`, and the records it decided (none: nothing to do)."""
+
+    timer: tuple[float, TimerKind, str, int]  # (due, kind, hunt, n), as queued in `Engine.timers`
+    records: list[AnyRecord]
+
+
 class Engine:
-    """The live state of every hunt, and the rules that change it."""
+    """The live state of every hunt, and the rules that change it (see the module docstring).
+
+    Commands decide and `apply` changes the durable state: hunts, treasures, claims, grants,
+    recurring specs and runtime worlds, all rebuilt from records by `replay`. The ids a command
+    reserves while deciding (`ids`, an `Ids`) are an allocator, not state. Some state is per node
+    and never journaled, so commands change it as they decide: player positions, dig token buckets
+    and anti-cheat flag counts (`players`), hint cooldowns (`last_hint`), proximity fences'
+    occupants, hint escalation steps, uploaded sites (`replace_sites`), the due-timer queue
+    (`timers`, re-armed by apply), the temperature tile cache, and the ephemeral events they emit.
+    A restart forgets them.
+
+    Views (`hunt_view`, `list_hunts`, `recurring_view`, `grants_of`, `grant_view`, `claim_view`,
+    `pending_older_than`, `world_users`) read the state and change nothing.
+    """
 
     # Slots keep every `self.x` of the hot path a slot load. A plain instance keeps its attributes
     # inline only up to 29 of them (CPython 3.11); past that a dig miss got about 5% slower.
     __slots__ = (
         "_burst", "_max_speed", "_rate", "_slack", "boards", "by_request", "claimed", "claims", "events", "finds",
-        "grants", "hunts", "landmarks", "last_emitted", "last_event", "last_hint", "limits", "live_treasures",
+        "grants", "holding", "hunts", "ids", "landmarks", "last_emitted", "last_hint", "limits", "live_treasures",
         "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "registered",
-        "secret", "seq", "sweep", "tiles_kept", "timers", "world_version", "worlds",
+        "secret", "sweep", "tiles_kept", "timers", "world_version", "worlds",
     )  # fmt: skip
 
     def __init__(
@@ -396,8 +424,10 @@ class Engine:
         # The limits as plain floats, read on every dig and move.
         self._max_speed, self._slack = float(lim.max_speed), float(lim.movement_slack)
         self._rate, self._burst = float(lim.dig_rate), float(lim.dig_burst)
-        self.seq = 0
-        self.last_event = 0  # the highest event id used or reserved (`_event_id`)
+        self.ids = Ids()  # the highest seq and event id applied or reserved
+        # While `apply` runs: the events it causes that no record journals (the proximity exits of a
+        # treasure it retires), emitted with fresh ids once every record given is applied.
+        self.holding: list[tuple[str, str, float, dict[str, Any]]] | None = None
         # hunt -> the id of its last event emitted. Per hunt: with Redis, a hunt's journaled ids come
         # from its own stream and rise per hunt only, so another hunt's later id must not renumber them.
         self.last_emitted: dict[str, int] = {}
@@ -429,30 +459,38 @@ class Engine:
         self.sweep: tuple[list[str], list[tuple[str, str]], float] = ([], [], 0.0)
 
     # ---- time and ids -------------------------------------------------------------------------
-    def _next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
+    @property
+    def seq(self) -> int:
+        """The highest seq applied or reserved."""
+        return self.ids.seq
 
-    def _event_id(self, now: float) -> int:
-        self.last_event = max(self.last_event + 1, int(now * 1_000_000))
-        return self.last_event
+    @property
+    def last_event(self) -> int:
+        """The highest event id used or reserved."""
+        return self.ids.event
+
+    def event_span(self, rec: AnyRecord) -> int:
+        """How many event ids `rec` takes when applied (`ids.event_span`, with its hunt's treasure count)."""
+        h = self.hunts.get(rec.hunt) if isinstance(rec, HuntEnded) else None
+        return event_span(rec, len(h.treasures) if h is not None else 0)
 
     def _emit(self, ev_id: int, typ: str, hunt: str, at: float, data: dict[str, Any]) -> None:
-        """Emit an event with id `ev_id` (a record's reserved id, or a fresh one from `_event_id`).
+        """Emit an event with id `ev_id` (a record's reserved id, or a fresh one from `ids.events`).
 
         Events are emitted in id order, so a subscriber's live order is the replay order. A record's
-        events take the ids reserved for it, in order, before anything it causes that is not journaled
-        (the proximity exits of a treasure it retires) takes the next fresh id. Only a record applied
+        events take the ids reserved for it, in order; what `apply` causes that is not journaled (the
+        proximity exits of a treasure it retires) takes fresh ids after every record given is applied
+        (`holding`), since the later records' ids were reserved before. Only a record applied
         from another node (Redis) can come with an id at or below the last one of its hunt (after an
         event this node made for that hunt and did not journal): it takes the next id.
         """
-        last = self.last_emitted
+        last, ids = self.last_emitted, self.ids
         if ev_id <= last.get(hunt, 0):
-            ev_id = self.last_event + 1
+            ev_id = ids.event + 1
         last[hunt] = ev_id
-        if ev_id > self.last_event:
-            self.last_event = ev_id
-        if self.seq <= self.quiet_through:
+        if ev_id > ids.event:
+            ids.event = ev_id
+        if ids.seq <= self.quiet_through:
             return  # replaying old history: only the tail's events are rebuilt
         ev = Event(ev_id, typ, hunt, rfc3339(at), data)
         self.events.add(ev, at)
@@ -460,7 +498,10 @@ class Engine:
 
     def emit(self, typ: str, hunt: str, now: float, data: dict[str, Any]) -> None:
         """An event that is not journaled (proximity, anti-cheat)."""
-        self._emit(self._event_id(now), typ, hunt, now, data)
+        if self.holding is not None:
+            self.holding.append((typ, hunt, now, data))
+            return
+        self._emit(self.ids.events(now), typ, hunt, now, data)
 
     # ---- hunts --------------------------------------------------------------------------------
     def hunt(self, hunt_id: str) -> Hunt:
@@ -492,8 +533,12 @@ class Engine:
         return live
 
     def create_hunt(self, plan: Plan, now: float) -> Outcome:
-        """Apply a plan. Raises StalePlan when it may break `min_spacing`: a treasure placed since it was
-        computed is live within `min_spacing` of its area (other hunts leave it valid), or the sites changed."""
+        """Decide a hunt from a plan: its `HuntCreated` record, and `HuntStarted` when it starts now.
+        Raises StalePlan when it may break `min_spacing`: a treasure placed since it was computed is
+        live within `min_spacing` of its area (other hunts leave it valid), or the sites changed.
+
+        The result is None: the reply is `hunt_view(id, now, reveal=True)`, a view of the state once
+        the records are applied, which the runtime builds after applying them."""
         spec = plan.spec
         if spec.id in self.hunts:
             raise HuntExists(f"hunt {spec.id!r} already exists", field="id")
@@ -506,38 +551,38 @@ class Engine:
         end = start + parse_duration(spec.duration, "duration")
         if end <= now:
             raise HuntNotActive(f"hunt {spec.id!r} would already have ended at {rfc3339(end)}", field="starts_at")
-        rec = HuntCreated(
-            self._next_seq(), now, self._event_id(now), spec.id, encode_spec(spec), start, end,
-            plan.pos, plan.tiers, plan.loot, plan.tags, plan.avoid,
-        )  # fmt: skip
+        ids = self.ids
+        rec = ids.stamp(HuntCreated(
+            0, now, 0, spec.id, encode_spec(spec), start, end, plan.pos, plan.tiers, plan.loot, plan.tags, plan.avoid,
+        ), now)  # fmt: skip
         records: list[AnyRecord] = [rec]
-        self._apply(rec)
         if start <= now:
-            started = HuntStarted(self._next_seq(), now, self._event_id(now), spec.id)
-            self._apply(started)
-            records.append(started)
-        return Outcome(self.hunt_view(spec.id, now, reveal=True), records, records[-1].seq)
+            records.append(ids.stamp(HuntStarted(0, now, 0, spec.id), now))
+        return Outcome(None, records, records[-1].seq)
 
     def end_hunt(self, hunt_id: str, now: float) -> Outcome:
-        """End a hunt now; ending an ended hunt is a no-op (idempotent)."""
+        """Decide ending a hunt now; ending an ended hunt decides nothing (idempotent). The result is
+        None: the reply is `hunt(id).summary(now)` once the records are applied (built by the runtime)."""
         h = self.hunt(hunt_id)
         if h.ended is not None:
-            return Outcome(h.summary(now), NOTHING, h.ended.seq)
+            return Outcome(None, NOTHING, h.ended.seq)
         records = self._end(h, min(now, h.ends_at), "admin" if now < h.ends_at else "time")
-        return Outcome(h.summary(now), records, records[-1].seq)
+        return Outcome(None, records, records[-1].seq)
 
-    def _end(self, h: Hunt, at: float, reason: str) -> list[AnyRecord]:
+    def _end(
+        self, h: Hunt, at: float, reason: str, started: bool = False, settled: frozenset[int] = frozenset()
+    ) -> list[AnyRecord]:
+        """The records that end `h` at `at`: its start if it never started, each open treasure's
+        settlement, the end. `started` and `settled` (treasure numbers): what `tick` decided already
+        and is not applied yet."""
+        ids = self.ids
         records: list[AnyRecord] = []
-        if h.started is None and at >= h.starts_at:
-            rec0 = HuntStarted(self._next_seq(), h.starts_at, self._event_id(at), h.id)
-            self._apply(rec0)
-            records.append(rec0)
+        if h.started is None and not started and at >= h.starts_at:
+            records.append(ids.stamp(HuntStarted(0, h.starts_at, 0, h.id), at))
         for t in h.treasures:
-            if t.state == "open":
+            if t.state == "open" and t.n not in settled:
                 records.append(self._settle(t, min(at, t.window_ends)))
-        rec = HuntEnded(self._next_seq(), at, self._event_id(at), h.id, reason)
-        self._apply(rec)
-        records.append(rec)
+        records.append(ids.stamp(HuntEnded(0, at, 0, h.id, reason), at, len(h.treasures)))
         return records
 
     def hunt_view(self, hunt_id: str, now: float, reveal: bool = False) -> dict[str, Any]:
@@ -558,8 +603,7 @@ class Engine:
         that exists already (configured or registered) is left as it is, with no record."""
         if world in self.worlds:
             return Outcome({"world": world, "created": False}, NOTHING, 0)
-        rec = WorldAdded(self._next_seq(), now, 0, world)
-        self._apply(rec)
+        rec = self.ids.stamp(WorldAdded(0, now, 0, world), now)
         return Outcome({"world": world, "created": True}, (rec,), rec.seq)
 
     def replace_sites(self, world: str, sites: SiteSet) -> None:
@@ -585,13 +629,14 @@ class Engine:
         if users:
             shown = ", ".join(users[:10]) + (f" and {len(users) - 10} more" if len(users) > 10 else "")
             raise WorldInUse(f"world {world!r} is used by {shown}", field="world", hunts=users)
-        rec = WorldRetired(self._next_seq(), now, 0, world)
-        self._apply(rec)
+        rec = self.ids.stamp(WorldRetired(0, now, 0, world), now)
         return Outcome({"world": world, "retired": True}, (rec,), rec.seq)
 
     # ---- recurring hunts ---------------------------------------------------------------------------
     def register_recurring(self, spec: HuntSpec, now: float) -> Outcome:
-        """Register (or replace) a spec with a `schedule`; each firing makes a hunt `<id>@<YYYYMMDDTHHMM>`."""
+        """Decide registering (or replacing) a spec with a `schedule`; each firing makes a hunt
+        `<id>@<YYYYMMDDTHHMM>`. The result is None: the reply is `recurring_view(id, now)` once the
+        record is applied (built by the runtime)."""
         if spec.schedule is None:
             raise ValueError("not a recurring spec")
         if spec.world not in self.worlds:
@@ -604,10 +649,9 @@ class Engine:
         body = encode_spec(spec)
         old = self.recurring.get(spec.id)
         if old is not None and old[1].spec == body:
-            return Outcome(self.recurring_view(spec.id, now), NOTHING, old[1].seq)
-        rec = Recurring(self._next_seq(), now, 0, body)
-        self._apply(rec)
-        return Outcome(self.recurring_view(spec.id, now), (rec,), rec.seq)
+            return Outcome(None, NOTHING, old[1].seq)
+        rec = self.ids.stamp(Recurring(0, now, 0, body), now)
+        return Outcome(None, (rec,), rec.seq)
 
     def recurring_view(self, spec_id: str, now: float) -> dict[str, Any]:
         spec, _, cron = self.recurring[spec_id]
@@ -654,7 +698,11 @@ class Engine:
         self, hunt_id: str, player: str, pos: Pos, at: Pos, request_id: str | None, now: float, teleport: bool = False
     ) -> Outcome:
         """Decide one dig: miss, found (a claim) or taken. Replays of a claiming request_id return the claim.
-        `teleport`: the player got to `pos` by teleport (a portal), so it is not movement-checked."""
+        `teleport`: the player got to `pos` by teleport (a portal), so it is not movement-checked.
+
+        The result is what the player sees once the records are applied: a found dig's temperature
+        leaves out the treasure it claims; a dig on a shared bounty whose window is due settles it
+        (the `Settled` record) and is `taken`. Only the player's position and dig tokens change here."""
         # `finds` counts every player's claims and never shrinks: a player not in it has no claim
         # anywhere, so neither claim lookup below can match (most digs, and the cheapest check).
         known = player in self.finds
@@ -714,15 +762,16 @@ class Engine:
             if mine is not None and t.n - 1 in mine:
                 result, wait = "taken", max(wait, t.seq)
                 continue
-            records: tuple[AnyRecord, ...] = NOTHING
-            if t.state == "open" and now >= t.window_ends:
-                records = (self._settle(t, t.window_ends),)
+            if t.state == "open" and now >= t.window_ends:  # the window closed: settled, and so taken
+                settled = self._settle(t, t.window_ends)
+                temperature = self._temperature(h, player, at, t.n - 1)
+                return Outcome({"result": "taken", "temperature": temperature}, (settled,), settled.seq)
             if t.state == "hidden" or t.state == "open":
                 rec = self._claim(h, t, player, request_id, now)
-                view: dict[str, Any] = {"result": "found", "temperature": self._temperature(h, player, at)}
+                view: dict[str, Any] = {"result": "found", "temperature": self._temperature(h, player, at, t.n - 1)}
                 view["claim"] = self.claim_view(rec)
-                return Outcome(view, (*records, rec), rec.seq)
-            return Outcome({"result": "taken", "temperature": self._temperature(h, player, at)}, records, t.seq)
+                return Outcome(view, (rec,), rec.seq)
+            return Outcome({"result": "taken", "temperature": self._temperature(h, player, at)}, NOTHING, t.seq)
         return Outcome({"result": result, "temperature": self._temperature(h, player, at)}, NOTHING, wait)
 
     def _tile(self, h: Hunt, x: int, z: int) -> bytes:
@@ -739,28 +788,23 @@ class Engine:
     def _claim(self, h: Hunt, t: Treasure, player: str, request_id: str | None, now: float) -> Claimed:
         cid = claim_id_of(t.id, player)
         if h.spec.prize.mode == "first_finder":
-            rec = Claimed(
-                self._next_seq(), now, self._event_id(now), h.id, t.n, player, cid, request_id,
-                1.0, t.items, grant_id_of(cid, "loot"),
-            )  # fmt: skip
+            rec = Claimed(0, now, 0, h.id, t.n, player, cid, request_id, 1.0, t.items, grant_id_of(cid, "loot"))
         else:
-            rec = Claimed(
-                self._next_seq(), now, self._event_id(now), h.id, t.n, player, cid, request_id, None, [], None
-            )
-        self._apply(rec)
-        return rec
+            rec = Claimed(0, now, 0, h.id, t.n, player, cid, request_id, None, [], None)
+        return self.ids.stamp(rec, now)
 
     def _settle(self, t: Treasure, at: float) -> Settled:
         spec = t.hunt.spec.prize
         amounts = split_pool(spec.pool, len(t.claims))
         grants = [grant_id_of(c.claim_id, "pool") for c in t.claims]
-        rec = Settled(self._next_seq(), at, self._event_id(at), t.hunt.id, t.n, amounts, grants)
-        self._apply(rec)
-        return rec
+        return self.ids.stamp(Settled(0, at, 0, t.hunt.id, t.n, amounts, grants), at)
 
-    def _temperature(self, h: Hunt, player: str, at: Pos) -> str:
-        """The band of horizontal distance from `at` to the nearest live treasure this player has not claimed."""
+    def _temperature(self, h: Hunt, player: str, at: Pos, also: int = -1) -> str:
+        """The band of horizontal distance from `at` to the nearest live treasure this player has not
+        claimed, leaving out treasure index `also` too (one a decided record claims or retires)."""
         mine = self.claimed.get((h.id, player))
+        if also >= 0:
+            mine = (*mine, also) if mine is not None else (also,)
         # Every treasure within NEAR of `at` is in its neighbourhood list: if the nearest one
         # there is that close, it is the nearest of all. Else ask the numpy field.
         ax, az = at[0], at[2]
@@ -1004,16 +1048,22 @@ class Engine:
     def grants_of(self, player: str) -> list[dict[str, Any]]:
         return [g.view() for g in self.pending.get(player, {}).values()]
 
+    def grant_view(self, grant_id: str) -> dict[str, Any]:
+        g = self.grants.get(grant_id)
+        if g is None:
+            raise GrantNotFound(f"no grant {grant_id!r}", field="grant_id")
+        return g.view()
+
     def ack(self, grant_id: str, now: float) -> Outcome:
-        """Mark a grant delivered. Idempotent: a second ack returns the same, after the first is durable."""
+        """Decide marking a grant delivered. Idempotent: a second ack decides nothing and waits for the
+        first. The result is None: the reply is `grant_view(grant_id)` once the record is applied."""
         g = self.grants.get(grant_id)
         if g is None:
             raise GrantNotFound(f"no grant {grant_id!r}", field="grant_id")
         if g.ack is not None:
-            return Outcome(g.view(), NOTHING, g.ack.seq)
-        rec = Acked(self._next_seq(), now, 0, grant_id)
-        self._apply(rec)
-        return Outcome(g.view(), (rec,), rec.seq)
+            return Outcome(None, NOTHING, g.ack.seq)
+        rec = self.ids.stamp(Acked(0, now, 0, grant_id), now)
+        return Outcome(None, (rec,), rec.seq)
 
     def pending_older_than(self, age: float, now: float) -> list[dict[str, Any]]:
         out = []
@@ -1025,32 +1075,63 @@ class Engine:
         return out
 
     # ---- time ---------------------------------------------------------------------------------
-    def tick(self, now: float) -> list[AnyRecord]:
-        """Apply everything due by `now`: hunt starts and ends, bounty windows closing, old proximity events."""
-        records: list[AnyRecord] = []
+    def tick(self, now: float, lead: bool = True) -> list[Due]:
+        """Decide everything due by `now`: hunt starts and ends, bounty windows closing, one `Due` per
+        timer that decided records (applied by the caller, in order). On the way, what is not journaled
+        happens here: old events expire, idle players are forgotten, boards roll, hints escalate (an
+        escalation due after a timer that decided records waits for the next tick, once they are applied).
+
+        Without `lead` (a Redis node not holding the scheduler lease) timers that decide records stay
+        queued for later. A timer whose records are not applied after all is queued again with `rearm`.
+        """
         self.events.expire(now)
         self.forget_idle(now)
         for board, period in self.boards.roll(now):
             self.emit("leaderboard.reset", "", now, {"board": board, "period": period})
+        out: list[Due] = []
+        # What this call decided and is not applied yet: a later timer must not decide it again.
+        started: set[str] = set()
+        ended: set[str] = set()
+        settled: dict[str, set[int]] = {}
+        later = []
         timers = self.timers
         while timers and timers[0][0] <= now:
-            due, kind, hunt_id, n = heapq.heappop(timers)
+            item = heapq.heappop(timers)
+            due, kind, hunt_id, n = item
             h = self.hunts.get(hunt_id)
-            if h is None or h.ended is not None:
+            if h is None or h.ended is not None or hunt_id in ended:
                 continue
-            if kind == TimerKind.START and h.started is None:
-                rec = HuntStarted(self._next_seq(), due, self._event_id(due), hunt_id)
-                self._apply(rec)
-                records.append(rec)
+            if kind == TimerKind.ESCALATE:
+                if out:  # its event would take an id before those of the records decided: next tick
+                    later.append(item)
+                else:
+                    self._escalate(h, due)
+                continue
+            if not lead:
+                later.append(item)
+                continue
+            records: list[AnyRecord] = []
+            if kind == TimerKind.START and h.started is None and hunt_id not in started:
+                records = [self.ids.stamp(HuntStarted(0, due, 0, hunt_id), due)]
+                started.add(hunt_id)
             elif kind == TimerKind.SETTLE:
                 t = h.treasures[n - 1]
-                if t.state == "open" and t.window_ends <= now:
-                    records.append(self._settle(t, t.window_ends))
+                done = settled.setdefault(hunt_id, set())
+                if t.state == "open" and t.window_ends <= now and n not in done:
+                    records = [self._settle(t, t.window_ends)]
+                    done.add(n)
             elif kind == TimerKind.END:
-                records.extend(self._end(h, due, "time"))
-            elif kind == TimerKind.ESCALATE:
-                self._escalate(h, due)
-        return records
+                records = self._end(h, due, "time", hunt_id in started, frozenset(settled.get(hunt_id, ())))
+                ended.add(hunt_id)
+            if records:
+                out.append(Due(item, records))
+        for item in later:
+            heapq.heappush(timers, item)
+        return out
+
+    def rearm(self, timer: tuple[float, TimerKind, str, int]) -> None:
+        """Queue a timer again: the records it decided were not applied (a Redis commit failed)."""
+        heapq.heappush(self.timers, timer)
 
     def _escalate(self, h: Hunt, due: float) -> None:
         step = hints.escalation_step(due, h.starts_at, h.solve_by)
@@ -1061,15 +1142,38 @@ class Engine:
         if nxt is not None and nxt < h.ends_at:
             heapq.heappush(self.timers, (nxt, TimerKind.ESCALATE, h.id, 0))
 
-    # ---- the one way state changes --------------------------------------------------------------
+    # ---- the one way durable state changes ------------------------------------------------------
+    def apply(self, records: Iterable[AnyRecord]) -> None:
+        """Apply records, in order, and emit their events: the one way durable state changes.
+
+        Used live (right after deciding, or once a Redis commit succeeds), for the records of other
+        nodes, and by `replay`. Each record takes the event ids it carries; the allocator moves on past
+        its seq and ids. A record whose effect is already there (its claim, settlement, ack, start, end
+        or hunt exists) changes nothing, so applying one twice is safe. The events applying causes
+        that no record journals take fresh ids once all `records` are applied (see `_emit`).
+        """
+        held: list[tuple[str, str, float, dict[str, Any]]] = []
+        self.holding = held
+        try:
+            for rec in records:
+                self._apply(rec)
+        finally:
+            self.holding = None
+        for typ, hunt, at, data in held:
+            self.emit(typ, hunt, at, data)
+
     def _apply(self, rec: AnyRecord) -> None:
-        """Apply a record to the state and emit its events. Used live and by replay."""
-        if rec.seq > self.seq:
-            self.seq = rec.seq
+        """Apply one record (`apply`)."""
+        ids = self.ids
+        if rec.seq > ids.seq:
+            ids.seq = rec.seq
         if isinstance(rec, Claimed):
-            self._apply_claimed(rec)
+            if rec.claim_id not in self.claims:
+                self._apply_claimed(rec)
         elif isinstance(rec, Acked):
             g = self.grants[rec.grant_id]
+            if g.ack is not None:
+                return
             g.ack = rec
             grants = self.pending.get(g.player)
             if grants is not None:
@@ -1077,12 +1181,15 @@ class Engine:
                 if not grants:
                     del self.pending[g.player]
         elif isinstance(rec, Settled):
-            self._apply_settled(rec)
+            if self.hunts[rec.hunt].treasures[rec.n - 1].settled is None:
+                self._apply_settled(rec)
         elif isinstance(rec, Recurring):
             spec = msgspec.json.decode(rec.spec, type=HuntSpec)
             assert spec.schedule is not None
             self.recurring[spec.id] = (spec, rec, Cron.parse(spec.schedule))
         elif isinstance(rec, HuntCreated):
+            if rec.hunt in self.hunts:
+                return
             rec, spec = self._dedupe(rec)
             h = Hunt(rec, spec, placement.placement_key(self.secret, spec))
             self.hunts[rec.hunt] = h
@@ -1093,6 +1200,8 @@ class Engine:
                 self._emit(rec.ev, "hunt.scheduled", h.id, rec.at, {"starts_at": rfc3339(rec.starts_at)})
         elif isinstance(rec, HuntStarted):
             h = self.hunts[rec.hunt]
+            if h.started is not None:
+                return
             h.started = rec
             prox = self.proximity.get(h.world)  # None: an ended hunt of a world retired since (replay)
             radius = h.spec.proximity.radius
@@ -1107,6 +1216,8 @@ class Engine:
             )
         elif isinstance(rec, HuntEnded):
             h = self.hunts[rec.hunt]
+            if h.ended is not None:
+                return
             h.ended = rec
             ev = rec.ev
             expired = [t for t in h.treasures if t.state == "hidden"]
@@ -1137,15 +1248,8 @@ class Engine:
     def _apply_claimed(self, rec: Claimed) -> None:
         h = self.hunts[rec.hunt]
         t = h.treasures[rec.n - 1]
-        self.claims[rec.claim_id] = rec
-        if rec.request_id is not None:
-            self.by_request[(rec.hunt, rec.player, rec.request_id)] = rec.claim_id
-        key = (rec.hunt, rec.player)
-        self.claimed[key] = (*self.claimed.get(key, ()), rec.n - 1)
-        self.finds[rec.player] = self.finds.get(rec.player, 0) + 1
-        t.add_claim(rec)
-        t.seq = rec.seq
-        quiet = self.seq <= self.quiet_through
+        self._add_claim(rec, t)
+        quiet = rec.seq <= self.quiet_through
         data = {} if quiet else {"treasure": t.id, "tier": t.tier, "player": rec.player, "claim_id": rec.claim_id}
         self._emit(rec.ev, "treasure.found", h.id, rec.at, data)
         if rec.grant_id is not None:
@@ -1162,6 +1266,22 @@ class Engine:
             t.state = "open"
             t.window_ends = rec.at + h.window
             heapq.heappush(self.timers, (t.window_ends, TimerKind.SETTLE, h.id, t.n))
+
+    def _add_claim(self, rec: Claimed, t: Treasure) -> None:
+        """What every claim adds: the claim, its request id, the player's claims and finds, the treasure's
+        finders. The first part of `_apply_claimed`, and all of it for a quiet claim on an open treasure
+        (`replay`'s fast path)."""
+        cid = rec.claim_id
+        self.claims[cid] = rec
+        if rec.request_id is not None:
+            self.by_request[(rec.hunt, rec.player, rec.request_id)] = cid
+        key = (rec.hunt, rec.player)
+        claimed = self.claimed
+        claimed[key] = (*claimed.get(key, ()), rec.n - 1)
+        finds = self.finds
+        finds[rec.player] = finds.get(rec.player, 0) + 1
+        t.add_claim(rec)
+        t.seq = rec.seq
 
     def _apply_settled(self, rec: Settled) -> None:
         h = self.hunts[rec.hunt]
@@ -1219,38 +1339,31 @@ class Engine:
         """
         self.quiet_through = events_after
         count = 0
-        apply, apply_claimed = self._apply, self._apply_claimed
-        hunts, claims, by_request, claimed, finds = self.hunts, self.claims, self.by_request, self.claimed, self.finds
+        apply, add_claim, emit, ids = self._apply, self._add_claim, self._emit, self.ids
+        hunts, claims = self.hunts, self.claims
+        held: list[tuple[str, str, float, dict[str, Any]]] = []
+        self.holding = held
         self.boards.begin_bulk()
         try:
             for rec in records:
                 count += 1
-                if type(rec) is not Claimed:
-                    apply(rec)
-                    continue
                 # Claims are nearly all of a long journal. One that only adds a finder to an open
-                # treasure, old enough to rebuild no event, is applied right here: what
-                # `_apply_claimed` does for it, without the calls.
-                seq = rec.seq
-                if seq > self.seq:
-                    self.seq = seq
-                t = hunts[rec.hunt].treasures[rec.n - 1]
-                if seq > events_after or rec.share is not None or rec.grant_id is not None or t.state != "open":
-                    apply_claimed(rec)
-                    continue
-                player, cid = rec.player, rec.claim_id
-                claims[cid] = rec
-                if rec.request_id is not None:
-                    by_request[(rec.hunt, player, rec.request_id)] = cid
-                key = (rec.hunt, player)
-                claimed[key] = (*claimed.get(key, ()), rec.n - 1)
-                finds[player] = finds.get(player, 0) + 1
-                t.add_claim(rec)
-                t.seq = seq
-                if rec.ev > self.last_event:
-                    self.last_event = rec.ev
+                # treasure, old enough to rebuild no event, takes the short way: what `_apply_claimed`
+                # does for it (`_add_claim`, and its event's id, not built), without the dispatch.
+                if type(rec) is Claimed and rec.seq <= events_after and rec.share is None and rec.grant_id is None:
+                    t = hunts[rec.hunt].treasures[rec.n - 1]
+                    if t.state == "open" and rec.claim_id not in claims:
+                        if rec.seq > ids.seq:
+                            ids.seq = rec.seq
+                        add_claim(rec, t)
+                        emit(rec.ev, "treasure.found", rec.hunt, rec.at, _QUIET)
+                        continue
+                apply(rec)
         finally:
+            self.holding = None
             self.boards.end_bulk()
+        for typ, hunt, at, data in held:
+            self.emit(typ, hunt, at, data)
         if events_after:
             self.events.floor = max(self.events.floor, self._first_rebuilt_id() - 1)
         self.quiet_through = 0
@@ -1281,6 +1394,8 @@ class Engine:
         return out
 
 
+#: The data of an event replay does not build (`Engine.replay`).
+_QUIET: dict[str, Any] = {}
 #: Equal parts of different hunts, by kind and value (`Engine._dedupe`). One table for the process, not
 #: one per engine: the values are immutable, so equal ones are interchangeable wherever they are used.
 _SHARED: dict[Any, Any] = {}

@@ -106,7 +106,7 @@ class Api:
         self.hub = hub
         self.metrics = metrics
         self.clock = rt.clock
-        self.journal = rt.store.journal
+        self.store = rt.store
         self.verified_keys = keys.verified
         self.metrics_from = [ipaddress.ip_network(n, strict=False) for n in rt.cfg.server.metrics_from]
         lim = rt.cfg.limits
@@ -217,8 +217,7 @@ class Api:
 
     def end_hunt(self, req: Request) -> Any:
         self.auth(req, ADMIN)
-        out = self.rt.eng.end_hunt(req.params["hunt"], self.clock())
-        return self.reply(self.rt.submit(out), out.result)
+        return self._later(self.rt.end_hunt(req.params["hunt"]), 200)
 
     # ---- the hot path --------------------------------------------------------------------------------
     def dig(self, req: Request) -> Any:
@@ -239,7 +238,7 @@ class Api:
             if out.wait_seq == 0:  # a miss: nothing to persist, publish or wait for
                 miss = _MISS_REPLIES.get(id(out))  # the common misses are shared: encoded once
                 return miss if miss is not None else encode(out.result)
-            if out.wait_seq <= self.journal.durable_seq:
+            if out.wait_seq <= self.store.durable_seq:
                 return encode(out.result)
         return self.reply(rt.submit(out), out.result)
 
@@ -302,7 +301,7 @@ class Api:
                 raise InvalidBody("body is nested too deeply") from None
             results, wait = self.run_ops(ops, dec_op_each, header)
         out = {"results": results}
-        if wait > self.rt.store.journal.durable_seq:
+        if wait > self.rt.store.durable_seq:
             return self._later(self.rt.when_durable(wait, out), 200)
         return encode(out)
 
@@ -337,7 +336,7 @@ class Api:
                     kind = "positions"
                     out = self.positions_each(op.world, op.updates, now, key)
                 if out.records:
-                    rt.store.persist(out.records)
+                    rt.commit(out)
                 if out.wait_seq > wait:
                     wait = out.wait_seq
                 results.append(out.result)
@@ -381,8 +380,7 @@ class Api:
 
     def ack(self, req: Request) -> Any:
         self.auth(req, GAME)
-        out = self.rt.eng.ack(req.params["grant_id"], self.clock())
-        return self.reply(self.rt.submit(out), out.result)
+        return self._later(self.rt.ack(req.params["grant_id"]), 200)
 
     def leave(self, req: Request) -> bytes:
         """A player logged out: forget their position and proximity state (claims and grants stay)."""
@@ -570,5 +568,3 @@ def _world_param(req: Request) -> str:
 def key_of(header: bytes | None) -> bytes:
     """The key in a verified `Authorization: Bearer <key>` value, as the per-key limits count it."""
     return header[7:].strip() if header else b""
-
-

@@ -203,7 +203,7 @@ class Metrics:
         head("cairn_errors_total", "counter", "Error replies by error code.")
         for code, n in sorted(self.errors.items()):
             lines.append(f'cairn_errors_total{{code="{code}"}} {n}')
-        stats = rt.store.journal.stats()
+        stats = rt.store.stats()
         single: list[tuple[str, str, str, float]] = [
             ("cairn_journal_commits_total", "counter", "Group commits of the journal.", stats.get("commits", 0)),
             ("cairn_journal_records_total", "counter", "Records committed.", stats.get("records", 0)),
@@ -227,8 +227,12 @@ class Metrics:
             ("cairn_journal_max_batch_records", "gauge", "Largest group commit so far.", stats.get("max_batch", 0)),
             ("cairn_journal_pending_records", "gauge", "Records waiting for the next commit.", stats.get("pending", 0)),
             ("cairn_journal_waiters", "gauge", "Replies waiting for durability.", stats.get("waiters", 0)),
-            ("cairn_journal_failed", "gauge", "1 once the store failed (embedded: the journal writer; the "
-             "process then stops).", float(stats.get("failed", 0))),
+            (
+                "cairn_journal_failed",
+                "gauge",
+                "1 once the store failed (embedded: the journal writer; the process then stops).",
+                float(stats.get("failed", 0)),
+            ),
         ]
         eng = rt.engine
         if eng is not None:

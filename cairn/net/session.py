@@ -84,7 +84,7 @@ class Session:
             if "ops" in msg or op in _HOT:
                 ops = [msg] if "ops" not in msg else _op_from(msg, schemas.BatchFrame).ops
                 results, wait = self.api.run_ops(ops, _to_op, self.key)
-                if wait > self.api.rt.store.journal.durable_seq:
+                if wait > self.api.rt.store.durable_seq:
                     await self.api.rt.store.durable(wait)
                 if "ops" in msg:
                     return {"id": rid, "results": results}
@@ -160,6 +160,7 @@ class Session:
         except CairnError:
             return  # the journal failed: the process is stopping
         await self.send({"dropped": {"resume_after": last}}, binary)
+
 
 def _convert_op(raw: Any) -> Any:
     if not isinstance(raw, dict):

@@ -39,7 +39,7 @@ class Recovery:
 
 
 class EmbeddedStore:
-    """One process, one journal file. Implements the store interface the runtime uses."""
+    """One process, one journal file: the `Store` (`cairn/store/base.py`) of the embedded runtime."""
 
     kind = "embedded"
 
@@ -49,13 +49,29 @@ class EmbeddedStore:
     ) -> None:  # fmt: skip
         """`on_failed` is called on the loop when the journal's writer fails (disk full, I/O error)."""
         self.dir = Path(data_dir)
-        self.journal = Journal(self.dir / "journal.db", durability, msgpack_records=True, on_failed=on_failed)
+        self.on_failed = on_failed
+        self.journal = Journal(self.dir / "journal.db", durability, msgpack_records=True, on_failed=self._failed)
         self.snapshot_every = snapshot_every
         self._since_snapshot = 0
         self._snapshotting = False
         self.last_recovery = Recovery()
 
-    def recover(self, engine: Engine) -> Recovery:
+    def _failed(self, exc: BaseException) -> None:
+        if self.on_failed is not None:
+            self.on_failed(exc)
+
+    @property
+    def durable_seq(self) -> int:
+        return self.journal.durable_seq
+
+    async def recover(self, engine: Engine) -> Recovery:
+        """`load` off the loop, then start the journal's writer on it."""
+        loop = asyncio.get_running_loop()
+        info = await loop.run_in_executor(None, self.load, engine)
+        self.journal.start(loop)
+        return info
+
+    def load(self, engine: Engine) -> Recovery:
         """Open the journal and rebuild `engine` from the newest snapshot plus the records after it."""
         started = time.perf_counter()
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +92,8 @@ class EmbeddedStore:
             # reading, decoding and applying each run in a tight loop.
             chunk: list[rec.AnyRecord] = []
             rows: Iterator[list[tuple[int, rec.AnyRecord]]] = self.journal.read_decoded(
-                info.snapshot_seq, rec.AnyRecord  # type: ignore[arg-type]
+                info.snapshot_seq,
+                rec.AnyRecord,  # type: ignore[arg-type]
             )
             for row in rows:
                 chunk.extend([r for _, r in row])
@@ -92,13 +109,10 @@ class EmbeddedStore:
             gc.freeze()
             if was_enabled:
                 gc.enable()
-        engine.seq = max(engine.seq, self.journal.last_seq)
+        engine.ids.seen(self.journal.last_seq)
         info.seconds = time.perf_counter() - started
         self.last_recovery = info
         return info
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.journal.start(loop)
 
     def persist(self, records: Sequence[rec.AnyRecord]) -> None:
         """Queue records for the next group commit (on the loop, O(1) each)."""
@@ -130,6 +144,9 @@ class EmbeddedStore:
 
     def ready(self) -> bool:
         return not self.journal.stats().get("failed")
+
+    def stats(self) -> dict[str, float]:
+        return self.journal.stats()
 
     async def close(self) -> None:
         await self.journal.close()

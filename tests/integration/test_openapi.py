@@ -8,19 +8,18 @@ from pathlib import Path
 import msgspec
 
 from cairn import config as configmod
-from cairn.app import Runtime
-from cairn.core.engine import Engine
+from cairn.bootstrap import make_runtime
 from cairn.net import openapi, schemas
 from cairn.net.api import Api
 from cairn.net.auth import Keys
 from cairn.net.hub import Hub
 from cairn.net.metrics import Metrics
 from cairn.net.server import build_router
-from tests.support import grid_world, spec
+from tests.support import Live, grid_world, spec
 
 
 def server_router(tmp_path: Path) -> object:
-    rt = Runtime(configmod.load(None, env={}), tmp_path)
+    rt = make_runtime(configmod.load(None, env={}), tmp_path)
     api = Api(rt, Keys.load(tmp_path, os.environ), Hub(), Metrics())
     return build_router(api)[0]
 
@@ -58,7 +57,7 @@ def test_the_document_describes_what_the_routes_send(tmp_path: Path) -> None:
     assert "security" not in paths["/v1/openapi.json"]["get"]
     assert paths["/v1/players/{player}"]["get"]["x-scope"] == "admin"
     # Every event type the engine emits decodes as the documented event union.
-    eng = Engine(b"s", {"overworld": grid_world()})
+    eng = Live(b"s", {"overworld": grid_world()})
     from cairn.core.engine import compute_plan
 
     out = eng.create_hunt(compute_plan(eng.plan_input(spec(id="e", treasures=2, duration="1h"))), 1000.0)

@@ -14,6 +14,7 @@ import pytest
 
 from cairn import config as configmod
 from cairn.app import Runtime
+from cairn.bootstrap import make_runtime
 from cairn.core.events import Event
 from cairn.core.spec import convert_spec
 from cairn.store.journal import JournalError
@@ -23,7 +24,7 @@ CONFIG = "[worlds.overworld]\nseed = 3\nsize = 512\ndensity = 1.0\n"
 
 async def started(tmp_path: Path) -> tuple[Runtime, list[Event], list[int]]:
     (tmp_path / "cairn.toml").write_text(CONFIG)
-    rt = Runtime(configmod.load(tmp_path / "cairn.toml", env={}), tmp_path / "data")
+    rt = make_runtime(configmod.load(tmp_path / "cairn.toml", env={}), tmp_path / "data")
     await rt.start()
     got: list[Event] = []
     rt.listeners.append(got.extend)

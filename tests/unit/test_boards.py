@@ -14,7 +14,7 @@ from cairn.core import errors
 from cairn.core import records as rec
 from cairn.core.boards import Boards, BoardSpec
 from cairn.core.engine import Engine, Limits, compute_plan
-from tests.support import SECRET, grid_world, spec
+from tests.support import SECRET, Live, grid_world, spec
 
 WORLD = grid_world(48, 6)
 SPECS = [
@@ -31,7 +31,7 @@ def ts(text: str) -> float:
 
 def new_engine() -> Engine:
     lim = Limits(dig_rate=1e6, dig_burst=10**6, max_speed=1e12)
-    return Engine(SECRET, {"overworld": WORLD}, limits=lim, boards=Boards(SPECS))
+    return Live(SECRET, {"overworld": WORLD}, limits=lim, boards=Boards(SPECS))
 
 
 def make(eng: Engine, hunt: str, now: float, **kw) -> list:

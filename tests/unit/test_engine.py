@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from cairn.core import errors
 from cairn.core.engine import compute_plan, split_pool
 from cairn.core.records import Claimed, HuntEnded, Settled
-from tests.support import T0, create, engine, grid_world, positions, spec
+from tests.support import T0, Live, create, engine, grid_world, positions, spec
 
 
 def dig(eng, player, at, now=T0 + 1, hunt="h1", rid=None, pos=None):
@@ -362,7 +362,6 @@ def test_dig_miss_temperature_through_tiles_follows_claims() -> None:
 
 
 def test_replay_rebuilds_only_the_event_tail_and_flags_the_gap() -> None:
-    from cairn.core.engine import Engine
 
     eng = engine()
     log = list(eng.create_hunt(compute_plan(eng.plan_input(spec(treasures=20))), T0).records)
@@ -370,7 +369,7 @@ def test_replay_rebuilds_only_the_event_tail_and_flags_the_gap() -> None:
         log.extend(dig(eng, f"p{i}", t.pos, now=T0 + 1 + i).records)
     full, _ = eng.events.after(0)
     cut = log[10].seq
-    again = Engine(eng.secret, eng.worlds, limits=eng.limits)
+    again = Live(eng.secret, eng.worlds, limits=eng.limits)
     again.replay(log, events_after=cut)
     assert again.retained() == eng.retained() and again.last_event == eng.last_event
     tail, complete = again.events.after(0)
@@ -508,10 +507,10 @@ def test_a_runtime_world_and_an_ended_hunt_in_it_replay_after_the_world_is_retir
 
 
 def test_forgetting_idle_players_keeps_durable_state_and_running_cooldowns() -> None:
-    from cairn.core.engine import Engine, Limits
+    from cairn.core.engine import Limits
     from tests.support import SECRET
 
-    eng = Engine(SECRET, {"overworld": grid_world()}, limits=Limits(max_speed=1e9, player_idle=60.0, max_players=3))
+    eng = Live(SECRET, {"overworld": grid_world()}, limits=Limits(max_speed=1e9, player_idle=60.0, max_players=3))
     create(eng, hints={"cooldown": "10m"})
     p = positions(eng, "h1")[0]
     cid = eng.dig("h1", "ann", p, p, "r1", T0).result["claim"]["claim_id"]
@@ -532,10 +531,10 @@ def test_forgetting_idle_players_keeps_durable_state_and_running_cooldowns() -> 
 
 
 def test_strict_players_join_through_positions() -> None:
-    from cairn.core.engine import Engine, Limits
+    from cairn.core.engine import Limits
     from tests.support import SECRET
 
-    eng = Engine(SECRET, {"overworld": grid_world()}, limits=Limits(max_speed=1e9, strict_players=True))
+    eng = Live(SECRET, {"overworld": grid_world()}, limits=Limits(max_speed=1e9, strict_players=True))
     create(eng)
     with pytest.raises(errors.PlayerNotJoined):
         eng.hint("h1", "ann", (0, 64, 0), None, T0)

@@ -11,7 +11,7 @@ from cairn.core import errors
 from cairn.core.engine import Engine, Limits, compute_plan
 from cairn.core.events import EPHEMERAL, Event, EventLog
 from cairn.core.records import AnyRecord
-from tests.support import SECRET, T0, grid_world, spec
+from tests.support import SECRET, T0, Live, grid_world, spec
 
 #: The events a record emits when applied: rebuilt by replay after a restart (the rest are not journaled).
 JOURNALED = {"hunt.scheduled", "hunt.started", "hunt.ended", "treasure.found", "treasure.claimed", "treasure.expired"}
@@ -21,7 +21,7 @@ WORLD = grid_world()
 def new_engine() -> Engine:
     lim = Limits(dig_rate=1000.0, dig_burst=1000, max_speed=20.0)
     log = EventLog(per_hunt=1 << 20, total=1 << 20, ephemeral_seconds=86_400, ephemeral_max=1 << 20)
-    return Engine(SECRET, {"overworld": WORLD}, limits=lim, events=log)
+    return Live(SECRET, {"overworld": WORLD}, limits=lim, events=log)
 
 
 class Game:

@@ -204,12 +204,14 @@ def test_around_lists_every_treasure_within_64_columns_of_a_point(treasures: int
         assert close <= listed
 
 
-def test_a_hunt_dropped_by_a_redis_node_leaves_the_live_treasure_index() -> None:
-    from cairn.distributed import CacheEngine
+def test_a_hunt_decided_but_not_applied_leaves_the_live_treasure_index() -> None:
+    # A Redis node decides a hunt and applies it only once Redis commits it: a refused one never
+    # reaches the index (the node used to apply it at once and take it out again).
+    from cairn.core.engine import Engine
 
-    eng = CacheEngine(SECRET, {"overworld": grid_world()})
+    eng = Engine(SECRET, {"overworld": grid_world()})
     spaced = {"tags_any": ["surface"], "min_spacing": 8}
-    eng.create_hunt(compute_plan(eng.plan_input(spec(id="refused", spawn=spaced))), T0)
-    assert len(eng.live_treasures["overworld"]) == 5
-    eng.forget_hunt("refused")  # Redis refused its creation
+    out = eng.create_hunt(compute_plan(eng.plan_input(spec(id="refused", spawn=spaced))), T0)
     assert index_positions(eng.live_treasures["overworld"]) == [] == live_positions(eng)
+    eng.apply(out.records)  # committed after all
+    assert len(eng.live_treasures["overworld"]) == 5

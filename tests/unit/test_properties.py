@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cairn.core import records as rec
 from cairn.core.engine import Engine, compute_plan
 from cairn.core.errors import CairnError
-from tests.support import SECRET, T0, engine, grid_world, spec
+from tests.support import SECRET, T0, Live, engine, grid_world, spec
 
 WORLD = grid_world(32, 8)
 PLAYERS = [f"p{i}" for i in range(8)]
@@ -103,14 +103,14 @@ def test_random_interleavings_keep_claims_exactly_once_and_replay_is_bit_identic
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     # Replay of the journal, and of a snapshot, gives the same state bit for bit.
     journal = [rec.decode(rec.encode(r)) for r in log]
-    again = Engine(SECRET, {"overworld": WORLD})
+    again = Live(SECRET, {"overworld": WORLD})
     again.replay(journal)
     assert state_of(again) == state_of(eng)
-    snap = Engine(SECRET, {"overworld": WORLD})
+    snap = Live(SECRET, {"overworld": WORLD})
     snap.replay(rec.decode_many(rec.encode_many(eng.retained())))
     assert state_of(snap) == state_of(eng)
     # A replay too old to rebuild events (recovery's bulk path) gives the same state but the events.
-    quiet = Engine(SECRET, {"overworld": WORLD})
+    quiet = Live(SECRET, {"overworld": WORLD})
     quiet.replay(journal, events_after=seqs[-1])
     assert {k: v for k, v in state_of(quiet).items() if k != "events"} == {
         k: v for k, v in state_of(eng).items() if k != "events"

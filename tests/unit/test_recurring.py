@@ -9,7 +9,7 @@ import pytest
 from cairn.core import errors
 from cairn.core import records as rec
 from cairn.core.engine import Engine, compute_plan
-from tests.support import engine, spec
+from tests.support import Live, engine, spec
 
 
 def ts(text: str) -> float:
@@ -88,7 +88,7 @@ def test_registration_is_idempotent_journaled_and_replayed() -> None:
     changed = eng.register_recurring(recurring(treasures=4), ts("2026-11-26T12:06:00"))
     assert len(changed.records) == 1
     log = list(first.records) + list(changed.records)
-    replayed = Engine(eng.secret, eng.worlds, limits=eng.limits)
+    replayed = Live(eng.secret, eng.worlds, limits=eng.limits)
     replayed.replay([rec.decode(rec.encode(r)) for r in log])
     assert replayed.recurring["friday"][0].treasures == 4
     assert rec.encode_many(replayed.retained()) == rec.encode_many(eng.retained())

@@ -20,6 +20,7 @@ from cairn.core.errors import OutOfBounds
 from cairn.core.geometry import bearing_angle
 from cairn.core.sites import SiteSet
 from cairn.core.spec import convert_spec
+from tests.support import Live
 
 T0 = 1_900_000_000.0
 WORLD_SIZE = 1024
@@ -35,7 +36,7 @@ def worlds() -> Iterator[tuple[int, worldgen.Terrain, SiteSet]]:
 
 
 def new_hunt(sites, seed: int, solve_by: str | None = None) -> tuple[Engine, str, int]:
-    eng = Engine(b"solver", {"overworld": sites}, limits=Limits(dig_rate=1e6, dig_burst=10**6, max_speed=1e9))
+    eng = Live(b"solver", {"overworld": sites}, limits=Limits(dig_rate=1e6, dig_burst=10**6, max_speed=1e9))
     rnd = random.Random(seed)
     n = rnd.randint(5, 20)
     hints = {"cooldown": "0s", "kinds": ["temperature", "bearing", "region"]}
