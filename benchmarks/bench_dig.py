@@ -56,10 +56,10 @@ def setup() -> tuple[Engine, dict[str, dict[str, list[tuple[str, tuple[int, int,
     paths: dict[str, dict[str, list[tuple[str, tuple[int, int, int]]]]] = {}
     for name, extra in hunts.items():
         spec = convert_spec({"id": name, "duration": "60d", **extra})
-        eng.create_hunt(compute_plan(eng.plan_input(spec)), NOW)
+        eng.apply(eng.create_hunt(compute_plan(eng.plan_input(spec)), NOW).records)
         pts = [t.pos for t in eng.hunts[name].treasures]
         first = pts[0]
-        eng.dig(name, "finder", (first[0], 65, first[2]), first, None, NOW + 0.1 * len(paths))  # a claim here
+        eng.apply(eng.dig(name, "finder", (first[0], 65, first[2]), first, None, NOW + 0.1 * len(paths)).records)
         xz = np.array([(p[0], p[2]) for p in pts])
 
         def nearest(x: int, z: int, xz: np.ndarray = xz) -> float:

@@ -60,6 +60,7 @@ def create(eng: Engine, now: float) -> list[tuple[int, int, int]]:
         "prize": {"mode": "shared_bounty", "window": "30d", "pool": 1000}, "duration": "60d",
     })  # fmt: skip
     out = eng.create_hunt(compute_plan(eng.plan_input(spec)), now)
+    eng.apply(out.records)
     return [t.pos for t in eng.hunts["bench"].treasures], out
 
 
@@ -68,7 +69,7 @@ async def open_bench(path: str, durability: str) -> tuple[EmbeddedStore, Engine,
     store = EmbeddedStore(path, durability)  # type: ignore[arg-type]
     eng = new_engine(world())
     store.load(eng)
-    store.start(asyncio.get_running_loop())
+    store.journal.start(asyncio.get_running_loop())
     spots, out = create(eng, time.time())
     store.persist(out.records)
     await store.durable(out.wait_seq)
@@ -92,6 +93,7 @@ async def claims_run(seconds: float, tasks: int, durability: str) -> dict[str, f
                 player, t = f"p{k}", spots[k % TREASURES]
                 t0 = time.perf_counter()
                 o = eng.dig("bench", player, (t[0], t[1] + 1, t[2]), t, f"r{k}", time.time())
+                eng.apply(o.records)  # as `Runtime.commit`
                 store.persist(o.records)
                 await store.durable(o.wait_seq)
                 if measuring:
@@ -123,6 +125,7 @@ async def journal_claims(path: str, n: int) -> None:
     for k in range(n):
         t = spots[k % TREASURES]
         o = eng.dig("bench", f"p{k}", (t[0], t[1] + 1, t[2]), t, f"r{k}", now + k * 1e-6)
+        eng.apply(o.records)
         store.persist(o.records)
         if k % 20000 == 0:
             await store.durable(eng.seq)
@@ -134,7 +137,7 @@ async def snapshot(path: str) -> None:
     eng = new_engine(world())
     store = EmbeddedStore(path, "os")
     store.load(eng)
-    store.start(asyncio.get_running_loop())
+    store.journal.start(asyncio.get_running_loop())
     ok = await store.snapshot(eng)
     await store.close()
     assert ok, "snapshot failed"

@@ -52,7 +52,7 @@ def spec(i: int, rnd: random.Random, treasures: int, half: int) -> object:
 
 
 def create(eng: Engine, s: object) -> None:
-    eng.create_hunt(compute_plan(eng.plan_input(s)), NOW)  # type: ignore[arg-type]
+    eng.apply(eng.create_hunt(compute_plan(eng.plan_input(s)), NOW).records)  # type: ignore[arg-type]
     eng.new_events.clear()  # the transport drains these after every call
 
 

@@ -1,6 +1,6 @@
 """Leaderboards fed by claims: periods that reset on a cron line, archives, reads.
 
-Scores come from claim records only, through the same `_apply` path live and in replay, so each
+Scores come from claim records only, through the same `Engine.apply` live and in replay, so each
 claim counts exactly once, across restarts too. A period rolls over lazily: at the first record
 or read at or after its reset time, so replay rolls over exactly where live operation did.
 """
