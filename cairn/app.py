@@ -88,18 +88,8 @@ def _cached_procedural(name: str, wc: configmod.WorldConfig, data_dir: Path) -> 
     try:
         for old in path.parent.glob(f"{name}.procedural-*.pack"):
             old.unlink()
-        write_pack(
-            sites,
-            path,
-            meta={
-                "world": name,
-                "source": "procedural",
-                "seed": wc.seed,
-                "size": wc.size,
-                "density": wc.density,
-                "generator_version": worldgen.VERSION,
-            },
-        )
+        write_pack(sites, path, meta={"world": name, "source": "procedural", "seed": wc.seed, "size": wc.size,
+                                      "density": wc.density, "generator_version": worldgen.VERSION})
     except OSError as e:
         log.warning("world %s: could not keep the generated sites in %s (%s)", name, path, e)
     return sites
@@ -418,3 +408,4 @@ class Runtime:
         except CairnError:
             if not self.failed.is_set():
                 raise  # a journal failure was logged when it happened
+

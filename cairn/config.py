@@ -244,7 +244,7 @@ def _check_redis(store: StoreConfig, where: str) -> None:
         host, _, port = node.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(
-                f'{where}: store.redis_cluster[{i}]: {node!r} is not "host:port"', field="store.redis_cluster"
+                f"{where}: store.redis_cluster[{i}]: {node!r} is not \"host:port\"", field="store.redis_cluster"
             )
 
 

@@ -228,3 +228,4 @@ async def show(board: Board, work: Awaitable[None], live: bool = True) -> None:
             await asyncio.sleep(0.25)
         view.update(board.render())
         await task
+

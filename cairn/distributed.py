@@ -24,7 +24,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -245,10 +245,6 @@ class RedisRuntime(Runtime):
         committed (`commit_job`). Raises StoreUnavailable at once while Redis is unreachable."""
         self.redis.check()
         self.store.persist(out.records, out.result)
-
-    def settled(self) -> Awaitable[None] | None:
-        self.redis.check()  # a read of the cache while Redis is unreachable fails fast too
-        return None
 
     async def view(self, out: Outcome, view: Callable[[], T]) -> T:
         """As `Runtime.view`, but the view is built once Redis committed the records and they are applied."""

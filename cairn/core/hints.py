@@ -93,6 +93,7 @@ def vertical_word(dy: int) -> str:
 # --- nearest treasure -------------------------------------------------------------------
 
 
+
 class TreasureField:
     """The treasures of one hunt as numpy arrays, for "nearest treasure" queries.
 

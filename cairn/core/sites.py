@@ -327,7 +327,11 @@ class SiteSet:
     def nbytes(self) -> int:
         """Bytes held by the site columns and the chunk index. O(1)."""
         return int(
-            self.xz.nbytes + self.y.nbytes + self.tags.nbytes + self.chunk_keys.nbytes + self.chunk_starts.nbytes
+            self.xz.nbytes
+            + self.y.nbytes
+            + self.tags.nbytes
+            + self.chunk_keys.nbytes
+            + self.chunk_starts.nbytes
         )
 
     # ---- internals ----------------------------------------------------------------------------

@@ -568,3 +568,5 @@ def _world_param(req: Request) -> str:
 def key_of(header: bytes | None) -> bytes:
     """The key in a verified `Authorization: Bearer <key>` value, as the per-key limits count it."""
     return header[7:].strip() if header else b""
+
+

@@ -996,7 +996,7 @@ class HttpProtocol(asyncio.Protocol):
                 try:
                     spool = Spool(self._server)
                     body = self._body
-                    for chunk in () if body is None else [body] if type(body) is bytes else body:
+                    for chunk in (() if body is None else [body] if type(body) is bytes else body):
                         spool.write(chunk)
                 except OSError as exc:
                     log.error("could not spool a request body: %s", exc)

@@ -227,12 +227,8 @@ class Metrics:
             ("cairn_journal_max_batch_records", "gauge", "Largest group commit so far.", stats.get("max_batch", 0)),
             ("cairn_journal_pending_records", "gauge", "Records waiting for the next commit.", stats.get("pending", 0)),
             ("cairn_journal_waiters", "gauge", "Replies waiting for durability.", stats.get("waiters", 0)),
-            (
-                "cairn_journal_failed",
-                "gauge",
-                "1 once the store failed (embedded: the journal writer; the process then stops).",
-                float(stats.get("failed", 0)),
-            ),
+            ("cairn_journal_failed", "gauge", "1 once the store failed (embedded: the journal writer; the "
+             "process then stops).", float(stats.get("failed", 0))),
         ]
         eng = rt.engine
         if eng is not None:

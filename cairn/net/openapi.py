@@ -75,38 +75,15 @@ EVENT_STREAM = {
     }
 }
 SITES_BODY = {
-    "application/x-ndjson": {
-        "schema": {
-            "type": "string",
-            "description": "one SiteRow (JSON) per line; also sent "
-            "as application/ndjson, application/jsonl or application/json",
-        }
-    },
-    "text/csv": {
-        "schema": {
-            "type": "string",
-            "description": "columns x,y,z,tags (a header row is optional); tags separated by `;`, `|` or spaces",
-        }
-    },
-    "application/vnd.cairn.site-pack": {
-        "schema": {
-            "type": "string",
-            "format": "binary",
-            "description": "a site pack (docs/site-pack.md); also application/octet-stream",
-        }
-    },
+    "application/x-ndjson": {"schema": {"type": "string", "description": "one SiteRow (JSON) per line; also sent "
+                             "as application/ndjson, application/jsonl or application/json"}},
+    "text/csv": {"schema": {"type": "string", "description": "columns x,y,z,tags (a header row is optional); "
+                            "tags separated by `;`, `|` or spaces"}},
+    "application/vnd.cairn.site-pack": {"schema": {"type": "string", "format": "binary", "description":
+                                        "a site pack (docs/site-pack.md); also application/octet-stream"}},
 }
-STATIC = {
-    t: {"schema": {"type": "string"}}
-    for t in (
-        "text/html; charset=utf-8",
-        "text/css; charset=utf-8",
-        "text/javascript; charset=utf-8",
-        "image/svg+xml",
-        "image/png",
-        "image/x-icon",
-    )
-}
+STATIC = {t: {"schema": {"type": "string"}} for t in ("text/html; charset=utf-8", "text/css; charset=utf-8",
+          "text/javascript; charset=utf-8", "image/svg+xml", "image/png", "image/x-icon")}
 METRICS = {"text/plain; version=0.0.4": {"schema": {"type": "string", "description": "Prometheus text format"}}}
 
 SESSION = """WebSocket (RFC 6455). Text frames carry JSON, binary frames MessagePack; each reply uses the format
@@ -241,16 +218,8 @@ ERRORS = {
     "503": "Store unavailable",
 }
 # Schemas only named by descriptions and `_ref`, not by a route's body or reply.
-EXTRA = [
-    schemas.ErrorResponse,
-    schemas.AnyEvent,
-    schemas.StreamGap,
-    schemas.StreamDropped,
-    SessionFrameOp,
-    SessionBatchFrame,
-    SessionReply,
-    SessionPush,
-]
+EXTRA = [schemas.ErrorResponse, schemas.AnyEvent, schemas.StreamGap, schemas.StreamDropped, SessionFrameOp,
+         SessionBatchFrame, SessionReply, SessionPush]
 
 
 def _content(x: Any) -> dict[str, Any]:
@@ -279,16 +248,8 @@ def build_openapi() -> bytes:
             for seg in d.path.split("/")
             if seg.startswith("{")
         ]
-        params += [
-            {
-                "name": p.name,
-                "in": "query",
-                "required": False,
-                "schema": p.schema,
-                **({"description": p.description} if p.description else {}),
-            }
-            for p in d.query
-        ]
+        params += [{"name": p.name, "in": "query", "required": False, "schema": p.schema,
+                    **({"description": p.description} if p.description else {})} for p in d.query]
         if params:
             op["parameters"] = params
         if d.scope in ("game", "admin"):
@@ -309,11 +270,8 @@ def build_openapi() -> bytes:
         paths.setdefault(d.path, {})[d.method] = op
     doc = {
         "openapi": "3.1.0",
-        "info": {
-            "title": "Cairn",
-            "version": "1",
-            "description": "Treasure hunt engine for game servers. This document is served without a key.",
-        },
+        "info": {"title": "Cairn", "version": "1", "description": "Treasure hunt engine for game servers. "
+                 "This document is served without a key."},
         "paths": paths,
         "components": {
             "schemas": components,

@@ -161,7 +161,6 @@ class Session:
             return  # the journal failed: the process is stopping
         await self.send({"dropped": {"resume_after": last}}, binary)
 
-
 def _convert_op(raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise ValidationError("an op must be an object")

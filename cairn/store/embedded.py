@@ -92,8 +92,7 @@ class EmbeddedStore:
             # reading, decoding and applying each run in a tight loop.
             chunk: list[rec.AnyRecord] = []
             rows: Iterator[list[tuple[int, rec.AnyRecord]]] = self.journal.read_decoded(
-                info.snapshot_seq,
-                rec.AnyRecord,  # type: ignore[arg-type]
+                info.snapshot_seq, rec.AnyRecord  # type: ignore[arg-type]
             )
             for row in rows:
                 chunk.extend([r for _, r in row])

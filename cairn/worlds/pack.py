@@ -223,7 +223,9 @@ def _wrap(buf: Any, info: PackInfo, name: str, verify: bool) -> SiteSet:
             raise InvalidPack(f"{name}: a site is filed under the wrong chunk")
         cols["xz"] = pack_xz(x, z)
     try:
-        return SiteSet.from_index_arrays(cols["xz"], cols["y"], cols["tags"], keys, starts, info.meta["tag_names"])
+        return SiteSet.from_index_arrays(
+            cols["xz"], cols["y"], cols["tags"], keys, starts, info.meta["tag_names"]
+        )
     except CairnError as e:
         raise InvalidPack(f"{name}: {e.message}") from None
 

@@ -362,7 +362,6 @@ def test_dig_miss_temperature_through_tiles_follows_claims() -> None:
 
 
 def test_replay_rebuilds_only_the_event_tail_and_flags_the_gap() -> None:
-
     eng = engine()
     log = list(eng.create_hunt(compute_plan(eng.plan_input(spec(treasures=20))), T0).records)
     for i, t in enumerate(eng.hunts["h1"].treasures):
