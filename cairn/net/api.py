@@ -1,4 +1,4 @@
-"""The HTTP API of SPEC.md, on the lean transport in `http.py`.
+"""The HTTP API of SPEC.md, on the lean transport of `cairn.net` (`router.py`, `protocol.py`).
 
 Each handler reads as args → operation → response. The hot routes (hint, dig, positions,
 batch) are synchronous: they decode with msgspec, let the engine decide, and answer inside
@@ -33,10 +33,12 @@ from cairn.core.events import Event
 from cairn.core.spec import convert_spec, validation_error
 from cairn.net import schemas
 from cairn.net.auth import Keys
-from cairn.net.http import Request, Response, Router, Stream
 from cairn.net.hub import Hub, follow
 from cairn.net.metrics import BUCKETS, Metrics
 from cairn.net.quota import DIG, HINT, NEW_PLAYER, KeyQuotas
+from cairn.net.request import Request
+from cairn.net.response import Response, Stream
+from cairn.net.router import Router
 
 log = logging.getLogger("cairn.api")
 

@@ -38,8 +38,10 @@ import numpy as np
 from cairn.core.errors import Unauthorized
 from cairn.core.sites import SiteSet
 from cairn.net.api import ADMIN, Api, wire_error
-from cairn.net.http import Request, Response, Router
 from cairn.net.metrics import BUCKETS, rss_bytes
+from cairn.net.request import Request
+from cairn.net.response import Response
+from cairn.net.router import Router
 
 _enc = msgspec.json.Encoder()
 

@@ -22,8 +22,8 @@ import msgspec
 from cairn.core.errors import CairnError, Unauthorized, ValidationError
 from cairn.net import schemas
 from cairn.net.api import Api, key_of, loose_positions, wire_error
-from cairn.net.http import Router
 from cairn.net.hub import follow
+from cairn.net.router import Router
 from cairn.net.websocket import ConnectionClosed
 
 log = logging.getLogger("cairn.session")
