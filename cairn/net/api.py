@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from cairn.app import Runtime
+from cairn.core import views
 from cairn.core.engine import MISSES, Outcome
 from cairn.core.errors import (
     CairnError,
@@ -395,15 +396,7 @@ class Api:
 
     def player(self, req: Request) -> bytes:
         self.auth(req, ADMIN)
-        name = _player_param(req)
-        p = self.rt.eng.players.get(name)
-        return encode({
-            "player": name,
-            "finds": self.rt.eng.finds.get(name, 0),
-            "flags": p.flags if p else 0,
-            "last_pos": list(p.last_pos) if p and p.last_pos else None,
-            "pending_grants": len(self.rt.eng.pending.get(name, {})),
-        })  # fmt: skip
+        return encode(views.player(self.rt.eng, _player_param(req)))
 
     # ---- worlds --------------------------------------------------------------------------------------------
     def list_worlds(self, req: Request) -> bytes:
@@ -433,7 +426,7 @@ class Api:
 
         self.auth(req, ADMIN)
         world = _world_param(req)
-        if world not in self.rt.eng.worlds:
+        if not views.has_world(self.rt.eng, world):
             raise UnknownWorld(f"world {world!r} is neither configured nor registered (PUT /v1/worlds/{world})",
                                field="world")  # fmt: skip
         wc = self.rt.cfg.worlds.get(world)
@@ -467,7 +460,7 @@ class Api:
             ctype = req.headers.get("content-type", "")
             sites, info = await loop.run_in_executor(None, ingest, body, ctype, self.rt.data_dir, world)
             eng = self.rt.eng
-            if world not in eng.worlds:  # retired while the body was parsed: its sites go with it
+            if not views.has_world(eng, world):  # retired while the body was parsed: its sites go with it
                 uploaded_pack_path(self.rt.data_dir, world).unlink(missing_ok=True)
                 raise UnknownWorld(f"world {world!r} was retired during the upload", field="world")
             eng.replace_sites(world, sites)
@@ -477,7 +470,7 @@ class Api:
     # ---- leaderboards ------------------------------------------------------------------------------------
     def leaderboard(self, req: Request) -> bytes:
         self.auth(req, GAME)
-        boards = getattr(self.rt.eng, "boards", None)
+        boards = views.boards(self.rt.eng)
         if boards is None:
             raise NotFound(f"no leaderboard {req.params['board']!r}", field="board")
         return encode(boards.read(req.params["board"], req.query, self.clock()))
@@ -492,7 +485,7 @@ class Api:
             raise ValidationError("after must be an event id (a non-negative integer)", field="after")
         after = int(raw_after)
         sub = self.hub.subscribe(hunt, key_of(req.auth()))
-        backlog, complete = self.rt.eng.events.after(after, hunt)
+        backlog, complete = views.events_after(self.rt.eng, after, hunt)
         # The stream ends its connection: a client that was cut off must reconnect with `after`.
         return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")],
                       keep_alive=False)  # fmt: skip
