@@ -1,8 +1,18 @@
 """The HTTP server (`HttpServer`): listens on one TCP port, admits and counts connections within
 the limits of its `ServerConfig`, brakes clients that guess keys, and drains everything on shutdown.
 
-Each connection is an `HttpProtocol` (`cairn.net.protocol`) serving the server's `Router`
-(`cairn.net.router`). The server speaks WebSocket through the `Upgrade` it is given
+The transport knows nothing about Cairn: the app registers handlers on a `Router`. Its modules,
+one job each (as uvicorn splits its own):
+
+- `cairn.net.config`: `ServerConfig`, the limits and timeouts.
+- `cairn.net.request`: `Request`, and `Spool` for a large body.
+- `cairn.net.response`: `Response`, `Stream` and the error shape.
+- `cairn.net.router`: `Router`, and the handler shapes it accepts.
+- `cairn.net.flow`: `FlowControl`, write backpressure.
+- `cairn.net.protocol`: `HttpProtocol`, one connection: parsing, pipelining, timeouts, serialization.
+- `cairn.net.http` (this module): `HttpServer`, the listening socket and the connections' accounts.
+
+The server speaks WebSocket through the `Upgrade` it is given
 (`HttpServer(upgrade=cairn.net.websocket.UPGRADE)`), so the HTTP modules do not import that one.
 """
 
