@@ -1,6 +1,6 @@
 """The bare transport against the ceiling: the ceiling's dig work, served through Router/Request/Response.
 
-`serve` runs a dig-shaped app on `cairn.net.http`: decode the same body as
+`serve` runs a dig-shaped app on the `cairn.net` transport: decode the same body as
 ../shared/bench/ceiling.py with msgspec, one dict lookup, encode the reply.
 
 `compare` runs it and the ceiling alternately under the same wrk load (server on core 0,
@@ -45,7 +45,10 @@ def serve(port: int) -> None:
     import msgspec
     import uvloop
 
-    from cairn.net.http import HttpServer, Request, Router, ServerConfig
+    from cairn.net.config import ServerConfig
+    from cairn.net.http import HttpServer
+    from cairn.net.request import Request
+    from cairn.net.router import Router
 
     class Dig(msgspec.Struct):
         player: str

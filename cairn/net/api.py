@@ -1,4 +1,4 @@
-"""The HTTP API of SPEC.md, on the lean transport in `http.py`.
+"""The HTTP API of SPEC.md, on the lean transport of `cairn.net` (`router.py`, `protocol.py`).
 
 Each handler reads as args → operation → response. The hot routes (hint, dig, positions,
 batch) are synchronous: they decode with msgspec, let the engine decide, and answer inside
@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from cairn.app import Runtime
+from cairn.core import views
 from cairn.core.engine import MISSES, Outcome
 from cairn.core.errors import (
     CairnError,
@@ -33,10 +34,12 @@ from cairn.core.events import Event
 from cairn.core.spec import convert_spec, validation_error
 from cairn.net import schemas
 from cairn.net.auth import Keys
-from cairn.net.http import Request, Response, Router, Stream
 from cairn.net.hub import Hub, follow
 from cairn.net.metrics import BUCKETS, Metrics
 from cairn.net.quota import DIG, HINT, NEW_PLAYER, KeyQuotas
+from cairn.net.request import Request
+from cairn.net.response import Response, Stream
+from cairn.net.router import Router
 
 log = logging.getLogger("cairn.api")
 
@@ -391,15 +394,7 @@ class Api:
 
     def player(self, req: Request) -> bytes:
         self.auth(req, ADMIN)
-        name = _player_param(req)
-        p = self.rt.eng.players.get(name)
-        return encode({
-            "player": name,
-            "finds": self.rt.eng.finds.get(name, 0),
-            "flags": p.flags if p else 0,
-            "last_pos": list(p.last_pos) if p and p.last_pos else None,
-            "pending_grants": len(self.rt.eng.pending.get(name, {})),
-        })  # fmt: skip
+        return encode(views.player(self.rt.eng, _player_param(req)))
 
     # ---- worlds --------------------------------------------------------------------------------------------
     def list_worlds(self, req: Request) -> bytes:
@@ -429,7 +424,7 @@ class Api:
 
         self.auth(req, ADMIN)
         world = _world_param(req)
-        if world not in self.rt.eng.worlds:
+        if not views.has_world(self.rt.eng, world):
             raise UnknownWorld(f"world {world!r} is neither configured nor registered (PUT /v1/worlds/{world})",
                                field="world")  # fmt: skip
         wc = self.rt.cfg.worlds.get(world)
@@ -463,7 +458,7 @@ class Api:
             ctype = req.headers.get("content-type", "")
             sites, info = await loop.run_in_executor(None, ingest, body, ctype, self.rt.data_dir, world)
             eng = self.rt.eng
-            if world not in eng.worlds:  # retired while the body was parsed: its sites go with it
+            if not views.has_world(eng, world):  # retired while the body was parsed: its sites go with it
                 uploaded_pack_path(self.rt.data_dir, world).unlink(missing_ok=True)
                 raise UnknownWorld(f"world {world!r} was retired during the upload", field="world")
             eng.replace_sites(world, sites)
@@ -473,7 +468,7 @@ class Api:
     # ---- leaderboards ------------------------------------------------------------------------------------
     def leaderboard(self, req: Request) -> bytes:
         self.auth(req, GAME)
-        boards = getattr(self.rt.eng, "boards", None)
+        boards = views.boards(self.rt.eng)
         if boards is None:
             raise NotFound(f"no leaderboard {req.params['board']!r}", field="board")
         return encode(boards.read(req.params["board"], req.query, self.clock()))
@@ -488,7 +483,7 @@ class Api:
             raise ValidationError("after must be an event id (a non-negative integer)", field="after")
         after = int(raw_after)
         sub = self.hub.subscribe(hunt, key_of(req.auth()))
-        backlog, complete = self.rt.eng.events.after(after, hunt)
+        backlog, complete = views.events_after(self.rt.eng, after, hunt)
         # The stream ends its connection: a client that was cut off must reconnect with `after`.
         return Stream(self._sse(sub, backlog, complete, after), headers=[("Cache-Control", "no-cache")],
                       keep_alive=False)  # fmt: skip

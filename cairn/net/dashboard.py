@@ -35,11 +35,14 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from cairn.core import views
 from cairn.core.errors import Unauthorized
 from cairn.core.sites import SiteSet
 from cairn.net.api import ADMIN, Api, wire_error
-from cairn.net.http import Request, Response, Router
 from cairn.net.metrics import BUCKETS, rss_bytes
+from cairn.net.request import Request
+from cairn.net.response import Response
+from cairn.net.router import Router
 
 _enc = msgspec.json.Encoder()
 
@@ -197,27 +200,8 @@ class Dashboard:
         hit = self.cache.get("")
         if hit is not None and mono < hit[0]:
             return hit[1]
-        eng = self.api.rt.eng
         now = self.api.clock()
-        out = []
-        live = []
-        for h in eng.hunts.values():
-            row = h.summary(now)
-            row["finders"] = len({p for t in h.treasures for p in t.finders})
-            row["players"] = 0
-            out.append(row)
-            if row["state"] != "ended":
-                live.append((row, h.spec.area.min, h.spec.area.max))
-        if live:
-            cut = now - RECENT
-            for p in eng.players.values():
-                pos = p.last_pos
-                if pos is None or p.last_t < cut:
-                    continue
-                x, z = pos[0], pos[2]
-                for row, lo, hi in live:
-                    if lo[0] <= x <= hi[0] and lo[2] <= z <= hi[2]:
-                        row["players"] += 1
+        out = views.hunt_rows(self.api.rt.eng, now, RECENT)
         body = _enc.encode({"hunts": out, "now": now})
         self.cache[""] = (mono + max(HUNTS_EVERY, (time.monotonic() - mono) / BUDGET), body, 0, mono)
         return body
@@ -230,7 +214,7 @@ class Dashboard:
         now = self.api.clock()
         lo, hi = tuple(h.spec.area.min), tuple(h.spec.area.max)
         key = (h.world, lo, hi)
-        sites = eng.worlds.get(h.world)
+        sites = views.sites(eng, h.world)
         if sites is None:  # an ended hunt of a world retired since
             sites = SiteSet.empty(())
         hit = self.density.get(key)
@@ -239,7 +223,7 @@ class Dashboard:
         else:
             density = await asyncio.to_thread(density_grid, sites, lo, hi)
             self.density[key] = (sites, density)
-        boards = [b for b in h.spec.leaderboards if b in eng.boards.boards] or list(eng.boards.boards)
+        boards = views.board_names(eng, h.spec.leaderboards)
         return _enc.encode({
             "hunt": h.summary(now),
             "area": {"min": list(lo), "max": list(hi)},
@@ -252,7 +236,7 @@ class Dashboard:
                 for t in h.treasures
             ],
             "leaderboards": boards,
-            "last_event": eng.last_event,
+            "last_event": views.last_event(eng),
             "live_every": LIVE_EVERY,
         })  # fmt: skip
 
@@ -279,22 +263,7 @@ class Dashboard:
         now = self.api.clock()
         lo, hi = h.spec.area.min, h.spec.area.max
         x0, z0, x1, z1 = lo[0], lo[2], hi[0], hi[2]
-        since = now - dig_window
-        cut = now - RECENT
-        pts: list[int] = []
-        digs: list[int] = []
-        add, dig = pts.extend, digs.extend
-        for p in eng.players.values():
-            if p.last_t < cut:
-                continue
-            pos = p.last_pos
-            if pos is None:
-                continue
-            x, z = pos[0], pos[2]
-            if x0 <= x <= x1 and z0 <= z <= z1:
-                add((x, z))
-                if p.tokens_t > since:  # the player's last dig was this recent, from where they stand
-                    dig((x, z, int((now - p.tokens_t) * 1000)))
+        pts, digs = views.area_activity(eng, x0, z0, x1, z1, now - RECENT, now - dig_window, now)
         total = len(pts) // 2
         if total > MAX_MARKERS:
             step = math.ceil(total / MAX_MARKERS)
@@ -303,8 +272,7 @@ class Dashboard:
         if len(digs) > 3 * MAX_MARKERS:  # thinned the same way; each kept dig stands for `dig_weight`
             dig_weight = math.ceil(len(digs) / (3 * MAX_MARKERS))
             digs = [v for i in range(0, len(digs), 3 * dig_weight) for v in digs[i : i + 3]]
-        prox = eng.proximity.get(h.world)
-        inside = {t.n: len(prox.players_inside(t.id)) for t in h.treasures if t.live} if prox is not None else {}
+        inside = views.fence_occupancy(eng, h)
         self.live_seq += 1
         return _enc.encode({
             "seq": self.live_seq,
@@ -318,7 +286,7 @@ class Dashboard:
             "dig_weight": dig_weight,
             "states": "".join(STATE_CODE.get(t.state, "?") for t in h.treasures),
             "inside": {str(n): c for n, c in inside.items() if c},
-            "last_event": eng.last_event,
+            "last_event": views.last_event(eng),
         })  # fmt: skip
 
     # ---- health -------------------------------------------------------------------------------------
@@ -347,17 +315,16 @@ class Dashboard:
             prev = s
         rt, hub = self.api.rt, self.api.hub
         eng = rt.engine
-        now = rt.clock()
-        live = [h for h in eng.hunts.values() if h.state_at(now) != "ended"] if eng is not None else []
+        totals = views.totals(eng, rt.clock()) if eng is not None else views.Totals(0, 0, 0, 0)
         return _enc.encode({
             "series": series,
             "every": SAMPLE_EVERY,
             "rss_mb": round(rss_bytes() / 1048576, 2),
             "subscribers": hub.subscribers,
             "dropped_subscribers": hub.dropped_total,
-            "pending_grants": sum(len(g) for g in eng.pending.values()) if eng is not None else 0,
-            "live_hunts": len(live),
-            "players": len(eng.players) if eng is not None else 0,
+            "pending_grants": totals.pending_grants,
+            "live_hunts": totals.live_hunts,
+            "players": totals.players,
             "errors": dict(self.api.metrics.errors),
             "requests": self._requests()[0],
         })  # fmt: skip

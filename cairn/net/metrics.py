@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from cairn.core import views
 from cairn.log import access_log, request_id, tag
 
 if TYPE_CHECKING:
@@ -232,14 +233,12 @@ class Metrics:
         ]
         eng = rt.engine
         if eng is not None:
-            now = rt.clock()
-            live = [h for h in eng.hunts.values() if h.state_at(now) != "ended"]
-            left = sum(h.left for h in live)
+            totals = views.totals(eng, rt.clock())
             single += [
-                ("cairn_live_hunts", "gauge", "Hunts scheduled or active.", len(live)),
-                ("cairn_live_treasures", "gauge", "Treasures not yet claimed in live hunts.", left),
-                ("cairn_players", "gauge", "Players with a known position.", len(eng.players)),
-                ("cairn_pending_grants", "gauge", "Grants not yet acked.", sum(len(g) for g in eng.pending.values())),
+                ("cairn_live_hunts", "gauge", "Hunts scheduled or active.", totals.live_hunts),
+                ("cairn_live_treasures", "gauge", "Treasures not yet claimed in live hunts.", totals.live_treasures),
+                ("cairn_players", "gauge", "Players with a known position.", totals.players),
+                ("cairn_pending_grants", "gauge", "Grants not yet acked.", totals.pending_grants),
             ]
         single += [
             ("cairn_process_resident_memory_bytes", "gauge", "Resident set size.", rss_bytes()),

@@ -28,9 +28,11 @@ from cairn.log import JsonLines as _JsonLines
 from cairn.net import http, websocket
 from cairn.net.api import Api
 from cairn.net.auth import Keys, check_env
+from cairn.net.config import ServerConfig
 from cairn.net.hub import Hub
 from cairn.net.metrics import Metrics
 from cairn.net.openapi import build_openapi
+from cairn.net.router import Router
 from cairn.profiling import profiled
 
 log = logging.getLogger("cairn")
@@ -74,13 +76,13 @@ def release_memory() -> None:
              found, (time.perf_counter() - started) * 1000)  # fmt: skip
 
 
-def build_router(api: Api) -> tuple[http.Router, Any]:
+def build_router(api: Api) -> tuple[Router, Any]:
     """Every route the server answers (the API's, the session's, the dashboard's), and the dashboard.
     Each has its entry in `cairn.net.openapi.ROUTES`."""
     from cairn.net.dashboard import Dashboard
     from cairn.net.session import Sessions
 
-    router = http.Router()
+    router = Router()
     api.routes(router)
     Sessions(api).routes(router)
     dashboard = Dashboard(api)
@@ -113,7 +115,7 @@ class Service:
         s = self.cfg.server
         spool_dir = self.rt.data_dir / "uploads"  # beside the data, not in a RAM-backed /tmp
         spool_dir.mkdir(parents=True, exist_ok=True)
-        tcfg = http.ServerConfig(
+        tcfg = ServerConfig(
             max_body=s.max_body, header_timeout=s.header_timeout, idle_timeout=s.idle_timeout,
             max_inflight=s.max_inflight, max_uploads=s.max_uploads, spool_dir=str(spool_dir),
             max_connections=s.max_connections, max_connections_per_address=s.max_connections_per_address,

@@ -19,11 +19,12 @@ from typing import Any
 
 import msgspec
 
+from cairn.core import views
 from cairn.core.errors import CairnError, Unauthorized, ValidationError
 from cairn.net import schemas
 from cairn.net.api import Api, key_of, loose_positions, wire_error
-from cairn.net.http import Router
 from cairn.net.hub import follow
+from cairn.net.router import Router
 from cairn.net.websocket import ConnectionClosed
 
 log = logging.getLogger("cairn.session")
@@ -135,7 +136,7 @@ class Session:
     def subscribe(self, hunt: str | None, after: int, binary: bool) -> dict[str, Any]:
         self.unsubscribe()
         self.sub = self.api.hub.subscribe(hunt, key_of(self.key))
-        backlog, complete = self.api.rt.eng.events.after(after, hunt)
+        backlog, complete = views.events_after(self.api.rt.eng, after, hunt)
         self.pusher = asyncio.create_task(self._push(backlog, after, binary))
         return {"subscribed": True, "complete": complete}
 

@@ -31,7 +31,10 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.utilities import LocalProtocolError, generate_accept_token
 
-from cairn.net.http import FlowControl, HttpServer, Request, Response, error_response
+from cairn.net.flow import FlowControl
+from cairn.net.http import HttpServer
+from cairn.net.request import Request
+from cairn.net.response import Response, error_response
 
 __all__ = ["UPGRADE", "ConnectionClosed", "WebSocket", "WebSocketEndpoint", "WebSocketHandler", "handshake"]
 

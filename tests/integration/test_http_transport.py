@@ -18,7 +18,11 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.utilities import generate_accept_token
 
-from cairn.net.http import HttpServer, Request, Router, ServerConfig, Stream
+from cairn.net.config import ServerConfig
+from cairn.net.http import HttpServer
+from cairn.net.request import Request
+from cairn.net.response import Stream
+from cairn.net.router import Router
 from cairn.net.websocket import UPGRADE, ConnectionClosed, WebSocket, WebSocketEndpoint
 
 

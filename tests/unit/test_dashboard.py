@@ -12,8 +12,8 @@ import pytest
 from cairn.core.errors import Unauthorized
 from cairn.core.sites import SiteSet
 from cairn.net.dashboard import Dashboard, density_grid, load_assets, percentile
-from cairn.net.http import Request
 from cairn.net.metrics import BUCKETS
+from cairn.net.request import Request
 
 
 def test_percentile_interpolates_inside_the_bucket() -> None:

@@ -12,17 +12,12 @@ import httptools
 import msgspec
 import pytest
 
-from cairn.net.http import (
-    HttpProtocol,
-    HttpServer,
-    Request,
-    Response,
-    Router,
-    ServerConfig,
-    Stream,
-    error_body,
-    error_response,
-)
+from cairn.net.config import ServerConfig
+from cairn.net.http import HttpServer
+from cairn.net.protocol import HttpProtocol
+from cairn.net.request import Request
+from cairn.net.response import Response, Stream, error_body, error_response
+from cairn.net.router import Router
 from cairn.net.websocket import UPGRADE
 
 

@@ -106,3 +106,22 @@ def test_the_check_finds_a_cycle(tmp_path: Path) -> None:
     (pkg / "sub" / "d.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import fake.sub.c\n")
     (pkg / "e.py").write_text("import fake.a\n")  # imports into a cycle without being part of it
     assert cycles(import_graph(pkg)) == [["fake.a", "fake.b"], ["fake.sub.c", "fake.sub.d"]]
+
+
+HTTP_TRANSPORT = ("config", "request", "response", "router", "flow", "protocol", "http")
+
+
+def test_the_http_transport_does_not_import_websocket() -> None:
+    # The server is given its WebSocket upgrade (`HttpServer(upgrade=...)`): no module of the HTTP
+    # transport reaches `cairn.net.websocket`, directly or through another module.
+    graph = import_graph(PACKAGE)
+    reached: dict[str, list[str]] = {}
+    for name in (f"cairn.net.{m}" for m in HTTP_TRANSPORT):
+        seen, stack = set(), [name]
+        while stack:
+            for dep in graph[stack.pop()] - seen:
+                seen.add(dep)
+                stack.append(dep)
+        if "cairn.net.websocket" in seen:
+            reached[name] = sorted(seen)
+    assert reached == {}

@@ -1,0 +1,129 @@
+"""Read-only views of the engine's state for the transport: plain data out, nothing changed, no I/O.
+
+`cairn.net` asks the engine through its methods and through these functions; it never reads an
+attribute of the engine itself (`tests/unit/test_net_engine_access.py` checks that). So when the
+engine's internals change, the transport's reads change here, in one place.
+
+Each view costs what the code it replaced cost: the dashboard's views walk the players once, as
+they did, and none of them is on the dig, hint, positions or batch path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from cairn.core.boards import Boards
+from cairn.core.engine import Engine, Hunt
+from cairn.core.events import Event
+from cairn.core.sites import SiteSet
+
+
+class Totals(NamedTuple):
+    """Counts for `/metrics` and the dashboard's health view."""
+
+    live_hunts: int  # scheduled or active
+    live_treasures: int  # not yet claimed, in live hunts
+    players: int  # with a known position
+    pending_grants: int  # not yet acked
+
+
+def totals(eng: Engine, now: float) -> Totals:
+    live = [h for h in eng.hunts.values() if h.state_at(now) != "ended"]
+    return Totals(
+        len(live), sum(h.left for h in live), len(eng.players), sum(len(g) for g in eng.pending.values())
+    )
+
+
+def hunt_rows(eng: Engine, now: float, recent: float) -> list[dict[str, Any]]:
+    """Every hunt's summary, with its distinct `finders` and its `players`: those seen in its area
+    within the last `recent` seconds (counted for live hunts only)."""
+    out = []
+    live = []
+    for h in eng.hunts.values():
+        row = h.summary(now)
+        row["finders"] = len({p for t in h.treasures for p in t.finders})
+        row["players"] = 0
+        out.append(row)
+        if row["state"] != "ended":
+            live.append((row, h.spec.area.min, h.spec.area.max))
+    if live:
+        cut = now - recent
+        for p in eng.players.values():
+            pos = p.last_pos
+            if pos is None or p.last_t < cut:
+                continue
+            x, z = pos[0], pos[2]
+            for row, lo, hi in live:
+                if lo[0] <= x <= hi[0] and lo[2] <= z <= hi[2]:
+                    row["players"] += 1
+    return out
+
+
+def area_activity(
+    eng: Engine, x0: int, z0: int, x1: int, z1: int, cut: float, dig_since: float, now: float
+) -> tuple[list[int], list[int]]:
+    """The players seen since `cut` standing in the area [x0, x1] × [z0, z1], as flat lists:
+    positions `[x, z, ...]`, and of those who dug since `dig_since`, `[x, z, ms ago, ...]`."""
+    pts: list[int] = []
+    digs: list[int] = []
+    add, dig = pts.extend, digs.extend
+    for p in eng.players.values():
+        if p.last_t < cut:
+            continue
+        pos = p.last_pos
+        if pos is None:
+            continue
+        x, z = pos[0], pos[2]
+        if x0 <= x <= x1 and z0 <= z <= z1:
+            add((x, z))
+            if p.tokens_t > dig_since:  # the player's last dig was this recent, from where they stand
+                dig((x, z, int((now - p.tokens_t) * 1000)))
+    return pts, digs
+
+
+def fence_occupancy(eng: Engine, h: Hunt) -> dict[int, int]:
+    """Players inside the proximity fence of each live treasure of `h`, by treasure number."""
+    prox = eng.proximity.get(h.world)
+    return {t.n: len(prox.players_inside(t.id)) for t in h.treasures if t.live} if prox is not None else {}
+
+
+def sites(eng: Engine, world: str) -> SiteSet | None:
+    """The world's current sites; None for a world neither configured nor registered."""
+    return eng.worlds.get(world)
+
+
+def has_world(eng: Engine, world: str) -> bool:
+    return world in eng.worlds
+
+
+def boards(eng: Engine) -> Boards | None:
+    """The leaderboards, if this engine keeps any."""
+    return getattr(eng, "boards", None)
+
+
+def board_names(eng: Engine, wanted: list[str]) -> list[str]:
+    """The boards of `wanted` that exist, else every board."""
+    known = eng.boards.boards
+    return [b for b in wanted if b in known] or list(known)
+
+
+def last_event(eng: Engine) -> int:
+    """The highest event id used so far: where a new event stream resumes from."""
+    return eng.last_event
+
+
+def events_after(eng: Engine, after: int, hunt: str | None) -> tuple[list[Event], bool]:
+    """The retained events after id `after` (of one hunt, or all), and whether none were lost."""
+    return eng.events.after(after, hunt)
+
+
+def player(eng: Engine, name: str) -> dict[str, Any]:
+    """An admin's view of one player: finds, flags, last position, pending grants."""
+    p = eng.players.get(name)
+    return {
+        "player": name,
+        "finds": eng.finds.get(name, 0),
+        "flags": p.flags if p else 0,
+        "last_pos": list(p.last_pos) if p and p.last_pos else None,
+        "pending_grants": len(eng.pending.get(name, {})),
+    }
