@@ -55,7 +55,7 @@ class ServerConfig(_Section):
 
 
 class StoreConfig(_Section):
-    kind: Literal["embedded", "redis"] = "embedded"
+    kind: Literal["embedded", "redis", "memory"] = "embedded"  # memory: nothing survives the process (tests, demos)
     durability: Literal["fsync", "os"] = "fsync"  # embedded: fsync survives power loss, os a process crash
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_cluster: list[str] = msgspec.field(default_factory=list)

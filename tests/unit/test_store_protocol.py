@@ -1,5 +1,5 @@
-"""Both stores satisfy the `Store` protocol (`cairn/store/base.py`), as mypy checks it: the runtime
-takes either from the composition root, and a member one of them lacks or types differently fails here."""
+"""All three stores satisfy the `Store` protocol (`cairn/store/base.py`), as mypy checks it: the runtime
+takes any of them from the composition root, and a member one of them lacks or types differently fails here."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ CHECK = """
 from cairn.distributed import RedisNodeStore
 from cairn.store.base import Store
 from cairn.store.embedded import EmbeddedStore
+from cairn.store.memory import MemoryStore
 
 
 def embedded(s: EmbeddedStore) -> Store:
@@ -21,6 +22,10 @@ def embedded(s: EmbeddedStore) -> Store:
 
 
 def redis(s: RedisNodeStore) -> Store:
+    return s
+
+
+def memory(s: MemoryStore) -> Store:
     return s
 """
 
@@ -34,7 +39,7 @@ def check(source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
     return out + err, status
 
 
-def test_both_stores_satisfy_the_protocol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_store_satisfies_the_protocol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out, status = check(CHECK, tmp_path, monkeypatch)
     assert status == 0, out
 
