@@ -115,6 +115,8 @@ class Api:
         lim = rt.cfg.limits
         self.quotas = KeyQuotas([(lim.key_dig_rate, lim.key_dig_burst), (lim.key_hint_rate, lim.key_hint_burst),
                                  (lim.new_players_rate, lim.new_players_burst)])  # fmt: skip
+        # A dig or a hint, and its player if new, against the key's quotas: one call per request.
+        self.charge_dig, self.charge_hint = self.quotas.charger(DIG), self.quotas.charger(HINT)
         self.ready = True
         self.openapi: bytes = b""
         self._world_locks: dict[str, Any] = {}  # world -> asyncio.Lock serialising its uploads
@@ -231,26 +233,26 @@ class Api:
             header = req.auth()
             self.keys.require(header, GAME)
         b = dec_dig(req.body)
-        rt = self.rt
-        eng = rt.engine
+        eng = self.rt.engine
         assert eng is not None
         now = self.clock()
-        self.charge(header, DIG, b.player, eng.players, now)
+        self.charge_dig(header, b.player, eng.players, now)  # the key's quotas
         out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, now, b.teleport)
-        if not out.records and not eng.new_events:
-            if out.wait_seq == 0:  # a miss: nothing to persist, publish or wait for
-                miss = _MISS_REPLIES.get(id(out))  # the common misses are shared: encoded once
-                return miss if miss is not None else encode(out.result)
-            if out.wait_seq <= self.store.durable_seq:
-                return encode(out.result)
-        return self.reply(rt.submit(out), out.result)
+        if not eng.new_events:
+            # The common misses are shared outcomes, with no records and nothing to wait for: encoded once.
+            miss = _MISS_REPLIES.get(id(out))
+            if miss is not None:
+                return miss
+            if not out.records and (out.wait_seq == 0 or out.wait_seq <= self.store.durable_seq):
+                return encode(out.result)  # nothing to persist or publish, and nothing (left) to wait for
+        return self.reply(self.rt.submit(out), out.result)
 
     def hint(self, req: Request) -> Any:
         header = req.auth()
         self.keys.require(header, GAME)
         b = dec_hint(req.body)
         now, eng = self.clock(), self.rt.eng
-        self.charge(header, HINT, b.player, eng.players, now)
+        self.charge_hint(header, b.player, eng.players, now)
         out = eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, now, b.teleport)
         return self.reply(self.rt.submit(out), out.result)
 
@@ -314,7 +316,7 @@ class Api:
         """Run batch ops in order; each gets its result or its error. Returns the seq to wait for.
         `key` is the Authorization header whose quotas the ops count against."""
         eng, rt, now = self.rt.eng, self.rt, self.clock()
-        players, charge = eng.players, self.charge
+        players, charge_dig, charge_hint = eng.players, self.charge_dig, self.charge_hint
         results: list[Any] = []
         wait = 0
         hists, clock = self.metrics.op_histograms(), time.perf_counter  # cairn_op_seconds{op}
@@ -325,11 +327,11 @@ class Api:
                 op = decode_op(raw)
                 if type(op) is schemas.DigOp:
                     kind = "dig"
-                    charge(key, DIG, op.player, players, now)
+                    charge_dig(key, op.player, players, now)
                     out = eng.dig(op.hunt, op.player, op.pos, op.at, op.request_id, now, op.teleport)
                 elif type(op) is schemas.HintOp:
                     kind = "hint"
-                    charge(key, HINT, op.player, players, now)
+                    charge_hint(key, op.player, players, now)
                     out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now, op.teleport)
                 elif type(op) is schemas.PositionsOp:
                     kind = "positions"
@@ -354,13 +356,6 @@ class Api:
             t0 = t1
         rt.publish()
         return results, wait
-
-    def charge(self, key: bytes | None, kind: int, player: str, players: Any, now: float) -> None:
-        """Count a dig or hint, and its player if new, against the key's quotas (`KeyQuotas`)."""
-        take = self.quotas.take
-        take(key, kind, 1, now)
-        if player not in players:
-            take(key, NEW_PLAYER, 1, now)
 
     def join(self, key: bytes | None, updates: list[Any], players: Any, now: float) -> None:
         """Count the players new to the engine in a positions update against the key's quota."""
