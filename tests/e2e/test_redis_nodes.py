@@ -6,6 +6,8 @@ Cross-node contention, `kill -9` of a node mid claim stream, and Redis going awa
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -13,8 +15,9 @@ from typing import Any
 
 from cairn.core.engine import split_pool
 from cairn.core.records import Claimed, Settled
-from tests.e2e.conftest import ADMIN, CairnServer, hunt_spec
+from tests.e2e.conftest import ADMIN, GAME, CairnServer, hunt_spec
 from tests.e2e.redis_deploy import Deployment, create, dig_body, read_events, settle_wait
+from tests.redis_helpers import RedisCluster
 
 PLAYERS = 200
 
@@ -245,3 +248,74 @@ def test_a_world_registered_on_one_node_is_seen_and_retired_on_the_other(deploy:
     assert settle_wait(lambda: "minecraft:arena_7" not in listed(a))
     c = deploy.node()  # a node started afterwards reads the same from the stream
     assert listed(c) == listed(a) == {"overworld"}
+
+
+class Claims:
+    """`GET /v1/events` of every hunt on one node, read as it arrives: which hunts showed a `treasure.claimed`."""
+
+    def __init__(self, node: CairnServer) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", node.port), timeout=20)
+        self.sock.sendall(f"GET /v1/events?after={int(time.time() * 1e6)} HTTP/1.0\r\nHost: x\r\n"
+                          f"Authorization: Bearer {GAME}\r\n\r\n".encode())  # fmt: skip
+        self.buf = b""
+        self.hunts: set[str] = set()
+
+    def until(self, hunts: set[str], timeout: float) -> set[str]:
+        """Read until every hunt of `hunts` showed a claim, or `timeout`; returns those still missing."""
+        deadline = time.monotonic() + timeout
+        while not hunts <= self.hunts and time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except TimeoutError:
+                break
+            assert chunk, "stream closed"
+            *frames, self.buf = (self.buf + chunk).split(b"\n\n")
+            for frame in frames:
+                for line in frame.split(b"\n"):
+                    if line.startswith(b'data: {"id"'):
+                        e = json.loads(line[6:])
+                        if e["type"] == "treasure.claimed":
+                            self.hunts.add(e["hunt"])
+        return hunts - self.hunts
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_nodes_read_what_redis_announces_and_everything_after_a_lost_watch(deploy: Deployment) -> None:
+    """Nodes do not poll: a claim on A reaches B's event stream because Redis announces the commit's
+    `XADD`. Announcements are lost while a node's watch connection is away (here: switched off, then
+    the connections killed); on reconnecting, the node reads every stream again and misses nothing."""
+    a, b = deploy.node(), deploy.node()
+    spots = {}
+    for i in range(21):
+        spots[f"w{i}"] = create(a, hunt_spec(f"w{i}", treasures=1))["treasures"][0]["pos"]
+    assert settle_wait(lambda: all(b.request("GET", f"/v1/hunts/{h}")[0] == 200 for h in spots))
+    servers = deploy.backend.nodes if isinstance(deploy.backend, RedisCluster) else [deploy.backend]
+    events = Claims(b)
+    try:
+        first = [f"w{i}" for i in range(10)]
+        for h in first:
+            t0 = time.monotonic()
+            assert a.request("POST", f"/v1/hunts/{h}/dig", dig_body(f"p{h}", spots[h], h))[1]["result"] == "found"
+            assert not events.until({h}, timeout=2.0), f"{h}: not on B's stream after {time.monotonic() - t0:.1f} s"
+        # Redis stops announcing: claims on A commit, and no node is told.
+        for s in servers:
+            s.cli("CONFIG", "SET", "notify-keyspace-events", "")
+        rest = [f"w{i}" for i in range(10, 20)]
+        for h in rest:
+            assert a.request("POST", f"/v1/hunts/{h}/dig", dig_body(f"p{h}", spots[h], h))[1]["result"] == "found"
+        # The watch connections drop: each node reconnects (turning the announcements on again) and
+        # reads every stream from its last applied record.
+        for s in servers:
+            s.cli("CLIENT", "KILL", "TYPE", "pubsub")
+        assert not events.until(set(rest), timeout=10.0)
+        assert all("t" in s.cli("CONFIG", "GET", "notify-keyspace-events").split()[-1] for s in servers)
+        assert a.request("POST", "/v1/hunts/w20/dig", dig_body("pw20", spots["w20"], "w20"))[1]["result"] == "found"
+        assert not events.until({"w20"}, timeout=2.0)  # announced again
+    finally:
+        events.close()
+    for h in spots:
+        assert a.request("GET", f"/v1/hunts/{h}")[1] == b.request("GET", f"/v1/hunts/{h}")[1]
+    assert all(len([r for r in deploy.records(h) if isinstance(r, Claimed)]) == 1 for h in spots)
