@@ -316,6 +316,7 @@ class RedisRuntime(Runtime):
         self.store = self.dstore  # type: ignore[assignment]
         self.engine: CacheEngine | None = None
         self.node = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.redis.node = self.node
         self.last: dict[str, tuple[int, int]] = {}  # hunt -> last stream id applied
         self.tails: dict[str, bytes] = {INDEX: ZERO, RECURRING: ZERO, WORLDS: ZERO}
         self.loaded = False
@@ -347,7 +348,15 @@ class RedisRuntime(Runtime):
         eng = await self.new_engine(CacheEngine)
         eng.up = self.redis.check
         self.engine = eng
-        await self.watch.open()  # before the load: every record committed from now on is announced
+        deadline = time.monotonic() + 60
+        while True:  # before the load: every record committed from now on is announced
+            try:
+                await self.watch.open()
+                break
+            except StoreUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(HEALTH_EVERY)
         while await self.read_worlds():  # every world first: hunts are placed in them
             pass
         while await self.poll_once():  # load every hunt from its stream

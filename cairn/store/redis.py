@@ -16,6 +16,8 @@ hash slot and its scripts run on a Redis Cluster):
 - `cairn:{worlds}:log`: a stream of world records (registered and retired at runtime).
 - `cairn:{sched}:lease`, `cairn:{sched}:token`: the scheduler lease and its fencing counter.
 - `cairn:{secret}`: the placement/loot secret, when `server.secret` is not set.
+- `cairn:{watchN}:probe`: a stream of one entry a node writes when it subscribes (`Watch`), one
+  key per Redis Cluster primary (N picked so that the key lives there).
 
 Nodes learn of new records without reading: Redis publishes a keyspace notification
 `__keyevent@<db>__:xadd` (the message is the stream's key) in the same step as every `XADD`,
@@ -38,9 +40,11 @@ from typing import Any
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.retry import Retry
 
+from cairn.config import ConfigError
 from cairn.core.errors import StoreUnavailable
 
 log = logging.getLogger("cairn.redis")
@@ -55,6 +59,7 @@ TIMEOUT = 0.08  # seconds: every Redis call answers or fails well inside the 100
 HEALTH_EVERY = 0.1  # seconds between pings while Redis is down
 WATCH_PING = 1.0  # seconds: a silent watch connection is pinged, and dropped if the pong is this late
 NOTIFY = "notify-keyspace-events"
+PROBE = "cairn:{watch%d}:probe"  # a stream each node writes to when it subscribes, to hear its notice
 
 # Claim: the compare-and-set hidden -> claimed by X (first-finder), or add a finder while the
 # window is open (shared bounty), plus the idempotency record. Returns {status, stream id, prev id, ev}.
@@ -188,6 +193,7 @@ class RedisStore:
         self.down_since: float | None = time.monotonic()
         self.calls = 0
         self.failures = 0
+        self.node = ""  # this node's name (written in the watch's probe record)
         kw: dict[str, Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
@@ -355,18 +361,26 @@ class Watch:
         self.subs: list[tuple[Any, Any]] = []  # (client, pubsub) per Redis / primary
         self.endpoints: set[tuple[str, int]] = set()
 
-    def _clients(self) -> list[Any]:
+    def _clients(self) -> list[tuple[Any, str, str]]:
+        """A client per Redis / primary, with a stream key that lives there (the probe)."""
         st = self.store
         kw: dict[str, Any] = {
             "socket_timeout": max(1.0, st.timeout), "socket_connect_timeout": max(1.0, st.timeout),
-            "retry": Retry(NoBackoff(), 0), "health_check_interval": 0,
+            "retry": Retry(NoBackoff(), 0), "health_check_interval": 0, "max_connections": 2,
         }  # fmt: skip
         if not st.cluster_nodes:
             self.endpoints = set()
-            return [aioredis.Redis.from_url(st.url, max_connections=1, **kw)]
+            return [(aioredis.Redis.from_url(st.url, **kw), PROBE % 0, st.url)]
         primaries = st.r.get_primaries()
         self.endpoints = {(n.host, n.port) for n in primaries}
-        return [aioredis.Redis(host=n.host, port=n.port, max_connections=1, **kw) for n in primaries]
+        slots = st.r.nodes_manager.slots_cache
+        out = []
+        for n in primaries:
+            i = 0
+            while getattr(slots.get(key_slot(PROBE.encode() % i), [None])[0], "name", n.name) != n.name and i < 99:
+                i += 1
+            out.append((aioredis.Redis(host=n.host, port=n.port, **kw), PROBE % i, f"{n.host}:{n.port}"))
+        return out
 
     def channel(self) -> str:
         db = 0 if self.store.cluster_nodes else self.store.r.connection_pool.connection_kwargs.get("db", 0)
@@ -380,19 +394,27 @@ class Watch:
         try:
             if self.store.cluster_nodes:
                 await self.store.r.nodes_manager.initialize()  # the primaries of now
-            for client in self._clients():
+            for client, probe, where in self._clients():
                 self.subs.append((client, None))
-                await enable_notifications(client)
+                known = await enable_notifications(client)
                 ps = client.pubsub()
                 self.subs[-1] = (client, ps)
                 await ps.subscribe(self.channel())
+                # A probe record proves this connection hears what is written there.
+                await client.xadd(probe, {"n": self.store.node or "?"}, maxlen=1)
                 deadline = time.monotonic() + max(1.0, self.store.timeout)
                 while True:
                     msg = await ps.get_message(timeout=max(0.0, deadline - time.monotonic()))
-                    if msg is not None and msg["type"] == "subscribe":
+                    if msg is not None and msg["type"] == "message" and msg["data"] == probe.encode():
                         break
                     if time.monotonic() > deadline:
-                        raise TimeoutError("no subscribe confirmation")
+                        if known:
+                            raise TimeoutError("the probe's notification did not come")
+                        raise ConfigError(
+                            f"Redis at {where} does not publish stream notifications: set {NOTIFY} to include "
+                            f"'E' and 't' (e.g. 'Et')",
+                            field="store",
+                        )
         except (*LOST, RedisClusterException) as e:
             await self.close()
             raise StoreUnavailable(f"cannot watch Redis for new records: {e}") from None
@@ -471,21 +493,24 @@ class Watch:
                 return
 
 
-async def enable_notifications(client: Any) -> None:
-    """Make Redis publish keyevent notifications of stream commands (`E` and `t`), keeping other flags."""
+async def enable_notifications(client: Any) -> bool:
+    """Make Redis publish keyevent notifications of stream commands (`E` and `t`), keeping other flags.
+
+    True if they are on; False if `CONFIG` is refused (a managed Redis: its configuration must do it)."""
     try:
         got = await client.config_get(NOTIFY)
-    except ResponseError:  # CONFIG refused (a managed Redis): it must be configured there
-        log.warning("cannot read %s: make sure it includes 'E' and 't' (e.g. 'Et')", NOTIFY)
-        return
+    except ResponseError:
+        return False
     flags = got.get(NOTIFY, "")
     flags = flags.decode() if isinstance(flags, bytes) else str(flags)
     want = ("E" not in flags) * "E" + ("t" not in flags and "A" not in flags) * "t"
     if not want:
-        return
+        return True
     try:
         await client.config_set(NOTIFY, flags + want)
     except ResponseError as e:
-        raise StoreUnavailable(
-            f"Redis must publish stream notifications: set {NOTIFY} to include 'E' and 't' ({e})"
+        raise ConfigError(
+            f"Redis must publish stream notifications: set {NOTIFY} to include 'E' and 't' ({e})",
+            field="store",
         ) from None
+    return True

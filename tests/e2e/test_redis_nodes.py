@@ -11,13 +11,16 @@ import socket
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from cairn.core.engine import split_pool
 from cairn.core.records import Claimed, Settled
-from tests.e2e.conftest import ADMIN, GAME, CairnServer, hunt_spec
+from tests.e2e.conftest import ADMIN, GAME, SMALL_WORLD, CairnServer, hunt_spec
 from tests.e2e.redis_deploy import Deployment, create, dig_body, read_events, settle_wait
-from tests.redis_helpers import RedisCluster
+from tests.redis_helpers import RedisCluster, RedisServer
 
 PLAYERS = 200
 
@@ -319,3 +322,38 @@ def test_nodes_read_what_redis_announces_and_everything_after_a_lost_watch(deplo
     for h in spots:
         assert a.request("GET", f"/v1/hunts/{h}")[1] == b.request("GET", f"/v1/hunts/{h}")[1]
     assert all(len([r for r in deploy.records(h) if isinstance(r, Claimed)]) == 1 for h in spots)
+
+
+def test_a_redis_that_does_not_announce_writes_is_refused_at_start(tmp_path: Path) -> None:
+    """Without notifications a node would never see the others' records: with `CONFIG` refused (as on
+    a managed Redis) and `notify-keyspace-events` off, the node says what to set and exits; with it
+    set in Redis's own configuration, the node starts and is told of another node's writes."""
+    no_config = ("--rename-command", "CONFIG", "")
+    off = RedisServer(tmp_path / "off", extra=no_config)
+    off.start()
+    try:
+        d = tmp_path / "n0"
+        d.mkdir()
+        node = CairnServer(d / "data", f'{SMALL_WORLD}\n[store]\nkind = "redis"\nredis_url = "{off.url}"\n')
+        with pytest.raises(RuntimeError, match="exited with 2") as err:
+            node.start()
+        assert "notify-keyspace-events" in str(err.value) and "Traceback" not in str(err.value)
+    finally:
+        off.kill()
+    on = RedisServer(tmp_path / "on", extra=(*no_config, "--notify-keyspace-events", "Et"))
+    on.start()
+    nodes = []
+    try:
+        for i in (1, 2):
+            d = tmp_path / f"n{i}"
+            d.mkdir()
+            nodes.append(CairnServer(d / "data", f'{SMALL_WORLD}\n[store]\nkind = "redis"\nredis_url = "{on.url}"\n'))
+            nodes[-1].start()
+        a, b = nodes
+        create(a, hunt_spec("m", treasures=1))
+        assert settle_wait(lambda: b.request("GET", "/v1/hunts/m")[0] == 200, timeout=5)
+    finally:
+        for n in nodes:
+            if n.proc is not None:
+                n.kill()
+        on.kill()
