@@ -39,6 +39,7 @@ from cairn.store.redis import HEALTH_EVERY, INDEX, RECURRING, WORLDS, RedisStore
 
 log = logging.getLogger("cairn.distributed")
 
+READ_GAP = 0.005  # seconds: reads of announced streams start at least this far apart (under load they batch)
 LEASE_TTL_MS = 3000
 LEASE_RENEW = 0.5
 ZERO = b"0-0"
@@ -528,8 +529,14 @@ class RedisRuntime(Runtime):
         self._wake.set()
 
     async def _read_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = 0.0
         while True:
             await self._wake.wait()
+            gap = started + READ_GAP - loop.time()
+            if gap > 0:  # busy: let more notices come, and read them in one pipeline
+                await asyncio.sleep(gap)
+            started = loop.time()
             self._wake.clear()
             if not self.redis.up:
                 self.sweep = True

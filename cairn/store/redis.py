@@ -352,8 +352,9 @@ class Watch:
     notifications are local to the node that did the write: one connection per primary. Each
     connection sets `notify-keyspace-events` to include `E` (keyevent) and `t` (stream commands) if
     it does not (Redis forgets a `CONFIG SET` when it restarts; on a Redis without `CONFIG`, set it in
-    its configuration). Pub/sub keeps nothing for a subscriber that is away, so after a lost
-    connection the caller must read every stream again from its last applied id (`run`'s `resync`).
+    its configuration), then writes a probe record there and waits to hear it. Pub/sub keeps nothing
+    for a subscriber that is away, so after a lost connection the caller must read every stream again
+    from its last applied id (`run`'s `resync`).
     """
 
     def __init__(self, store: RedisStore) -> None:
@@ -370,14 +371,16 @@ class Watch:
         }  # fmt: skip
         if not st.cluster_nodes:
             self.endpoints = set()
-            return [(aioredis.Redis.from_url(st.url, **kw), PROBE % 0, st.url)]
+            client = aioredis.Redis.from_url(st.url, **kw)
+            ckw = client.connection_pool.connection_kwargs  # not the URL: it may hold a password
+            return [(client, PROBE % 0, f"{ckw.get('host', ckw.get('path', '?'))}:{ckw.get('port', '')}")]
         primaries = st.r.get_primaries()
         self.endpoints = {(n.host, n.port) for n in primaries}
         slots = st.r.nodes_manager.slots_cache
         out = []
         for n in primaries:
             i = 0
-            while getattr(slots.get(key_slot(PROBE.encode() % i), [None])[0], "name", n.name) != n.name and i < 99:
+            while getattr(slots.get(key_slot(PROBE.encode() % i), [None])[0], "name", n.name) != n.name and i < 100_000:
                 i += 1
             out.append((aioredis.Redis(host=n.host, port=n.port, **kw), PROBE % i, f"{n.host}:{n.port}"))
         return out
