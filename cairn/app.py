@@ -112,6 +112,9 @@ class Runtime:
     #: The engine runs ahead of the store (records applied before they are durable). A Redis node
     #: applies only committed records, so it needs no holding back.
     runs_ahead = True
+    #: Raises `StoreUnavailable` while the store cannot take a write (a Redis node whose Redis is
+    #: down): digs, hints and grant reads then fail fast with 503, as SPEC asks. None: never.
+    fail_fast: Callable[[], None] | None = None
 
     def __init__(self, cfg: configmod.Config, store: Store, data_dir: str | Path | None = None) -> None:
         self.cfg = cfg

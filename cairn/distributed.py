@@ -47,11 +47,11 @@ from cairn.core.records import (
     WorldAdded,
     WorldRetired,
 )  # fmt: skip
-from cairn.store.redis import INDEX, RECURRING, WORLDS, RedisStore, hunt_keys, sid
+from cairn.store.redis import HEALTH_EVERY, INDEX, RECURRING, WORLDS, RedisStore, Watch, hunt_keys, sid
 
 log = logging.getLogger("cairn.distributed")
 
-POLL_SECONDS = 0.01  # how often a node reads the other nodes' records
+READ_GAP = 0.005  # seconds: reads of announced streams start at least this far apart (under load they batch)
 LEASE_TTL_MS = 3000
 LEASE_RENEW = 0.5
 ZERO = b"0-0"
@@ -195,7 +195,9 @@ class RedisRuntime(Runtime):
         self.store: RedisNodeStore = store
         store.node = self
         self.redis = store.redis
+        self.fail_fast = self.redis.check
         self.node = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.redis.node = self.node
         self.last: dict[str, tuple[int, int]] = {}  # hunt -> last stream id applied
         self.tails: dict[str, bytes] = {INDEX: ZERO, RECURRING: ZERO, WORLDS: ZERO}
         self.creating: set[str] = set()  # hunts this node is committing: not read from their streams meanwhile
@@ -206,11 +208,20 @@ class RedisRuntime(Runtime):
         self._tasks: list[asyncio.Task[Any]] = []
         self._busy: set[asyncio.Task[Any]] = set()
         self._reading: dict[str, asyncio.Future[None]] = {}  # hunt -> the stream read in flight
-        self.polls = 0
+        self.watch = Watch(self.redis)
+        self.changed: set[str] = set()  # hunts whose streams got records since this node last read them
+        self.meta: set[str] = set()  # of INDEX, RECURRING, WORLDS: likewise
+        self.sweep = False  # notices may have been lost: read every stream from its last applied id
+        self._wake = asyncio.Event()
 
     async def start(self) -> None:
         await super().start()
-        self._tasks = [asyncio.create_task(self._poll_forever()), asyncio.create_task(self._lease_forever())]
+        self.redis.on_up = self._resync
+        self._tasks = [
+            asyncio.create_task(self.watch.run(self._noticed, self._resync)),
+            asyncio.create_task(self._read_forever()),
+            asyncio.create_task(self._lease_forever()),
+        ]
 
     async def prepare(self) -> None:
         """Wait for Redis, and take the secret every node shares (unless the config sets one)."""
@@ -220,13 +231,23 @@ class RedisRuntime(Runtime):
             self.secret = await self.redis.shared_secret(self.secret)
 
     async def load(self, engine: Engine) -> Recovery:
-        """Recovery (`RedisNodeStore.recover`): apply every world's and every hunt's stream."""
+        """Recovery (`RedisNodeStore.recover`): open the watch, then apply every world's and every hunt's stream."""
         started = time.perf_counter()
         assert engine is self.engine
+        deadline = time.monotonic() + 60
+        while True:  # before the load: every record committed from now on is announced
+            try:
+                await self.watch.open()
+                break
+            except StoreUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(HEALTH_EVERY)
         while await self.read_worlds():  # every world first: hunts are placed in them
             pass
         while await self.poll_once():  # load every hunt from its stream
             pass
+        self.changed.clear()  # read by the load
         info = self.store.last_recovery
         info.hunts = len(engine.hunts)
         info.records = self.store.committed
@@ -321,53 +342,115 @@ class RedisRuntime(Runtime):
         return len(entries) >= 1000
 
     async def poll_once(self) -> bool:
-        """Read what every stream got since the last poll; True if a stream may hold more."""
+        """Read every stream from its last applied id (at start, and when notices may have been lost);
+        True if a stream may hold more."""
+        more = await self.read_meta()
+        return await self.read_hunts(list(self.last)) or more
+
+    async def read_meta(self) -> bool:
+        """Apply what INDEX, RECURRING and WORLDS got; True if a new hunt was listed or a stream may hold more."""
         eng = self.eng
-        keys: list[tuple[str, bytes]] = [
-            (INDEX, self.tails[INDEX]), (RECURRING, self.tails[RECURRING]), (WORLDS, self.tails[WORLDS]),
-        ]  # fmt: skip
-        hunts = [h for h in self.last if h not in self.creating]
-        self.polls += 1
-        quiet = self.polls % 20 != 0  # ended hunts (acks only) are read every 20th poll
-        if quiet:
-            hunts = [h for h in hunts if not ((x := eng.hunts.get(h)) is not None and x.ended is not None)]
-        keys += [(hunt_keys(h)[1], b"%d-%d" % self.last[h]) for h in hunts]
-        results = await self.redis.poll(keys)
-        more = False
-        for entries in results:
-            if len(entries) >= 1000:
-                more = True
-        for eid, fields in results[0]:
+        keys = [(INDEX, self.tails[INDEX]), (RECURRING, self.tails[RECURRING]), (WORLDS, self.tails[WORLDS])]
+        index, recurring, worlds = await self.redis.poll(keys)
+        more = any(len(entries) >= 1000 for entries in (index, recurring, worlds))
+        for eid, fields in index:
             self.tails[INDEX] = eid
             h = fields[b"h"].decode()
-            self.last.setdefault(h, (0, 0))
+            if h not in self.last:
+                self.last[h] = (0, 0)
+                self.changed.add(h)
             more = True
-        for eid, fields in results[1]:
+        for eid, fields in recurring:
             self.tails[RECURRING] = eid
             try:
                 r = rec.decode(fields[b"r"])
                 eng.apply((msgspec.structs.replace(r, seq=eng.seq + 1),))
             except Exception:
                 log.exception("recurring record %s not applied", eid)
-        self._apply_worlds(results[2])  # before the hunts: a hunt's world exists before the hunt
-        for h, entries in zip(hunts, results[3:], strict=True):
-            if entries and h not in self.creating:
-                self._apply_entries(h, entries)
+        self._apply_worlds(worlds)
+        if index:  # a new hunt's world was registered before the hunt was listed: read it now
+            while await self.read_worlds():
+                pass
+        return more
+
+    async def read_hunts(self, hunts: list[str]) -> bool:
+        """Apply what the hunts' streams got after their last applied ids, one pipeline per 1,000 hunts;
+        True if a stream may hold more (it is noted as changed)."""
+        hunts = [h for h in hunts if h not in self.creating]
+        more = False
+        for i in range(0, len(hunts), 1000):
+            chunk = hunts[i : i + 1000]
+            results = await self.redis.poll([(hunt_keys(h)[1], b"%d-%d" % self.last.get(h, (0, 0))) for h in chunk])
+            for h, entries in zip(chunk, results, strict=True):
+                if entries and h not in self.creating:
+                    self._apply_entries(h, entries)
+                if len(entries) >= 1000:
+                    self.changed.add(h)
+                    self._wake.set()
+                    more = True
         self.publish()
         return more
 
-    async def _poll_forever(self) -> None:
+    async def read_changed(self) -> None:
+        """Read the streams Redis announced since the last read: each hunt once, in one pipeline."""
+        if self.meta or any(h not in self.last for h in self.changed):  # a hunt not listed here yet
+            self.meta.clear()
+            await self.read_meta()
+        hunts = [h for h in self.changed if h not in self.creating]  # one being created here: once committed
+        self.changed.difference_update(hunts)
+        for h in hunts:
+            self.last.setdefault(h, (0, 0))
+        await self.read_hunts(hunts)
+
+    def _noticed(self, key: bytes) -> None:
+        """Redis announced an `XADD` to `key`."""
+        k = key.decode(errors="replace")
+        if k in self.tails:
+            self.meta.add(k)
+        elif k.startswith("cairn:{") and k.endswith("}:log"):
+            self.changed.add(k[7:-5])
+        else:
+            return
+        self._wake.set()
+
+    def _resync(self) -> None:
+        """Notices may have been lost (a reconnect): read every stream once."""
+        log.info("node %s reads every stream again (reconnected)", self.node)
+        self.sweep = True
+        self._wake.set()
+
+    async def _read_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = 0.0
         while True:
-            await asyncio.sleep(POLL_SECONDS)
+            await self._wake.wait()
+            gap = started + READ_GAP - loop.time()
+            if gap > 0:  # busy: let more notices come, and read them in one pipeline
+                await asyncio.sleep(gap)
+            started = loop.time()
+            self._wake.clear()
             if not self.redis.up:
-                continue
+                self.sweep = True
+                continue  # the store's health check calls `_resync` once Redis answers
             try:
-                while await self.poll_once():
-                    pass
+                if self.sweep:
+                    self.sweep = False
+                    self.changed.clear()
+                    self.meta.clear()
+                    while await self.poll_once():
+                        pass
+                else:
+                    await self.read_changed()
             except StoreUnavailable:
-                pass
+                self.sweep = True
             except Exception:
-                log.exception("poll failed")
+                log.exception("reading the streams failed")
+                self.sweep = True
+                await asyncio.sleep(HEALTH_EVERY)
+                self._wake.set()
+            if self.changed and not self._wake.is_set():  # only hunts being created here
+                await asyncio.sleep(0.01)
+                self._wake.set()
 
     # ---- the scheduler lease -----------------------------------------------------------------
     async def renew_lease(self) -> None:
@@ -576,6 +659,7 @@ class RedisRuntime(Runtime):
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        await self.watch.close()
         if self._busy:
             await asyncio.wait(list(self._busy), timeout=2)
         await super().close()  # the clock, then the store (the connection to Redis)

@@ -37,13 +37,17 @@ def require_redis() -> str:
 class RedisServer:
     """One redis-server on a spare port; `kill()` is SIGKILL, `start()` starts it again on the same port and dir."""
 
-    def __init__(self, root: Path, *, durable: bool = True, cluster: bool = False, port: int | None = None) -> None:
+    def __init__(
+        self, root: Path, *, durable: bool = True, cluster: bool = False, port: int | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
         self.exe = require_redis()
         self.port = port or (cluster_port() if cluster else free_port())
         self.dir = root / f"redis-{self.port}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.durable = durable
         self.cluster = cluster
+        self.extra = extra  # more `--option value` arguments
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -59,6 +63,7 @@ class RedisServer:
                 "--save", "", "--protected-mode", "no", "--logfile", "redis.log"]  # fmt: skip
         if self.durable:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
+        args += self.extra
         if self.cluster:
             args += [
                 "--cluster-enabled",

@@ -846,7 +846,12 @@ class Engine:
                     self._escalate(h, due)
                 continue
             if not lead:
-                later.append(item)
+                # Kept for when this node leads, unless it no longer applies (a start or a window
+                # another node's records already decided): else every tick would pop it again.
+                if not (kind == TimerKind.START and h.started is not None) and not (
+                    kind == TimerKind.SETTLE and h.treasures[n - 1].state != "open"
+                ):
+                    later.append(item)
                 continue
             records: list[AnyRecord] = []
             if kind == TimerKind.START and h.started is None and hunt_id not in started:

@@ -110,6 +110,7 @@ class Api:
         self.metrics = metrics
         self.clock = rt.clock
         self.store = rt.store
+        self.fail_fast = rt.fail_fast
         self.verified_keys = keys.verified
         self.metrics_from = [ipaddress.ip_network(n, strict=False) for n in rt.cfg.server.metrics_from]
         lim = rt.cfg.limits
@@ -236,6 +237,8 @@ class Api:
         eng = self.rt.engine
         assert eng is not None
         now = self.clock()
+        if self.fail_fast is not None:
+            self.fail_fast()
         self.charge_dig(header, b.player, eng.players, now)  # the key's quotas
         out = eng.dig(req.params["hunt"], b.player, b.pos, b.at, b.request_id, now, b.teleport)
         if not eng.new_events:
@@ -252,6 +255,8 @@ class Api:
         self.keys.require(header, GAME)
         b = dec_hint(req.body)
         now, eng = self.clock(), self.rt.eng
+        if self.fail_fast is not None:
+            self.fail_fast()
         self.charge_hint(header, b.player, eng.players, now)
         out = eng.hint(req.params["hunt"], b.player, b.pos, b.request_id, now, b.teleport)
         return self.reply(self.rt.submit(out), out.result)
@@ -316,7 +321,7 @@ class Api:
         """Run batch ops in order; each gets its result or its error. Returns the seq to wait for.
         `key` is the Authorization header whose quotas the ops count against."""
         eng, rt, now = self.rt.eng, self.rt, self.clock()
-        players, charge_dig, charge_hint = eng.players, self.charge_dig, self.charge_hint
+        players, charge_dig, charge_hint, fail_fast = eng.players, self.charge_dig, self.charge_hint, self.fail_fast
         results: list[Any] = []
         wait = 0
         hists, clock = self.metrics.op_histograms(), time.perf_counter  # cairn_op_seconds{op}
@@ -327,10 +332,14 @@ class Api:
                 op = decode_op(raw)
                 if type(op) is schemas.DigOp:
                     kind = "dig"
+                    if fail_fast is not None:
+                        fail_fast()
                     charge_dig(key, op.player, players, now)
                     out = eng.dig(op.hunt, op.player, op.pos, op.at, op.request_id, now, op.teleport)
                 elif type(op) is schemas.HintOp:
                     kind = "hint"
+                    if fail_fast is not None:
+                        fail_fast()
                     charge_hint(key, op.player, players, now)
                     out = eng.hint(op.hunt, op.player, op.pos, op.request_id, now, op.teleport)
                 elif type(op) is schemas.PositionsOp:
@@ -366,6 +375,8 @@ class Api:
     # ---- grants -----------------------------------------------------------------------------------------
     def grants(self, req: Request) -> bytes:
         self.auth(req, GAME)
+        if self.fail_fast is not None:
+            self.fail_fast()
         return encode({"grants": self.rt.eng.grants_of(_player_param(req))})
 
     def pending_grants(self, req: Request) -> bytes:

@@ -109,6 +109,8 @@ class Session:
                 self.unsubscribe()
                 return {"id": rid, "result": {"subscribed": False}}
             if kind is schemas.GrantsOp:
+                if self.api.fail_fast is not None:
+                    self.api.fail_fast()
                 grants = self.api.rt.eng.grants_of(cmd.player)
                 waiter = self.api.rt.settled()  # only durable grants leave the process
                 if waiter is not None:

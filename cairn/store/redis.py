@@ -16,6 +16,12 @@ hash slot and its scripts run on a Redis Cluster):
 - `cairn:{worlds}:log`: a stream of world records (registered and retired at runtime).
 - `cairn:{sched}:lease`, `cairn:{sched}:token`: the scheduler lease and its fencing counter.
 - `cairn:{secret}`: the placement/loot secret, when `server.secret` is not set.
+- `cairn:{watchN}:probe`: a stream of one entry a node writes when it subscribes (`Watch`), one
+  key per Redis Cluster primary (N picked so that the key lives there).
+
+Nodes learn of new records without reading: Redis publishes a keyspace notification
+`__keyevent@<db>__:xadd` (the message is the stream's key) in the same step as every `XADD`,
+the commit scripts' included (`Watch`).
 
 The scripts only compare and set; what a dig means is decided by the Python core.
 Every call has a short socket timeout: when Redis is unreachable the caller gets
@@ -28,15 +34,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.crc import key_slot
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.retry import Retry
 
+from cairn.config import ConfigError
 from cairn.core.errors import StoreUnavailable
 
 log = logging.getLogger("cairn.redis")
@@ -49,6 +57,9 @@ LOST = (TimeoutError, RedisError, OSError, AttributeError, RuntimeError)
 
 TIMEOUT = 0.08  # seconds: every Redis call answers or fails well inside the 100 ms budget
 HEALTH_EVERY = 0.1  # seconds between pings while Redis is down
+WATCH_PING = 1.0  # seconds: a silent watch connection is pinged, and dropped if the pong is this late
+NOTIFY = "notify-keyspace-events"
+PROBE = "cairn:{watch%d}:probe"  # a stream each node writes to when it subscribes, to hear its notice
 
 # Claim: the compare-and-set hidden -> claimed by X (first-finder), or add a finder while the
 # window is open (shared bounty), plus the idempotency record. Returns {status, stream id, prev id, ev}.
@@ -182,6 +193,7 @@ class RedisStore:
         self.down_since: float | None = time.monotonic()
         self.calls = 0
         self.failures = 0
+        self.node = ""  # this node's name (written in the watch's probe record)
         kw: dict[str, Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
@@ -201,6 +213,7 @@ class RedisStore:
         self._append = self.r.register_script(APPEND)
         self._lease = self.r.register_script(LEASE)
         self._health: asyncio.Task[None] | None = None
+        self.on_up: Callable[[], None] = lambda: None  # called when Redis answers again after a failure
 
     # ---- health --------------------------------------------------------------------------------
     def ready(self) -> bool:
@@ -228,8 +241,9 @@ class RedisStore:
         if not self.up:
             log.info("redis reachable")
             await self._reset()  # pooled connections to the old server are dead: drop them
-        self.up = True
-        self.down_since = None
+            self.up = True
+            self.down_since = None
+            self.on_up()
         return True
 
     async def _reset(self) -> None:
@@ -328,3 +342,222 @@ class RedisStore:
         await self.call(self.r.set, SECRET_KEY, candidate, nx=True)
         value: bytes = await self.call(self.r.get, SECRET_KEY)
         return value
+
+
+class Watch:
+    """Which streams got records: keyspace notifications of `XADD`, one pub/sub connection per Redis.
+
+    Redis publishes `__keyevent@<db>__:xadd` with the stream's key as the message in the same step as
+    the write, so a commit script's `XADD` is announced atomically with the commit. On a cluster the
+    notifications are local to the node that did the write: one connection per primary. Each
+    connection sets `notify-keyspace-events` to include `E` (keyevent) and `t` (stream commands) if
+    it does not (Redis forgets a `CONFIG SET` when it restarts; on a Redis without `CONFIG`, set it in
+    its configuration), then writes a probe record there and waits to hear it. Pub/sub keeps nothing
+    for a subscriber that is away, so after a lost connection the caller must read every stream again
+    from its last applied id (`run`'s `resync`).
+    """
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.subs: list[tuple[Any, Any]] = []  # (client, pubsub) per Redis / primary
+        self.endpoints: set[tuple[str, int]] = set()
+
+    def _clients(self) -> list[tuple[Any, str, str]]:
+        """A client per Redis / primary, with a stream key that lives there (the probe)."""
+        st = self.store
+        kw: dict[str, Any] = {
+            "socket_timeout": max(1.0, st.timeout), "socket_connect_timeout": max(1.0, st.timeout),
+            "retry": Retry(NoBackoff(), 0), "health_check_interval": 0, "max_connections": 2,
+        }  # fmt: skip
+        if not st.cluster_nodes:
+            self.endpoints = set()
+            client = aioredis.Redis.from_url(st.url, **kw)
+            ckw = client.connection_pool.connection_kwargs  # not the URL: it may hold a password
+            return [(client, PROBE % 0, f"{ckw.get('host', ckw.get('path', '?'))}:{ckw.get('port', '')}")]
+        primaries = st.r.get_primaries()
+        self.endpoints = {(n.host, n.port) for n in primaries}
+        slots = st.r.nodes_manager.slots_cache
+        out = []
+        for n in primaries:
+            i = 0
+            while getattr(slots.get(key_slot(PROBE.encode() % i), [None])[0], "name", n.name) != n.name and i < 100_000:
+                i += 1
+            out.append((aioredis.Redis(host=n.host, port=n.port, **kw), PROBE % i, f"{n.host}:{n.port}"))
+        return out
+
+    def channel(self) -> str:
+        db = 0 if self.store.cluster_nodes else self.store.r.connection_pool.connection_kwargs.get("db", 0)
+        return f"__keyevent@{db}__:xadd"
+
+    async def open(self) -> None:
+        """Subscribe on every Redis / primary; returns once each subscription is confirmed.
+
+        Everything written after `open` returns is announced: read the streams after it, not before."""
+        await self.close()
+        try:
+            if self.store.cluster_nodes:
+                await self.store.r.nodes_manager.initialize()  # the primaries of now
+            for client, probe, where in self._clients():
+                self.subs.append((client, None))
+                known = await enable_notifications(client)
+                ps = client.pubsub()
+                self.subs[-1] = (client, ps)
+                await ps.subscribe(self.channel())
+                # A probe record proves this connection hears what is written there.
+                await client.xadd(probe, {"n": self.store.node or "?"}, maxlen=1)
+                deadline = time.monotonic() + max(1.0, self.store.timeout)
+                while True:
+                    msg = await ps.get_message(timeout=max(0.0, deadline - time.monotonic()))
+                    if msg is not None and msg["type"] == "message" and msg["data"] == probe.encode():
+                        break
+                    if time.monotonic() > deadline:
+                        if known:
+                            raise TimeoutError("the probe's notification did not come")
+                        raise ConfigError(
+                            f"Redis at {where} does not publish stream notifications: set {NOTIFY} to include "
+                            f"'E' and 't' (e.g. 'Et')",
+                            field="store",
+                        )
+        except (*LOST, RedisClusterException) as e:
+            await self.close()
+            raise StoreUnavailable(f"cannot watch Redis for new records: {e}") from None
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        subs, self.subs = self.subs, []
+        for client, ps in subs:
+            with contextlib.suppress(Exception):
+                if ps is not None:
+                    await ps.aclose()
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    async def run(self, changed: Callable[[bytes], None], resync: Callable[[], None]) -> None:
+        """Call `changed(key)` for every `XADD`; on a lost connection reconnect, then call `resync()`."""
+        while True:
+            try:
+                await self._pump(changed)
+            except asyncio.CancelledError:
+                await self.close()
+                raise
+            except Exception as e:  # a lost connection, or a primary added or gone
+                log.info("watch connection lost (%s): reconnecting", e)
+            said = ""
+            while True:
+                await asyncio.sleep(HEALTH_EVERY)
+                try:
+                    await self.open()
+                    break
+                except Exception as e:
+                    if str(e) != said and self.store.up:
+                        said = str(e)
+                        log.warning("%s", e)
+            resync()
+
+    async def _pump(self, changed: Callable[[bytes], None]) -> None:
+        tasks = [asyncio.ensure_future(self._listen(ps, changed)) for _, ps in self.subs]
+        if self.store.cluster_nodes:
+            tasks.append(asyncio.ensure_future(self._topology()))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()
+            raise ConnectionError("watch ended")
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.close()
+
+    async def _listen(self, ps: Any, changed: Callable[[bytes], None]) -> None:
+        """Read the subscribed connection's stream directly, many notices per read (redis-py's own
+        reader costs about 40 µs a message, and every node gets one message per commit of any node)."""
+        conn = ps.connection
+        reader: asyncio.StreamReader = conn._reader
+        writer: asyncio.StreamWriter = conn._writer
+        buf = b""
+        pinged = 0.0
+        while True:
+            try:
+                async with asyncio.timeout(WATCH_PING):
+                    chunk = await reader.read(1 << 16)
+            except TimeoutError:
+                now = time.monotonic()
+                if not pinged:
+                    writer.write(b"*1\r\n$4\r\nPING\r\n")
+                    pinged = now
+                elif now - pinged > WATCH_PING:
+                    raise TimeoutError("the watch connection does not answer") from None
+                continue
+            if not chunk:
+                raise ConnectionError("the watch connection was closed")
+            pinged = 0.0
+            buf += chunk
+            pos = 0
+            while (got := resp(buf, pos)) is not None:
+                reply, pos = got
+                if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
+                    changed(reply[2])
+            buf = buf[pos:]
+
+    async def _topology(self) -> None:
+        """Return when the cluster's primaries changed (the client learns of moves from its calls)."""
+        while True:
+            await asyncio.sleep(5.0)
+            now = {(n.host, n.port) for n in self.store.r.get_primaries()}
+            if now != self.endpoints:
+                return
+
+
+async def enable_notifications(client: Any) -> bool:
+    """Make Redis publish keyevent notifications of stream commands (`E` and `t`), keeping other flags.
+
+    True if they are on; False if `CONFIG` is refused (a managed Redis: its configuration must do it)."""
+    try:
+        got = await client.config_get(NOTIFY)
+    except ResponseError:
+        return False
+    flags = got.get(NOTIFY, "")
+    flags = flags.decode() if isinstance(flags, bytes) else str(flags)
+    want = ("E" not in flags) * "E" + ("t" not in flags and "A" not in flags) * "t"
+    if not want:
+        return True
+    try:
+        await client.config_set(NOTIFY, flags + want)
+    except ResponseError as e:
+        raise ConfigError(
+            f"Redis must publish stream notifications: set {NOTIFY} to include 'E' and 't' ({e})",
+            field="store",
+        ) from None
+    return True
+
+
+def resp(buf: bytes, pos: int) -> tuple[Any, int] | None:
+    """One RESP2 / RESP3 reply from `buf` at `pos` and the position after it; None if it is not all there."""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        return None
+    kind, line = buf[pos : pos + 1], buf[pos + 1 : end]
+    if kind in (b"$", b"="):  # bulk / verbatim string
+        n = int(line)
+        if n < 0:
+            return None, end + 2
+        if len(buf) < end + 4 + n:
+            return None
+        return buf[end + 2 : end + 2 + n], end + 4 + n
+    if kind in (b"*", b">", b"~", b"%"):  # array / push / set / map (a map as its 2n items)
+        n = int(line) * (2 if kind == b"%" else 1)
+        items: list[Any] = []
+        at = end + 2
+        for _ in range(max(n, 0)):
+            got = resp(buf, at)
+            if got is None:
+                return None
+            item, at = got
+            items.append(item)
+        return items, at
+    if kind in (b"+", b"-", b":", b"_", b",", b"#", b"("):  # simple string, error, numbers, null, boolean
+        return line, end + 2
+    raise ConnectionError(f"unexpected reply {buf[pos : pos + 20]!r} on the watch connection")

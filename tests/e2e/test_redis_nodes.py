@@ -6,15 +6,21 @@ Cross-node contention, `kill -9` of a node mid claim stream, and Redis going awa
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
+import socket
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from cairn.core.engine import split_pool
 from cairn.core.records import Claimed, Settled
-from tests.e2e.conftest import ADMIN, CairnServer, hunt_spec
+from tests.e2e.conftest import ADMIN, GAME, SMALL_WORLD, CairnServer, hunt_spec
 from tests.e2e.redis_deploy import Deployment, create, dig_body, read_events, settle_wait
+from tests.redis_helpers import RedisCluster, RedisServer
 
 PLAYERS = 200
 
@@ -163,6 +169,13 @@ def test_redis_down_fails_fast_then_recovers(deploy: Deployment) -> None:
         down = time.monotonic()
         list(ex.map(dig, range(120, 320)))
         assert all(n.request("GET", "/readyz", key=None)[0] == 503 for n in (a, b))
+        # A miss, a hint and a grants read fail fast too: no answer from a cache that may be stale.
+        far = [spots[0][0] + 40, spots[0][1], spots[0][2]]
+        hint = {"player": "m1", "pos": far}
+        for method, path, body in [("POST", "/v1/hunts/r/dig", dig_body("m1", far, "m1")),
+                                   ("POST", "/v1/hunts/r/hint", hint), ("GET", "/v1/players/z1/grants", None)]:
+            status, reply, _ = b.request(method, path, body)
+            assert status == 503 and reply["error"]["code"] == "store_unavailable", (path, status, reply)
         deploy.restart_redis()
         assert settle_wait(lambda: all(n.request("GET", "/readyz", key=None)[0] == 200 for n in (a, b)), timeout=10)
         recovered = time.monotonic() - down
@@ -245,3 +258,109 @@ def test_a_world_registered_on_one_node_is_seen_and_retired_on_the_other(deploy:
     assert settle_wait(lambda: "minecraft:arena_7" not in listed(a))
     c = deploy.node()  # a node started afterwards reads the same from the stream
     assert listed(c) == listed(a) == {"overworld"}
+
+
+class Claims:
+    """`GET /v1/events` of every hunt on one node, read as it arrives: which hunts showed a `treasure.claimed`."""
+
+    def __init__(self, node: CairnServer) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", node.port), timeout=20)
+        self.sock.sendall(f"GET /v1/events?after={int(time.time() * 1e6)} HTTP/1.0\r\nHost: x\r\n"
+                          f"Authorization: Bearer {GAME}\r\n\r\n".encode())  # fmt: skip
+        self.buf = b""
+        self.hunts: set[str] = set()
+
+    def until(self, hunts: set[str], timeout: float) -> set[str]:
+        """Read until every hunt of `hunts` showed a claim, or `timeout`; returns those still missing."""
+        deadline = time.monotonic() + timeout
+        while not hunts <= self.hunts and time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except TimeoutError:
+                break
+            assert chunk, "stream closed"
+            *frames, self.buf = (self.buf + chunk).split(b"\n\n")
+            for frame in frames:
+                for line in frame.split(b"\n"):
+                    if line.startswith(b'data: {"id"'):
+                        e = json.loads(line[6:])
+                        if e["type"] == "treasure.claimed":
+                            self.hunts.add(e["hunt"])
+        return hunts - self.hunts
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_nodes_read_what_redis_announces_and_everything_after_a_lost_watch(deploy: Deployment) -> None:
+    """Nodes do not poll: a claim on A reaches B's event stream because Redis announces the commit's
+    `XADD`. Announcements are lost while a node's watch connection is away (here: switched off, then
+    the connections killed); on reconnecting, the node reads every stream again and misses nothing."""
+    a, b = deploy.node(), deploy.node()
+    spots = {}
+    for i in range(21):
+        spots[f"w{i}"] = create(a, hunt_spec(f"w{i}", treasures=1))["treasures"][0]["pos"]
+    assert settle_wait(lambda: all(b.request("GET", f"/v1/hunts/{h}")[0] == 200 for h in spots))
+    servers = deploy.backend.nodes if isinstance(deploy.backend, RedisCluster) else [deploy.backend]
+    events = Claims(b)
+    try:
+        first = [f"w{i}" for i in range(10)]
+        for h in first:
+            t0 = time.monotonic()
+            assert a.request("POST", f"/v1/hunts/{h}/dig", dig_body(f"p{h}", spots[h], h))[1]["result"] == "found"
+            assert not events.until({h}, timeout=2.0), f"{h}: not on B's stream after {time.monotonic() - t0:.1f} s"
+        # Redis stops announcing: claims on A commit, and no node is told.
+        for s in servers:
+            s.cli("CONFIG", "SET", "notify-keyspace-events", "")
+        rest = [f"w{i}" for i in range(10, 20)]
+        for h in rest:
+            assert a.request("POST", f"/v1/hunts/{h}/dig", dig_body(f"p{h}", spots[h], h))[1]["result"] == "found"
+        # The watch connections drop: each node reconnects (turning the announcements on again) and
+        # reads every stream from its last applied record.
+        for s in servers:
+            s.cli("CLIENT", "KILL", "TYPE", "pubsub")
+        assert not events.until(set(rest), timeout=10.0)
+        assert all("t" in s.cli("CONFIG", "GET", "notify-keyspace-events").split()[-1] for s in servers)
+        assert a.request("POST", "/v1/hunts/w20/dig", dig_body("pw20", spots["w20"], "w20"))[1]["result"] == "found"
+        assert not events.until({"w20"}, timeout=2.0)  # announced again
+    finally:
+        events.close()
+    for h in spots:
+        assert a.request("GET", f"/v1/hunts/{h}")[1] == b.request("GET", f"/v1/hunts/{h}")[1]
+    assert all(len([r for r in deploy.records(h) if isinstance(r, Claimed)]) == 1 for h in spots)
+
+
+def test_a_redis_that_does_not_announce_writes_is_refused_at_start(tmp_path: Path) -> None:
+    """Without notifications a node would never see the others' records: with `CONFIG` refused (as on
+    a managed Redis) and `notify-keyspace-events` off, the node says what to set and exits; with it
+    set in Redis's own configuration, the node starts and is told of another node's writes."""
+    no_config = ("--rename-command", "CONFIG", "")
+    off = RedisServer(tmp_path / "off", extra=no_config)
+    off.start()
+    try:
+        d = tmp_path / "n0"
+        d.mkdir()
+        node = CairnServer(d / "data", f'{SMALL_WORLD}\n[store]\nkind = "redis"\nredis_url = "{off.url}"\n')
+        with pytest.raises(RuntimeError, match="exited with 2") as err:
+            node.start()
+        assert "notify-keyspace-events" in str(err.value) and "Traceback" not in str(err.value)
+    finally:
+        off.kill()
+    on = RedisServer(tmp_path / "on", extra=(*no_config, "--notify-keyspace-events", "Et"))
+    on.start()
+    nodes = []
+    try:
+        for i in (1, 2):
+            d = tmp_path / f"n{i}"
+            d.mkdir()
+            nodes.append(CairnServer(d / "data", f'{SMALL_WORLD}\n[store]\nkind = "redis"\nredis_url = "{on.url}"\n'))
+            nodes[-1].start()
+        a, b = nodes
+        create(a, hunt_spec("m", treasures=1))
+        assert settle_wait(lambda: b.request("GET", "/v1/hunts/m")[0] == 200, timeout=5)
+    finally:
+        for n in nodes:
+            if n.proc is not None:
+                n.kill()
+        on.kill()
