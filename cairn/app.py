@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from cairn import config as configmod
 from cairn import malloc
-from cairn.core import worldgen
+from cairn.core import admin, views, worldgen
 from cairn.core.engine import EMPTY_WORLD_TAGS, Engine, Limits, Outcome, StalePlan, compute_plan
 from cairn.core.errors import CairnError, HuntExists, WorldConfigured, WorldNotFound
 from cairn.core.events import Event
@@ -377,6 +377,12 @@ class Runtime:
         now = self.clock()
         out = self.eng.end_hunt(hunt, now)
         return await self.view(out, lambda: self.eng.hunt(hunt).summary(now))
+
+    async def admin(self, req: admin.Request) -> dict[str, Any]:
+        """An operator's action: decided, journaled and applied; the reply is its audit entry."""
+        out = self.eng.decide_admin(req, self.clock())
+        rec = out.result
+        return await self.view(out, lambda: views.admin_applied(self.eng, rec))
 
     # ---- the clock -----------------------------------------------------------------------------
     async def tick(self) -> None:

@@ -35,8 +35,10 @@ from cairn.app import Runtime
 from cairn.core import records as rec
 from cairn.core.engine import Engine, Outcome
 from cairn.core.errors import CairnError, GrantNotFound, HuntExists, HuntNotActive, HuntNotFound, StoreUnavailable
+from cairn.core.ids import ADMIN_SPAN
 from cairn.core.records import (
     Acked,
+    Admin,
     AnyRecord,
     Claimed,
     HuntCreated,
@@ -47,7 +49,7 @@ from cairn.core.records import (
     WorldAdded,
     WorldRetired,
 )  # fmt: skip
-from cairn.store.redis import HEALTH_EVERY, INDEX, RECURRING, WORLDS, RedisStore, Watch, hunt_keys, sid
+from cairn.store.redis import ADMIN, HEALTH_EVERY, INDEX, RECURRING, WORLDS, RedisStore, Watch, hunt_keys, sid
 
 log = logging.getLogger("cairn.distributed")
 
@@ -75,6 +77,8 @@ class Job:
 def job_kind(records: Sequence[AnyRecord]) -> str:
     """How the records of one command are committed, by what the command decided."""
     last = records[-1]
+    if isinstance(records[0], Admin):
+        return "admin"
     if isinstance(last, (Claimed, Settled)):
         return "dig"  # a claim, after a settlement that fell due; or a settlement alone
     if isinstance(last, HuntEnded):
@@ -199,7 +203,7 @@ class RedisRuntime(Runtime):
         self.node = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.redis.node = self.node
         self.last: dict[str, tuple[int, int]] = {}  # hunt -> last stream id applied
-        self.tails: dict[str, bytes] = {INDEX: ZERO, RECURRING: ZERO, WORLDS: ZERO}
+        self.tails: dict[str, bytes] = {INDEX: ZERO, RECURRING: ZERO, WORLDS: ZERO, ADMIN: ZERO}
         self.creating: set[str] = set()  # hunts this node is committing: not read from their streams meanwhile
         self.loaded = False
         self.token = 0
@@ -210,7 +214,7 @@ class RedisRuntime(Runtime):
         self._reading: dict[str, asyncio.Future[None]] = {}  # hunt -> the stream read in flight
         self.watch = Watch(self.redis)
         self.changed: set[str] = set()  # hunts whose streams got records since this node last read them
-        self.meta: set[str] = set()  # of INDEX, RECURRING, WORLDS: likewise
+        self.meta: set[str] = set()  # of INDEX, RECURRING, WORLDS, ADMIN: likewise
         self.sweep = False  # notices may have been lost: read every stream from its last applied id
         self._wake = asyncio.Event()
 
@@ -335,6 +339,28 @@ class RedisRuntime(Runtime):
             except Exception:
                 log.exception("world record %s not applied", eid)
 
+    def _apply_admin(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """Apply operator actions on no hunt after the last one applied. Their event ids come from the
+        entry's stream id (its milliseconds, in microseconds), so that every node gives the same."""
+        eng = self.eng
+        for eid, fields in entries:
+            ms, n = sid(eid)
+            if (ms, n) <= sid(self.tails[ADMIN]):
+                continue
+            self.tails[ADMIN] = eid
+            try:
+                r = rec.decode(fields[b"r"])
+                eng.apply((msgspec.structs.replace(r, seq=eng.seq + 1, ev=ms * 1000 + n * ADMIN_SPAN),))
+            except Exception:
+                log.exception("operator record %s not applied", eid)
+
+    async def read_admin(self) -> bool:
+        """Apply the operator actions on no hunt this node has not seen; True if the stream may hold more."""
+        entries = await self.redis.range_after(ADMIN, self.tails[ADMIN])
+        self._apply_admin(entries)
+        self.publish()
+        return len(entries) >= 1000
+
     async def read_worlds(self) -> bool:
         """Apply the world records this node has not seen; True if the stream may hold more."""
         entries = await self.redis.range_after(WORLDS, self.tails[WORLDS])
@@ -350,9 +376,9 @@ class RedisRuntime(Runtime):
     async def read_meta(self) -> bool:
         """Apply what INDEX, RECURRING and WORLDS got; True if a new hunt was listed or a stream may hold more."""
         eng = self.eng
-        keys = [(INDEX, self.tails[INDEX]), (RECURRING, self.tails[RECURRING]), (WORLDS, self.tails[WORLDS])]
-        index, recurring, worlds = await self.redis.poll(keys)
-        more = any(len(entries) >= 1000 for entries in (index, recurring, worlds))
+        keys = [(k, self.tails[k]) for k in (INDEX, RECURRING, WORLDS, ADMIN)]
+        index, recurring, worlds, admin = await self.redis.poll(keys)
+        more = any(len(entries) >= 1000 for entries in (index, recurring, worlds, admin))
         for eid, fields in index:
             self.tails[INDEX] = eid
             h = fields[b"h"].decode()
@@ -368,6 +394,7 @@ class RedisRuntime(Runtime):
             except Exception:
                 log.exception("recurring record %s not applied", eid)
         self._apply_worlds(worlds)
+        self._apply_admin(admin)
         if index:  # a new hunt's world was registered before the hunt was listed: read it now
             while await self.read_worlds():
                 pass
@@ -512,6 +539,8 @@ class RedisRuntime(Runtime):
         elif job.kind == "recurring":
             await self.redis.recurring_add(rec.encode(job.records[0]))
             self.eng.apply(job.records)  # at once, for the reply; its stream entry applies again in order
+        elif job.kind == "admin":
+            await self._commit_admin(job)
         elif job.kind == "world":
             await self.redis.world_add(rec.encode(job.records[0]))
             while await self.read_worlds():  # applied here as on every node: in the stream's order
@@ -623,6 +652,18 @@ class RedisRuntime(Runtime):
                 break
             recs = list(self.eng.end_hunt(hunt, self.clock()).records)
         await self.catch_up(hunt)
+
+    async def _commit_admin(self, job: Job) -> None:
+        """An operator's action: on a hunt, into its stream (in order with its claims); else into the
+        stream of actions on no hunt. Applied here as on every node: in the stream's order."""
+        r = job.records[0]
+        assert isinstance(r, Admin)
+        if r.hunt:
+            await self._append_one(r, 0)
+            return
+        await self.redis.admin_add(rec.encode(r))
+        while await self.read_admin():
+            pass
 
     async def _commit_ack(self, job: Job) -> None:
         r = job.records[0]

@@ -25,6 +25,8 @@ import msgspec
 
 from cairn.core import hints, placement
 from cairn.core import loot as lootmod
+from cairn.core.admin import Operator
+from cairn.core.admin import Request as AdminRequest
 from cairn.core.boards import DEFAULT_BOARDS, Boards
 from cairn.core.errors import (
     GrantNotFound,
@@ -34,6 +36,7 @@ from cairn.core.errors import (
     HuntNotFound,
     ImplausibleMovement,
     OutOfReach,
+    PlayerBarred,
     PlayerNotJoined,
     RateLimited,
     TooManyPlayers,
@@ -52,6 +55,7 @@ from cairn.core.players import Limits, Player
 from cairn.core.proximity import ProximityIndex
 from cairn.core.records import (
     Acked,
+    Admin,
     AnyRecord,
     Claimed,
     HuntCreated,
@@ -120,7 +124,7 @@ class Due(NamedTuple):
     records: list[AnyRecord]
 
 
-class Engine:
+class Engine(Operator):
     """The live state of every hunt, and the rules that change it (see the module docstring).
 
     Commands decide and `apply` changes the durable state: hunts, treasures, claims, grants,
@@ -139,10 +143,10 @@ class Engine:
     # Slots keep every `self.x` of the hot path a slot load. A plain instance keeps its attributes
     # inline only up to 29 of them (CPython 3.11); past that a dig miss got about 5% slower.
     __slots__ = (
-        "_burst", "_max_speed", "_rate", "_slack", "boards", "by_request", "claimed", "claims", "events", "finds",
-        "grants", "holding", "hunts", "ids", "landmarks", "last_emitted", "last_hint", "limits", "live_treasures",
-        "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through", "recurring", "registered",
-        "secret", "sweep", "tiles_kept", "timers", "world_version", "worlds",
+        "_burst", "_max_speed", "_rate", "_slack", "audit", "audited", "barred", "boards", "by_request", "claimed",
+        "claims", "events", "finds", "grants", "holding", "hunts", "ids", "landmarks", "last_emitted", "last_hint",
+        "limits", "live_treasures", "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through",
+        "recurring", "registered", "secret", "sweep", "tiles_kept", "timers", "world_version", "worlds",
     )  # fmt: skip
 
     def __init__(
@@ -195,6 +199,9 @@ class Engine:
         self.tiles_kept = 0  # temperature tiles cached over all hunts (a cache; not state)
         # The idle sweep's place: names of players and hint entries still to look at (`forget_idle`).
         self.sweep: tuple[list[str], list[tuple[str, str]], float] = ([], [], 0.0)
+        self.audit: list[Admin] = []  # operator actions (`cairn/core/admin.py`)
+        self.audited: set[int] = set()
+        self.barred: dict[str, Admin] = {}
 
     # ---- time and ids -------------------------------------------------------------------------
     @property
@@ -444,6 +451,8 @@ class Engine:
         # `finds` counts every player's claims and never shrinks: a player not in it has no claim
         # anywhere, so neither claim lookup below can match (most digs, and the cheapest check).
         known = player in self.finds
+        if self.barred and player in self.barred:
+            raise PlayerBarred(f"player {player!r} is barred from hunts", field="player")
         if request_id is not None and known:
             cid = self.by_request.get((hunt_id, player, request_id))
             if cid is not None:
@@ -568,6 +577,8 @@ class Engine:
     ) -> Outcome:
         """A hint about the nearest treasure this player has not claimed, subject to a per-hunt cooldown.
         `teleport` as for `dig`."""
+        if self.barred and player in self.barred:
+            raise PlayerBarred(f"player {player!r} is barred from hunts", field="player")
         h = self.hunts.get(hunt_id)
         if h is None:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
@@ -981,6 +992,8 @@ class Engine:
                 self.live_treasures[rec.world] = LiveTreasures()
                 # A placement planned against an earlier world of this name plans again.
                 self.world_version[rec.world] = self.world_version.get(rec.world, 0) + 1
+        elif isinstance(rec, Admin):
+            self._apply_admin(rec)
         elif isinstance(rec, WorldRetired):
             self.registered.pop(rec.world, None)
             self.worlds.pop(rec.world, None)
@@ -1073,6 +1086,12 @@ class Engine:
         self.grants[g.grant_id] = g
         self.pending.setdefault(g.player, {})[g.grant_id] = g
 
+    # ---- operator actions -----------------------------------------------------------------------
+    def decide_admin(self, req: AdminRequest, now: float) -> Outcome:
+        """Decide an operator's action (`cairn/core/admin.py`); `Outcome.result` is its record."""
+        rec, seq = self.admin(req, now)
+        return Outcome(rec, [rec], seq)
+
     # ---- replay and snapshots -----------------------------------------------------------------
     def replay(self, records: Iterable[AnyRecord], events_after: int = 0) -> int:
         """Rebuild state from records (journal or snapshot). Returns how many were applied.
@@ -1133,6 +1152,7 @@ class Engine:
         out.extend(r for _, r, _ in self.recurring.values())
         out.extend(self.registered.values())
         out.extend(g.ack for g in self.grants.values() if g.ack is not None)
+        out.extend(self.audit)
         out.sort(key=_seq)
         return out
 

@@ -147,3 +147,21 @@ class KeyQuota(CairnError):
 
 class StoreUnavailable(CairnError):
     code, status = "store_unavailable", 503
+
+
+class ReasonRequired(CairnError):
+    """An operator's action without a `reason`: every action is audited with one."""
+
+    code, status = "reason_required", 400
+
+
+class PlayerBarred(CairnError):
+    """An operator barred this player from hunts (`POST /v1/players/{player}/bar`)."""
+
+    code, status = "player_barred", 403
+
+
+class AdminConflict(CairnError):
+    """An operator's action that the state refuses: already done, or not possible now (the message says)."""
+
+    code, status = "conflict", 409

@@ -13,12 +13,15 @@ from typing import TypeVar
 
 import msgspec
 
-from cairn.core.records import Claimed, HuntEnded, Record
+from cairn.core.records import Admin, Claimed, HuntEnded, Record
 
 R = TypeVar("R", bound=Record)
 
 #: Records that emit no event (ev 0): an ack, a recurring spec, a world registered or retired.
 _SILENT = frozenset({"ga", "rs", "wa", "wr"})
+#: The event ids an operator's action takes: its own event and up to three it causes (a voided
+#: claim's grant revoked, its treasure hidden again); unused ones are skipped.
+ADMIN_SPAN = 4
 
 
 def event_span(rec: Record, treasures: int = 0) -> int:
@@ -28,6 +31,8 @@ def event_span(rec: Record, treasures: int = 0) -> int:
         return 2 if rec.share is not None else 1  # treasure.found, and treasure.claimed for a first finder
     if isinstance(rec, HuntEnded):
         return 1 + treasures
+    if isinstance(rec, Admin):
+        return ADMIN_SPAN
     tag = type(rec).__struct_config__.tag
     return 0 if tag in _SILENT else 1
 

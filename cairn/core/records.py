@@ -6,6 +6,8 @@ Each record carries its `seq` (strictly rising, from the engine), `at` (UNIX sec
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from cairn.core.loot import Item
@@ -82,7 +84,24 @@ class WorldRetired(Record, tag="wr", frozen=True):
     world: str
 
 
-AnyRecord = HuntCreated | HuntStarted | HuntEnded | Claimed | Settled | Acked | Recurring | WorldAdded | WorldRetired
+class Admin(Record, tag="ad", frozen=True):
+    """An operator's action (`cairn/core/admin.py`): what it does, on what, who asked and why.
+
+    Applied like every other record; the engine also keeps each one in its audit log.
+    """
+
+    action: str  # "player.bar", "claim.void", ... (`cairn.core.admin.ACTIONS`)
+    hunt: str  # the hunt it acts on; "" for none
+    player: str  # the player it concerns; "" for none
+    target: str  # what it acts on within that: a claim id, a grant id, a key id ... ("" for the hunt or player)
+    label: str  # the label of the key that asked
+    reason: str
+    args: dict[str, Any] = {}
+
+
+AnyRecord = (
+    HuntCreated | HuntStarted | HuntEnded | Claimed | Settled | Acked | Recurring | WorldAdded | WorldRetired | Admin
+)
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(AnyRecord)

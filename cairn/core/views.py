@@ -15,7 +15,9 @@ from typing import Any, NamedTuple
 from cairn.core.boards import Boards
 from cairn.core.engine import Engine, Hunt
 from cairn.core.events import Event
+from cairn.core.records import Admin
 from cairn.core.sites import SiteSet
+from cairn.core.spec import rfc3339
 
 
 class Totals(NamedTuple):
@@ -126,4 +128,58 @@ def player(eng: Engine, name: str) -> dict[str, Any]:
         "flags": p.flags if p else 0,
         "last_pos": list(p.last_pos) if p and p.last_pos else None,
         "pending_grants": len(eng.pending.get(name, {})),
+        "barred": barred(eng, name),
     }
+
+
+# ---- operator actions --------------------------------------------------------------------------------
+#: Args that an audit entry never shows (a key's hash, a webhook's secret).
+SECRET_ARGS = frozenset({"hash", "secret"})
+
+
+def admin_entry(rec: Admin) -> dict[str, Any]:
+    """One audit log entry: its id (the action's event id, also its cursor), when, what, who and why."""
+    out: dict[str, Any] = {"id": rec.ev, "at": rfc3339(rec.at), "action": rec.action, "by": rec.label,
+                           "reason": rec.reason}  # fmt: skip
+    for name in ("hunt", "player", "target"):
+        value = getattr(rec, name)
+        if value:
+            out[name] = value
+    args = {k: v for k, v in rec.args.items() if k not in SECRET_ARGS}
+    if args:
+        out["args"] = args
+    return out
+
+
+def admin_applied(eng: Engine, rec: Admin) -> dict[str, Any]:
+    """The audit entry of `rec` as applied: with Redis, a record takes its event id when committed."""
+    for kept in reversed(eng.audit):
+        if kept.at == rec.at and kept.action == rec.action and kept.label == rec.label and \
+                (kept.hunt, kept.player, kept.target) == (rec.hunt, rec.player, rec.target):
+            return admin_entry(kept)
+    return admin_entry(rec)
+
+
+def audit(
+    eng: Engine, before: int | None, limit: int, action: str = "", hunt: str = "", player: str = ""
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The audit log, newest first, from below the entry id `before` (None: the newest), filtered by
+    action (or an action prefix ending in "."), hunt and player; and the cursor of the next page."""
+    out: list[dict[str, Any]] = []
+    for rec in reversed(eng.audit):
+        if before is not None and rec.ev >= before:
+            continue
+        if action and not (rec.action == action or (action.endswith(".") and rec.action.startswith(action))):
+            continue
+        if (hunt and rec.hunt != hunt) or (player and rec.player != player):
+            continue
+        if len(out) == limit:
+            return out, out[-1]["id"]
+        out.append(admin_entry(rec))
+    return out, None
+
+
+def barred(eng: Engine, player: str) -> dict[str, Any] | None:
+    """The bar on `player` (who, why, since when), or None."""
+    rec = eng.barred.get(player)
+    return None if rec is None else {"by": rec.label, "reason": rec.reason, "since": rfc3339(rec.at)}

@@ -377,7 +377,7 @@ class Api:
         self.auth(req, GAME)
         if self.fail_fast is not None:
             self.fail_fast()
-        return encode({"grants": self.rt.eng.grants_of(_player_param(req))})
+        return encode({"grants": self.rt.eng.grants_of(player_param(req))})
 
     def pending_grants(self, req: Request) -> bytes:
         self.auth(req, ADMIN)
@@ -394,13 +394,13 @@ class Api:
     def leave(self, req: Request) -> bytes:
         """A player logged out: forget their position and proximity state (claims and grants stay)."""
         self.auth(req, GAME)
-        player = _player_param(req)
+        player = player_param(req)
         self.rt.eng.leave(player)
         return encode({"player": player, "left": True})
 
     def player(self, req: Request) -> bytes:
         self.auth(req, ADMIN)
-        return encode(views.player(self.rt.eng, _player_param(req)))
+        return encode(views.player(self.rt.eng, player_param(req)))
 
     # ---- worlds --------------------------------------------------------------------------------------------
     def list_worlds(self, req: Request) -> bytes:
@@ -552,7 +552,7 @@ def _index(error: dict[str, Any]) -> int:
     return i
 
 
-def _player_param(req: Request) -> str:
+def player_param(req: Request) -> str:
     player: str = req.params["player"]
     if not schemas.player_ok(player):
         raise ValidationError("player id must be 1-64 characters of [A-Za-z0-9_.:-]", field="player")

@@ -95,6 +95,10 @@ class Keys:
             return "game"
         raise Unauthorized("unknown API key")
 
+    def label_of(self, header: str | bytes | None) -> str:
+        """The label of a verified key, as the audit log names who acted: a static key's is its scope."""
+        return self.scope_of(header)
+
     def require(self, header: str | bytes | None, scope: str) -> str:
         have = self.verified.get(header) if type(header) is bytes else None  # type: ignore[arg-type]
         if have is None:

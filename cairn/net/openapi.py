@@ -180,6 +180,19 @@ ROUTES: list[Doc] = [
         "recurring hunt uses", schemas.WorldRetiredOut, tag="worlds"),
     Doc("put", "/v1/worlds/{world}/sites", "admin", "Replace a world's sites, streamed and parsed off the event "
         "loop", schemas.SitesUploaded, SITES_BODY, tag="worlds"),
+    # operator actions and the audit log
+    Doc("get", "/v1/audit", "admin", "Operator actions, newest first, with the key's label and the reason",
+        schemas.AuditList, query=(
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+            Param("cursor", {"type": "string", "pattern": "^[0-9]{1,19}$"}, "`next_cursor` of the page before"),
+            Param("action", {"type": "string"}, "one action (`player.bar`), or a prefix ending in `.` (`player.`)"),
+            Param("hunt", {"type": "string"}, "only actions on this hunt"),
+            Param("player", {"type": "string"}, "only actions on this player"),
+        ), tag="operator"),
+    Doc("post", "/v1/players/{player}/bar", "admin", "Bar a player from hunts: their digs and hints are refused "
+        "with 403 player_barred on every node", schemas.AuditEntry, schemas.ActionBody, tag="operator"),
+    Doc("delete", "/v1/players/{player}/bar", "admin", "Lift a player's bar (reason in the body or `?reason=`)",
+        schemas.AuditEntry, query=(Param("reason", {"type": "string", "minLength": 1}),), tag="operator"),
     # dashboard (static files, and its admin views)
     Doc("get", "/dashboard", "none", "The dashboard page", STATIC, tag="dashboard"),
     Doc("get", "/dashboard/", "none", "The dashboard page", STATIC, tag="dashboard"),

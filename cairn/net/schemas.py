@@ -368,6 +368,39 @@ class PlayerOut(msgspec.Struct):
     flags: int
     last_pos: list[int] | None
     pending_grants: int
+    barred: Barred | None = None
+
+
+class Barred(msgspec.Struct):
+    by: str
+    reason: str
+    since: str
+
+
+# ---- operator actions --------------------------------------------------------------------------------
+class ActionBody(msgspec.Struct):
+    """An operator action's body: the `reason` is required (a DELETE may pass `?reason=` instead)."""
+
+    reason: str
+
+
+class AuditEntry(msgspec.Struct):
+    """One operator action: `id` is its event id (the audit log's cursor), `by` the label of the key."""
+
+    id: int
+    at: str
+    action: str
+    by: str
+    reason: str
+    hunt: str | None = None
+    player: str | None = None
+    target: str | None = None
+    args: dict[str, Any] | None = None
+
+
+class AuditList(msgspec.Struct):
+    entries: list[AuditEntry]
+    next_cursor: str | None
 
 
 class LeftOut(msgspec.Struct):
@@ -430,6 +463,14 @@ class AnticheatData(msgspec.Struct):
     seconds: float
 
 
+class AdminData(msgspec.Struct):
+    """An operator action's event: who (`by`, the key's label), why, and what it acted on."""
+
+    by: str
+    reason: str
+    player: str | None = None
+
+
 class LeaderboardResetData(msgspec.Struct):
     board: str
     period: str
@@ -485,9 +526,17 @@ class LeaderboardReset(_Event, tag="leaderboard.reset"):
     data: LeaderboardResetData
 
 
+class PlayerBarred(_Event, tag="player.barred"):
+    data: AdminData
+
+
+class PlayerUnbarred(_Event, tag="player.unbarred"):
+    data: AdminData
+
+
 AnyEvent = (
     HuntScheduled | HuntStarted | HuntEnded | TreasureFound | TreasureClaimed | TreasureExpired | ProximityEnter
-    | ProximityExit | HintEscalated | AnticheatFlagged | LeaderboardReset
+    | ProximityExit | HintEscalated | AnticheatFlagged | LeaderboardReset | PlayerBarred | PlayerUnbarred
 )  # fmt: skip
 
 

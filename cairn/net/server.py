@@ -79,12 +79,14 @@ def release_memory() -> None:
 def build_router(api: Api) -> tuple[Router, Any]:
     """Every route the server answers (the API's, the session's, the dashboard's), and the dashboard.
     Each has its entry in `cairn.net.openapi.ROUTES`."""
+    from cairn.net.admin import AdminRoutes
     from cairn.net.dashboard import Dashboard
     from cairn.net.session import Sessions
 
     router = Router()
     api.routes(router)
     Sessions(api).routes(router)
+    AdminRoutes(api).routes(router)
     dashboard = Dashboard(api)
     dashboard.routes(router)
     return router, dashboard

@@ -169,6 +169,7 @@ def hunt_keys(hunt: str) -> tuple[str, str]:
 INDEX = "cairn:{index}:hunts"
 RECURRING = "cairn:{recurring}:log"
 WORLDS = "cairn:{worlds}:log"
+ADMIN = "cairn:{admin}:log"  # operator actions on no hunt (players, keys, webhooks)
 LEASE_KEY, TOKEN_KEY = "cairn:{sched}:lease", "cairn:{sched}:token"
 SECRET_KEY = "cairn:{secret}"
 
@@ -317,6 +318,9 @@ class RedisStore:
 
     async def world_add(self, record: bytes) -> None:
         await self.call(self.r.xadd, WORLDS, {"r": record})
+
+    async def admin_add(self, record: bytes) -> None:
+        await self.call(self.r.xadd, ADMIN, {"r": record})
 
     async def range_after(self, key: str, after: bytes, count: int = 1000) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """Stream entries after `after` (exclusive)."""

@@ -129,4 +129,5 @@ def hunt_spec(hunt_id: str = "h1", **kw: Any) -> dict[str, Any]:
 
 
 # Redis deployments (real redis-server processes), for the Redis store tests.
+from tests.e2e.operator import pair  # noqa: E402, F401
 from tests.e2e.redis_deploy import deploy, redis_cluster, redis_single  # noqa: E402, F401

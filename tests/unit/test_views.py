@@ -26,7 +26,7 @@ def test_views_read_hunts_players_and_grants() -> None:
 
     assert views.fence_occupancy(eng, eng.hunt("h1"))[1] == 1  # "near" stands on treasure 1
     assert views.player(eng, "in") == {  # a dig moves the player to where it digs from
-        "player": "in", "finds": 0, "flags": 0, "last_pos": [0, 65, 0], "pending_grants": 0,
+        "player": "in", "finds": 0, "flags": 0, "last_pos": [0, 65, 0], "pending_grants": 0, "barred": None,
     }  # fmt: skip
     assert views.player(eng, "nobody")["last_pos"] is None
     assert views.has_world(eng, "overworld") and not views.has_world(eng, "nether")

@@ -1,0 +1,122 @@
+"""Operator actions: each is decided into an `Admin` record, applied like every record, and audited.
+
+`Operator` is a base class of `Engine`: the actions' rules, on the engine's state. An action is a
+pair of its methods in `ACTIONS`, by name:
+
+- `check(request, now)` decides: it reads the state, raises the error that refuses the action (an
+  unknown claim, a claim voided already), and returns the action's `args`, as journaled. It changes
+  nothing.
+- `apply(record)` is the action's part of `Engine.apply`: it changes the state and emits the action's
+  events, with the ids the record reserved (`rec.ev` on, `ids.ADMIN_SPAN` of them).
+
+Every applied record is also kept in `Engine.audit`, the audit log, in apply order, whatever its
+action; an action this version does not know is kept there and changes nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from cairn.core.errors import AdminConflict, BadRequest, NotFound, ReasonRequired
+from cairn.core.ids import ADMIN_SPAN, Ids
+from cairn.core.records import Admin
+
+MAX_REASON = 500  # characters
+
+
+class Request(NamedTuple):
+    """What an operator asked: the action, what it acts on, and who and why."""
+
+    action: str
+    hunt: str = ""
+    player: str = ""
+    target: str = ""
+    label: str = ""
+    reason: Any = ""  # checked by `check_reason`: it comes from a client
+    args: dict[str, Any] | None = None
+
+
+def check_reason(reason: Any) -> str:
+    """The reason, trimmed; refuse a missing, empty or over-long one."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ReasonRequired("every operator action needs a non-empty `reason` (it goes to the audit log)",
+                             field="reason")  # fmt: skip
+    text: str = reason.strip()
+    if len(text) > MAX_REASON:
+        raise BadRequest(f"reason is longer than {MAX_REASON} characters", field="reason")
+    return text
+
+
+class Operator:
+    """The operator's actions on the engine's state (`Engine` derives from this class)."""
+
+    __slots__ = ()
+    # The engine's state the actions read and change (set by `Engine.__init__`).
+    ids: Ids
+    audit: list[Admin]  # every action applied, in order
+    audited: set[int]  # their event ids: an action applied twice is applied once
+    barred: dict[str, Admin]  # player -> the action that barred them from hunts
+
+    def _emit(self, ev_id: int, typ: str, hunt: str, at: float, data: dict[str, Any]) -> None:
+        raise NotImplementedError  # `Engine._emit`
+
+    def admin(self, req: Request, now: float) -> tuple[Admin, int]:
+        """Decide an operator's action: check it, and stamp its record with its reason.
+        Returns the record and its seq (the caller's `Outcome`)."""
+        action = ACTIONS.get(req.action)
+        if action is None:
+            raise NotFound(f"no operator action {req.action!r}", field="action")
+        reason = check_reason(req.reason)
+        args = action.check(self, req, now)
+        rec = self.ids.stamp(
+            Admin(0, now, 0, req.action, req.hunt, req.player, req.target, req.label, reason, args), now
+        )
+        return rec, rec.seq
+
+    def _apply_admin(self, rec: Admin) -> None:
+        """`Engine.apply` of an operator's action: audit it, then apply its effect once."""
+        if rec.ev in self.audited:
+            return
+        self.audited.add(rec.ev)
+        self.audit.append(rec)
+        action = ACTIONS.get(rec.action)
+        if action is not None:  # else an action of a later version: audited, and nothing else
+            action.apply(self, rec)
+        ids = self.ids
+        if rec.ev + ADMIN_SPAN - 1 > ids.event:
+            ids.event = rec.ev + ADMIN_SPAN - 1
+
+    def admin_event(self, rec: Admin, typ: str, data: dict[str, Any], offset: int = 0) -> None:
+        """Emit one of an action's events: who asked and why, with `data`; `offset` picks the reserved id."""
+        self._emit(rec.ev + offset, typ, rec.hunt, rec.at, {**data, "by": rec.label, "reason": rec.reason})
+
+    # ---- players -----------------------------------------------------------------------------------
+    def check_bar(self, req: Request, now: float) -> dict[str, Any]:
+        if req.player in self.barred:
+            raise AdminConflict(f"player {req.player!r} is barred already", field="player")
+        return {}
+
+    def apply_bar(self, rec: Admin) -> None:
+        self.barred[rec.player] = rec
+        self.admin_event(rec, "player.barred", {"player": rec.player})
+
+    def check_unbar(self, req: Request, now: float) -> dict[str, Any]:
+        if req.player not in self.barred:
+            raise AdminConflict(f"player {req.player!r} is not barred", field="player")
+        return {}
+
+    def apply_unbar(self, rec: Admin) -> None:
+        if self.barred.pop(rec.player, None) is not None:
+            self.admin_event(rec, "player.unbarred", {"player": rec.player})
+
+
+class Action(NamedTuple):
+    check: Callable[[Operator, Request, float], dict[str, Any]]
+    apply: Callable[[Operator, Admin], None]
+
+
+ACTIONS: dict[str, Action] = {
+    "player.bar": Action(Operator.check_bar, Operator.apply_bar),
+    "player.unbar": Action(Operator.check_unbar, Operator.apply_unbar),
+}
