@@ -702,7 +702,7 @@ function actButton(label, data, disabled = false) {
 }
 
 const ms = (at) => (typeof at === "number" ? at * 1000 : Date.parse(at));
-const clock = (at) => { const t = ms(at); return Number.isFinite(t) ? new Date(t).toLocaleTimeString() : "—"; };
+const clock = (at) => { const t = ms(at); return Number.isFinite(t) ? new Date(t).toLocaleTimeString([], { hour12: false }) : "—"; };
 
 // ---- the hunt's actions -----------------------------------------------------------------------------
 function huntTarget() {
@@ -755,7 +755,7 @@ function claimState(c) {
 async function refreshClaims() {
   const h = hunt, note = $("#claims-note"), body = $("#claims tbody");
   if (!h) { showNote(note, "Select a hunt to see its claims."); return; }
-  $("#claims-hunt").textContent = h.map.hunt.name;
+  $("#claims-hunt").textContent = `· ${h.map.hunt.name}`;
   let text;
   try { text = await api(`/v1/hunts/${enc(h.id)}/export?format=ndjson`, { text: true }); } catch (e) {
     if (hunt !== h) return;
@@ -780,7 +780,7 @@ async function refreshClaims() {
   claimsById.clear();
   body.replaceChildren(...claims.map((c) => {
     const id = String(c.claim_id), t = c.treasure != null && h.byId.get(c.treasure), state = claimState(c);
-    const target = { claim_id: id, player: c.player, treasure: t ? `#${t.n} (${t.tier})` : (c.treasure ?? "") };
+    const target = { claim_id: id, player: c.player, treasure: t ? `#${t.n} (${t.tier})` : String(c.treasure ?? "") };
     claimsById.set(id, target);
     const tr = document.createElement("tr");
     tr.dataset.claim = id;
@@ -788,7 +788,7 @@ async function refreshClaims() {
     if (state === "voided") tr.classList.add("voided");
     cell(tr, clock(c.at), String(c.at));
     cell(tr, c.player);
-    cell(tr, target.treasure, c.treasure);
+    cell(tr, t ? `#${t.n}` : target.treasure, target.treasure);
     cell(tr, state, c.grant_id ? `grant ${c.grant_id}` : "");
     cell(tr, "").append(actButton("Void…", { claim: id }, state === "voided"));
     return tr;
