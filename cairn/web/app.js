@@ -814,7 +814,7 @@ async function refreshKeys() {
   }
   const keys = Array.isArray(r) ? r : r.keys || [];
   showNote(note, keys.length ? "" : "No keys.");
-  const shown = JSON.stringify(keys.map((k) => [k.id, k.label, k.scope, ago(k.last_used), !!k.revoked]));
+  const shown = JSON.stringify(keys.map((k) => [k.id, k.label, k.scope, ago(k.last_used), !!k.revoked, k.active]));
   if (shown === keysShown) return;
   keysShown = shown;
   keysById.clear();
@@ -823,11 +823,12 @@ async function refreshKeys() {
     keysById.set(id, { id, label: k.label, scope: k.scope });
     const tr = document.createElement("tr");
     tr.dataset.key = id;
-    if (k.revoked) tr.classList.add("revoked");
+    if (k.revoked || k.active === false) tr.classList.add("revoked");
     cell(tr, k.label || id, `${id}${k.created ? ", created " + new Date(ms(k.created)).toLocaleString() : ""}`);
     cell(tr, k.scope);
     cell(tr, ago(k.last_used));
-    cell(tr, "").append(k.revoked ? document.createTextNode("revoked") : actButton("Revoke…", { key: id }));
+    const gone = k.revoked ? "revoked" : k.active === false ? "expired" : "";  // `active`: false once expired
+    cell(tr, "").append(gone ? document.createTextNode(gone) : actButton("Revoke…", { key: id }));
     return tr;
   }));
 }
