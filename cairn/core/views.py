@@ -124,7 +124,7 @@ def player(eng: Engine, name: str) -> dict[str, Any]:
     p = eng.players.get(name)
     return {
         "player": name,
-        "finds": eng.finds.get(name, 0),
+        "finds": eng.finds(name),
         "flags": p.flags if p else 0,
         "last_pos": list(p.last_pos) if p and p.last_pos else None,
         "pending_grants": len(eng.pending.get(name, {})),
