@@ -37,13 +37,11 @@ def journal(sites: SiteSet, claims: int, players: int) -> list[records.AnyRecord
     eng = new_engine(sites)
     spots, out = create(eng, NOW)
     log: list[records.AnyRecord] = list(out.records)
-    k = 0
     for i in range(claims):
         # Player p claims treasures p, p + players, p + 2 * players, ...: never the same one twice.
         p, j = i % players, i // players
         t = spots[(p + j * players) % TREASURES]
-        o = eng.dig("bench", f"p{p}", (t[0], t[1] + 1, t[2]), t, f"r{i}", NOW + k * 1e-6)
-        k += 1
+        o = eng.dig("bench", f"p{p}", (t[0], t[1] + 1, t[2]), t, f"r{i}", NOW + i * 1e-6)
         eng.apply(o.records)
         log.extend(o.records)
     return records.decode_many(records.encode_many(log))
@@ -85,7 +83,8 @@ def main() -> None:
     held = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     assert len(eng.claims) == a.claims
-    print(f"replay of {a.claims:,} claims by {players:,} players, {a.runs} runs: median {statistics.median(runs):.3f} s "
+    med = statistics.median(runs)
+    print(f"replay of {a.claims:,} claims by {players:,} players, {a.runs} runs: median {med:.3f} s "
           f"(min {min(runs):.3f}, max {max(runs):.3f}); engine heap {held / 1e6:.1f} MB")
 
 
