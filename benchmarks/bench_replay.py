@@ -38,9 +38,9 @@ def journal(sites: SiteSet, claims: int, players: int) -> list[records.AnyRecord
     spots, out = create(eng, NOW)
     log: list[records.AnyRecord] = list(out.records)
     for i in range(claims):
-        # Player p claims treasures p, p + players, p + 2 * players, ...: never the same one twice.
+        # Player p claims treasures p, p + 1, p + 2, ... (mod 1,000): never the same one twice.
         p, j = i % players, i // players
-        t = spots[(p + j * players) % TREASURES]
+        t = spots[(p + j) % TREASURES]
         o = eng.dig("bench", f"p{p}", (t[0], t[1] + 1, t[2]), t, f"r{i}", NOW + i * 1e-6)
         eng.apply(o.records)
         log.extend(o.records)
