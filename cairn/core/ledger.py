@@ -29,7 +29,7 @@ from cairn.core import loot as lootmod
 from cairn.core.engine import Engine, Grant
 from cairn.core.errors import InvalidCursor
 from cairn.core.grants import grant_id_of
-from cairn.core.records import Claimed
+from cairn.core.records import Admin, Claimed
 from cairn.core.spec import rfc3339
 
 #: Entry kinds, by rank: entries at the same instant are ordered by it (an ack after its grant,
@@ -63,12 +63,10 @@ def grant_entries(eng: Engine, player: str) -> Iterator[Row]:
 
 
 def admin_entries(eng: Engine, player: str) -> Iterator[Row]:
-    """Each admin action about the player (`Engine.audit`, in apply order)."""
-    # TEMPORARY shim: `Engine.audit` (the applied `Admin` records) is not part of this engine yet;
-    # read it directly once it is.
-    for rec in getattr(eng, "audit", ()):
+    """Each operator action about the player (`Engine.audit`, the applied `Admin` records). O(actions)."""
+    for rec in eng.audit:
         if rec.player == player:
-            yield (rec.at, 3, str(rec.seq)), _admin, rec
+            yield (rec.at, 3, f"{rec.ev:020d}"), _admin, rec
 
 
 SOURCES: tuple[Source, ...] = (claim_entries, grant_entries, admin_entries)
@@ -99,10 +97,10 @@ def _ack(eng: Engine, arg: tuple[Claimed, Grant]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _admin(eng: Engine, rec: Any) -> dict[str, Any]:
+def _admin(eng: Engine, rec: Admin) -> dict[str, Any]:
     return {
-        "kind": "admin", "at": rfc3339(rec.at), "hunt": rec.hunt, "action": rec.action, "target": rec.target,
-        "reason": rec.reason, "by": rec.label,
+        "kind": "admin", "at": rfc3339(rec.at), "hunt": rec.hunt or None, "action": rec.action,
+        "target": rec.target or None, "reason": rec.reason, "by": rec.label, "id": rec.ev,
     }  # fmt: skip
 
 

@@ -434,7 +434,7 @@ class Api:
         """A page of the player's claims, grants, acks and admin actions, newest first."""
         self.auth(req, GAME)
         player = player_param(req)
-        limit = _query_int(req.query, "limit", ledger.DEFAULT_LIMIT, 1, ledger.MAX_LIMIT)
+        limit = int_param(req.query, "limit", ledger.DEFAULT_LIMIT, 1, ledger.MAX_LIMIT)
         cursor = req.query.get("cursor") or None
         if self.fail_fast is not None:
             self.fail_fast()
@@ -599,13 +599,17 @@ def player_param(req: Request) -> str:
     return player
 
 
-def _query_int(query: dict[str, str], key: str, default: int, lo: int, hi: int) -> int:
-    raw = query.get(key)
+def int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = query.get(name)
     if raw is None or raw == "":
         return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or not lo <= int(raw) <= hi:
-        raise ValidationError(f"{key} must be an integer within [{lo}, {hi}]", field=key)
-    return int(raw)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be an integer", field=name) from None
+    if not lo <= value <= hi:
+        raise ValidationError(f"{name} must be between {lo} and {hi}", field=name)
+    return value
 
 
 def _world_param(req: Request) -> str:

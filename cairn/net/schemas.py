@@ -439,11 +439,12 @@ class AckEntry(msgspec.Struct, tag_field="kind", tag="ack"):
 
 class AdminEntry(msgspec.Struct, tag_field="kind", tag="admin"):
     at: str
-    hunt: str
+    hunt: Annotated[str | None, msgspec.Meta(description="the hunt acted on; null for none")]
     action: str
-    target: str
+    target: Annotated[str | None, msgspec.Meta(description="what was acted on (a claim id ...); null for none")]
     reason: str
     by: Annotated[str, msgspec.Meta(description="the label of the admin key that acted")]
+    id: Annotated[int, msgspec.Meta(description="the action's audit entry id (GET /v1/audit)")]
 
 
 HistoryEntry = ClaimEntry | GrantEntry | AckEntry | AdminEntry

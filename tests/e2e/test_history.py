@@ -112,6 +112,17 @@ def test_history_pages_newest_first_and_stable_while_claims_arrive(srv: CairnSer
     assert srv.request("GET", "/v1/players/nobody", key=ADMIN)[1]["finds"] == 0
 
 
+def test_operator_actions_show_in_the_players_history(srv: CairnServer) -> None:
+    assert srv.request("POST", "/v1/players/dan/bar", {"reason": "x-ray mod"}, key=ADMIN)[0] == 200
+    assert srv.request("DELETE", "/v1/players/dan/bar?reason=appeal", key=ADMIN)[0] == 200
+    entries = history(srv, "dan")["entries"]
+    audit = srv.request("GET", "/v1/audit?player=dan", key=ADMIN)[1]["entries"]
+    assert [(e["kind"], e["action"], e["reason"], e["id"]) for e in entries] == [
+        ("admin", a["action"], a["reason"], a["id"]) for a in audit
+    ]
+    assert [e["action"] for e in entries] == ["player.unbar", "player.bar"] and entries[0]["hunt"] is None
+
+
 @pytest.mark.parametrize("query, status, code", [
     ("cursor=bm90LWEtY3Vyc29y", 400, "invalid_cursor"),
     ("cursor=%25%25", 400, "invalid_cursor"),

@@ -11,11 +11,11 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-import msgspec
 import pytest
 
 from cairn.core import ledger
 from cairn.core import records as rec
+from cairn.core.admin import Request as AdminRequest
 from cairn.core.engine import Limits
 from cairn.core.errors import InvalidCursor
 from cairn.core.grants import grant_id_of
@@ -217,41 +217,32 @@ def test_replay_gives_the_live_index_and_history() -> None:
     assert sum(len(eng.claims_of(p)) for p in players) == len(eng.claims)
 
 
-class AdminRecord(msgspec.Struct, frozen=True):
-    """The fields of an applied admin action, as `Engine.audit` holds them."""
-
-    seq: int
-    at: float
-    action: str
-    hunt: str
-    player: str
-    target: str
-    label: str
-    reason: str
-    args: dict[str, Any]
+def act(eng: Journaled, action: str, player: str, label: str, reason: str, now: float) -> None:
+    eng.apply(eng.decide_admin(AdminRequest(action, player=player, label=label, reason=reason), now).records)
 
 
-class Audited(Journaled):
-    __slots__ = ("audit",)
-
-
-def test_admin_actions_about_the_player_are_entries() -> None:
-    eng = Audited()
+def test_operator_actions_about_the_player_are_entries() -> None:
+    eng = Journaled()
     create(eng, id="ff", treasures=2)
     c = dig(eng, "ff", 1, "ann", T0 + 1)["claim"]
-    eng.audit = [
-        AdminRecord(90, T0 + 2, "void_claim", "ff", "ann", c["claim_id"], "ops-1", "duplicate account", {}),
-        AdminRecord(91, T0 + 3, "end_hunt", "ff", "", "ff", "ops-1", "", {}),
-        AdminRecord(92, T0 + 4, "void_claim", "ff", "bob", "c_x", "ops-2", "", {}),
-    ]
+    act(eng, "player.bar", "ann", "ops-1", "x-ray mod", T0 + 2)
+    act(eng, "player.bar", "bob", "ops-1", "spam", T0 + 3)
+    act(eng, "player.unbar", "ann", "ops-2", "appeal", T0 + 4)
     entries = everything(eng, "ann")
-    assert entries[0] == {
-        "kind": "admin", "at": entries[1]["at"][:-7] + "02.000Z", "hunt": "ff", "action": "void_claim",
-        "target": c["claim_id"], "reason": "duplicate account", "by": "ops-1",
+    assert [(e["kind"], e.get("action")) for e in entries] == [
+        ("admin", "player.unbar"), ("admin", "player.bar"), ("grant", None), ("claim", None),
+    ]  # fmt: skip
+    bar = eng.audit[0]
+    assert entries[1] == {
+        "kind": "admin", "at": c["at"][:-7] + "02.000Z", "hunt": None, "action": "player.bar", "target": None,
+        "reason": "x-ray mod", "by": "ops-1", "id": bar.ev,
     }  # fmt: skip
-    assert [e["kind"] for e in entries] == ["admin", "grant", "claim"]
+    assert [e["by"] for e in everything(eng, "bob")] == ["ops-1"]
     cursor = ledger.history(eng, "ann", 1)["next_cursor"]
     assert ledger.history(eng, "ann", 5, cursor)["entries"] == entries[1:]
+    again = Journaled()
+    again.replay(rec.decode_many(rec.encode_many(eng.log)))
+    assert everything(again, "ann") == entries
 
 
 def test_export_rows_cover_every_claim_once_in_chunks() -> None:
