@@ -8,8 +8,9 @@ treasures and a long window, and N claims by N distinct players (the P7 shape: e
 replay's fast path). `--players K` makes the claims come from K players instead (each claims
 several treasures). The records are built once, encoded and decoded as the journal does; each run
 replays them into a new engine with no events rebuilt (recovery's bulk path, GC off as recovery
-runs it) and is timed with `time.perf_counter`. The median of the runs is printed, with the
-fastest and slowest, and the heap the replayed engine holds (tracemalloc, one extra run).
+runs it) and is timed with `time.perf_counter` and `time.process_time` (the CPU time, steadier on
+a shared machine). The median of the runs is printed, with the fastest and slowest, and the heap
+the replayed engine holds (tracemalloc, one extra run).
 """
 
 from __future__ import annotations
@@ -47,16 +48,17 @@ def journal(sites: SiteSet, claims: int, players: int) -> list[records.AnyRecord
     return records.decode_many(records.encode_many(log))
 
 
-def replay(sites: SiteSet, log: list[records.AnyRecord]) -> tuple[float, Engine]:
+def replay(sites: SiteSet, log: list[records.AnyRecord]) -> tuple[float, float, Engine]:
+    """Seconds of wall time and of this process's CPU time to replay `log` into a new engine."""
     eng = new_engine(sites)
     gc.disable()
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         eng.replay(log, events_after=log[-1].seq)
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
     finally:
         gc.enable()
-    return dt, eng
+    return dt, dc, eng
 
 
 def main() -> None:
@@ -71,21 +73,23 @@ def main() -> None:
     sites = world()
     log = journal(sites, a.claims, players)
     replay(sites, log)  # warm-up
-    runs = []
+    runs, cpu = [], []
     for _ in range(a.runs):
-        dt, eng = replay(sites, log)
+        dt, dc, eng = replay(sites, log)
         del eng
         gc.collect()
         runs.append(dt)
+        cpu.append(dc)
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    _, eng = replay(sites, log)
+    _, _, eng = replay(sites, log)
     held = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     assert len(eng.claims) == a.claims
     med = statistics.median(runs)
     print(f"replay of {a.claims:,} claims by {players:,} players, {a.runs} runs: median {med:.3f} s "
-          f"(min {min(runs):.3f}, max {max(runs):.3f}); engine heap {held / 1e6:.1f} MB")
+          f"(min {min(runs):.3f}, max {max(runs):.3f}); CPU median {statistics.median(cpu):.3f} s "
+          f"(min {min(cpu):.3f}); engine heap {held / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":
