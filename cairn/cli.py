@@ -74,6 +74,8 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     from cairn.core import placement
     from cairn.core.engine import Engine, compute_plan
 
+    if args.action == "export":
+        return _export_remote(args)
     cfg = _load_config(args)
     if args.action == "validate":
         spec = configmod.load_hunt_file(cfg, Path(args.file))
@@ -201,22 +203,54 @@ def _explain_mismatch(cfg: configmod.Config, world: str, created_at: float) -> N
                       "the hunt was placed on the earlier sites[/yellow]")  # fmt: skip
 
 
-def _create_remote(args: argparse.Namespace, spec: Any) -> int:
+def _remote(args: argparse.Namespace, method: str, path: str, data: bytes | None = None) -> Any:
+    """Open `path` on the server at `--url` with the admin key (`--key`, else $CAIRN_ADMIN_KEY); the
+    response, to be closed by the caller. Raises urllib.error.HTTPError for a status not 2xx."""
     import urllib.request
 
-    url = args.url.rstrip("/") + "/v1/hunts"
     key = args.key or os.environ.get("CAIRN_ADMIN_KEY", "")
-    req = urllib.request.Request(
-        url, data=msgspec.json.encode(spec), method="POST",
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )  # fmt: skip
+    headers = {"Authorization": f"Bearer {key}"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(args.url.rstrip("/") + path, data=data, method=method, headers=headers)
+    return urllib.request.urlopen(req, timeout=60)
+
+
+def _create_remote(args: argparse.Namespace, spec: Any) -> int:
+    import urllib.error
+
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
+        with _remote(args, "POST", "/v1/hunts", msgspec.json.encode(spec)) as resp:
             body = msgspec.json.decode(resp.read())
     except urllib.error.HTTPError as e:
         console.print(f"[red]{e.code}[/red] {escape(e.read().decode(errors='replace'))}")
         return 1
     console.print(f"[green]created[/green] {escape(body['id'])} with {body['treasures_total']} treasures")
+    return 0
+
+
+def _export_remote(args: argparse.Namespace) -> int:
+    """`cairn hunt export HUNT`: the hunt's claims and grants from a running server, to `--out` or stdout."""
+    import shutil
+    import urllib.error
+    import urllib.parse
+
+    hunt = urllib.parse.quote(args.file, safe="")
+    try:
+        with _remote(args, "GET", f"/v1/hunts/{hunt}/export?format={args.format}") as resp:
+            if args.out:
+                tmp = Path(args.out + ".part")
+                with open(tmp, "wb") as f:
+                    shutil.copyfileobj(resp, f)
+                tmp.replace(args.out)  # a broken transfer leaves no half file under the name asked for
+            else:
+                shutil.copyfileobj(resp, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+    except urllib.error.HTTPError as e:
+        console.print(f"[red]{e.code}[/red] {escape(e.read().decode(errors='replace'))}")
+        return 1
+    if args.out:
+        console.print(f"[green]exported[/green] hunt {escape(args.file)} to {escape(args.out)}")
     return 0
 
 
@@ -282,12 +316,14 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--plain", action="store_true", help="no live terminal view")
     sp.set_defaults(fn=cmd_demo)
 
-    sp = sub.add_parser("hunt", help="validate, create, preview or verify a hunt spec")
-    sp.add_argument("action", choices=["validate", "create", "preview", "verify"])
-    sp.add_argument("file")
+    sp = sub.add_parser("hunt", help="validate, create, preview or verify a hunt spec; export a hunt's claims")
+    sp.add_argument("action", choices=["validate", "create", "preview", "verify", "export"])
+    sp.add_argument("file", metavar="FILE|HUNT", help="a hunt spec file; for export, a hunt id")
     common(sp)
-    sp.add_argument("--url", default="http://127.0.0.1:7420", help="create: the engine's URL")
-    sp.add_argument("--key", help="create: the admin key (default: $CAIRN_ADMIN_KEY)")
+    sp.add_argument("--url", default="http://127.0.0.1:7420", help="create, export: the engine's URL")
+    sp.add_argument("--key", help="create, export: the admin key (default: $CAIRN_ADMIN_KEY)")
+    sp.add_argument("--format", choices=["csv", "ndjson"], default="csv", help="export: the format (default: csv)")
+    sp.add_argument("--out", help="export: write to this file (default: stdout)")
     sp.set_defaults(fn=cmd_hunt)
 
     sp = sub.add_parser("config", help="check a config file offline")

@@ -136,15 +136,15 @@ class Engine(Operator):
     (`timers`, re-armed by apply), the temperature tile cache, and the ephemeral events they emit.
     A restart forgets them.
 
-    Views (`hunt_view`, `list_hunts`, `recurring_view`, `grants_of`, `grant_view`, `claim_view`,
-    `pending_older_than`, `world_users`) read the state and change nothing.
+    Views (`hunt_view`, `list_hunts`, `recurring_view`, `claims_of`, `finds`, `grants_of`, `grant_view`,
+    `claim_view`, `pending_older_than`, `world_users`) read the state and change nothing.
     """
 
     # Slots keep every `self.x` of the hot path a slot load. A plain instance keeps its attributes
     # inline only up to 29 of them (CPython 3.11); past that a dig miss got about 5% slower.
     __slots__ = (
-        "_burst", "_max_speed", "_rate", "_slack", "audit", "audited", "barred", "boards", "by_request", "claimed",
-        "claims", "events", "finds", "grants", "holding", "hunts", "ids", "landmarks", "last_emitted", "last_hint",
+        "_burst", "_max_speed", "_rate", "_slack", "audit", "audited", "barred", "boards", "by_player", "by_request",
+        "claimed", "claims", "events", "grants", "holding", "hunts", "ids", "landmarks", "last_emitted", "last_hint",
         "limits", "live_treasures", "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through",
         "recurring", "registered", "secret", "sweep", "tiles_kept", "timers", "world_version", "worlds",
     )  # fmt: skip
@@ -182,7 +182,9 @@ class Engine(Operator):
         self.grants: dict[str, Grant] = {}
         self.pending: dict[str, dict[str, Grant]] = {}  # player -> pending grants, oldest first
         self.players: dict[str, Player] = {}
-        self.finds: dict[str, int] = {}  # player -> claims, over all hunts (hint adaptation)
+        # player -> their claims over all hunts, oldest first (history, hint adaptation): the claim itself
+        # while a player has one (most players: no list each), then a list.
+        self.by_player: dict[str, Claimed | list[Claimed]] = {}
         self.last_hint: dict[tuple[str, str], tuple[float, str | None, dict[str, Any] | None]] = {}
         self.landmarks = list(landmarks)
         self.proximity: dict[str, ProximityIndex] = {w: ProximityIndex() for w in worlds}
@@ -448,9 +450,9 @@ class Engine(Operator):
         The result is what the player sees once the records are applied: a found dig's temperature
         leaves out the treasure it claims; a dig on a shared bounty whose window is due settles it
         (the `Settled` record) and is `taken`. Only the player's position and dig tokens change here."""
-        # `finds` counts every player's claims and never shrinks: a player not in it has no claim
+        # `by_player` holds every player's claims and never shrinks: a player not in it has no claim
         # anywhere, so neither claim lookup below can match (most digs, and the cheapest check).
-        known = player in self.finds
+        known = player in self.by_player
         if self.barred and player in self.barred:
             raise PlayerBarred(f"player {player!r} is barred from hunts", field="player")
         if request_id is not None and known:
@@ -603,7 +605,7 @@ class Engine(Operator):
         t = h.treasures[i]
         body = dict(hints.build_hint(
             h.spec.hints.kinds, pos, t.pos, t.tags, hints.hint_progress(now, h.starts_at, h.solve_by),
-            t.hint_key, self.landmarks, finds_by_player=self.finds.get(player, 0),
+            t.hint_key, self.landmarks, finds_by_player=self.finds(player),
             policy=h.spec.hints.adapt, world=h.world,
         ))  # fmt: skip
         reply = {"hint": body, "next_hint_in": math.ceil(h.cooldown)}
@@ -769,7 +771,7 @@ class Engine(Operator):
 
     def forget_idle(self, now: float) -> int:
         """Forget players silent for `limits.player_idle` seconds (as `leave` does), and hint cooldowns that
-        ended that long ago. Durable state (claims, grants, finds) is untouched. Looks at SWEEP_STEP
+        ended that long ago. Durable state (claims, grants) is untouched. Looks at SWEEP_STEP
         names of each per call; a pass over all starts at most every `player_idle / 4` seconds.
         Returns how many players were forgotten."""
         names, hinted, started = self.sweep
@@ -795,7 +797,19 @@ class Engine(Operator):
         self.sweep = (names, hinted, started)
         return gone
 
-    # ---- grants -------------------------------------------------------------------------------
+    # ---- players' claims and grants --------------------------------------------------------------
+    def claims_of(self, player: str) -> list[Claimed]:
+        """The player's claims over all hunts, oldest first. O(1) lookup; a new list of their claims."""
+        had = self.by_player.get(player)
+        if had is None:
+            return []
+        return list(had) if isinstance(had, list) else [had]
+
+    def finds(self, player: str) -> int:
+        """How many claims the player has made, over all hunts (hint adaptation). O(1)."""
+        had = self.by_player.get(player)
+        return 0 if had is None else len(had) if isinstance(had, list) else 1
+
     def grants_of(self, player: str) -> list[dict[str, Any]]:
         return [g.view() for g in self.pending.get(player, {}).values()]
 
@@ -1026,18 +1040,25 @@ class Engine(Operator):
             heapq.heappush(self.timers, (t.window_ends, TimerKind.SETTLE, h.id, t.n))
 
     def _add_claim(self, rec: Claimed, t: Treasure) -> None:
-        """What every claim adds: the claim, its request id, the player's claims and finds, the treasure's
+        """What every claim adds: the claim, its request id, the player's claims (two indexes), the treasure's
         finders. The first part of `_apply_claimed`, and all of it for a quiet claim on an open treasure
         (`replay`'s fast path)."""
         cid = rec.claim_id
         self.claims[cid] = rec
         if rec.request_id is not None:
             self.by_request[(rec.hunt, rec.player, rec.request_id)] = cid
-        key = (rec.hunt, rec.player)
+        player = rec.player
+        key = (rec.hunt, player)
         claimed = self.claimed
         claimed[key] = (*claimed.get(key, ()), rec.n - 1)
-        finds = self.finds
-        finds[rec.player] = finds.get(rec.player, 0) + 1
+        by_player = self.by_player
+        had = by_player.get(player)
+        if had is None:
+            by_player[player] = rec
+        elif isinstance(had, list):
+            had.append(rec)
+        else:
+            by_player[player] = [had, rec]
         t.add_claim(rec)
         t.seq = rec.seq
 

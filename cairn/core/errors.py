@@ -165,3 +165,9 @@ class AdminConflict(CairnError):
     """An operator's action that the state refuses: already done, or not possible now (the message says)."""
 
     code, status = "conflict", 409
+
+
+class InvalidCursor(CairnError):
+    """A page cursor that this server did not hand out (or that was altered)."""
+
+    code, status = "invalid_cursor", 400

@@ -20,13 +20,18 @@ class Grant:
         self.items = items
         self.ack: Acked | None = None
 
+    @property
+    def state(self) -> str:
+        """`pending` until the game server acks it, then `acked`."""
+        return "acked" if self.ack is not None else "pending"
+
     def view(self) -> dict[str, Any]:
         return {
             "grant_id": self.grant_id,
             "player": self.player,
             "claim_id": self.claim_id,
             "items": lootmod.item_wire(self.items),
-            "status": "acked" if self.ack else "pending",
+            "status": self.state,
         }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from cairn.core import ledger
 from cairn.core.boards import Boards
 from cairn.core.engine import Engine, Hunt
 from cairn.core.events import Event
@@ -129,7 +130,7 @@ def player(eng: Engine, name: str) -> dict[str, Any]:
     p = eng.players.get(name)
     return {
         "player": name,
-        "finds": eng.finds.get(name, 0),
+        "finds": eng.finds(name),
         "flags": p.flags if p else 0,
         "last_pos": list(p.last_pos) if p and p.last_pos else None,
         "pending_grants": len(eng.pending.get(name, {})),
@@ -188,3 +189,16 @@ def barred(eng: Engine, player: str) -> dict[str, Any] | None:
     """The bar on `player` (who, why, since when), or None."""
     rec = eng.barred.get(player)
     return None if rec is None else {"by": rec.label, "reason": rec.reason, "since": rfc3339(rec.at)}
+
+
+def player_history(eng: Engine, name: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    """One page of a player's history, newest first (`ledger.history`)."""
+    return ledger.history(eng, name, limit, cursor)
+
+
+def hunt_export(
+    eng: Engine, hunt: str, pos: tuple[int, int], count: int
+) -> tuple[list[dict[str, Any]], tuple[int, int]]:
+    """Up to `count` of a hunt's claims with their grants from `pos`, and the position after them
+    (`ledger.export_rows`). Raises HuntNotFound."""
+    return ledger.export_rows(eng, hunt, pos, count)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from cairn.core import admin, views
-from cairn.core.errors import InvalidBody, ValidationError
-from cairn.net.api import Api, encode, player_param
+from cairn.core.errors import InvalidBody
+from cairn.net.api import Api, encode, int_param, player_param
 from cairn.net.request import Request
 
 if TYPE_CHECKING:
@@ -78,15 +78,3 @@ def body_of(req: Request) -> dict[str, Any]:
         body["reason"] = req.query["reason"]
     return body
 
-
-def int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be an integer", field=name) from None
-    if not lo <= value <= hi:
-        raise ValidationError(f"{name} must be between {lo} and {hi}", field=name)
-    return value

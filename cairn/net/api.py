@@ -8,6 +8,7 @@ Errors are mapped to the wire in one place, `on_error`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import ipaddress
@@ -20,9 +21,10 @@ from typing import Any
 import msgspec
 
 from cairn.app import Runtime
-from cairn.core import views
+from cairn.core import ledger, views
 from cairn.core.engine import MISSES, Outcome
 from cairn.core.errors import (
+    BadRequest,
     CairnError,
     Forbidden,
     InvalidBody,
@@ -32,7 +34,7 @@ from cairn.core.errors import (
 )
 from cairn.core.events import Event
 from cairn.core.spec import convert_spec, validation_error
-from cairn.net import schemas
+from cairn.net import export, schemas
 from cairn.net.auth import Keys
 from cairn.net.hub import Hub, follow
 from cairn.net.metrics import BUCKETS, Metrics
@@ -45,6 +47,7 @@ log = logging.getLogger("cairn.api")
 
 JSON = "application/json"
 ADMIN, GAME = "admin", "game"
+EXPORT_CHUNK = 1000  # claims per chunk of a hunt's export
 _enc = msgspec.json.Encoder()
 encode = _enc.encode
 
@@ -225,6 +228,31 @@ class Api:
         self.auth(req, ADMIN)
         return self._later(self.rt.end_hunt(req.params["hunt"]), 200)
 
+    def export_hunt(self, req: Request) -> Any:
+        """Every claim of a hunt with its grant, as CSV or NDJSON, streamed a chunk at a time."""
+        self.auth(req, ADMIN)
+        fmt = req.query.get("format") or "csv"
+        if fmt not in export.FORMATS:
+            raise BadRequest(f"format must be one of {', '.join(export.FORMATS)}", field="format")
+        if self.fail_fast is not None:
+            self.fail_fast()
+        hunt = req.params["hunt"]
+        rows, pos = views.hunt_export(self.rt.eng, hunt, (0, 0), EXPORT_CHUNK)  # no such hunt: 404, not a stream
+        ctype = export.FORMATS[fmt][0]
+        headers = [("Content-Disposition", f'attachment; filename="{hunt}.{fmt}"')]  # an existing hunt's id
+        return Stream(self._export(hunt, fmt, rows, pos), content_type=ctype, headers=headers)
+
+    async def _export(self, hunt: str, fmt: str, rows: list[Any], pos: tuple[int, int]) -> Any:
+        _, encode_rows, head = export.FORMATS[fmt]
+        yield head
+        while rows:
+            waiter = self.rt.settled()  # no row shows a claim, grant or ack before it is durable
+            if waiter is not None:
+                await waiter
+            yield encode_rows(rows)
+            await asyncio.sleep(0)  # a long export lets every other request in between chunks
+            rows, pos = views.hunt_export(self.rt.eng, hunt, pos, EXPORT_CHUNK)
+
     # ---- the hot path --------------------------------------------------------------------------------
     def dig(self, req: Request) -> Any:
         # A key verified before on any route is good for GAME. None (not picked out while
@@ -402,6 +430,16 @@ class Api:
         self.auth(req, ADMIN)
         return encode(views.player(self.rt.eng, player_param(req)))
 
+    def history(self, req: Request) -> bytes:
+        """A page of the player's claims, grants, acks and admin actions, newest first."""
+        self.auth(req, GAME)
+        player = player_param(req)
+        limit = int_param(req.query, "limit", ledger.DEFAULT_LIMIT, 1, ledger.MAX_LIMIT)
+        cursor = req.query.get("cursor") or None
+        if self.fail_fast is not None:
+            self.fail_fast()
+        return encode(views.player_history(self.rt.eng, player, limit, cursor))
+
     # ---- worlds --------------------------------------------------------------------------------------------
     def list_worlds(self, req: Request) -> bytes:
         self.auth(req, ADMIN)
@@ -525,12 +563,14 @@ class Api:
         router.add("GET", "/v1/hunts", m("list_hunts", r(self.list_hunts)))
         router.add("GET", "/v1/hunts/{hunt}", m("get_hunt", r(self.get_hunt)))
         router.add("POST", "/v1/hunts/{hunt}/end", m("end_hunt", self.end_hunt))
+        router.add("GET", "/v1/hunts/{hunt}/export", self.export_hunt, stream=True)
         router.add("POST", "/v1/hunts/{hunt}/hint", m("hint", self.hint))
         router.add("POST", "/v1/hunts/{hunt}/dig", m("dig", self.dig))
         router.add("POST", "/v1/positions", m("positions", self.positions))
         router.add("POST", "/v1/batch", m("batch", self.batch))
         router.add("GET", "/v1/players/{player}", m("player", r(self.player)))
         router.add("GET", "/v1/players/{player}/grants", m("grants", r(self.grants)))
+        router.add("GET", "/v1/players/{player}/history", m("history", r(self.history)))
         router.add("POST", "/v1/players/{player}/leave", m("leave", self.leave))
         router.add("GET", "/v1/grants/pending", m("pending_grants", r(self.pending_grants)))
         router.add("POST", "/v1/grants/{grant_id}/ack", m("ack", self.ack))
@@ -557,6 +597,19 @@ def player_param(req: Request) -> str:
     if not schemas.player_ok(player):
         raise ValidationError("player id must be 1-64 characters of [A-Za-z0-9_.:-]", field="player")
     return player
+
+
+def int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be an integer", field=name) from None
+    if not lo <= value <= hi:
+        raise ValidationError(f"{name} must be between {lo} and {hi}", field=name)
+    return value
 
 
 def _world_param(req: Request) -> str:

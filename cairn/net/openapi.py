@@ -84,6 +84,11 @@ SITES_BODY = {
 }
 STATIC = {t: {"schema": {"type": "string"}} for t in ("text/html; charset=utf-8", "text/css; charset=utf-8",
           "text/javascript; charset=utf-8", "image/svg+xml", "image/png", "image/x-icon")}
+EXPORT = {
+    "text/csv": {"schema": {"type": "string", "description": "a header row, then one row per claim: the fields "
+                 "of ExportRow in order, `items` as a JSON array, a null as an empty cell"}},
+    "application/x-ndjson": {"schema": {"type": "string", "description": "one ExportRow (JSON) per line"}},
+}
 METRICS = {"text/plain; version=0.0.4": {"schema": {"type": "string", "description": "Prometheus text format"}}}
 
 SESSION = """WebSocket (RFC 6455). Text frames carry JSON, binary frames MessagePack; each reply uses the format
@@ -141,6 +146,11 @@ ROUTES: list[Doc] = [
     Doc("get", "/v1/hunts/{hunt}", "game", "One hunt; reveal=true (admin) adds positions", schemas.HuntOut,
         query=(Param("reveal", BOOL, "admin only: add treasure positions and the spec"),), tag="hunts"),
     Doc("post", "/v1/hunts/{hunt}/end", "admin", "End a hunt now (idempotent)", schemas.HuntSummary, tag="hunts"),
+    Doc("get", "/v1/hunts/{hunt}/export", "admin", "Every claim of a hunt with its grant, as CSV or NDJSON "
+        "(for disputes and payouts; ended hunts too)", EXPORT,
+        query=(Param("format", {"type": "string", "enum": ["csv", "ndjson"]}, "csv (default) or ndjson"),),
+        description="One row per claim, in treasure order, then claim order: `ExportRow`. Streamed; a bad "
+        "`format` is a 400 `bad_request`.", tag="hunts"),
     # the hot path
     Doc("post", "/v1/hunts/{hunt}/hint", "game", "Ask for a hint", schemas.HintResponse, schemas.HintRequest),
     Doc("post", "/v1/hunts/{hunt}/dig", "game", "Dig a block", schemas.DigResponse, schemas.DigRequest),
@@ -150,6 +160,13 @@ ROUTES: list[Doc] = [
     Doc("get", "/v1/players/{player}", "admin", "A player's finds, anti-cheat flags and last position",
         schemas.PlayerOut),
     Doc("get", "/v1/players/{player}/grants", "game", "A player's pending grants", schemas.GrantList),
+    Doc("get", "/v1/players/{player}/history", "game", "A player's claims, grants, acks and admin actions, newest "
+        "first", schemas.HistoryOut, query=(
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "entries per page (default 50)"),
+            Param("cursor", {"type": "string"}, "the `next_cursor` of the page before (400 invalid_cursor if not)"),
+        ), description="Entries are ordered by (at, kind, id), newest first; a page holds the entries strictly "
+        "after its cursor, so pages never repeat or skip an entry, whatever is added meanwhile. An unknown "
+        "player has an empty history."),
     Doc("post", "/v1/players/{player}/leave", "game", "A player logged out: forget their position and proximity "
         "state (claims and grants stay)", schemas.LeftOut),
     Doc("get", "/v1/grants/pending", "admin", "Pending grants older than a number of minutes, every player",
@@ -232,7 +249,7 @@ ERRORS = {
 }
 # Schemas only named by descriptions and `_ref`, not by a route's body or reply.
 EXTRA = [schemas.ErrorResponse, schemas.AnyEvent, schemas.StreamGap, schemas.StreamDropped, SessionFrameOp,
-         SessionBatchFrame, SessionReply, SessionPush]
+         SessionBatchFrame, SessionReply, SessionPush, schemas.ExportRow]
 
 
 def _content(x: Any) -> dict[str, Any]:

@@ -411,6 +411,72 @@ class LeftOut(msgspec.Struct):
     left: bool
 
 
+# ---- a player's history (`GET /v1/players/{player}/history`), by kind -----------------------------
+class ClaimEntry(msgspec.Struct, tag_field="kind", tag="claim"):
+    at: str
+    hunt: str
+    claim_id: str
+    treasure: str
+    tier: str
+    share: float | None
+    items: list[ItemOut]
+
+
+class GrantEntry(msgspec.Struct, tag_field="kind", tag="grant"):
+    at: str
+    hunt: str
+    grant_id: str
+    claim_id: str
+    treasure: str
+    items: list[ItemOut]
+    state: Annotated[str, msgspec.Meta(description="pending, acked (more states may come)")]
+
+
+class AckEntry(msgspec.Struct, tag_field="kind", tag="ack"):
+    at: str
+    hunt: str
+    grant_id: str
+    claim_id: str
+    treasure: str
+
+
+class AdminEntry(msgspec.Struct, tag_field="kind", tag="admin"):
+    at: str
+    hunt: Annotated[str | None, msgspec.Meta(description="the hunt acted on; null for none")]
+    action: str
+    target: Annotated[str | None, msgspec.Meta(description="what was acted on (a claim id ...); null for none")]
+    reason: str
+    by: Annotated[str, msgspec.Meta(description="the label of the admin key that acted")]
+    id: Annotated[int, msgspec.Meta(description="the action's audit entry id (GET /v1/audit)")]
+
+
+HistoryEntry = ClaimEntry | GrantEntry | AckEntry | AdminEntry
+
+
+class HistoryOut(msgspec.Struct):
+    player: str
+    entries: list[HistoryEntry]
+    next_cursor: Annotated[str | None, msgspec.Meta(description="pass as `cursor` for the next page; null: no more")]
+
+
+class ExportRow(msgspec.Struct):
+    """One claim of a hunt with its grant (`GET /v1/hunts/{hunt}/export`); CSV columns in this order,
+    `items` there as a JSON array."""
+
+    hunt: str
+    treasure: str
+    tier: str
+    claim_id: str
+    player: str
+    at: str
+    share: float | None
+    value: int
+    items: list[ItemOut]
+    grant_id: str | None
+    grant_state: str | None
+    acked_at: str | None
+
+
 # ---- events (`GET /v1/events`, session pushes), by type -------------------------------------------
 class HuntScheduledData(msgspec.Struct):
     starts_at: str

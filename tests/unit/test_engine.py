@@ -524,7 +524,7 @@ def test_forgetting_idle_players_keeps_durable_state_and_running_cooldowns() -> 
     assert eng.players == {}  # all silent for a minute: forgotten
     # Durable state stays: the replay returns the claim, the grant is pending, finds count.
     assert eng.dig("h1", "ann", p, p, "r1", T0 + 200).result["claim"]["claim_id"] == cid
-    assert len(eng.grants_of("ann")) == 1 and eng.finds["ann"] == 1
+    assert len(eng.grants_of("ann")) == 1 and eng.finds("ann") == 1
     # Bob's 10-minute cooldown outlives his forgotten state.
     with pytest.raises(errors.HintCooldown):
         eng.hint("h1", "bob", (0, 64, 0), None, T0 + 200)

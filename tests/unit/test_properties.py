@@ -115,7 +115,7 @@ def test_random_interleavings_keep_claims_exactly_once_and_replay_is_bit_identic
     assert {k: v for k, v in state_of(quiet).items() if k != "events"} == {
         k: v for k, v in state_of(eng).items() if k != "events"
     }
-    assert (quiet.by_request, quiet.claimed, quiet.finds) == (eng.by_request, eng.claimed, eng.finds)
+    assert (quiet.by_request, quiet.claimed, quiet.by_player) == (eng.by_request, eng.claimed, eng.by_player)
     assert quiet.events.after(0)[0] == []
 
 

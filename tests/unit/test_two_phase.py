@@ -50,7 +50,7 @@ def durable_state(eng: Engine) -> dict[str, Any]:
         "claims": dict(eng.claims),
         "claimed": dict(eng.claimed),
         "by_request": dict(eng.by_request),
-        "finds": dict(eng.finds),
+        "by_player": dict(eng.by_player),
         "grants": {g: eng.grants[g].view() for g in eng.grants},
         "pending": {p: list(gs) for p, gs in eng.pending.items()},
         "recurring": sorted(eng.recurring),
