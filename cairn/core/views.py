@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from cairn.core.boards import Boards
 from cairn.core.engine import Engine, Hunt
+from cairn.core.errors import ClaimNotFound
 from cairn.core.events import Event
 from cairn.core.records import Admin
 from cairn.core.sites import SiteSet
@@ -183,3 +184,17 @@ def barred(eng: Engine, player: str) -> dict[str, Any] | None:
     """The bar on `player` (who, why, since when), or None."""
     rec = eng.barred.get(player)
     return None if rec is None else {"by": rec.label, "reason": rec.reason, "since": rfc3339(rec.at)}
+
+
+# ---- undoing and adjusting -----------------------------------------------------------------------------
+def claim(eng: Engine, claim_id: str) -> dict[str, Any]:
+    """One claim (`voided: true` once an operator voided it)."""
+    c = eng.claims.get(claim_id)
+    if c is None:
+        raise ClaimNotFound(f"no claim {claim_id!r}", field="claim_id")
+    return eng.claim_view(c)
+
+
+def grant(eng: Engine, grant_id: str) -> dict[str, Any]:
+    """One grant, whatever its status."""
+    return eng.grant_view(grant_id)
