@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 import pytest
 
 from cairn.core.admin import Request
@@ -24,6 +25,7 @@ from cairn.core.errors import (
     ValidationError,
 )
 from cairn.core.records import Admin, AnyRecord
+from cairn.net import schemas
 from tests.support import SECRET, T0, Live, create, engine, grid_world
 
 A = T0 + 10  # when the actions happen
@@ -289,6 +291,9 @@ def game() -> tuple[Live, list[AnyRecord]]:
     act(eng, "grant.cancel", target=f"{g2}.r1", now=A + 4)
     act(eng, "hunt.extend", hunt="h1", args={"by": "2h"}, now=A + 5)
     act(eng, "hunt.pause", hunt="h1", now=A + 6)
+    act(eng, "hunt.resume", hunt="h1", now=A + 6.1)
+    act(eng, "hunt.pause", hunt="h1", now=A + 6.2)
+    act(eng, "player.clear_flags", player="ann", now=A + 6.3)
     act(eng, "hunt.rename", hunt="h1", args={"name": "Renamed"}, now=A + 7)
     keep(eng.end_hunt_admin(Request("hunt.end", "h2", label="ops", reason="done"), A + 8).records)
     act(eng, "hunt.delete", hunt="h2", now=A + 9)
@@ -330,3 +335,17 @@ def test_an_action_applied_twice_is_applied_once() -> None:
     live.apply([r for r in log if isinstance(r, Admin)])
     assert live.new_events == []
     assert state(live, now) == want
+
+
+def test_every_event_of_the_actions_decodes_as_documented() -> None:
+    live, _ = game()
+    fresh2 = Live(SECRET, {"overworld": grid_world()}, limits=live.limits)
+    fresh2.apply(live.retained())
+    seen = set()
+    for e in fresh2.new_events:
+        typed = msgspec.json.decode(msgspec.json.encode(e), type=schemas.AnyEvent)
+        seen.add(e.type)
+        assert type(typed).__name__ != "dict"
+    assert {"claim.voided", "treasure.rehidden", "grant.cancelled", "grant.revoked", "grant.reissued",
+            "hunt.extended", "hunt.paused", "hunt.resumed", "hunt.renamed", "hunt.archived",
+            "player.flags_cleared"} <= seen, seen  # fmt: skip
