@@ -68,15 +68,31 @@ def test_void_cancels_a_pending_grant_corrects_the_boards_and_can_hide_the_treas
     assert score(eng, "ann") == value1 + value2
     grant = eng.claims[c1["claim_id"]].grant_id
     assert grant is not None
+    p1 = eng.hunts["h1"].treasures[0].pos
+    near = tuple(a + d for a, d in zip(p1, (3, 0, 0), strict=True))
+    far = [(p1[0] + dx, p1[1], p1[2] + dz) for dx, dz in ((70, 0), (0, -70), (-100, 0), (0, 120), (200, 0))]
+    bands = [eng.dig("h1", "dan", s, s, None, T0 + 3 + i, teleport=True).result["temperature"] for i, s in
+             enumerate(far)]  # fmt: skip
+    assert eng.hint("h1", "bob", near, None, T0 + 2, teleport=True).result["hint"]["temperature"] != "burning"
     eng.new_events.clear()
 
     act(eng, "claim.void", target=c1["claim_id"], args={"rehide": True})
+    hint = eng.hint("h1", "bob", near, None, A + 100, teleport=True).result["hint"]
+    assert hint["temperature"] == "burning", "hinted again"
+    fresh = engine()
+    fresh.replay(eng.retained())  # no cached temperature tiles
+    after = [eng.dig("h1", "dan", s, s, None, A + 101 + i, teleport=True).result["temperature"] for i, s in
+             enumerate(far)]  # fmt: skip
+    assert after == [fresh.dig("h1", "dan", s, s, None, A + 101 + i, teleport=True).result["temperature"] for i, s
+                     in enumerate(far)] != bands  # fmt: skip
+    entered = eng.positions("overworld", [("eve", p1, True)], A + 200).result["events"]
+    assert [(e.type, e.data["treasure"]) for e in entered] == [("proximity.enter", "h1#1")]
     assert eng.claim_view(eng.claims[c1["claim_id"]])["voided"] is True
     assert "voided" not in eng.claim_view(eng.claims[c2["claim_id"]])
     assert eng.grant_view(grant)["status"] == "cancelled"
     assert grant not in {g["grant_id"] for g in eng.grants_of("ann")}
     assert score(eng, "ann") == value2  # the voided find no longer counts
-    assert types(eng) == ["claim.voided", "treasure.rehidden", "grant.cancelled"]
+    assert types(eng)[:3] == ["claim.voided", "treasure.rehidden", "grant.cancelled"]
     view = eng.hunt_view("h1", A)
     assert view["treasures"][0]["state"] == "hidden" and view["treasures"][0]["finders"] == []
     assert view["treasures_left"] == 4
@@ -165,6 +181,19 @@ def test_cancel_and_reissue() -> None:
     assert eng.grant_view(f"{g1}.r1.r1")["status"] == "cancelled"
     with pytest.raises(ClaimVoided):
         act(eng, "grant.reissue", target=g1)
+
+
+def test_an_ack_and_a_cancel_decided_at_once_apply_in_order() -> None:
+    """Decided on two nodes against the same state, applied in the hunt's order: whichever came first wins."""
+    for ack_first in (True, False):
+        eng = engine()
+        create(eng)
+        g = eng.claims[find(eng, 1, "ann")["claim_id"]].grant_id
+        assert g is not None
+        ack = Engine.ack(eng, g, A).records
+        cancel = Engine.decide_admin(eng, Request("grant.cancel", target=g, label="ops", reason="x"), A).records
+        eng.apply([*ack, *cancel] if ack_first else [*cancel, *ack])
+        assert eng.grant_view(g)["status"] == ("acked" if ack_first else "cancelled")
 
 
 # ---- hunts -----------------------------------------------------------------------------------------
