@@ -126,6 +126,7 @@ def test_undo_and_adjust_seen_on_every_node_audited_and_kept(pair: Pair) -> None
     status, body, _ = a.request("POST", "/v1/hunts/h2/end", key=ADMIN)
     assert status == 200 and body["state"] == "ended"
     assert a.request("POST", "/v1/hunts/h2/end", key=ADMIN)[0] == 200
+    assert settle_wait(lambda: see(b, "/v1/hunts/h2")["state"] == "ended", timeout=5)
     assert pair.admin(b, "DELETE", "/v1/hunts/h2", {"reason": "cleanup"})[0] == 200
     assert settle_wait(lambda: [h["id"] for h in see(a, "/v1/hunts")["hunts"]] == ["h1"], timeout=5)
     assert sorted(h["id"] for h in see(a, "/v1/hunts?archived=true")["hunts"]) == ["h1", "h2"]
