@@ -371,11 +371,12 @@ class Runtime:
 
     async def ack(self, grant_id: str) -> dict[str, Any]:
         out = self.eng.ack(grant_id, self.clock())
-        return await self.view(out, lambda: self.eng.grant_view(grant_id))
+        return await self.view(out, lambda: self.eng.ack_view(grant_id))
 
-    async def end_hunt(self, hunt: str) -> dict[str, Any]:
+    async def end_hunt(self, hunt: str, req: admin.Request | None = None) -> dict[str, Any]:
+        """End a hunt now; with `req`, an operator's `hunt.end`: audited (unless it has ended already)."""
         now = self.clock()
-        out = self.eng.end_hunt(hunt, now)
+        out = self.eng.end_hunt(hunt, now) if req is None else self.eng.end_hunt_admin(req, now)
         return await self.view(out, lambda: self.eng.hunt(hunt).summary(now))
 
     async def admin(self, req: admin.Request) -> dict[str, Any]:

@@ -34,7 +34,18 @@ from cairn import config as configmod
 from cairn.app import Runtime
 from cairn.core import records as rec
 from cairn.core.engine import Engine, Outcome
-from cairn.core.errors import CairnError, GrantNotFound, HuntExists, HuntNotActive, HuntNotFound, StoreUnavailable
+from cairn.core.errors import (
+    AdminConflict,
+    CairnError,
+    ClaimVoided,
+    GrantAcked,
+    GrantCancelled,
+    GrantNotFound,
+    HuntExists,
+    HuntNotActive,
+    HuntNotFound,
+    StoreUnavailable,
+)
 from cairn.core.ids import ADMIN_SPAN
 from cairn.core.records import (
     Acked,
@@ -91,6 +102,32 @@ def job_kind(records: Sequence[AnyRecord]) -> str:
         return "recurring"
     assert isinstance(last, (WorldAdded, WorldRetired))
     return "world"
+
+
+def admin_flags(eng: Engine, r: Admin) -> list[str]:
+    """The once-flags of an operator's action on a hunt (`cairn/store/redis.py`, APPEND): of two nodes
+    voiding one claim, or cancelling and acking one grant, at once, only the first append is taken."""
+    if r.action == "claim.void":
+        rehide = [f"~t:{eng.claims[r.target].n}"] if r.args.get("rehide") else []
+        return [f"v:{r.target}", *rehide]
+    if r.action == "grant.cancel":
+        return [f"a:{r.target}"]  # the ack's flag: a grant is acked or cancelled, never both
+    if r.action == "grant.reissue":
+        return [f"g:{r.args['grant_id']}"]
+    return []
+
+
+def lost_race(eng: Engine, r: Admin) -> CairnError:
+    """The error of an action whose once-flag another node's record set first (its append was 'dup')."""
+    if r.action == "claim.void":
+        return ClaimVoided(f"claim {r.target!r} is voided already", field="claim_id")
+    if r.action == "grant.cancel":
+        g = eng.grants.get(r.target)
+        if g is not None and g.ack is not None and g.undone is None:
+            return GrantAcked(f"grant {r.target!r} was delivered: only a pending grant can be cancelled",
+                              field="grant_id")  # fmt: skip
+        return GrantCancelled(f"grant {r.target!r} is cancelled already", field="grant_id")
+    return AdminConflict(f"{r.action} on {r.target or r.hunt!r} was done by another request meanwhile")
 
 
 class Recovery:
@@ -521,7 +558,7 @@ class RedisRuntime(Runtime):
         except GrantNotFound:
             await self.poll_once()  # the grant may be a moment old, from another node
             out = self.eng.ack(grant_id, self.clock())
-        return await self.view(out, lambda: self.eng.grant_view(grant_id))
+        return await self.view(out, lambda: self.eng.ack_view(grant_id))
 
     # ---- committing ----------------------------------------------------------------------------
     async def commit_job(self, job: Job) -> None:
@@ -575,6 +612,8 @@ class RedisRuntime(Runtime):
                 flags = ["ended"]
             elif isinstance(r, Settled):
                 flags, settle = [], (r.n, len(r.amounts))
+            elif isinstance(r, Admin):
+                flags = admin_flags(eng, r)
             else:
                 flags = []
         out = await self.redis.append(hunt, [(r.ev, eng.event_span(r), rec.encode(r))], flags, fence, settle)
@@ -660,7 +699,10 @@ class RedisRuntime(Runtime):
         r = job.records[0]
         assert isinstance(r, Admin)
         if r.hunt:
-            await self._append_one(r, 0)
+            if await self._append_one(r, 0) == b"dup":
+                raise lost_race(self.eng, r)
+            if len(job.records) > 1:  # `hunt.end`: then the records that end the hunt
+                await self._commit_end(Job("end", job.records[1:], None))
             return
         await self.redis.admin_add(rec.encode(r))
         while await self.read_admin():

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from cairn.core.errors import AdminConflict, BadRequest, NotFound, ReasonRequired
 from cairn.core.ids import ADMIN_SPAN, Ids
 from cairn.core.records import Admin
+from cairn.core.undo import Undo
 
 MAX_REASON = 500  # characters
 
@@ -48,8 +49,9 @@ def check_reason(reason: Any) -> str:
     return text
 
 
-class Operator:
-    """The operator's actions on the engine's state (`Engine` derives from this class)."""
+class Operator(Undo):
+    """The operator's actions on the engine's state (`Engine` derives from this class); the actions that
+    undo and adjust (claims, grants, hunts) are in its base `Undo`."""
 
     __slots__ = ()
     # The engine's state the actions read and change (set by `Engine.__init__`).
@@ -68,6 +70,9 @@ class Operator:
         if action is None:
             raise NotFound(f"no operator action {req.action!r}", field="action")
         reason = check_reason(req.reason)
+        if action.locate is not None:
+            hunt, player = action.locate(self, req)
+            req = req._replace(hunt=hunt, player=player)
         args = action.check(self, req, now)
         rec = self.ids.stamp(
             Admin(0, now, 0, req.action, req.hunt, req.player, req.target, req.label, reason, args), now
@@ -114,9 +119,23 @@ class Operator:
 class Action(NamedTuple):
     check: Callable[[Operator, Request, float], dict[str, Any]]
     apply: Callable[[Operator, Admin], None]
+    # Fills in what the target belongs to (a claim's hunt and player), so that the record goes to its
+    # hunt's stream, in order with the hunt's claims and acks.
+    locate: Callable[[Operator, Request], tuple[str, str]] | None = None
 
 
 ACTIONS: dict[str, Action] = {
     "player.bar": Action(Operator.check_bar, Operator.apply_bar),
     "player.unbar": Action(Operator.check_unbar, Operator.apply_unbar),
+    # undoing and adjusting (`cairn/core/undo.py`)
+    "claim.void": Action(Operator.check_void, Operator.apply_void, Operator.locate_claim),
+    "grant.cancel": Action(Operator.check_cancel, Operator.apply_cancel, Operator.locate_grant),
+    "grant.reissue": Action(Operator.check_reissue, Operator.apply_reissue, Operator.locate_grant),
+    "hunt.end": Action(Operator.check_end, Operator.apply_end),
+    "hunt.extend": Action(Operator.check_extend, Operator.apply_extend),
+    "hunt.pause": Action(Operator.check_pause, Operator.apply_pause),
+    "hunt.resume": Action(Operator.check_resume, Operator.apply_resume),
+    "hunt.rename": Action(Operator.check_rename, Operator.apply_rename),
+    "hunt.delete": Action(Operator.check_archive, Operator.apply_archive),
+    "player.clear_flags": Action(Operator.check_clear_flags, Operator.apply_clear_flags),
 }

@@ -8,7 +8,7 @@ or read at or after its reset time, so replay rolls over exactly where live oper
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -31,6 +31,16 @@ class BoardSpec(msgspec.Struct, frozen=True):
 
 #: The boards of a server with no `[[leaderboards]]` in its config (SPEC.md).
 DEFAULT_BOARDS = (BoardSpec("weekly", reset="0 0 * * MON"), BoardSpec("alltime"))
+
+
+class Find(NamedTuple):
+    """One find as the boards count it (`Boards.record_find`'s arguments), for `Boards.recount`."""
+
+    hunt_boards: list[str]
+    hunt_tags: list[str]
+    value: int
+    seconds: float
+    at: float
 
 
 class BoardNotFound(NotFound):
@@ -70,6 +80,13 @@ class Leaderboard:
             new = value if better else score
         if new != score:  # as Board.submit: an unchanged score keeps the time it was reached
             pending[player] = (new, at)
+
+    def drop(self, player: str) -> None:
+        """Take `player` off the current period (in bulk mode too). O(log n)."""
+        if self.pending is not None:
+            self.pending.pop(player, None)
+        else:
+            self.current.remove(player)
 
     def flush(self) -> None:
         """Build the current board from what bulk mode aggregated."""
@@ -148,6 +165,32 @@ class Boards:
             metric = b.spec.metric
             score = 1.0 if metric == "finds" else float(value) if metric == "value" else seconds
             b.submit(player, score, at)
+
+    def recount(self, hunt_boards: list[str], hunt_tags: list[str], player: str, finds: list[Find], at: float) -> None:
+        """Score `player` again on the boards a find of a hunt with `hunt_boards` and `hunt_tags` counted on,
+        from `finds`: every find of theirs that still counts, in time order (a voided claim's left out).
+        Only the current period is recounted; archived periods stay as they closed. O(k log n) for k finds.
+
+        >>> boards = Boards([BoardSpec("alltime")])
+        >>> boards.record_find(["alltime"], [], "ann", 5, 1.0, 10.0)
+        >>> boards.record_find(["alltime"], [], "ann", 7, 1.0, 20.0)
+        >>> boards.recount(["alltime"], [], "ann", [Find(["alltime"], [], 7, 1.0, 20.0)], 30.0)
+        >>> boards.boards["alltime"].current.score("ann")
+        7.0
+        """
+        for name in hunt_boards:
+            b = self.boards.get(name)
+            if b is None or (b.spec.hunt_tags and not set(b.spec.hunt_tags) & set(hunt_tags)):
+                continue
+            b.roll(at)
+            b.drop(player)
+            metric = b.spec.metric
+            for f in finds:
+                if f.at < b.period_start or name not in f.hunt_boards:
+                    continue
+                if b.spec.hunt_tags and not set(b.spec.hunt_tags) & set(f.hunt_tags):
+                    continue
+                b.submit(player, 1.0 if metric == "finds" else float(f.value) if metric == "value" else f.seconds, f.at)
 
     def begin_bulk(self) -> None:
         """Replay is starting: aggregate scores and build each board once at the matching `end_bulk`.

@@ -29,11 +29,13 @@ from cairn.core.admin import Operator
 from cairn.core.admin import Request as AdminRequest
 from cairn.core.boards import DEFAULT_BOARDS, Boards
 from cairn.core.errors import (
+    GrantCancelled,
     GrantNotFound,
     HintCooldown,
     HuntExists,
     HuntNotActive,
     HuntNotFound,
+    HuntPaused,
     ImplausibleMovement,
     OutOfReach,
     PlayerBarred,
@@ -146,7 +148,8 @@ class Engine(Operator):
         "_burst", "_max_speed", "_rate", "_slack", "audit", "audited", "barred", "boards", "by_player", "by_request",
         "claimed", "claims", "events", "grants", "holding", "hunts", "ids", "landmarks", "last_emitted", "last_hint",
         "limits", "live_treasures", "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through",
-        "recurring", "registered", "secret", "sweep", "tiles_kept", "timers", "world_version", "worlds",
+        "recurring", "registered", "reissued", "secret", "sweep", "tiles_kept", "timers", "voided", "world_version",
+        "worlds",
     )  # fmt: skip
 
     def __init__(
@@ -204,6 +207,8 @@ class Engine(Operator):
         self.audit: list[Admin] = []  # operator actions (`cairn/core/admin.py`)
         self.audited: set[int] = set()
         self.barred: dict[str, Admin] = {}
+        self.voided: dict[str, Admin] = {}  # claim id -> the action that voided it (`cairn/core/undo.py`)
+        self.reissued: dict[str, list[str]] = {}  # claim id -> its grants reissued, in order
 
     # ---- time and ids -------------------------------------------------------------------------
     @property
@@ -316,6 +321,16 @@ class Engine(Operator):
         records = self._end(h, min(now, h.ends_at), "admin" if now < h.ends_at else "time")
         return Outcome(None, records, records[-1].seq)
 
+    def end_hunt_admin(self, req: AdminRequest, now: float) -> Outcome:
+        """`end_hunt` asked by an operator: the action's record (`hunt.end`, audited), then the records
+        that end the hunt. An ended hunt decides nothing, as `end_hunt` (and writes no audit entry)."""
+        h = self.hunt(req.hunt)
+        if h.ended is not None:
+            return Outcome(None, NOTHING, h.ended.seq)
+        rec, _ = self.admin(req, now)
+        records = [rec, *self._end(h, min(now, h.ends_at), "admin" if now < h.ends_at else "time")]
+        return Outcome(None, records, records[-1].seq)
+
     def _end(
         self, h: Hunt, at: float, reason: str, started: bool = False, settled: frozenset[int] = frozenset()
     ) -> list[AnyRecord]:
@@ -337,12 +352,20 @@ class Engine(Operator):
         out = h.summary(now)
         out["prize"] = {"mode": h.spec.prize.mode}
         out["treasures"] = [t.view(reveal) for t in h.treasures]
+        if self.voided:  # a voided claim's player is no longer a finder
+            for t, tv in zip(h.treasures, out["treasures"], strict=True):
+                tv["finders"] = [c.player for c in t.claims if c.claim_id not in self.voided]
+        if h.paused is not None:
+            out["paused"] = True
+        if h.archived is not None:
+            out["archived"] = True
         if reveal:
             out["spec"] = msgspec.json.decode(h.spec_json)
         return out
 
-    def list_hunts(self, now: float) -> list[dict[str, Any]]:
-        return [h.summary(now) for h in self.hunts.values()]
+    def list_hunts(self, now: float, archived: bool = False) -> list[dict[str, Any]]:
+        """Every hunt's summary; an archived hunt (`hunt.delete`) only with `archived`."""
+        return [h.summary(now) for h in self.hunts.values() if archived or h.archived is None]
 
     # ---- worlds -------------------------------------------------------------------------------
     def register_world(self, world: str, now: float) -> Outcome:
@@ -467,6 +490,8 @@ class Engine(Operator):
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
         if h.ended is not None or not h.starts_at <= now < h.ends_at:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
+        if h.paused is not None:
+            raise HuntPaused(f"hunt {hunt_id!r} is paused", field="hunt")
         if _dist(pos, at) > h.reach:
             raise OutOfReach(f"dig at {list(at)} is farther than reach {h.reach:g} from the player", field="at")
         # A dig outside the hunt's area is decided like any other (a miss, or a treasure at the edge
@@ -592,6 +617,8 @@ class Engine(Operator):
             return Outcome(last[2], NOTHING, 0)  # a replayed hint: same reply, no second cooldown
         if h.ended is not None or not h.starts_at <= now < h.ends_at:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
+        if h.paused is not None:
+            raise HuntPaused(f"hunt {hunt_id!r} is paused", field="hunt")
         mine = self.claimed.get(key)
         field = h.field
         if field.live_count == (0 if mine is None else sum(1 for i in mine if field.is_live(i))):
@@ -665,6 +692,7 @@ class Engine(Operator):
             "at": rfc3339(c.at),
             "share": self._share(c),
             "items": lootmod.item_wire(self._items(c)),
+            **({"voided": True} if self.voided and c.claim_id in self.voided else {}),
         }
 
     def _share(self, c: Claimed) -> float | None:
@@ -819,6 +847,13 @@ class Engine(Operator):
             raise GrantNotFound(f"no grant {grant_id!r}", field="grant_id")
         return g.view()
 
+    def ack_view(self, grant_id: str) -> dict[str, Any]:
+        """The reply to an ack, once applied: the grant, or GrantCancelled when a cancel came first."""
+        g = self.grants.get(grant_id)
+        if g is not None and g.ack is None and g.undone is not None:
+            raise GrantCancelled(f"grant {grant_id!r} was cancelled: {g.undone.reason}", field="grant_id")
+        return self.grant_view(grant_id)
+
     def ack(self, grant_id: str, now: float) -> Outcome:
         """Decide marking a grant delivered. Idempotent: a second ack decides nothing and waits for the
         first. The result is None: the reply is `grant_view(grant_id)` once the record is applied."""
@@ -827,6 +862,8 @@ class Engine(Operator):
             raise GrantNotFound(f"no grant {grant_id!r}", field="grant_id")
         if g.ack is not None:
             return Outcome(None, NOTHING, g.ack.seq)
+        if g.undone is not None:
+            raise GrantCancelled(f"grant {grant_id!r} was cancelled: {g.undone.reason}", field="grant_id")
         rec = self.ids.stamp(Acked(0, now, 0, grant_id), now)
         return Outcome(None, (rec,), rec.seq)
 
@@ -866,6 +903,8 @@ class Engine(Operator):
             h = self.hunts.get(hunt_id)
             if h is None or h.ended is not None or hunt_id in ended:
                 continue
+            if kind == TimerKind.END and due != h.ends_at:
+                continue  # an operator moved the end (`hunt.extend`): the timer of the new end stands
             if kind == TimerKind.ESCALATE:
                 if out:  # its event would take an id before those of the records decided: next tick
                     later.append(item)
@@ -942,7 +981,7 @@ class Engine(Operator):
                 self._apply_claimed(rec)
         elif isinstance(rec, Acked):
             g = self.grants[rec.grant_id]
-            if g.ack is not None:
+            if g.ack is not None or g.undone is not None:  # acked already, or cancelled before this ack
                 return
             g.ack = rec
             grants = self.pending.get(g.player)
@@ -1088,6 +1127,11 @@ class Engine(Operator):
         for typ, player, key in prox.remove(t.id) if prox is not None else ():
             self.emit(typ, h.id, at, {"player": player, "treasure": key})
 
+    def _forget_tiles(self, h: Hunt) -> None:
+        """Drop the temperature tiles of `h` (a treasure became live again)."""
+        self.tiles_kept -= len(h.tiles)
+        h.tiles.clear()
+
     def _dedupe(self, rec: HuntCreated) -> tuple[HuntCreated, HuntSpec]:
         """The record and its decoded spec, with each part equal to one of another hunt (a loot list, a
         tag list, a tier, a section of the spec) replaced by that one: hunts made from one template
@@ -1176,6 +1220,11 @@ class Engine(Operator):
         out.extend(self.registered.values())
         out.extend(g.ack for g in self.grants.values() if g.ack is not None)
         out.extend(self.audit)
+        # A claim voided with `rehide` left its treasure's claims: kept here, for the void that follows it.
+        for r in self.voided.values():
+            c = self.claims[r.target]
+            if c not in self.hunts[c.hunt].treasures[c.n - 1].claims:
+                out.append(c)
         out.sort(key=_seq)
         return out
 

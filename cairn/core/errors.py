@@ -171,3 +171,38 @@ class InvalidCursor(CairnError):
     """A page cursor that this server did not hand out (or that was altered)."""
 
     code, status = "invalid_cursor", 400
+
+
+# ---- undoing and adjusting (claims, grants, hunts) -----------------------------------------------------
+class ClaimNotFound(CairnError):
+    code, status = "claim_not_found", 404
+
+
+class ClaimVoided(CairnError):
+    """An operator voided this claim already (`POST /v1/claims/{claim_id}/void`)."""
+
+    code, status = "claim_voided", 409
+
+
+class GrantAcked(CairnError):
+    """The grant was delivered already: only a pending grant can be cancelled."""
+
+    code, status = "grant_acked", 409
+
+
+class GrantCancelled(CairnError):
+    """An operator cancelled this grant (or voided its claim): it can no longer be acked or cancelled."""
+
+    code, status = "grant_cancelled", 409
+
+
+class HuntPaused(CairnError):
+    """An operator paused the hunt: digs and hints wait until it is resumed."""
+
+    code, status = "hunt_paused", 409
+
+
+class HuntNotEnded(CairnError):
+    """Only an ended hunt can be archived (`DELETE /v1/hunts/{hunt}`)."""
+
+    code, status = "hunt_not_ended", 409

@@ -7,11 +7,11 @@ from typing import Any
 
 from cairn.core import loot as lootmod
 from cairn.core.loot import Item
-from cairn.core.records import Acked
+from cairn.core.records import Acked, Admin
 
 
 class Grant:
-    __slots__ = ("ack", "claim_id", "grant_id", "items", "player")
+    __slots__ = ("ack", "claim_id", "grant_id", "items", "player", "undone")
 
     def __init__(self, grant_id: str, player: str, claim_id: str, items: list[Item]) -> None:
         self.grant_id = grant_id
@@ -19,10 +19,14 @@ class Grant:
         self.claim_id = claim_id
         self.items = items
         self.ack: Acked | None = None
+        # The operator's action that took it back: cancelled while pending, revoked once acked.
+        self.undone: Admin | None = None
 
     @property
-    def state(self) -> str:
-        """`pending` until the game server acks it, then `acked`."""
+    def status(self) -> str:
+        """pending | acked | cancelled (taken back before delivery) | revoked (taken back after)."""
+        if self.undone is not None:
+            return "revoked" if self.ack is not None else "cancelled"
         return "acked" if self.ack is not None else "pending"
 
     def view(self) -> dict[str, Any]:
@@ -31,7 +35,7 @@ class Grant:
             "player": self.player,
             "claim_id": self.claim_id,
             "items": lootmod.item_wire(self.items),
-            "status": self.state,
+            "status": self.status,
         }
 
 

@@ -12,7 +12,7 @@ from cairn.core import hints, placement, rng
 from cairn.core import loot as lootmod
 from cairn.core.geometry import Pos
 from cairn.core.loot import Item, LootTable
-from cairn.core.records import Claimed, HuntCreated, HuntEnded, HuntStarted, Settled
+from cairn.core.records import Admin, Claimed, HuntCreated, HuntEnded, HuntStarted, Settled
 from cairn.core.sites import SiteSet
 from cairn.core.spec import HuntSpec, parse_duration, rfc3339
 
@@ -102,9 +102,9 @@ class Treasure:
 
 class Hunt:
     __slots__ = (
-        "_field", "around", "around_shift", "avoid", "cooldown", "created_at", "created_ev", "created_seq", "ended",
-        "ends_at", "id", "key", "left", "reach", "solve_by", "spec", "spec_json", "started", "starts_at", "step",
-        "tiles", "tolerance", "treasures", "window", "world",
+        "_field", "archived", "around", "around_shift", "avoid", "cooldown", "created_at", "created_ends",
+        "created_ev", "created_seq", "ended", "ends_at", "id", "key", "left", "name", "paused", "reach", "solve_by",
+        "spec", "spec_json", "started", "starts_at", "step", "tiles", "tolerance", "treasures", "window", "world",
     )  # fmt: skip
 
     def __init__(self, rec: HuntCreated, spec: HuntSpec, key: bytes) -> None:
@@ -117,7 +117,12 @@ class Hunt:
         self.key = key
         self.world = spec.world
         self.starts_at = rec.starts_at
-        self.ends_at = rec.ends_at
+        self.ends_at = rec.ends_at  # moved by an operator's `hunt.extend`
+        self.created_ends = rec.ends_at  # as created (`created`)
+        # Set by operator actions (`cairn/core/admin.py`): the action that paused or archived it, its new name.
+        self.paused: Admin | None = None
+        self.archived: Admin | None = None
+        self.name = spec.name or rec.hunt
         solve = spec.hints.solve_by
         self.solve_by = rec.starts_at + parse_duration(solve, "hints.solve_by") if solve else rec.ends_at
         self.window = parse_duration(spec.prize.window, "prize.window")
@@ -146,8 +151,9 @@ class Hunt:
         """The record that created the hunt (equal to the one journaled), for snapshots and `hunt verify`."""
         ts = self.treasures
         return HuntCreated(
-            self.created_seq, self.created_at, self.created_ev, self.id, self.spec_json, self.starts_at, self.ends_at,
-            [t.pos for t in ts], [t.tier for t in ts], [t.items for t in ts], [t.tags for t in ts], list(self.avoid),
+            self.created_seq, self.created_at, self.created_ev, self.id, self.spec_json, self.starts_at,
+            self.created_ends, [t.pos for t in ts], [t.tier for t in ts], [t.items for t in ts], [t.tags for t in ts],
+            list(self.avoid),
         )  # fmt: skip
 
     def make_around(self) -> dict[int, tuple[Treasure, ...]]:
@@ -184,6 +190,11 @@ class Hunt:
             )
         return f
 
+    def unretire(self, t: Treasure) -> None:
+        """`t` is findable again (an operator hid it again): the field is rebuilt on its next use."""
+        t.live = True
+        self._field = None
+
     def retire(self, t: Treasure) -> None:
         """`t` stops being findable (claimed or expired)."""
         t.live = False
@@ -198,7 +209,7 @@ class Hunt:
     def summary(self, now: float) -> dict[str, Any]:
         return {
             "id": self.id,
-            "name": self.spec.name or self.id,
+            "name": self.name,
             "state": self.state_at(now),
             "world": self.world,
             "starts_at": rfc3339(self.starts_at),

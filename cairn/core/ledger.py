@@ -19,14 +19,14 @@ import base64
 import binascii
 import heapq
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
 import msgspec
 
 from cairn.core import loot as lootmod
-from cairn.core.engine import Engine, Grant
+from cairn.core.engine import Engine, Grant, Treasure
 from cairn.core.errors import InvalidCursor
 from cairn.core.grants import grant_id_of
 from cairn.core.records import Admin, Claimed
@@ -84,7 +84,7 @@ def _grant(eng: Engine, arg: tuple[Claimed, Grant, float]) -> dict[str, Any]:
     c, g, at = arg
     return {
         "kind": "grant", "at": rfc3339(at), "hunt": c.hunt, "grant_id": g.grant_id, "claim_id": c.claim_id,
-        "treasure": f"{c.hunt}#{c.n}", "items": lootmod.item_wire(g.items), "state": g.state,
+        "treasure": f"{c.hunt}#{c.n}", "items": lootmod.item_wire(g.items), "state": g.status,
     }  # fmt: skip
 
 
@@ -167,8 +167,20 @@ def decode_cursor(cursor: str) -> Key:
 #: The columns of an export row, in order.
 EXPORT_FIELDS = (
     "hunt", "treasure", "tier", "claim_id", "player", "at", "share", "value", "items", "grant_id", "grant_state",
-    "acked_at",
+    "acked_at", "voided",
 )  # fmt: skip
+
+
+def _claims_of(eng: Engine, hunt: str, t: Treasure) -> Sequence[Claimed]:
+    """The treasure's claims, with those an operator voided and hid the treasure again after (they left it)."""
+    claims: Sequence[Claimed] = t.claims
+    if eng.voided:
+        have = {c.claim_id for c in claims}
+        gone = [eng.claims[cid] for cid in eng.voided if cid not in have and cid in eng.claims]
+        gone = [c for c in gone if c.hunt == hunt and c.n == t.n]
+        if gone:
+            claims = sorted([*claims, *gone], key=lambda c: c.seq)
+    return claims
 
 
 def export_rows(
@@ -183,7 +195,7 @@ def export_rows(
     treasures = h.treasures
     while ti < len(treasures) and len(out) < count:
         t = treasures[ti]
-        claims = t.claims
+        claims = _claims_of(eng, hunt, t)
         while ci < len(claims) and len(out) < count:
             c = claims[ci]
             ci += 1
@@ -193,8 +205,9 @@ def export_rows(
                 "hunt": hunt, "treasure": view["treasure"], "tier": t.tier, "claim_id": c.claim_id,
                 "player": c.player, "at": view["at"], "share": view["share"],
                 "value": sum(i.value for i in g.items) if g is not None else 0, "items": view["items"],
-                "grant_id": g.grant_id if g is not None else None, "grant_state": g.state if g is not None else None,
+                "grant_id": g.grant_id if g is not None else None, "grant_state": g.status if g is not None else None,
                 "acked_at": rfc3339(g.ack.at) if g is not None and g.ack is not None else None,
+                "voided": c.claim_id in eng.voided,
             })  # fmt: skip
         if ci >= len(claims):
             ti, ci = ti + 1, 0

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from cairn.core import ledger
 from cairn.core.boards import Boards
 from cairn.core.engine import Engine, Hunt
+from cairn.core.errors import ClaimNotFound
 from cairn.core.events import Event
 from cairn.core.records import Admin
 from cairn.core.sites import SiteSet
@@ -202,3 +203,17 @@ def hunt_export(
     """Up to `count` of a hunt's claims with their grants from `pos`, and the position after them
     (`ledger.export_rows`). Raises HuntNotFound."""
     return ledger.export_rows(eng, hunt, pos, count)
+
+
+# ---- undoing and adjusting -----------------------------------------------------------------------------
+def claim(eng: Engine, claim_id: str) -> dict[str, Any]:
+    """One claim (`voided: true` once an operator voided it)."""
+    c = eng.claims.get(claim_id)
+    if c is None:
+        raise ClaimNotFound(f"no claim {claim_id!r}", field="claim_id")
+    return eng.claim_view(c)
+
+
+def grant(eng: Engine, grant_id: str) -> dict[str, Any]:
+    """One grant, whatever its status."""
+    return eng.grant_view(grant_id)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cairn.net.router import Router
 
 ADMIN = "admin"
+GAME = "game"
 MAX_PAGE = 500
 
 
@@ -46,6 +47,57 @@ class AdminRoutes:
     def unbar(self, req: Request) -> Any:
         return self.action(req, "player.unbar", player=player_param(req))
 
+    def clear_flags(self, req: Request) -> Any:
+        return self.action(req, "player.clear_flags", player=player_param(req))
+
+    # ---- claims and grants --------------------------------------------------------------------------
+    def void(self, req: Request) -> Any:
+        return self.action(req, "claim.void", target=req.params["claim_id"])
+
+    def claim(self, req: Request) -> bytes:
+        """`GET /v1/claims/{claim_id}`: one claim, `voided: true` once an operator voided it."""
+        self.api.auth(req, ADMIN)
+        return encode(views.claim(self.rt.eng, req.params["claim_id"]))
+
+    def grant(self, req: Request) -> bytes:
+        """`GET /v1/grants/{grant_id}`: one grant, with its status (pending, acked, cancelled, revoked)."""
+        self.api.auth(req, GAME)
+        return encode(views.grant(self.rt.eng, req.params["grant_id"]))
+
+    def cancel_grant(self, req: Request) -> Any:
+        return self.action(req, "grant.cancel", target=req.params["grant_id"])
+
+    def reissue_grant(self, req: Request) -> Any:
+        return self.action(req, "grant.reissue", target=req.params["grant_id"])
+
+    # ---- hunts --------------------------------------------------------------------------------------
+    def end_hunt(self, req: Request) -> Any:
+        """`POST /v1/hunts/{hunt}/end` (SPEC: idempotent, no body needed): audited as `hunt.end`, with the
+        body's `reason` or "not given"; ending an ended hunt changes nothing and is not audited again."""
+        self.api.auth(req, ADMIN)
+        body = body_of(req)
+        reason = body.pop("reason", None)
+        if reason is None:
+            reason = "not given"
+        label = self.api.keys.label_of(req.auth())
+        ask = admin.Request("hunt.end", req.params["hunt"], "", "", label, reason, body)
+        return self.api._later(self.rt.end_hunt(req.params["hunt"], ask), 200)
+
+    def extend(self, req: Request) -> Any:
+        return self.action(req, "hunt.extend", hunt=req.params["hunt"])
+
+    def pause(self, req: Request) -> Any:
+        return self.action(req, "hunt.pause", hunt=req.params["hunt"])
+
+    def resume(self, req: Request) -> Any:
+        return self.action(req, "hunt.resume", hunt=req.params["hunt"])
+
+    def rename(self, req: Request) -> Any:
+        return self.action(req, "hunt.rename", hunt=req.params["hunt"])
+
+    def delete_hunt(self, req: Request) -> Any:
+        return self.action(req, "hunt.delete", hunt=req.params["hunt"])
+
     # ---- the audit log ------------------------------------------------------------------------------
     def audit(self, req: Request) -> bytes:
         """`GET /v1/audit`: operator actions, newest first, `limit` a page, from `cursor` on."""
@@ -62,6 +114,19 @@ class AdminRoutes:
         router.add("GET", "/v1/audit", m("audit", self.api.durable_read(self.audit)))
         router.add("POST", "/v1/players/{player}/bar", m("bar_player", self.bar))
         router.add("DELETE", "/v1/players/{player}/bar", m("unbar_player", self.unbar))
+        # undoing and adjusting
+        router.add("POST", "/v1/players/{player}/flags/clear", m("clear_flags", self.clear_flags))
+        router.add("GET", "/v1/claims/{claim_id}", m("claim", self.api.durable_read(self.claim)))
+        router.add("POST", "/v1/claims/{claim_id}/void", m("void_claim", self.void))
+        router.add("GET", "/v1/grants/{grant_id}", m("grant", self.api.durable_read(self.grant)))
+        router.add("POST", "/v1/grants/{grant_id}/cancel", m("cancel_grant", self.cancel_grant))
+        router.add("POST", "/v1/grants/{grant_id}/reissue", m("reissue_grant", self.reissue_grant))
+        router.add("POST", "/v1/hunts/{hunt}/end", m("end_hunt", self.end_hunt))
+        router.add("POST", "/v1/hunts/{hunt}/extend", m("extend_hunt", self.extend))
+        router.add("POST", "/v1/hunts/{hunt}/pause", m("pause_hunt", self.pause))
+        router.add("POST", "/v1/hunts/{hunt}/resume", m("resume_hunt", self.resume))
+        router.add("PATCH", "/v1/hunts/{hunt}", m("rename_hunt", self.rename))
+        router.add("DELETE", "/v1/hunts/{hunt}", m("delete_hunt", self.delete_hunt))
 
 
 def body_of(req: Request) -> dict[str, Any]:

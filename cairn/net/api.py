@@ -217,16 +217,13 @@ class Api:
 
     def list_hunts(self, req: Request) -> bytes:
         self.auth(req, GAME)
-        return encode({"hunts": self.rt.eng.list_hunts(self.clock())})
+        archived = req.query.get("archived", "") in ("1", "true", "yes")
+        return encode({"hunts": self.rt.eng.list_hunts(self.clock(), archived)})
 
     def get_hunt(self, req: Request) -> bytes:
         reveal = req.query.get("reveal", "") in ("1", "true", "yes")
         self.auth(req, ADMIN if reveal else GAME)
         return encode(self.rt.eng.hunt_view(req.params["hunt"], self.clock(), reveal=reveal))
-
-    def end_hunt(self, req: Request) -> Any:
-        self.auth(req, ADMIN)
-        return self._later(self.rt.end_hunt(req.params["hunt"]), 200)
 
     def export_hunt(self, req: Request) -> Any:
         """Every claim of a hunt with its grant, as CSV or NDJSON, streamed a chunk at a time."""
@@ -562,7 +559,6 @@ class Api:
         router.add("POST", "/v1/hunts", m("create_hunt", self.create_hunt))
         router.add("GET", "/v1/hunts", m("list_hunts", r(self.list_hunts)))
         router.add("GET", "/v1/hunts/{hunt}", m("get_hunt", r(self.get_hunt)))
-        router.add("POST", "/v1/hunts/{hunt}/end", m("end_hunt", self.end_hunt))
         router.add("GET", "/v1/hunts/{hunt}/export", self.export_hunt, stream=True)
         router.add("POST", "/v1/hunts/{hunt}/hint", m("hint", self.hint))
         router.add("POST", "/v1/hunts/{hunt}/dig", m("dig", self.dig))

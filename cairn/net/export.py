@@ -34,6 +34,8 @@ def _cell(name: str, value: Any) -> Any:
         return ""
     if name == "items":
         return _json.encode(value).decode()
+    if value is True or value is False:
+        return "true" if value else "false"
     return value
 
 

@@ -142,10 +142,12 @@ ROUTES: list[Doc] = [
     # hunts
     Doc("post", "/v1/hunts", "admin", "Create a hunt from a spec (JSON, or TOML with Content-Type application/toml)",
         schemas.HuntOut, HuntSpec, 201, tag="hunts"),
-    Doc("get", "/v1/hunts", "game", "List hunts", schemas.HuntList, tag="hunts"),
+    Doc("get", "/v1/hunts", "game", "List hunts", schemas.HuntList, query=(
+        Param("archived", BOOL, "list archived (deleted) hunts too"),), tag="hunts"),
     Doc("get", "/v1/hunts/{hunt}", "game", "One hunt; reveal=true (admin) adds positions", schemas.HuntOut,
         query=(Param("reveal", BOOL, "admin only: add treasure positions and the spec"),), tag="hunts"),
-    Doc("post", "/v1/hunts/{hunt}/end", "admin", "End a hunt now (idempotent)", schemas.HuntSummary, tag="hunts"),
+    Doc("post", "/v1/hunts/{hunt}/end", "admin", "End a hunt now (idempotent); the optional body's reason goes to "
+        "the audit log (`hunt.end`)", schemas.HuntSummary, schemas.EndBody, tag="hunts"),
     Doc("get", "/v1/hunts/{hunt}/export", "admin", "Every claim of a hunt with its grant, as CSV or NDJSON "
         "(for disputes and payouts; ended hunts too)", EXPORT,
         query=(Param("format", {"type": "string", "enum": ["csv", "ndjson"]}, "csv (default) or ndjson"),),
@@ -210,6 +212,31 @@ ROUTES: list[Doc] = [
         "with 403 player_barred on every node", schemas.AuditEntry, schemas.ActionBody, tag="operator"),
     Doc("delete", "/v1/players/{player}/bar", "admin", "Lift a player's bar (reason in the body or `?reason=`)",
         schemas.AuditEntry, query=(Param("reason", {"type": "string", "minLength": 1}),), tag="operator"),
+    # undoing and adjusting
+    Doc("get", "/v1/claims/{claim_id}", "admin", "One claim; `voided: true` once voided", schemas.ClaimOut,
+        tag="operator"),
+    Doc("post", "/v1/claims/{claim_id}/void", "admin", "Void a claim: its grants cancelled (pending) or revoked "
+        "(acked), the leaderboards recounted; `rehide` hides its treasure again", schemas.AuditEntry,
+        schemas.VoidBody, tag="operator"),
+    Doc("get", "/v1/grants/{grant_id}", "game", "One grant, whatever its status (pending, acked, cancelled, "
+        "revoked)", schemas.GrantOut),
+    Doc("post", "/v1/grants/{grant_id}/cancel", "admin", "Cancel a pending grant (409 grant_acked once delivered)",
+        schemas.AuditEntry, schemas.ActionBody, tag="operator"),
+    Doc("post", "/v1/grants/{grant_id}/reissue", "admin", "Give a grant again under a new id (`args.grant_id`); the "
+        "old one, if pending, is cancelled", schemas.AuditEntry, schemas.ActionBody, tag="operator"),
+    Doc("post", "/v1/hunts/{hunt}/extend", "admin", "Move a live hunt's end later", schemas.AuditEntry,
+        schemas.ExtendBody, tag="operator"),
+    Doc("post", "/v1/hunts/{hunt}/pause", "admin", "Pause a live hunt: digs and hints get 409 hunt_paused (the end "
+        "does not move)", schemas.AuditEntry, schemas.ActionBody, tag="operator"),
+    Doc("post", "/v1/hunts/{hunt}/resume", "admin", "Resume a paused hunt", schemas.AuditEntry, schemas.ActionBody,
+        tag="operator"),
+    Doc("patch", "/v1/hunts/{hunt}", "admin", "Rename a hunt", schemas.AuditEntry, schemas.RenameBody,
+        tag="operator"),
+    Doc("delete", "/v1/hunts/{hunt}", "admin", "Archive an ended hunt (reason in the body or `?reason=`): gone "
+        "from the list, still readable", schemas.AuditEntry, query=(Param("reason", {"type": "string",
+        "minLength": 1}),), tag="operator"),
+    Doc("post", "/v1/players/{player}/flags/clear", "admin", "Reset a player's anti-cheat flag count on every node",
+        schemas.AuditEntry, schemas.ActionBody, tag="operator"),
     # dashboard (static files, and its admin views)
     Doc("get", "/dashboard", "none", "The dashboard page", STATIC, tag="dashboard"),
     Doc("get", "/dashboard/", "none", "The dashboard page", STATIC, tag="dashboard"),
@@ -239,7 +266,7 @@ ERRORS = {
     "401": "Missing or unknown key",
     "403": "Wrong scope",
     "404": "Not found",
-    "409": "Conflict (hunt not active, exists)",
+    "409": "Conflict (hunt not active, paused or not ended, exists; claim voided; grant acked or cancelled)",
     "413": "Body too large",
     "415": "Unsupported content type",
     "422": "Invalid input",

@@ -205,6 +205,7 @@ class ClaimOut(msgspec.Struct):
     at: str
     share: float | None
     items: list[ItemOut]
+    voided: bool | None = None  # true once an operator voided the claim (absent otherwise)
 
 
 class DigResponse(msgspec.Struct):
@@ -293,6 +294,8 @@ class HuntOut(msgspec.Struct):
     treasures_total: int
     treasures_left: int
     treasures: list[TreasureOut]
+    paused: bool | None = None  # an operator paused it (absent otherwise)
+    archived: bool | None = None  # an operator deleted (archived) it
 
 
 class GrantOut(msgspec.Struct):
@@ -300,7 +303,7 @@ class GrantOut(msgspec.Struct):
     player: str
     claim_id: str
     items: list[ItemOut]
-    status: Literal["pending", "acked"]
+    status: Literal["pending", "acked", "cancelled", "revoked"]
 
 
 class GrantList(msgspec.Struct):
@@ -401,6 +404,32 @@ class AuditEntry(msgspec.Struct):
     args: dict[str, Any] | None = None
 
 
+class VoidBody(msgspec.Struct):
+    """`POST /v1/claims/{claim_id}/void`: `rehide` hides its treasure again (first-finder, hunt active)."""
+
+    reason: str
+    rehide: bool = False
+
+
+class ExtendBody(msgspec.Struct):
+    """`POST /v1/hunts/{hunt}/extend`: either `by` (a duration, `30m`) or `ends_at` (RFC 3339)."""
+
+    reason: str
+    by: str | None = None
+    ends_at: str | None = None
+
+
+class RenameBody(msgspec.Struct):
+    reason: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class EndBody(msgspec.Struct):
+    """`POST /v1/hunts/{hunt}/end`: the body is optional (the audit log says "not given")."""
+
+    reason: str | None = None
+
+
 class AuditList(msgspec.Struct):
     entries: list[AuditEntry]
     next_cursor: str | None
@@ -475,6 +504,7 @@ class ExportRow(msgspec.Struct):
     grant_id: str | None
     grant_state: str | None
     acked_at: str | None
+    voided: bool
 
 
 # ---- events (`GET /v1/events`, session pushes), by type -------------------------------------------
@@ -540,6 +570,39 @@ class AdminData(msgspec.Struct):
     player: str | None = None
 
 
+class ClaimVoidedData(AdminData):
+    claim_id: str = ""
+    treasure: str = ""
+    rehide: bool = False
+
+
+class GrantData(AdminData):
+    """`grant.cancelled` (taken back before delivery), `grant.revoked` (after: take the items back)."""
+
+    grant_id: str = ""
+    claim_id: str = ""
+    items: list[ItemOut] = msgspec.field(default_factory=list)
+
+
+class GrantReissuedData(GrantData):
+    replaces: str = ""  # the grant it replaces
+
+
+class TreasureRehiddenData(AdminData):
+    treasure: str = ""
+    tier: str = ""
+
+
+class HuntExtendedData(AdminData):
+    ends_at: str = ""
+    was: str = ""
+
+
+class HuntRenamedData(AdminData):
+    name: str = ""
+    was: str = ""
+
+
 class LeaderboardResetData(msgspec.Struct):
     board: str
     period: str
@@ -603,9 +666,55 @@ class PlayerUnbarred(_Event, tag="player.unbarred"):
     data: AdminData
 
 
+class ClaimVoided(_Event, tag="claim.voided"):
+    data: ClaimVoidedData
+
+
+class TreasureRehidden(_Event, tag="treasure.rehidden"):
+    data: TreasureRehiddenData
+
+
+class GrantCancelled(_Event, tag="grant.cancelled"):
+    data: GrantData
+
+
+class GrantRevoked(_Event, tag="grant.revoked"):
+    data: GrantData
+
+
+class GrantReissued(_Event, tag="grant.reissued"):
+    data: GrantReissuedData
+
+
+class HuntExtended(_Event, tag="hunt.extended"):
+    data: HuntExtendedData
+
+
+class HuntPaused(_Event, tag="hunt.paused"):
+    data: AdminData
+
+
+class HuntResumed(_Event, tag="hunt.resumed"):
+    data: AdminData
+
+
+class HuntRenamed(_Event, tag="hunt.renamed"):
+    data: HuntRenamedData
+
+
+class HuntArchived(_Event, tag="hunt.archived"):
+    data: AdminData
+
+
+class PlayerFlagsCleared(_Event, tag="player.flags_cleared"):
+    data: AdminData
+
+
 AnyEvent = (
     HuntScheduled | HuntStarted | HuntEnded | TreasureFound | TreasureClaimed | TreasureExpired | ProximityEnter
     | ProximityExit | HintEscalated | AnticheatFlagged | LeaderboardReset | PlayerBarred | PlayerUnbarred
+    | ClaimVoided | TreasureRehidden | GrantCancelled | GrantRevoked | GrantReissued | HuntExtended | HuntPaused
+    | HuntResumed | HuntRenamed | HuntArchived | PlayerFlagsCleared
 )  # fmt: skip
 
 

@@ -9,7 +9,8 @@ hash slot and its scripts run on a Redis Cluster):
 - `cairn:{H}:m`: a hash, the little state the scripts compare and set: `created`, `started`,
   `ended`, `t:<n>` (first-finder: the winning claim id; shared bounty: the window end in ms, then
   `s` once settled), `f:<n>` (shared-bounty finders), `c:<claim id>` (stream id of the claim),
-  `r:<player>\\0<request id>` (the idempotency record: the claim id), `a:<grant id>` (acked),
+  `r:<player>\\0<request id>` (the idempotency record: the claim id), `a:<grant id>` (acked, or cancelled),
+  `v:<claim id>` (voided), `g:<grant id>` (a grant reissued under this id),
   `last` (last stream id), `ev` (last event id), `fence` (highest scheduler token seen).
 - `cairn:{index}:hunts`: a stream of hunt ids (how nodes discover hunts).
 - `cairn:{recurring}:log`: a stream of recurring-spec records.
@@ -98,8 +99,10 @@ if rkey ~= '' then redis.call('HSET', m, 'r:' .. rkey, cid) end
 return {'ok', id, prev, string.format('%d', ev)}
 """
 
-# Append: records that happen once (hunt created / started / ended, a settlement, an ack).
-# ARGV: fence token (0: none), settle n ('' none), settle finder count, number of flags, flags...,
+# Append: records that happen once (hunt created / started / ended, a settlement, an ack, an operator's
+# action). A flag that is set already makes it 'dup'; a flag `~<field>` is not checked but deleted (a
+# treasure hidden again: `~t:<n>`). ARGV: fence token (0: none), settle n ('' none), settle finder count,
+# number of flags, flags...,
 # then (ev, span, record) triples. Checks everything first, then writes: all or nothing.
 APPEND = """
 local m, log = KEYS[1], KEYS[2]
@@ -110,7 +113,8 @@ if fence > 0 then
 end
 local nflags = tonumber(ARGV[4])
 for i = 1, nflags do
-  if redis.call('HEXISTS', m, ARGV[4 + i]) == 1 then return {'dup', ARGV[4 + i]} end
+  local f = ARGV[4 + i]
+  if string.sub(f, 1, 1) ~= '~' and redis.call('HEXISTS', m, f) == 1 then return {'dup', f} end
 end
 local sn = ARGV[2]
 if sn ~= '' then
@@ -120,7 +124,10 @@ if sn ~= '' then
   redis.call('HSET', m, 't:' .. sn, 's')
 end
 if fence > 0 then redis.call('HSET', m, 'fence', ARGV[1]) end
-for i = 1, nflags do redis.call('HSET', m, ARGV[4 + i], '1') end
+for i = 1, nflags do
+  local f = ARGV[4 + i]
+  if string.sub(f, 1, 1) == '~' then redis.call('HDEL', m, string.sub(f, 2)) else redis.call('HSET', m, f, '1') end
+end
 local prev = redis.call('HGET', m, 'last') or '0-0'
 local out = {'ok', '', prev}
 local i = 5 + nflags
