@@ -384,6 +384,10 @@ class Runtime:
         rec = out.result
         return await self.view(out, lambda: views.admin_applied(self.eng, rec))
 
+    def delivers_webhooks(self) -> bool:
+        """Whether this node delivers webhooks (a Redis node: only while it holds the scheduler lease)."""
+        return True
+
     # ---- the clock -----------------------------------------------------------------------------
     async def tick(self) -> None:
         records = [r for due in self.eng.tick(self.clock()) for r in due.records]

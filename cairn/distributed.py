@@ -499,6 +499,9 @@ class RedisRuntime(Runtime):
             if self.redis.up:
                 await self.renew_lease()
 
+    def delivers_webhooks(self) -> bool:
+        return self.leading != 0
+
     async def tick(self) -> None:
         """Board periods and hint escalations on every node; records (start, settle, end) only on
         the lease holder, one job per timer (queued again if the commit fails)."""

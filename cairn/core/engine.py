@@ -70,6 +70,7 @@ from cairn.core.records import (
 from cairn.core.schedule import Cron, stamp
 from cairn.core.sites import SiteSet
 from cairn.core.spec import HuntSpec, check_start, encode_spec, parse_duration, rfc3339, starts_at_ts
+from cairn.core.webhooks import Target as WebhookTarget
 
 #: The engine and what its callers use with it; hunts, players and grants live in their own modules.
 __all__ = [
@@ -146,7 +147,8 @@ class Engine(Operator):
         "_burst", "_max_speed", "_rate", "_slack", "audit", "audited", "barred", "boards", "by_request", "claimed",
         "claims", "events", "finds", "grants", "holding", "hunts", "ids", "landmarks", "last_emitted", "last_hint",
         "limits", "live_treasures", "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through",
-        "recurring", "registered", "secret", "sweep", "tiles_kept", "timers", "world_version", "worlds",
+        "recurring", "registered", "secret", "sweep", "tiles_kept", "timers", "webhooks",
+        "world_version", "worlds",
     )  # fmt: skip
 
     def __init__(
@@ -202,6 +204,7 @@ class Engine(Operator):
         self.audit: list[Admin] = []  # operator actions (`cairn/core/admin.py`)
         self.audited: set[int] = set()
         self.barred: dict[str, Admin] = {}
+        self.webhooks: dict[str, WebhookTarget] = {}  # webhook targets (`cairn/core/webhooks.py`)
 
     # ---- time and ids -------------------------------------------------------------------------
     @property

@@ -18,6 +18,7 @@ from cairn.core.events import Event
 from cairn.core.records import Admin
 from cairn.core.sites import SiteSet
 from cairn.core.spec import rfc3339
+from cairn.core.webhooks import Target as WebhookTarget
 
 
 class Totals(NamedTuple):
@@ -183,3 +184,14 @@ def barred(eng: Engine, player: str) -> dict[str, Any] | None:
     """The bar on `player` (who, why, since when), or None."""
     rec = eng.barred.get(player)
     return None if rec is None else {"by": rec.label, "reason": rec.reason, "since": rfc3339(rec.at)}
+
+
+# ---- webhooks ---------------------------------------------------------------------------------------
+def webhook_targets(eng: Engine) -> dict[str, WebhookTarget]:
+    """The webhook targets, by id (a copy: the delivery loop compares it with what it runs)."""
+    return dict(eng.webhooks)
+
+
+def last_event_id(eng: Engine) -> int:
+    """The highest event id the engine has reserved or applied."""
+    return eng.ids.event
