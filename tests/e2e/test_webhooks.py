@@ -19,6 +19,7 @@ import msgspec
 import pytest
 
 from tests.e2e.conftest import ADMIN, GAME, SMALL_WORLD, CairnServer, hunt_spec
+from tests.e2e.operator import Pair
 from tests.e2e.redis_deploy import create, read_events, settle_wait
 
 CONFIG = SMALL_WORLD + """
@@ -230,3 +231,25 @@ def test_kill_9_mid_delivery_loses_nothing(srv: CairnServer, rx: Receiver) -> No
     srv.start()
     assert settle_wait(lambda: want <= rx.ids("/crash"), timeout=15), want - rx.ids("/crash")
     assert not want & before
+
+
+def test_targets_apply_on_every_node_and_one_node_delivers(pair: Pair) -> None:
+    """With Redis, a target added on one node is listed on the other, and only the lease holder
+    queues events: a healthy receiver gets each event once, not once per node."""
+    r = Receiver()
+    r.fail = r.hang = 0.0
+    try:
+        status, made = admin(pair.a, "POST", "/v1/webhooks", {"url": r.url("/pair"), "events": ["hunt.", "treasure."],
+                                                               "reason": "both nodes"})  # fmt: skip
+        assert status == 201, made
+        assert settle_wait(lambda: made["id"] in str(admin(pair.b, "GET", "/v1/webhooks")[1]), timeout=5)
+        events = play(pair.a, "wp1", n=3)
+        want = [e["id"] for e in events if e["type"].startswith(("hunt.", "treasure."))]
+        assert settle_wait(lambda: set(want) <= r.ids("/pair"), timeout=10), set(want) - r.ids("/pair")
+        time.sleep(0.5)
+        got = [int(h["Cairn-Event-Id"]) for h, _ in r.got["/pair"]]
+        assert sorted(got) == sorted(want), "each event once"
+        assert admin(pair.b, "DELETE", f"/v1/webhooks/{made['id']}?reason=done")[0] == 200
+        assert settle_wait(lambda: made["id"] not in str(admin(pair.a, "GET", "/v1/webhooks")[1]), timeout=5)
+    finally:
+        r.close()
