@@ -21,10 +21,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import ssl
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -85,6 +87,9 @@ class Deliverer:
         self._loaded: dict[str, list[tuple[int, bytes]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ssl: ssl.SSLContext | None = None
+        # Name lookups block a thread: they get threads of their own, so that a slow DNS server never
+        # holds the loop's default executor (which the journal uses).
+        self._resolver = ThreadPoolExecutor(4, thread_name_prefix="cairn-webhook-dns")
         self.delivered = 0
         self.clock: Callable[[], float] = time.time
 
@@ -234,7 +239,7 @@ class Deliverer:
                 status = await self.post(t.url, headers, body)
         except TimeoutError:
             return f"timed out after {self.cfg.timeout:g} s"
-        except (OSError, ValueError, httptools.HttpParserError, ssl.SSLError) as e:
+        except (OSError, ValueError, UnicodeError, httptools.HttpParserError, ssl.SSLError) as e:
             return f"{type(e).__name__}: {e}"[:300]
         if 200 <= status < 300:
             return None
@@ -251,7 +256,13 @@ class Deliverer:
             if self._ssl is None:
                 self._ssl = ssl.create_default_context()
             ctx = self._ssl
-        reader, writer = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host if https else None)
+        loop = asyncio.get_running_loop()
+        infos = await loop.run_in_executor(self._resolver, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+        if not infos:
+            raise OSError(f"no address for {host}")
+        family, _, _, _, addr = infos[0]
+        reader, writer = await asyncio.open_connection(str(addr[0]), int(addr[1]), family=family, ssl=ctx,
+                                                       server_hostname=host if https else None)  # fmt: skip
         try:
             path = (u.path or "/") + (f"?{u.query}" if u.query else "")
             hostport = host if u.port is None else f"{host}:{u.port}"
@@ -302,6 +313,7 @@ class Deliverer:
             self.outbox.mark(self.hwm)
         await self.outbox.flush()
         await asyncio.get_running_loop().run_in_executor(None, self.outbox.close)
+        self._resolver.shutdown(wait=False, cancel_futures=True)
 
 
 class _Head:
