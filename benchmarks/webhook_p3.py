@@ -3,7 +3,8 @@
 
 Runs `benchmarks/bench_load.sh` (server on core 0, `cairn bench` on core 1) with the P3 steady load,
 interleaving the sides in each round: `none` (no webhook), `finds` (a target for `treasure.` and
-`hunt.` events) and `all` (a target for `*`, every event including proximity: the worst case). The
+`hunt.` events), `all` (a target for `*`: every event type but proximity) and `prox` (`*` and
+`proximity.`: the steady proximity stream too, about 10,000 events a second, the worst case). The
 receiver accepts each connection, reads the request and never replies, so every delivery waits out
 the timeout (5 s). Prints each run's request p99 and p99.9 and the median per side.
 
@@ -24,7 +25,7 @@ import threading
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SIDES = {"none": None, "finds": ["treasure.", "hunt."], "all": ["*"]}
+SIDES = {"none": None, "finds": ["treasure.", "hunt."], "all": ["*"], "prox": ["*", "proximity."]}
 
 
 def hanging_receiver() -> int:
@@ -46,7 +47,7 @@ def hanging_receiver() -> int:
 
 def setup_script(tmp: Path, events: list[str], port: int) -> Path:
     body = json.dumps({"url": f"http://127.0.0.1:{port}/hook", "events": events, "reason": "benchmark"})
-    path = tmp / f"setup-{len(events)}-{events[0].strip('.*') or 'all'}.sh"
+    path = tmp / f"setup-{'-'.join(e.strip('.*') or 'all' for e in events)}.sh"
     path.write_text(
         "#!/bin/sh\nset -e\n"
         f"curl -sf -X POST -H 'Authorization: Bearer bench-admin-key-0123' -H 'Content-Type: application/json' "
@@ -61,7 +62,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=40)
     ap.add_argument("--players", type=int, default=2500)
-    ap.add_argument("--sides", default="none,finds,all")
+    ap.add_argument("--sides", default="none,finds,all,prox")
     args = ap.parse_args()
     port = hanging_receiver()
     sides = args.sides.split(",")

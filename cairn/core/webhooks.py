@@ -14,6 +14,7 @@ import re
 from typing import Any, NamedTuple
 
 from cairn.core.errors import ValidationError
+from cairn.core.events import EPHEMERAL
 
 FORMATS = ("cairn", "discord")
 MAX_URL = 2048
@@ -71,8 +72,10 @@ def check_args(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def matches(patterns: tuple[str, ...], typ: str) -> bool:
-    """Whether an event type is asked for: by its type, by a prefix ending in `.`, or by `*`."""
-    return any(p == typ or p == "*" or (p.endswith(".") and typ.startswith(p)) for p in patterns)
+    """Whether an event type is asked for: by its type, by a prefix ending in `.`, or by `*` (every type
+    but the steady, never-journaled proximity stream, which a target must name: `proximity.`)."""
+    return any(p == typ or (p.endswith(".") and typ.startswith(p)) or (p == "*" and typ not in EPHEMERAL)
+               for p in patterns)  # fmt: skip
 
 
 def sign(secret: str, t: int, body: bytes) -> str:

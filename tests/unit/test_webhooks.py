@@ -72,7 +72,9 @@ def test_a_target_asks_for_types_prefixes_or_everything() -> None:
     assert matches(("treasure.claimed",), "treasure.claimed")
     assert not matches(("treasure.claimed",), "treasure.found")
     assert matches(("hunt.",), "hunt.started") and not matches(("hunt.",), "hunting.started")
-    assert matches(("*",), "proximity.enter")
+    assert matches(("*",), "anticheat.flagged") and matches(("*",), "webhook.added")
+    assert not matches(("*",), "proximity.enter"), "the proximity stream only when named"
+    assert matches(("*", "proximity."), "proximity.enter")
 
 
 def test_target_args_are_checked() -> None:
