@@ -52,12 +52,13 @@ MAX_REPLY_HEAD = 64 * 1024  # bytes of a reply read before its headers must have
 class Run:
     """One target's delivery state and task."""
 
-    __slots__ = ("dropped", "failures", "last_error", "last_success_at", "paused", "paused_resumed", "pending",
-                 "target", "task", "wake")  # fmt: skip
+    __slots__ = ("dropped", "failures", "inflight", "last_error", "last_success_at", "paused", "paused_resumed",
+                 "pending", "target", "task", "wake")  # fmt: skip
 
     def __init__(self, target: Target, health: Health) -> None:
         self.target = target
-        self.pending: deque[tuple[int, bytes]] = deque()
+        self.pending: deque[tuple[int, bytes]] = deque()  # not yet delivered, oldest first (not those in flight)
+        self.inflight = 0
         self.failures = health.failures
         self.last_error = health.last_error
         self.last_success_at = health.last_success_at
@@ -195,17 +196,26 @@ class Deliverer:
                 run.wake.clear()
                 await run.wake.wait()
                 continue
-            batch = list(run.pending)[: cfg.concurrency]
-            results = await asyncio.gather(*(self.send(run.target, ev_id, body) for ev_id, body in batch))
+            # The oldest pending deliveries go in flight (out of `pending`, so that the cap never drops
+            # one mid-request); the failed ones go back to the front, in order.
+            batch = [run.pending.popleft() for _ in range(min(cfg.concurrency, len(run.pending)))]
+            run.inflight = len(batch)
+            try:
+                results = await asyncio.gather(*(self.send(run.target, ev_id, body) for ev_id, body in batch))
+            except asyncio.CancelledError:
+                run.pending.extendleft(reversed(batch))
+                raise
+            finally:
+                run.inflight = 0
             now = self.clock()
-            ok = [item for item, err in zip(batch, results, strict=True) if err is None]
+            failed = [item for item, err in zip(batch, results, strict=True) if err is not None]
+            run.pending.extendleft(reversed(failed))
             errors = [err for err in results if err is not None]
-            if ok:
-                done = {ev_id for ev_id, _ in ok}
-                run.pending = deque(p for p in run.pending if p[0] not in done)
-                for ev_id in done:
-                    self.outbox.done(run.target.id, ev_id)
-                self.delivered += len(done)
+            if len(failed) < len(batch):
+                for (ev_id, _), err in zip(batch, results, strict=True):
+                    if err is None:
+                        self.outbox.done(run.target.id, ev_id)
+                self.delivered += len(batch) - len(failed)
                 run.last_success_at = now
                 run.failures = 0
             else:
@@ -298,7 +308,7 @@ class Deliverer:
             "failures": run.failures,
             "last_error": run.last_error or None,
             "last_success_at": run.last_success_at,
-            "backlog": len(run.pending),
+            "backlog": len(run.pending) + run.inflight,
             "dropped": run.dropped,
         }
 
