@@ -52,13 +52,14 @@ MAX_REPLY_HEAD = 64 * 1024  # bytes of a reply read before its headers must have
 class Run:
     """One target's delivery state and task."""
 
-    __slots__ = ("dropped", "failures", "inflight", "last_error", "last_success_at", "paused", "paused_resumed",
-                 "pending", "target", "task", "wake")  # fmt: skip
+    __slots__ = ("dropped", "failures", "inflight", "inflight_from", "last_error", "last_success_at", "paused",
+                 "paused_resumed", "pending", "target", "task", "wake")  # fmt: skip
 
     def __init__(self, target: Target, health: Health) -> None:
         self.target = target
         self.pending: deque[tuple[int, bytes]] = deque()  # not yet delivered, oldest first (not those in flight)
         self.inflight = 0
+        self.inflight_from = 0  # the oldest event id in flight
         self.failures = health.failures
         self.last_error = health.last_error
         self.last_success_at = health.last_success_at
@@ -92,6 +93,7 @@ class Deliverer:
         # holds the loop's default executor (which the journal uses).
         self._resolver = ThreadPoolExecutor(4, thread_name_prefix="cairn-webhook-dns")
         self.delivered = 0
+        self._cursors: dict[str, int] = {}
         self.clock: Callable[[], float] = time.time
 
     async def start(self) -> None:
@@ -139,7 +141,7 @@ class Deliverer:
             run.task.cancel()
 
     async def _watch(self) -> None:
-        """Once a second: follow target changes, and save the high-water id."""
+        """Once a second: follow target changes, save the high-water id, and share the delivered cursor."""
         while True:
             await asyncio.sleep(1.0)
             try:
@@ -147,8 +149,32 @@ class Deliverer:
                 if self.hwm > self._saved_hwm:
                     self._saved_hwm = self.hwm
                     self.outbox.mark(self.hwm)
+                await self._follow_lease()
             except Exception:
                 log.exception("webhook watch failed")
+
+    async def _follow_lease(self) -> None:
+        """A Redis node. Every node queues every event; only the lease holder sends. The lease holder
+        shares, per target, the event id below every delivery it still holds; the other nodes drop
+        what is at or below it. So a node that takes the lease holds what the last one had not
+        delivered (a receiver may get an event twice, never not at all)."""
+        if self.rt.delivers_webhooks():
+            cursors = {}
+            for tid, run in self.runs.items():
+                held = [run.pending[0][0]] if run.pending else []
+                if run.inflight:
+                    held.append(run.inflight_from)
+                cursors[tid] = min(held) - 1 if held else self.hwm
+            if cursors and cursors != self._cursors:
+                self._cursors = cursors
+                await self.rt.save_webhook_cursors(cursors)
+            return
+        self._cursors = {}
+        shared = await self.rt.webhook_cursors()
+        for tid, cursor in (shared or {}).items():
+            follower = self.runs.get(tid)
+            while follower is not None and follower.pending and follower.pending[0][0] <= cursor:
+                self.outbox.done(tid, follower.pending.popleft()[0])
 
     # ---- events in --------------------------------------------------------------------------------------
     def on_events(self, events: list[Event]) -> None:
@@ -158,7 +184,7 @@ class Deliverer:
         last = events[-1].id
         if any(e.type.startswith("webhook.") for e in events):
             self.sync()
-        if not self.runs or not self.rt.delivers_webhooks():
+        if not self.runs:
             if last > self.hwm:
                 self.hwm = last
             return
@@ -196,10 +222,13 @@ class Deliverer:
                 run.wake.clear()
                 await run.wake.wait()
                 continue
+            if not self.rt.delivers_webhooks():  # a Redis node without the lease: the holder sends
+                await asyncio.sleep(0.5)
+                continue
             # The oldest pending deliveries go in flight (out of `pending`, so that the cap never drops
             # one mid-request); the failed ones go back to the front, in order.
             batch = [run.pending.popleft() for _ in range(min(cfg.concurrency, len(run.pending)))]
-            run.inflight = len(batch)
+            run.inflight, run.inflight_from = len(batch), batch[0][0]
             try:
                 results = await asyncio.gather(*(self.send(run.target, ev_id, body) for ev_id, body in batch))
             except asyncio.CancelledError:

@@ -253,3 +253,29 @@ def test_targets_apply_on_every_node_and_one_node_delivers(pair: Pair) -> None:
         assert settle_wait(lambda: made["id"] not in str(admin(pair.a, "GET", "/v1/webhooks")[1]), timeout=5)
     finally:
         r.close()
+
+
+def test_a_new_lease_holder_sends_what_a_dead_one_had_not(pair: Pair) -> None:
+    """Redis: the lease holder dies (kill -9, for good) holding deliveries; the node that takes the
+    lease queues the events after the shared cursor, and they arrive."""
+    if pair.kind != "redis":
+        pytest.skip("one node: see test_kill_9_mid_delivery_loses_nothing")
+    r = Receiver()
+    r.fail = r.hang = 0.0
+    r.down.add("/fo")
+    try:
+        status, made = admin(pair.a, "POST", "/v1/webhooks", {"url": r.url("/fo"), "events": ["hunt.", "treasure."],
+                                                               "reason": "failover"})  # fmt: skip
+        assert status == 201, made
+        assert settle_wait(lambda: made["id"] in str(admin(pair.b, "GET", "/v1/webhooks")[1]), timeout=5)
+        events = play(pair.a, "wf1", n=3)
+        want = {e["id"] for e in events if e["type"].startswith(("hunt.", "treasure."))}
+        leader = settle_wait(lambda: next((n for n in pair.nodes if webhook(n, made["id"])["backlog"] >= len(want)),
+                                          None), timeout=10)  # fmt: skip
+        assert leader is not None, "the lease holder holds the deliveries"
+        time.sleep(1.5)  # its cursor is shared once a second
+        leader.kill()
+        r.down.discard("/fo")
+        assert settle_wait(lambda: want <= r.ids("/fo"), timeout=15), want - r.ids("/fo")
+    finally:
+        r.close()
