@@ -4,8 +4,8 @@
 Runs `benchmarks/bench_load.sh` (server on core 0, `cairn bench` on core 1) with the P3 steady load,
 interleaving the sides in each round (each round starting with the next side): `none` (no webhook),
 `finds` (a target for `treasure.` and `hunt.` events), `all` (a target for `*`: every event type but
-proximity) and `prox` (`*` and `proximity.`: the steady proximity stream too, about 10,000 events a
-second, the worst case). The receiver accepts each connection, reads the request and never replies,
+proximity) and `prox` (`*` and `proximity.`: the proximity enter and exit events too, the most a
+target can ask for). The receiver accepts each connection, reads the request and never replies,
 so every delivery waits out the timeout (5 s). Prints each run's request p99 and p99.9 and the median per side.
 
     flock -x -o /tmp/cairn-bench.lock .venv/bin/python benchmarks/webhook_p3.py --rounds 3 --duration 40
@@ -64,6 +64,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=40)
     ap.add_argument("--players", type=int, default=2500)
     ap.add_argument("--sides", default="none,finds,all,prox")
+    ap.add_argument("--name", default="p3-webhook", help="reports go to benchmarks/reports/<name>-<side>-<round>")
     args = ap.parse_args()
     port = hanging_receiver()
     sides = args.sides.split(",")
@@ -75,7 +76,7 @@ def main() -> int:
             for side in sides[(r - 1) % len(sides) :] + sides[: (r - 1) % len(sides)]:
                 os.sync()
                 time.sleep(3)
-                name = f"p3-webhook-{side}-{r}"
+                name = f"{args.name}-{side}-{r}"
                 env = dict(os.environ)
                 events = SIDES[side]
                 if events is not None:
