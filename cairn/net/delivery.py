@@ -53,7 +53,7 @@ class Run:
     """One target's delivery state and task."""
 
     __slots__ = ("dropped", "failures", "inflight", "inflight_from", "last_error", "last_success_at", "paused",
-                 "paused_resumed", "pending", "target", "task", "wake")  # fmt: skip
+                 "paused_resumed", "pending", "target", "task", "wake", "wants")  # fmt: skip
 
     def __init__(self, target: Target, health: Health) -> None:
         self.target = target
@@ -69,6 +69,7 @@ class Run:
         self.dropped = health.dropped
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.wants: dict[str, bool] = {}  # event type -> whether the target asks for it
 
     def health(self) -> Health:
         return Health(self.failures, self.last_error, self.last_success_at, self.paused, self.paused_resumed,
@@ -194,7 +195,10 @@ class Deliverer:
             body: bytes | None = None
             for run in self.runs.values():
                 t = run.target
-                if ev.id <= t.since or not matches(t.events, ev.type):
+                wanted = run.wants.get(ev.type)
+                if wanted is None:
+                    wanted = run.wants[ev.type] = matches(t.events, ev.type)
+                if not wanted or ev.id <= t.since:
                     continue
                 if body is None:
                     body = _encode(ev)
