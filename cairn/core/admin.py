@@ -122,7 +122,8 @@ class Operator:
         a = rec.args
         self.webhooks[rec.target] = Target(rec.target, str(a.get("url", "")), tuple(a.get("events", ())),
                                            str(a.get("format", "cairn")), str(a.get("secret", "")), rec.ev, 0)
-        self.admin_event(rec, "webhook.added", {"webhook": rec.target, "url": a.get("url", "")})
+        # Not the URL: the event stream is game-scoped, and a URL may carry a token (Discord's do).
+        self.admin_event(rec, "webhook.added", {"webhook": rec.target})
 
     def _check_webhook(self, req: Request) -> None:
         if req.target not in self.webhooks:

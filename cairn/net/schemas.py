@@ -537,7 +537,6 @@ class PlayerUnbarred(_Event, tag="player.unbarred"):
 # ---- webhooks ---------------------------------------------------------------------------------------
 class WebhookData(AdminData):
     webhook: str = ""
-    url: str | None = None
 
 
 class WebhookAdded(_Event, tag="webhook.added"):

@@ -157,6 +157,8 @@ def test_targets_are_checked_listed_and_never_show_the_secret(srv: CairnServer, 
     audit = admin(srv, "GET", "/v1/audit?action=webhook.")[1]["entries"]
     assert audit[0]["action"] == "webhook.add" and "secret" not in audit[0].get("args", {})
     assert made["secret"] not in str(audit)
+    stream = read_events(srv, "", 0, "webhook.added")  # game-scoped: never the URL (Discord's carry a token)
+    assert any(e["type"] == "webhook.added" for e in stream) and rx.url("/tmp") not in str(stream)
     assert admin(srv, "DELETE", f"/v1/webhooks/{made['id']}?reason=test")[0] == 200
     assert admin(srv, "DELETE", f"/v1/webhooks/{made['id']}?reason=test")[0] == 404
     assert made["id"] not in str(admin(srv, "GET", "/v1/webhooks")[1])
