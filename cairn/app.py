@@ -385,6 +385,17 @@ class Runtime:
         rec = out.result
         return await self.view(out, lambda: views.admin_applied(self.eng, rec))
 
+    def delivers_webhooks(self) -> bool:
+        """Whether this node delivers webhooks (a Redis node: only while it holds the scheduler lease)."""
+        return True
+
+    async def webhook_cursors(self) -> dict[str, int] | None:
+        """Per webhook target, the shared event id up to which it was delivered (a Redis node); None: not shared."""
+        return None
+
+    async def save_webhook_cursors(self, cursors: dict[str, int]) -> None:
+        """Share, per target, the event id up to which this node delivered (a Redis node, while it leads)."""
+
     # ---- the clock -----------------------------------------------------------------------------
     async def tick(self) -> None:
         records = [r for due in self.eng.tick(self.clock()) for r in due.records]

@@ -89,6 +89,23 @@ class EventsConfig(_Section):
     max_subscribers_per_key: Annotated[int, msgspec.Meta(ge=1, le=1 << 20)] = 256
 
 
+class WebhooksConfig(_Section):
+    # seconds one delivery request may take (connect, send, the reply's status line and headers)
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
+    # after an attempt that failed: wait `backoff_first` seconds, doubling per failure up to `backoff_max`
+    # (each wait jittered to between half and all of it)
+    backoff_first: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    backoff_max: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 300.0
+    # a target whose attempts failed this many times in a row is paused (about 8.5 min with the defaults)
+    max_failures: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10
+    # requests in flight at once per target (one attempt sends up to this many pending deliveries)
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+    # pending deliveries kept per target; past it the oldest is dropped (counted in `dropped`)
+    max_backlog: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+    # webhook targets at most (each `POST /v1/webhooks` past it gets 409)
+    max_targets: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 50
+
+
 #: World ids, in the config and in `/v1/worlds/{world}`: `world`, `world_nether`, `minecraft:overworld`.
 WORLD_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 #: The keys of the procedural generator: a world section that sets one of them is procedural.
@@ -138,6 +155,7 @@ class Config(_Section):
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     events: EventsConfig = msgspec.field(default_factory=EventsConfig)
+    webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     worlds: dict[str, WorldConfig] = msgspec.field(default_factory=_default_worlds)
     loot: dict[str, dict[str, list[LootEntry]]] = msgspec.field(default_factory=dict)
     leaderboards: list[LeaderboardConfig] = msgspec.field(default_factory=_default_boards)

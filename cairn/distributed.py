@@ -60,7 +60,7 @@ from cairn.core.records import (
     WorldAdded,
     WorldRetired,
 )  # fmt: skip
-from cairn.store.redis import ADMIN, HEALTH_EVERY, INDEX, RECURRING, WORLDS, RedisStore, Watch, hunt_keys, sid
+from cairn.store.redis import ADMIN, HEALTH_EVERY, INDEX, LOST, RECURRING, WORLDS, RedisStore, Watch, hunt_keys, sid
 
 log = logging.getLogger("cairn.distributed")
 
@@ -535,6 +535,19 @@ class RedisRuntime(Runtime):
             await asyncio.sleep(LEASE_RENEW)
             if self.redis.up:
                 await self.renew_lease()
+
+    def delivers_webhooks(self) -> bool:
+        return self.leading != 0
+
+    async def webhook_cursors(self) -> dict[str, int] | None:
+        try:
+            return await self.redis.webhook_cursors()
+        except (CairnError, *LOST):
+            return None  # Redis is down: try again in a second
+
+    async def save_webhook_cursors(self, cursors: dict[str, int]) -> None:
+        with contextlib.suppress(CairnError, *LOST):
+            await self.redis.set_webhook_cursors(cursors)
 
     async def tick(self) -> None:
         """Board periods and hint escalations on every node; records (start, settle, end) only on

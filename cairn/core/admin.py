@@ -22,6 +22,7 @@ from cairn.core.errors import AdminConflict, BadRequest, NotFound, ReasonRequire
 from cairn.core.ids import ADMIN_SPAN, Ids
 from cairn.core.records import Admin
 from cairn.core.undo import Undo
+from cairn.core.webhooks import Target, check_args
 
 MAX_REASON = 500  # characters
 
@@ -59,6 +60,7 @@ class Operator(Undo):
     audit: list[Admin]  # every action applied, in order
     audited: set[int]  # their event ids: an action applied twice is applied once
     barred: dict[str, Admin]  # player -> the action that barred them from hunts
+    webhooks: dict[str, Target]  # webhook id -> its target (`cairn/core/webhooks.py`)
 
     def _emit(self, ev_id: int, typ: str, hunt: str, at: float, data: dict[str, Any]) -> None:
         raise NotImplementedError  # `Engine._emit`
@@ -115,6 +117,41 @@ class Operator(Undo):
         if self.barred.pop(rec.player, None) is not None:
             self.admin_event(rec, "player.unbarred", {"player": rec.player})
 
+    # ---- webhooks (hunt "", target = the webhook's id) ----------------------------------------------
+    def check_webhook_add(self, req: Request, now: float) -> dict[str, Any]:
+        if not req.target or req.target in self.webhooks:
+            raise AdminConflict(f"webhook {req.target!r} exists already", field="id")
+        return check_args(req.args or {})
+
+    def apply_webhook_add(self, rec: Admin) -> None:
+        a = rec.args
+        self.webhooks[rec.target] = Target(rec.target, str(a.get("url", "")), tuple(a.get("events", ())),
+                                           str(a.get("format", "cairn")), str(a.get("secret", "")), rec.ev, 0)
+        # Not the URL: the event stream is game-scoped, and a URL may carry a token (Discord's do).
+        self.admin_event(rec, "webhook.added", {"webhook": rec.target})
+
+    def _check_webhook(self, req: Request) -> None:
+        if req.target not in self.webhooks:
+            raise NotFound(f"no webhook {req.target!r}", field="id")
+
+    def check_webhook_remove(self, req: Request, now: float) -> dict[str, Any]:
+        self._check_webhook(req)
+        return {}
+
+    def apply_webhook_remove(self, rec: Admin) -> None:
+        if self.webhooks.pop(rec.target, None) is not None:
+            self.admin_event(rec, "webhook.removed", {"webhook": rec.target})
+
+    def check_webhook_resume(self, req: Request, now: float) -> dict[str, Any]:
+        self._check_webhook(req)
+        return {}
+
+    def apply_webhook_resume(self, rec: Admin) -> None:
+        t = self.webhooks.get(rec.target)
+        if t is not None:
+            self.webhooks[rec.target] = t._replace(resumed=rec.ev)
+            self.admin_event(rec, "webhook.resumed", {"webhook": rec.target})
+
 
 class Action(NamedTuple):
     check: Callable[[Operator, Request, float], dict[str, Any]]
@@ -138,4 +175,7 @@ ACTIONS: dict[str, Action] = {
     "hunt.rename": Action(Operator.check_rename, Operator.apply_rename),
     "hunt.delete": Action(Operator.check_archive, Operator.apply_archive),
     "player.clear_flags": Action(Operator.check_clear_flags, Operator.apply_clear_flags),
+    "webhook.add": Action(Operator.check_webhook_add, Operator.apply_webhook_add),
+    "webhook.remove": Action(Operator.check_webhook_remove, Operator.apply_webhook_remove),
+    "webhook.resume": Action(Operator.check_webhook_resume, Operator.apply_webhook_resume),
 }

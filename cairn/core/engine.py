@@ -72,6 +72,7 @@ from cairn.core.records import (
 from cairn.core.schedule import Cron, stamp
 from cairn.core.sites import SiteSet
 from cairn.core.spec import HuntSpec, check_start, encode_spec, parse_duration, rfc3339, starts_at_ts
+from cairn.core.webhooks import Target as WebhookTarget
 
 #: The engine and what its callers use with it; hunts, players and grants live in their own modules.
 __all__ = [
@@ -148,8 +149,8 @@ class Engine(Operator):
         "_burst", "_max_speed", "_rate", "_slack", "audit", "audited", "barred", "boards", "by_player", "by_request",
         "claimed", "claims", "events", "grants", "holding", "hunts", "ids", "landmarks", "last_emitted", "last_hint",
         "limits", "live_treasures", "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through",
-        "recurring", "registered", "reissued", "secret", "sweep", "tiles_kept", "timers", "voided", "world_version",
-        "worlds",
+        "recurring", "registered", "reissued", "secret", "sweep", "tiles_kept", "timers", "voided", "webhooks",
+        "world_version", "worlds",
     )  # fmt: skip
 
     def __init__(
@@ -209,6 +210,7 @@ class Engine(Operator):
         self.barred: dict[str, Admin] = {}
         self.voided: dict[str, Admin] = {}  # claim id -> the action that voided it (`cairn/core/undo.py`)
         self.reissued: dict[str, list[str]] = {}  # claim id -> its grants reissued, in order
+        self.webhooks: dict[str, WebhookTarget] = {}  # webhook targets (`cairn/core/webhooks.py`)
 
     # ---- time and ids -------------------------------------------------------------------------
     @property

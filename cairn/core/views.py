@@ -20,6 +20,7 @@ from cairn.core.events import Event
 from cairn.core.records import Admin
 from cairn.core.sites import SiteSet
 from cairn.core.spec import rfc3339
+from cairn.core.webhooks import Target as WebhookTarget
 
 
 class Totals(NamedTuple):
@@ -217,3 +218,14 @@ def claim(eng: Engine, claim_id: str) -> dict[str, Any]:
 def grant(eng: Engine, grant_id: str) -> dict[str, Any]:
     """One grant, whatever its status."""
     return eng.grant_view(grant_id)
+
+
+# ---- webhooks ---------------------------------------------------------------------------------------
+def webhook_targets(eng: Engine) -> dict[str, WebhookTarget]:
+    """The webhook targets, by id (a copy: the delivery loop compares it with what it runs)."""
+    return dict(eng.webhooks)
+
+
+def last_event_id(eng: Engine) -> int:
+    """The highest event id the engine has reserved or applied."""
+    return eng.ids.event

@@ -125,6 +125,7 @@ ANY_ID: dict[str, Any] = {"type": "string", "minLength": 1}
 PATH_PARAMS: dict[str, dict[str, Any]] = {
     "player": {"type": "string", "pattern": schemas.PLAYER_PATTERN},
     "world": {"type": "string", "pattern": schemas.WORLD_PATTERN},
+    "webhook": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$"},
 }
 BOOL = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,19}$"}
@@ -236,6 +237,17 @@ ROUTES: list[Doc] = [
         "from the list, still readable", schemas.AuditEntry, query=(Param("reason", {"type": "string",
         "minLength": 1}),), tag="operator"),
     Doc("post", "/v1/players/{player}/flags/clear", "admin", "Reset a player's anti-cheat flag count on every node",
+        schemas.AuditEntry, schemas.ActionBody, tag="operator"),
+    # webhooks (operator actions)
+    Doc("post", "/v1/webhooks", "admin", "Add a webhook target: the events it is sent, signed with its secret "
+        "(shown in this reply only); docs/webhooks.md", schemas.WebhookCreated, schemas.WebhookBody, status=201,
+        tag="operator"),
+    Doc("get", "/v1/webhooks", "admin", "Every webhook target and its delivery state (never the secret)",
+        schemas.WebhookList, tag="operator"),
+    Doc("delete", "/v1/webhooks/{webhook}", "admin", "Remove a webhook target and its pending deliveries (reason "
+        "in the body or `?reason=`)", schemas.AuditEntry, query=(Param("reason", {"type": "string", "minLength": 1}),),
+        tag="operator"),
+    Doc("post", "/v1/webhooks/{webhook}/resume", "admin", "Resume a paused webhook target: its backlog is sent",
         schemas.AuditEntry, schemas.ActionBody, tag="operator"),
     # dashboard (static files, and its admin views)
     Doc("get", "/dashboard", "none", "The dashboard page", STATIC, tag="dashboard"),

@@ -710,11 +710,68 @@ class PlayerFlagsCleared(_Event, tag="player.flags_cleared"):
     data: AdminData
 
 
+# ---- webhooks ---------------------------------------------------------------------------------------
+class WebhookData(AdminData):
+    webhook: str = ""
+
+
+class WebhookAdded(_Event, tag="webhook.added"):
+    data: WebhookData
+
+
+class WebhookRemoved(_Event, tag="webhook.removed"):
+    data: WebhookData
+
+
+class WebhookResumed(_Event, tag="webhook.resumed"):
+    data: WebhookData
+
+
+class WebhookBody(msgspec.Struct, forbid_unknown_fields=True):
+    """A new webhook target: event types or prefixes ending in `.` (`hunt.`), or `*` for every event."""
+
+    url: str
+    events: list[str]
+    reason: str
+    format: Literal["cairn", "discord"] = "cairn"
+    secret: str | None = None  # 16-256 characters; generated when absent
+
+
+class WebhookCreated(msgspec.Struct):
+    """The new target; `secret` is shown here only, never again."""
+
+    id: str
+    url: str
+    events: list[str]
+    format: str
+    secret: str
+
+
+class WebhookOut(msgspec.Struct):
+    """A target and its delivery state: `failures` are failed attempts in a row, `backlog` pending deliveries."""
+
+    id: str
+    url: str
+    events: list[str]
+    format: str
+    state: Literal["active", "paused"]
+    failures: int
+    last_error: str | None
+    last_success_at: str | None
+    backlog: int
+    dropped: int
+
+
+class WebhookList(msgspec.Struct):
+    webhooks: list[WebhookOut]
+
+
 AnyEvent = (
     HuntScheduled | HuntStarted | HuntEnded | TreasureFound | TreasureClaimed | TreasureExpired | ProximityEnter
     | ProximityExit | HintEscalated | AnticheatFlagged | LeaderboardReset | PlayerBarred | PlayerUnbarred
     | ClaimVoided | TreasureRehidden | GrantCancelled | GrantRevoked | GrantReissued | HuntExtended | HuntPaused
     | HuntResumed | HuntRenamed | HuntArchived | PlayerFlagsCleared
+    | WebhookAdded | WebhookRemoved | WebhookResumed
 )  # fmt: skip
 
 

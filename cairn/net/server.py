@@ -29,6 +29,7 @@ from cairn.net import http, websocket
 from cairn.net.api import Api
 from cairn.net.auth import Keys, check_env
 from cairn.net.config import ServerConfig
+from cairn.net.delivery import Deliverer
 from cairn.net.hub import Hub
 from cairn.net.metrics import Metrics
 from cairn.net.openapi import build_openapi
@@ -76,17 +77,19 @@ def release_memory() -> None:
              found, (time.perf_counter() - started) * 1000)  # fmt: skip
 
 
-def build_router(api: Api) -> tuple[Router, Any]:
+def build_router(api: Api, deliverer: Deliverer | None = None) -> tuple[Router, Any]:
     """Every route the server answers (the API's, the session's, the dashboard's), and the dashboard.
     Each has its entry in `cairn.net.openapi.ROUTES`."""
     from cairn.net.admin import AdminRoutes
     from cairn.net.dashboard import Dashboard
     from cairn.net.session import Sessions
+    from cairn.net.webhooks import WebhookRoutes
 
     router = Router()
     api.routes(router)
     Sessions(api).routes(router)
     AdminRoutes(api).routes(router)
+    WebhookRoutes(api, deliverer).routes(router)
     dashboard = Dashboard(api)
     dashboard.routes(router)
     return router, dashboard
@@ -105,15 +108,18 @@ class Service:
         self.keys: Keys | None = None
         self.api: Api | None = None
         self.dashboard: Any = None
+        self.deliverer: Deliverer | None = None
 
     async def start(self) -> None:
         started = time.perf_counter()
         await self.rt.start()
         self.keys = Keys.load(self.rt.data_dir, os.environ, self.cfg.server.host)
         self.rt.listeners.append(self.hub.publish)
+        self.deliverer = Deliverer(self.rt, self.cfg.webhooks)
+        await self.deliverer.start()
         api = self.api = Api(self.rt, self.keys, self.hub, self.metrics)
         api.openapi = build_openapi()
-        router, self.dashboard = build_router(api)
+        router, self.dashboard = build_router(api, self.deliverer)
         s = self.cfg.server
         spool_dir = self.rt.data_dir / "uploads"  # beside the data, not in a RAM-backed /tmp
         spool_dir.mkdir(parents=True, exist_ok=True)
@@ -143,6 +149,8 @@ class Service:
     async def stop(self) -> None:
         if self.server is not None:
             await self.server.shutdown(self.cfg.server.shutdown_timeout)
+        if self.deliverer is not None:
+            await self.deliverer.close()
         await self.rt.close()
         self.metrics.close()
 

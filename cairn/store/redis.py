@@ -179,6 +179,7 @@ WORLDS = "cairn:{worlds}:log"
 ADMIN = "cairn:{admin}:log"  # operator actions on no hunt (players, keys, webhooks)
 LEASE_KEY, TOKEN_KEY = "cairn:{sched}:lease", "cairn:{sched}:token"
 SECRET_KEY = "cairn:{secret}"
+WEBHOOK_CURSORS = "cairn:{admin}:webhooks"  # webhook id -> the event id up to which it was delivered
 
 
 def sid(raw: bytes | str) -> tuple[int, int]:
@@ -312,6 +313,14 @@ class RedisStore:
             args += [ev, span, rec]
         out: list[bytes] = await self.call(self._append, keys=list(hunt_keys(hunt)), args=args)
         return out
+
+    async def webhook_cursors(self) -> dict[str, int]:
+        """Per webhook target, the event id up to which the lease holder delivered (docs/webhooks.md)."""
+        raw = await self.r.hgetall(WEBHOOK_CURSORS)
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    async def set_webhook_cursors(self, cursors: dict[str, int]) -> None:
+        await self.r.hset(WEBHOOK_CURSORS, mapping=cursors)
 
     async def lease(self, node: str, ttl_ms: int) -> int:
         return int(await self.call(self._lease, keys=[LEASE_KEY, TOKEN_KEY], args=[node, ttl_ms]))
