@@ -149,13 +149,15 @@ def rows_csv(data: bytes) -> list[dict[str, Any]]:
         r["value"] = int(r["value"])
         for k in ("grant_id", "grant_state", "acked_at"):
             r[k] = r[k] or None
+        r["voided"] = {"true": True, "false": False}[r["voided"]]
     return rows
 
 
 def check_export(srv: CairnServer, hunt: str, claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
     status, data, headers = get_raw(srv, f"/v1/hunts/{hunt}/export?format=csv")
     assert status == 200 and headers["content-type"] == "text/csv", (status, data)
-    assert data.startswith(b"hunt,treasure,tier,claim_id,player,at,share,value,items,grant_id,grant_state,acked_at\r\n")
+    head = b"hunt,treasure,tier,claim_id,player,at,share,value,items,grant_id,grant_state,acked_at,voided\r\n"
+    assert data.startswith(head)
     from_csv = rows_csv(data)
     status, data, headers = get_raw(srv, f"/v1/hunts/{hunt}/export?format=ndjson")
     assert status == 200 and headers["content-type"] == "application/x-ndjson"
