@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from cairn.core import keys
 from cairn.core.errors import AdminConflict, BadRequest, NotFound, ReasonRequired
 from cairn.core.ids import ADMIN_SPAN, Ids
 from cairn.core.records import Admin
@@ -57,6 +58,7 @@ class Operator:
     audit: list[Admin]  # every action applied, in order
     audited: set[int]  # their event ids: an action applied twice is applied once
     barred: dict[str, Admin]  # player -> the action that barred them from hunts
+    api_keys: keys.KeyRing  # the API keys made, revoked and rotated by actions (`cairn/core/keys.py`)
 
     def _emit(self, ev_id: int, typ: str, hunt: str, at: float, data: dict[str, Any]) -> None:
         raise NotImplementedError  # `Engine._emit`
@@ -119,4 +121,8 @@ class Action(NamedTuple):
 ACTIONS: dict[str, Action] = {
     "player.bar": Action(Operator.check_bar, Operator.apply_bar),
     "player.unbar": Action(Operator.check_unbar, Operator.apply_unbar),
+    # API keys (`cairn/core/keys.py`)
+    "key.create": Action(keys.check_create, keys.apply_create),
+    "key.revoke": Action(keys.check_revoke, keys.apply_revoke),
+    "key.rotate": Action(keys.check_rotate, keys.apply_rotate),
 }

@@ -49,6 +49,7 @@ from cairn.core.geometry import Pos, dist2, hdist
 from cairn.core.grants import Grant, claim_id_of, grant_id_of, split_pool
 from cairn.core.hunts import NEAR, Hunt, Plan, PlanInput, StalePlan, Treasure, compute_plan
 from cairn.core.ids import Ids, event_span
+from cairn.core.keys import KeyRing
 from cairn.core.loot import Item, LootTable
 from cairn.core.placement import LiveTreasures
 from cairn.core.players import Limits, Player
@@ -143,10 +144,11 @@ class Engine(Operator):
     # Slots keep every `self.x` of the hot path a slot load. A plain instance keeps its attributes
     # inline only up to 29 of them (CPython 3.11); past that a dig miss got about 5% slower.
     __slots__ = (
-        "_burst", "_max_speed", "_rate", "_slack", "audit", "audited", "barred", "boards", "by_request", "claimed",
-        "claims", "events", "finds", "grants", "holding", "hunts", "ids", "landmarks", "last_emitted", "last_hint",
-        "limits", "live_treasures", "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through",
-        "recurring", "registered", "secret", "sweep", "tiles_kept", "timers", "world_version", "worlds",
+        "_burst", "_max_speed", "_rate", "_slack", "api_keys", "audit", "audited", "barred", "boards", "by_request",
+        "claimed", "claims", "events", "finds", "grants", "holding", "hunts", "ids", "landmarks", "last_emitted",
+        "last_hint", "limits", "live_treasures", "loot_tables", "new_events", "pending", "players", "proximity",
+        "quiet_through", "recurring", "registered", "secret", "sweep", "tiles_kept", "timers", "world_version",
+        "worlds",
     )  # fmt: skip
 
     def __init__(
@@ -202,6 +204,7 @@ class Engine(Operator):
         self.audit: list[Admin] = []  # operator actions (`cairn/core/admin.py`)
         self.audited: set[int] = set()
         self.barred: dict[str, Admin] = {}
+        self.api_keys = KeyRing()
 
     # ---- time and ids -------------------------------------------------------------------------
     @property

@@ -120,6 +120,7 @@ ANY_ID: dict[str, Any] = {"type": "string", "minLength": 1}
 PATH_PARAMS: dict[str, dict[str, Any]] = {
     "player": {"type": "string", "pattern": schemas.PLAYER_PATTERN},
     "world": {"type": "string", "pattern": schemas.WORLD_PATTERN},
+    "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
 }
 BOOL = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,19}$"}
@@ -193,6 +194,17 @@ ROUTES: list[Doc] = [
         "with 403 player_barred on every node", schemas.AuditEntry, schemas.ActionBody, tag="operator"),
     Doc("delete", "/v1/players/{player}/bar", "admin", "Lift a player's bar (reason in the body or `?reason=`)",
         schemas.AuditEntry, query=(Param("reason", {"type": "string", "minLength": 1}),), tag="operator"),
+    # API keys (operator actions)
+    Doc("get", "/v1/keys", "admin", "Every API key (static and runtime), never its secret", schemas.KeyList,
+        tag="operator"),
+    Doc("post", "/v1/keys", "admin", "Create an API key: its secret is shown in this reply only", schemas.KeyMade,
+        schemas.KeyCreateBody, 201, tag="operator"),
+    Doc("delete", "/v1/keys/{id}", "admin", "Revoke a key: refused on every node within a second, its WebSocket "
+        "sessions closed (4001) and event streams ended (reason in the body or `?reason=`)", schemas.AuditEntry,
+        query=(Param("reason", {"type": "string", "minLength": 1}),), tag="operator"),
+    Doc("post", "/v1/keys/{id}/rotate", "admin", "Rotate a key: a successor with the same label and scope (secret "
+        "shown once); the old key works until the overlap ends", schemas.KeyMade, schemas.KeyRotateBody, 201,
+        tag="operator"),
     # dashboard (static files, and its admin views)
     Doc("get", "/dashboard", "none", "The dashboard page", STATIC, tag="dashboard"),
     Doc("get", "/dashboard/", "none", "The dashboard page", STATIC, tag="dashboard"),

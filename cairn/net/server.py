@@ -81,12 +81,15 @@ def build_router(api: Api) -> tuple[Router, Any]:
     Each has its entry in `cairn.net.openapi.ROUTES`."""
     from cairn.net.admin import AdminRoutes
     from cairn.net.dashboard import Dashboard
+    from cairn.net.keys import KeyRoutes
     from cairn.net.session import Sessions
 
     router = Router()
     api.routes(router)
-    Sessions(api).routes(router)
+    sessions = Sessions(api)
+    sessions.routes(router)
     AdminRoutes(api).routes(router)
+    KeyRoutes(api, sessions).routes(router)
     dashboard = Dashboard(api)
     dashboard.routes(router)
     return router, dashboard
@@ -110,6 +113,7 @@ class Service:
         started = time.perf_counter()
         await self.rt.start()
         self.keys = Keys.load(self.rt.data_dir, os.environ, self.cfg.server.host)
+        self.keys.ring = self.rt.eng.api_keys
         self.rt.listeners.append(self.hub.publish)
         api = self.api = Api(self.rt, self.keys, self.hub, self.metrics)
         api.openapi = build_openapi()
