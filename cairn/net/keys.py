@@ -5,8 +5,9 @@
 so every node applies them. The server makes a new key's secret here, shows it once, and journals
 only its SHA-256.
 
-When a `key.revoked` or `key.rotated` event is applied (on any node, whichever node acted), and when a
-rotation's overlap ends (a timer, off the hot path), every cached verification is dropped and each
+When a `key.revoked` or `key.rotated` event is applied (on any node, whichever node acted), when a
+rotation's overlap ends (a timer, off the hot path), and every `RECHECK` seconds (so that `last_used`
+stays fresh), every cached verification is dropped and each
 open WebSocket session (closed with 4001) and SSE stream (ended with `event: revoked`) whose key no
 longer verifies is cut off.
 """
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from cairn.net.router import Router
     from cairn.net.session import Sessions
 
+#: Seconds between drops of the verification cache when no key changes: each key in use is checked
+#: again, so `last_used` is at most this old.
+RECHECK = 60.0
 REVOKED_CLOSE = 4001  # the WebSocket close code of a session whose key was revoked or expired
 _CHANGES = frozenset({"key.revoked", "key.rotated"})
 
@@ -164,15 +168,14 @@ class KeyRoutes:
         self._schedule()
 
     def _schedule(self) -> None:
-        """A timer for the end of the next rotation's overlap."""
+        """A timer for the end of the next rotation's overlap, or `RECHECK` seconds if sooner."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        nxt = self.keys.next_expiry
-        if nxt is None:
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return
-        self._timer = loop.call_later(max(0.0, nxt - self.keys.clock()) + 0.01, self.recheck)
+            return  # no server running (a test building the routes)
+        now, nxt = self.keys.clock(), self.keys.next_expiry
+        wait = RECHECK if nxt is None else min(RECHECK, max(0.0, nxt - now) + 0.01)
+        self._timer = loop.call_later(wait, self.recheck)

@@ -4,11 +4,14 @@ event stream are cut off; a rotation's overlap is honoured; all of it survives `
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
-from tests.e2e.conftest import CairnServer, hunt_spec
+from tests.e2e.conftest import ADMIN, CairnServer, hunt_spec
 from tests.e2e.operator import Pair
 from tests.e2e.redis_deploy import create, settle_wait
 from tests.e2e.test_session import WsClient
@@ -135,3 +138,28 @@ def test_runtime_keys_on_every_node_revoked_rotated_and_kept(pair: Pair) -> None
     ]
     assert audit[-1]["args"] == {"id": kid, "label": "plugin-eu", "scope": "game"}
     assert audit[-2]["args"]["label"] == "plugin-eu"
+
+
+def test_cli_lists_creates_rotates_and_revokes_against_a_running_server(cairn: CairnServer) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cairn", "keys", *args, "--url", cairn.url],
+                              capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "CAIRN_ADMIN_KEY": ADMIN})  # fmt: skip
+
+    made = run("create", "--scope", "game", "--label", "cli-plugin", "--reason", "from the CLI")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip().splitlines()[-1]
+    assert secret.startswith("ck_game_") and status_with(cairn, secret) == 200
+    kid = secret.split("_")[2]
+    listed = run("list")
+    assert listed.returncode == 0 and any(line.split()[:2] == [kid, "cli-plugin"] for line in listed.stdout.splitlines())
+    assert secret not in listed.stdout
+    rotated = run("rotate", kid, "--reason", "quarterly", "--overlap", "0s")
+    assert rotated.returncode == 0, rotated.stderr
+    successor = rotated.stdout.strip().splitlines()[-1]
+    assert status_with(cairn, successor) == 200 and status_with(cairn, secret) == 401
+    assert run("revoke", successor.split("_")[2]).returncode == 2  # no --reason
+    assert run("revoke", successor.split("_")[2], "--reason", "done").returncode == 0
+    assert status_with(cairn, successor) == 401
+    again = run("revoke", successor.split("_")[2], "--reason", "done")
+    assert again.returncode == 1 and "key_revoked" in again.stdout + again.stderr
