@@ -114,6 +114,16 @@ class Keys:
         """The static keys' ids -> scopes, as operator actions on keys are told them."""
         return {key_id: scope for key_id, scope, _ in self.static_keys()}
 
+    def active_static(self, scope: str) -> list[bytes]:
+        """The secrets of the static keys of `scope` that no action revoked or expired."""
+        now = self.clock()
+        out = []
+        for key_id, key_scope, secret in self.static_keys():
+            key = self.ring.find(key_id, {key_id: key_scope})
+            if key_scope == scope and key is not None and key.active(now):
+                out.append(secret)
+        return out
+
     def identify(self, header: str | bytes | None) -> ApiKey:
         """The active key of an `Authorization: Bearer <key>` header; raise Unauthorized if none is."""
         if type(header) is str:
