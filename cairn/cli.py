@@ -266,7 +266,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     status, reply = _admin_call(args, method, path, body)
     if status >= 300:
         err = reply.get("error", {}) if isinstance(reply, dict) else {}
-        console.print(f"[red]{status} {escape(str(err.get('code', '')))}[/red] {escape(str(err.get('message', reply)))}")
+        code, message = escape(str(err.get("code", ""))), escape(str(err.get("message", reply)))
+        console.print(f"[red]{status} {code}[/red] {message}")
         return 1
     if args.action == "list":
         for k in reply["keys"]:

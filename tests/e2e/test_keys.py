@@ -152,7 +152,8 @@ def test_cli_lists_creates_rotates_and_revokes_against_a_running_server(cairn: C
     assert secret.startswith("ck_game_") and status_with(cairn, secret) == 200
     kid = secret.split("_")[2]
     listed = run("list")
-    assert listed.returncode == 0 and any(line.split()[:2] == [kid, "cli-plugin"] for line in listed.stdout.splitlines())
+    assert listed.returncode == 0
+    assert any(line.split()[:2] == [kid, "cli-plugin"] for line in listed.stdout.splitlines())
     assert secret not in listed.stdout
     rotated = run("rotate", kid, "--reason", "quarterly", "--overlap", "0s")
     assert rotated.returncode == 0, rotated.stderr
