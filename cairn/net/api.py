@@ -195,7 +195,8 @@ class Api:
             addr = None
         if addr is None or not any(addr in net for net in self.metrics_from):
             raise Forbidden("metrics are served to the addresses in server.metrics_from only")
-        return Response(200, self.metrics.render(self.rt, self.hub, self.keys.uses), "text/plain; version=0.0.4")
+        text = self.metrics.render(self.rt, self.hub, self.keys.requests_by_label())
+        return Response(200, text, "text/plain; version=0.0.4")
 
     def openapi_json(self, req: Request) -> bytes:
         return self.openapi

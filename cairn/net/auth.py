@@ -44,6 +44,17 @@ class KeyFile(msgspec.Struct):
     game: list[str] = msgspec.field(default_factory=list)
 
 
+class Verified:
+    """A cached verification: the key's scope and label, and the requests it answered since cached."""
+
+    __slots__ = ("label", "requests", "scope")
+
+    def __init__(self, scope: str, label: str) -> None:
+        self.scope = scope
+        self.label = label
+        self.requests = 0
+
+
 class Keys:
     def __init__(self, path: Path | None, admin: list[str], game: list[str], origin: str = "file",
                  ring: KeyRing | None = None) -> None:  # fmt: skip
@@ -55,13 +66,12 @@ class Keys:
         # by a per-process random SipHash, so its timing says nothing about the keys; only values
         # that matched a key enter it, and it is bounded against variants of one key. It is cleared
         # when a key is revoked or rotated, and when a rotation's overlap ends (`expire`).
-        self.verified: dict[bytes, str] = {}
-        self.labels: dict[bytes, str] = {}  # the same values -> their key's label (request counts)
+        self.verified: dict[bytes, Verified] = {}
         self.origin = {"admin": origin, "game": origin}  # "env" or "file": how static keys are named
         self.ring = ring if ring is not None else KeyRing()  # the engine's runtime keys
         self.clock = time.time
         self.last_used: dict[str, float] = {}  # key id -> when this node last verified it
-        self.uses: dict[str, int] = {}  # label -> requests on routes that check the key each time
+        self.uses: dict[str, int] = {}  # label -> requests counted before the cache was last dropped
         self.next_expiry: float | None = None  # when cached verifications must be dropped next
 
     @classmethod
@@ -161,25 +171,34 @@ class Keys:
 
     def expire(self) -> None:
         """Drop every cached verification: a key was revoked or rotated, or an overlap ended."""
-        self.verified.clear()
-        self.labels.clear()
+        self._fold()
         self.next_expiry = self.ring.next_expiry(self.clock())
 
+    def _fold(self) -> None:
+        """Move the cached verifications' request counts to `uses`, and drop them."""
+        uses = self.uses
+        for v in self.verified.values():
+            uses[v.label] = uses.get(v.label, 0) + v.requests
+        self.verified.clear()
+
+    def requests_by_label(self) -> dict[str, int]:
+        """Requests per key label since start (`cairn_key_requests_total`)."""
+        out = dict(self.uses)
+        for v in self.verified.values():
+            out[v.label] = out.get(v.label, 0) + v.requests
+        return out
+
     def require(self, header: str | bytes | None, scope: str) -> str:
-        have = self.verified.get(header) if type(header) is bytes else None  # type: ignore[arg-type]
-        if have is None:
+        v = self.verified.get(header) if type(header) is bytes else None  # type: ignore[arg-type]
+        if v is None:
             key = self.identify(header)
-            have = key.scope
+            v = Verified(key.scope, key.label)
             if type(header) is bytes:
                 if len(self.verified) >= _VERIFIED_MAX:
-                    self.verified.clear()
-                    self.labels.clear()
-                self.verified[header] = have
-                self.labels[header] = key.label
-            label = key.label
-        else:
-            label = self.labels.get(header, "")  # type: ignore[arg-type]
-        self.uses[label] = self.uses.get(label, 0) + 1
+                    self._fold()
+                self.verified[header] = v
+        v.requests += 1
+        have = v.scope
         if scope == "admin" and have != "admin":
             raise Forbidden("this route needs an admin key")
         return have

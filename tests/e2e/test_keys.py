@@ -5,10 +5,12 @@ event stream are cut off; a rotation's overlap is honoured; all of it survives `
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from typing import Any
 
 from tests.e2e.conftest import ADMIN, CairnServer, hunt_spec
@@ -24,6 +26,12 @@ def status_with(node: CairnServer, key: str) -> int:
 def dig_with(node: CairnServer, key: str, rid: str) -> int:
     body = {"player": "p1", "pos": [0, 64, 0], "at": [0, 64, 0], "request_id": rid}
     return node.request("POST", "/v1/hunts/h1/dig", body, key=key)[0]
+
+
+def key_requests(node: CairnServer, label: str) -> int:
+    text = urllib.request.urlopen(node.url + "/metrics", timeout=5).read().decode()
+    m = re.search(rf'^cairn_key_requests_total{{key="{re.escape(label)}"}} (\d+)$', text, re.M)
+    return int(m.group(1)) if m else 0
 
 
 def keys_of(pair: Pair, node: CairnServer) -> dict[str, dict[str, Any]]:
@@ -67,6 +75,9 @@ def test_runtime_keys_on_every_node_revoked_rotated_and_kept(pair: Pair) -> None
     assert {"env-admin", "env-game"} <= set(listed) and listed["env-admin"]["label"] == "env-admin"
     assert all("secret" not in k and "hash" not in k for k in listed.values())
     assert secret not in str(pair.admin(b, "GET", "/v1/audit")[1])
+    before = key_requests(b, "plugin-eu")
+    assert status_with(b, secret) == 200 and dig_with(b, secret, "d1b") == 200 and status_with(b, secret) == 200
+    assert key_requests(b, "plugin-eu") == before + 2  # per label; digs are not counted
 
     # Bad input, each with its code.
     def refused(method: str, path: str, body: Any, status: int, code: str) -> None:
