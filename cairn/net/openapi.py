@@ -70,6 +70,7 @@ EVENT_STREAM = {
                 _sse({"enum": _EVENT_TYPES}, "AnyEvent"),
                 _sse({"const": "gap"}, "StreamGap"),
                 _sse({"const": "dropped"}, "StreamDropped"),
+                _sse({"const": "revoked"}, "StreamRevoked"),
             ]
         }
     }
@@ -168,7 +169,8 @@ ROUTES: list[Doc] = [
         Param("after", EVENT_ID, "resume after this event id (or the Last-Event-ID header)"),
         Param("hunt", {"type": "string"}, "only this hunt's events"),
     ), description="Each event is `id: <id>`, `event: <type>`, `data: <AnyEvent JSON>`. `event: gap` opens a "
-       "stream that misses events; `event: dropped` ends the stream of a subscriber that fell behind. "
+       "stream that misses events; `event: dropped` ends the stream of a subscriber that fell behind; "
+       "`event: revoked` ends a stream whose key was revoked or expired. "
        "A comment line keeps an idle stream alive every 15 s.", tag="events"),
     Doc("get", "/v1/session", "game", "WebSocket session: request/response frames and pushed events",
         status=101, description=SESSION, tag="events"),
@@ -244,7 +246,7 @@ ERRORS = {
 }
 # Schemas only named by descriptions and `_ref`, not by a route's body or reply.
 EXTRA = [schemas.ErrorResponse, schemas.AnyEvent, schemas.StreamGap, schemas.StreamDropped, SessionFrameOp,
-         SessionBatchFrame, SessionReply, SessionPush]
+         SessionBatchFrame, SessionReply, SessionPush, schemas.StreamRevoked]
 
 
 def _content(x: Any) -> dict[str, Any]:

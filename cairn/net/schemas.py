@@ -620,3 +620,9 @@ class StreamDropped(msgspec.Struct):
     """`event: dropped`: the subscriber fell behind; resume with `after=resume_after`."""
 
     resume_after: int
+
+
+class StreamRevoked(msgspec.Struct):
+    """`event: revoked`: the stream's key was revoked or expired; `after` is the last id sent."""
+
+    after: int
