@@ -14,14 +14,11 @@ themselves out.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cairn.core.errors import AdminConflict, KeyNotFound, KeyRevoked, LabelTaken, LastAdminKey, ValidationError
+from cairn.core.records import Admin
 from cairn.core.spec import parse_duration
-
-if TYPE_CHECKING:
-    from cairn.core.admin import Operator, Request
-    from cairn.core.records import Admin
 
 SCOPES = ("game", "admin")
 DEFAULT_OVERLAP = 300.0  # seconds a rotated key keeps working
@@ -88,6 +85,23 @@ class KeyRing:
 
 
 # ---- the actions: check (decide) and apply, registered in `cairn.core.admin.ACTIONS` ----------------
+class Request(Protocol):
+    """What the actions read of `cairn.core.admin.Request`."""
+
+    @property
+    def target(self) -> str: ...
+    @property
+    def args(self) -> dict[str, Any] | None: ...
+
+
+class Operator(Protocol):
+    """What the actions use of `cairn.core.admin.Operator` (the engine)."""
+
+    api_keys: KeyRing
+
+    def admin_event(self, rec: Admin, typ: str, data: dict[str, Any], offset: int = 0) -> None: ...
+
+
 def _static(req: Request) -> dict[str, str]:
     raw = (req.args or {}).get("static") or {}
     return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}

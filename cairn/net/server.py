@@ -24,6 +24,7 @@ import uvloop
 from cairn import config as configmod
 from cairn import malloc
 from cairn.app import Runtime
+from cairn.core import views
 from cairn.log import JsonLines as _JsonLines
 from cairn.net import http, websocket
 from cairn.net.api import Api
@@ -113,7 +114,7 @@ class Service:
         started = time.perf_counter()
         await self.rt.start()
         self.keys = Keys.load(self.rt.data_dir, os.environ, self.cfg.server.host)
-        self.keys.ring = self.rt.eng.api_keys
+        self.keys.ring = views.api_keys(self.rt.eng)
         self.rt.listeners.append(self.hub.publish)
         api = self.api = Api(self.rt, self.keys, self.hub, self.metrics)
         api.openapi = build_openapi()
