@@ -620,7 +620,8 @@ class RedisRuntime(Runtime):
             if c is not None:
                 res.update({"result": "found", "temperature": temperature, "claim": eng.claim_view(c)})
             else:
-                res.update({"result": "taken", "temperature": temperature})
+                finders = h.treasures[r.n - 1].finders
+                res.update({"result": "taken", "temperature": temperature, "finders": finders})
 
     async def _commit_timer(self, job: Job) -> None:
         item, token = job.ctx

@@ -515,13 +515,15 @@ class Engine(Operator):
             if t.state == "open" and now >= t.window_ends:  # the window closed: settled, and so taken
                 settled = self._settle(t, t.window_ends)
                 temperature = self._temperature(h, player, at, t.n - 1)
-                return Outcome({"result": "taken", "temperature": temperature}, (settled,), settled.seq)
+                return Outcome({"result": "taken", "temperature": temperature, "finders": t.finders}, (settled,),
+                               settled.seq)  # fmt: skip
             if t.state == "hidden" or t.state == "open":
                 rec = self._claim(h, t, player, request_id, now)
                 view: dict[str, Any] = {"result": "found", "temperature": self._temperature(h, player, at, t.n - 1)}
                 view["claim"] = self.claim_view(rec)
                 return Outcome(view, (rec,), rec.seq)
-            return Outcome({"result": "taken", "temperature": self._temperature(h, player, at)}, NOTHING, t.seq)
+            taken = {"result": "taken", "temperature": self._temperature(h, player, at), "finders": t.finders}
+            return Outcome(taken, NOTHING, t.seq)
         return Outcome({"result": result, "temperature": self._temperature(h, player, at)}, NOTHING, wait)
 
     def _tile(self, h: Hunt, x: int, z: int) -> bytes:

@@ -62,6 +62,11 @@ def hunt_rows(eng: Engine, now: float, recent: float) -> list[dict[str, Any]]:
     return out
 
 
+def hunts_version(eng: Engine) -> tuple[int, int]:
+    """Changes whenever an operator acts or a hunt ends: a cached list of hunts is stale then."""
+    return len(eng.audit), sum(1 for h in eng.hunts.values() if h.ended is not None)
+
+
 def area_activity(
     eng: Engine, x0: int, z0: int, x1: int, z1: int, cut: float, dig_since: float, now: float
 ) -> tuple[list[int], list[int]]:

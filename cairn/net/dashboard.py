@@ -148,6 +148,7 @@ class Dashboard:
         self.density: dict[tuple[str, tuple[int, ...], tuple[int, ...]], tuple[Any, dict[str, Any]]] = {}
         self.samples: deque[tuple[float, int, list[int], int]] = deque()
         self.tokens: dict[str, float] = {}
+        self.hunts_version: tuple[int, int] = (-1, -1)  # `views.hunts_version` of the cached hunts list
 
     # ---- static files ---------------------------------------------------------------------------
     def index(self, req: Request) -> Response:
@@ -197,13 +198,16 @@ class Dashboard:
         """Every hunt's summary, with its recent players (in its area) and distinct finders; shared view."""
         self.api.auth(req, ADMIN)
         mono = time.monotonic()
+        eng = self.api.rt.eng
+        version = views.hunts_version(eng)  # an operator's action shows on the next poll, not 2.5 s later
         hit = self.cache.get("")
-        if hit is not None and mono < hit[0]:
+        if hit is not None and mono < hit[0] and version == self.hunts_version:
             return hit[1]
         now = self.api.clock()
-        out = views.hunt_rows(self.api.rt.eng, now, RECENT)
+        out = views.hunt_rows(eng, now, RECENT)
         body = _enc.encode({"hunts": out, "now": now})
         self.cache[""] = (mono + max(HUNTS_EVERY, (time.monotonic() - mono) / BUDGET), body, 0, mono)
+        self.hunts_version = version
         return body
 
     # ---- hunt map -----------------------------------------------------------------------------------

@@ -208,9 +208,12 @@ class ClaimOut(msgspec.Struct):
 
 
 class DigResponse(msgspec.Struct):
+    """`finders` comes with `taken` when another player claimed the treasure: who, in claim order."""
+
     result: Literal["miss", "found", "taken"]
     temperature: str
     claim: ClaimOut | None = None
+    finders: list[str] | None = None
 
 
 class RegionOut(msgspec.Struct):

@@ -15,22 +15,33 @@ let hunt = null;          // the open hunt's map model
 let streamAbort = null;   // aborts the open event stream
 let boardTimer = 0;
 let huntsShown = "", boardShown = "";
+let huntRows = new Map(); // hunt id -> its row in the latest hunts list
 
 // ---- HTTP ---------------------------------------------------------------------------------------
 class HttpError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
 }
 
-async function api(path, opts = {}) {
+// `keep`: a refusal is the caller's to show (an action's dialog), not a reason to sign out;
+// `text`: the body as text (NDJSON), not JSON.
+async function api(path, { keep = false, text = false, ...opts } = {}) {
   const headers = { Authorization: "Bearer " + key, ...(opts.headers || {}) };
   const res = await fetch(path, { ...opts, headers, cache: "no-store" });
   if (!res.ok) {
     let code = "http_" + res.status, message = res.statusText;
     try { const e = (await res.json()).error; code = e.code; message = e.message; } catch (_) { /* not JSON */ }
-    if (res.status === 401 || res.status === 403) signOut(`Refused: ${message}`);
+    if (!keep && (res.status === 401 || res.status === 403)) signOut(`Refused: ${message}`);
     throw new HttpError(res.status, code, message);
   }
-  return res.json();
+  return text ? res.text() : res.json();
+}
+
+// A route this engine does not serve (yet) answers 404 "no such path": say so plainly.
+function describe(e, route) {
+  if (!(e instanceof HttpError)) return `Could not reach the engine: ${e.message || e}`;
+  if (e.status === 404 && e.code === "not_found" && e.message === "no such path")
+    return `This engine does not offer ${route} (404 no such path).`;
+  return `${e.message} (${e.status} ${e.code})`;
 }
 
 // ---- login --------------------------------------------------------------------------------------
@@ -67,7 +78,8 @@ function signOut(message = "") {
   key = null;
   sessionStorage.removeItem(KEY_SLOT);
   timers.splice(0).forEach(clearInterval);
-  huntsShown = boardShown = "";
+  huntsShown = boardShown = auditShown = claimsShown = keysShown = "";
+  closeDialog();
   if (streamAbort) streamAbort.abort();
   hunt = null;
   $("#app").hidden = true;
@@ -88,6 +100,8 @@ function timeLeft(row, now) {
 
 async function refreshHunts() {
   const { hunts, now } = await api("/v1/dashboard/hunts");
+  huntRows = new Map(hunts.map((h) => [h.id, h]));
+  syncHuntActions();
   const body = $("#hunts tbody");
   const rows = hunts.slice().sort((a, b) => (a.state === "ended") - (b.state === "ended") || b.starts_at.localeCompare(a.starts_at));
   const shown = JSON.stringify([hunt && hunt.id, rows.map((h) => [h.id, h.state, timeLeft(h, now), h.treasures_left, h.players])]);
@@ -125,6 +139,9 @@ async function openHunt(id) {
   $("#map-title").textContent = `${m.hunt.name} · ${m.hunt.world}`;
   $("#map").dataset.hunt = id;
   $("#feed").replaceChildren();
+  syncHuntActions();
+  claimsShown = "";
+  refreshClaims();
   fitView();
   renderTreasureList();
   setupBoards(m.leaderboards);
@@ -193,6 +210,8 @@ async function pollLive() {
   canvas.dataset.players = String(v.player_count);
   canvas.dataset.digs = String(h.digsSeen);
   $("#map-stats").textContent = `${v.player_count.toLocaleString()} players · ${v.left} left · ${v.state}`;
+  const row = huntRows.get(h.id);
+  if (row && row.state !== v.state) { row.state = v.state; syncHuntActions(); }
   dirty();
 }
 
@@ -292,6 +311,7 @@ function onEvent(ev) {
     case "treasure.claimed":
       if (t) { t.state = "claimed"; if (d.finders) t.finders = d.finders.slice(0, 5); }
       scheduleBoard();
+      scheduleClaims();
       break;
     case "treasure.expired":
       if (t) t.state = "expired";
@@ -538,6 +558,311 @@ function chart(sel, lines, colors) {
   });
 }
 
+// ---- operator actions: each asks for a reason in a confirmation dialog, then calls its admin route ---
+// The routes answer with the action's audit entry once it is durable; on success every view that the
+// action may change is refreshed at once, and on failure the engine's message stays in the dialog.
+const AUDIT_POLL_MS = 5000, KEYS_POLL_MS = 15000, CLAIMS_SHOWN = 15;
+let auditShown = "", claimsShown = "", keysShown = "", claimsTimer = 0, noticeTimer = 0;
+let pending = null, busy = false; // the action the dialog asks to confirm; a request in flight
+const claimsById = new Map(), keysById = new Map();
+const enc = encodeURIComponent;
+const JSON_BODY = { "Content-Type": "application/json" };
+
+// kind -> the dialog's title and text, its extra fields, the request (method, path, body) and the notice.
+const ACTIONS = {
+  end: {
+    route: "POST /v1/hunts/{hunt}/end",
+    title: (t) => `End the hunt ${t.name}`,
+    text: () => "The hunt ends now: open treasures are settled, and digs and hints stop counting.",
+    send: (t, f) => ["POST", `/v1/hunts/${enc(t.id)}/end`, { reason: f.reason }],
+    done: (t) => `${t.name} ended`,
+  },
+  extend: {
+    route: "POST /v1/hunts/{hunt}/extend",
+    title: (t) => `Extend the hunt ${t.name}`,
+    text: (t) => `Its end moves later by the time given${t.ends_at ? ` (it ends at ${new Date(t.ends_at).toLocaleString()})` : ""}.`,
+    fields: ["by"],
+    send: (t, f) => ["POST", `/v1/hunts/${enc(t.id)}/extend`, { reason: f.reason, by: f.by }],
+    done: (t, f) => `${t.name} extended by ${f.by}`,
+  },
+  void: {
+    route: "POST /v1/claims/{claim_id}/void",
+    title: (t) => `Void the claim ${t.claim_id}`,
+    text: (t) => `${t.player}'s claim${t.treasure ? ` of ${t.treasure}` : ""} is voided and its grant withdrawn.`,
+    fields: ["rehide"],
+    send: (t, f) => ["POST", `/v1/claims/${enc(t.claim_id)}/void`, { reason: f.reason, rehide: f.rehide }],
+    done: (t) => `claim ${t.claim_id} voided`,
+  },
+  bar: {
+    route: "POST /v1/players/{player}/bar",
+    title: (t) => `Bar ${t.player}`,
+    text: (t) => `${t.player}'s digs and hints are refused in every hunt until the bar is lifted.`,
+    send: (t, f) => ["POST", `/v1/players/${enc(t.player)}/bar`, { reason: f.reason }],
+    done: (t) => `${t.player} barred`,
+  },
+  unbar: {
+    route: "DELETE /v1/players/{player}/bar",
+    title: (t) => `Lift the bar on ${t.player}`,
+    text: (t) => `${t.player} may dig and ask for hints again.`,
+    send: (t, f) => ["DELETE", `/v1/players/${enc(t.player)}/bar?reason=${enc(f.reason)}`, null],
+    done: (t) => `the bar on ${t.player} lifted`,
+  },
+  revoke: {
+    route: "DELETE /v1/keys/{id}",
+    title: (t) => `Revoke the key ${t.label || t.id}`,
+    text: (t) => `Requests with this ${t.scope || ""} key are refused from now on, on every node.`,
+    send: (t, f) => ["DELETE", `/v1/keys/${enc(t.id)}?reason=${enc(f.reason)}`, null],
+    done: (t) => `key ${t.label || t.id} revoked`,
+  },
+};
+
+function openDialog(kind, target) {
+  const a = ACTIONS[kind], dlg = $("#confirm"), fields = a.fields || [];
+  pending = { kind, target };
+  dlg.dataset.action = kind;
+  $("#confirm-title").textContent = a.title(target);
+  $("#confirm-text").textContent = a.text(target);
+  $("#confirm-by-row").hidden = !fields.includes("by");
+  $("#confirm-rehide-row").hidden = !fields.includes("rehide");
+  $("#confirm-by").value = "30m";
+  $("#confirm-rehide").checked = false;
+  $("#confirm-reason").value = "";
+  $("#confirm-error").textContent = "";
+  syncConfirm();
+  if (!dlg.open) dlg.showModal();
+  $("#confirm-reason").focus();
+}
+
+function closeDialog() { const dlg = $("#confirm"); if (dlg.open) dlg.close(); pending = null; }
+
+// Confirm stays disabled until a reason is typed (and while a request is in flight).
+function syncConfirm() {
+  const byOk = $("#confirm-by-row").hidden || $("#confirm-by").value.trim() !== "";
+  $("#confirm-ok").disabled = busy || !pending || !$("#confirm-reason").value.trim() || !byOk;
+}
+
+async function confirmAction(ev) {
+  ev.preventDefault();
+  if (!pending || $("#confirm-ok").disabled) return;
+  const asked = pending, a = ACTIONS[asked.kind];
+  const f = { reason: $("#confirm-reason").value.trim(), by: $("#confirm-by").value.trim(), rehide: $("#confirm-rehide").checked };
+  const [method, path, body] = a.send(asked.target, f);
+  busy = true;
+  syncConfirm();
+  $("#confirm-error").textContent = "";
+  try {
+    const opts = body ? { body: JSON.stringify(body), headers: JSON_BODY } : {};
+    await api(path, { method, keep: true, ...opts });
+  } catch (e) {
+    if (pending === asked) $("#confirm-error").textContent = describe(e, a.route);
+    return;
+  } finally {
+    busy = false;
+    syncConfirm();
+  }
+  if (pending === asked) closeDialog();
+  notice(a.done(asked.target, f));
+  afterAction();
+}
+
+function afterAction() {
+  const quiet = (e) => { if (!(e instanceof HttpError)) console.warn(e); };
+  huntsShown = claimsShown = "";
+  refreshHunts().catch(quiet);
+  refreshAudit().catch(quiet);
+  refreshKeys().catch(quiet);
+  refreshClaims().catch(quiet);
+  pollLive().catch(quiet);
+  scheduleBoard();
+}
+
+function notice(text) {
+  const el = $("#notice");
+  el.textContent = text;
+  el.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+function showNote(el, text, error = false) { el.textContent = text; el.classList.toggle("error", error); }
+
+function cell(tr, text, title) {
+  const td = document.createElement("td");
+  td.textContent = text ?? "";
+  if (title) td.title = title;
+  tr.append(td);
+  return td;
+}
+
+function actButton(label, data, disabled = false) {
+  const b = document.createElement("button");
+  b.type = "button"; b.className = "act"; b.textContent = label; b.disabled = disabled;
+  Object.assign(b.dataset, data);
+  return b;
+}
+
+const ms = (at) => (typeof at === "number" ? at * 1000 : Date.parse(at));
+const clock = (at) => { const t = ms(at); return Number.isFinite(t) ? new Date(t).toLocaleTimeString([], { hour12: false }) : "—"; };
+
+// ---- the hunt's actions -----------------------------------------------------------------------------
+function huntTarget() {
+  const row = huntRows.get(hunt.id);
+  return { id: hunt.id, name: row ? row.name : hunt.map.hunt.name, ends_at: row && row.ends_at };
+}
+
+function syncHuntActions() {
+  const row = hunt && huntRows.get(hunt.id);
+  const live = !!row && row.state !== "ended";
+  $("#hunt-end").disabled = $("#hunt-extend").disabled = !live;
+}
+
+// ---- the audit log ------------------------------------------------------------------------------------
+async function refreshAudit() {
+  const note = $("#audit-note"), body = $("#audit tbody");
+  let entries;
+  try { ({ entries } = await api("/v1/audit?limit=20")); } catch (e) {
+    showNote(note, describe(e, "GET /v1/audit"), true);
+    return;
+  }
+  showNote(note, entries.length ? "" : "No operator actions yet.");
+  const shown = JSON.stringify(entries.map((e) => e.id));
+  if (shown === auditShown) return;
+  const seen = new Set([...body.children].map((tr) => tr.dataset.id));
+  auditShown = shown;
+  body.replaceChildren(...entries.map((e) => {
+    const tr = document.createElement("tr");
+    tr.dataset.id = String(e.id);
+    tr.dataset.action = e.action;
+    const on = [e.hunt, e.player, e.target].filter(Boolean).join(" · ");
+    cell(tr, clock(e.at), e.at);
+    const what = cell(tr, e.action, on ? `${e.action} ${on}` : e.action);
+    if (on) { const s = document.createElement("span"); s.className = "on"; s.textContent = ` ${on}`; what.append(s); }
+    cell(tr, e.by);
+    cell(tr, e.reason, e.reason);
+    if (seen.size && !seen.has(String(e.id))) tr.classList.add("fresh");
+    return tr;
+  }));
+}
+
+// ---- the open hunt's claims (from its export), each with Void --------------------------------------------
+function scheduleClaims() { clearTimeout(claimsTimer); claimsTimer = setTimeout(() => refreshClaims().catch(() => {}), 1000); }
+
+function claimState(c) {
+  if (c.voided) return "voided";
+  return c.grant_state ?? c.state ?? (c.grant && c.grant.state) ?? "";
+}
+
+async function refreshClaims() {
+  const h = hunt, note = $("#claims-note"), body = $("#claims tbody");
+  if (!h) { showNote(note, "Select a hunt to see its claims."); return; }
+  $("#claims-hunt").textContent = `· ${h.map.hunt.name}`;
+  let text;
+  try { text = await api(`/v1/hunts/${enc(h.id)}/export?format=ndjson`, { text: true }); } catch (e) {
+    if (hunt !== h) return;
+    showNote(note, describe(e, "GET /v1/hunts/{hunt}/export"), true);
+    body.replaceChildren();
+    claimsShown = "";
+    return;
+  }
+  if (hunt !== h) return;
+  const byId = new Map();
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    let o;
+    try { o = JSON.parse(line); } catch (_) { continue; }
+    if (o && o.claim_id != null && !(o.type && !String(o.type).startsWith("claim"))) byId.set(String(o.claim_id), o);
+  }
+  const claims = [...byId.values()].sort((a, b) => (ms(b.at) || 0) - (ms(a.at) || 0)).slice(0, CLAIMS_SHOWN);
+  showNote(note, byId.size ? (byId.size > CLAIMS_SHOWN ? `The newest ${CLAIMS_SHOWN} of ${byId.size}.` : "") : "No claims yet.");
+  const shown = JSON.stringify(claims);
+  if (shown === claimsShown) return;
+  claimsShown = shown;
+  claimsById.clear();
+  body.replaceChildren(...claims.map((c) => {
+    const id = String(c.claim_id), t = c.treasure != null && h.byId.get(c.treasure), state = claimState(c);
+    const target = { claim_id: id, player: c.player, treasure: t ? `#${t.n} (${t.tier})` : String(c.treasure ?? "") };
+    claimsById.set(id, target);
+    const tr = document.createElement("tr");
+    tr.dataset.claim = id;
+    tr.dataset.state = state;
+    if (state === "voided") tr.classList.add("voided");
+    cell(tr, clock(c.at), String(c.at));
+    cell(tr, c.player);
+    cell(tr, t ? `#${t.n}` : target.treasure, target.treasure);
+    cell(tr, state, c.grant_id ? `grant ${c.grant_id}` : "");
+    cell(tr, "").append(actButton("Void…", { claim: id }, state === "voided"));
+    return tr;
+  }));
+}
+
+// ---- API keys, each with Revoke ----------------------------------------------------------------------------
+function ago(at) {
+  const t = ms(at);
+  if (at == null || !Number.isFinite(t)) return "never";
+  const s = Math.max(0, Math.round((Date.now() - t) / 1000));
+  return s < 90 ? `${s}s ago` : s < 5400 ? `${Math.round(s / 60)}m ago` : s < 129600 ? `${Math.round(s / 3600)}h ago` : `${Math.round(s / 86400)}d ago`;
+}
+
+async function refreshKeys() {
+  const note = $("#keys-note"), body = $("#keys tbody");
+  let r;
+  try { r = await api("/v1/keys"); } catch (e) {
+    showNote(note, describe(e, "GET /v1/keys"), true);
+    body.replaceChildren();
+    keysShown = "";
+    return;
+  }
+  const keys = Array.isArray(r) ? r : r.keys || [];
+  showNote(note, keys.length ? "" : "No keys.");
+  const shown = JSON.stringify(keys.map((k) => [k.id, k.label, k.scope, ago(k.last_used), !!k.revoked, k.active]));
+  if (shown === keysShown) return;
+  keysShown = shown;
+  keysById.clear();
+  body.replaceChildren(...keys.map((k) => {
+    const id = String(k.id);
+    keysById.set(id, { id, label: k.label, scope: k.scope });
+    const tr = document.createElement("tr");
+    tr.dataset.key = id;
+    if (k.revoked || k.active === false) tr.classList.add("revoked");
+    cell(tr, k.label || id, `${id}${k.created ? ", created " + new Date(ms(k.created)).toLocaleString() : ""}`);
+    cell(tr, k.scope);
+    cell(tr, ago(k.last_used));
+    const gone = k.revoked ? "revoked" : k.active === false ? "expired" : "";  // `active`: false once expired
+    cell(tr, "").append(gone ? document.createTextNode(gone) : actButton("Revoke…", { key: id }));
+    return tr;
+  }));
+}
+
+function setupActions() {
+  $("#hunt-end").addEventListener("click", () => { if (hunt) openDialog("end", huntTarget()); });
+  $("#hunt-extend").addEventListener("click", () => { if (hunt) openDialog("extend", huntTarget()); });
+  const name = $("#player-name"), player = () => name.value.trim();
+  const syncPlayer = () => { $("#player-bar").disabled = $("#player-unbar").disabled = !player(); };
+  name.addEventListener("input", syncPlayer);
+  $("#player-form").addEventListener("submit", (e) => { e.preventDefault(); if (player()) openDialog("bar", { player: player() }); });
+  $("#player-bar").addEventListener("click", () => openDialog("bar", { player: player() }));
+  $("#player-unbar").addEventListener("click", () => openDialog("unbar", { player: player() }));
+  $("#board tbody").addEventListener("click", (e) => {  // a leaderboard row picks its player
+    const tr = e.target.closest("tr[data-player]");
+    if (tr) { name.value = tr.dataset.player; syncPlayer(); }
+  });
+  // Rows are rebuilt on refresh: one listener per table, on its body.
+  $("#claims tbody").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-claim]");
+    if (b && claimsById.has(b.dataset.claim)) openDialog("void", claimsById.get(b.dataset.claim));
+  });
+  $("#keys tbody").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-key]");
+    if (b && keysById.has(b.dataset.key)) openDialog("revoke", keysById.get(b.dataset.key));
+  });
+  $("#confirm-reason").addEventListener("input", syncConfirm);
+  $("#confirm-by").addEventListener("input", syncConfirm);
+  $("#confirm-form").addEventListener("submit", (e) => confirmAction(e).catch((err) => { $("#confirm-error").textContent = String(err); }));
+  $("#confirm-cancel").addEventListener("click", closeDialog);
+  $("#confirm").addEventListener("close", () => { pending = null; });
+  refreshClaims().catch(() => {});
+}
+
 // ---- start ----------------------------------------------------------------------------------------
 function every(ms, fn) { const run = () => fn().catch((e) => { if (!(e instanceof HttpError)) console.warn(e); }); run(); timers.push(setInterval(run, ms)); }
 
@@ -547,6 +872,8 @@ function start() {
   document.body.dataset.view = "app";
   every(HUNTS_POLL_MS, refreshHunts);
   every(HEALTH_POLL_MS, refreshHealth);
+  every(AUDIT_POLL_MS, refreshAudit);
+  every(KEYS_POLL_MS, refreshKeys);
   timers.push(setInterval(() => pollLive().catch(() => {}), LIVE_POLL_MS));
   timers.push(setInterval(() => refreshBoard().catch(() => {}), BOARD_POLL_MS));
 }
@@ -557,6 +884,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#board-name").addEventListener("change", () => { $("#board-period").replaceChildren(new Option("current", "")); refreshBoard(); });
   $("#board-period").addEventListener("change", () => refreshBoard());
   setupMapInput();
+  setupActions();
   await loginLink();
   if (key && !(await tryKey(key))) start();
   else signOut(key ? "Refused: the stored key is no longer accepted" : $("#login-error").textContent);

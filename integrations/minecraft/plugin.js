@@ -427,8 +427,10 @@ function cairnPlugin (config) {
     } else if (reply.result === 'taken') {
       st.stats.taken++
       // The winner's own `found` reply may land a moment after this one: look for it a few times.
+      // Cairn names the finders; the winner's own `found` reply (this server's record) is the fallback.
+      const named = Array.isArray(reply.finders) && reply.finders.length ? { player: reply.finders[0] } : null
       const name = (tries) => {
-        const first = st.recentFinds.filter(f => f.hunt === d.hunt && f.at.distanceTo(at) <= 3).pop()
+        const first = named || st.recentFinds.filter(f => f.hunt === d.hunt && f.at.distanceTo(at) <= 3).pop()
         if (!first && tries > 0) return setTimeout(name, 250, tries - 1)
         const q = online(d.player)
         if (q) tell(q, first ? `&cToo late: ${first.player} found this treasure first.` : '&cToo late: someone found this treasure first.')

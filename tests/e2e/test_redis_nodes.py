@@ -60,6 +60,8 @@ def test_200_players_dig_one_treasure_through_two_nodes(deploy: Deployment) -> N
     assert all(s == 200 for _, (s, _) in replies), [r for _, r in replies if r[0] != 200][:3]
     assert len(sb_found) == PLAYERS  # every dig inside the window finds
     winner = next(body["claim"] for (s, body), _ in replies if body["result"] == "found")
+    # Every loser, on either node (decided there, or answered after Redis refused the claim), is told who won.
+    assert {tuple(body["finders"]) for (s, body), _ in replies if body["result"] == "taken"} == {(winner["player"],)}
 
     # A replayed request_id, on the other node, returns the same claim.
     i = int(winner["player"][1:])

@@ -5,18 +5,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.e2e.conftest import ADMIN, SMALL_WORLD, CairnServer, hunt_spec
+import pytest
 
-# The fuzzer sends requests without a key, or with a wrong one, on purpose (401 conformance); within a
-# minute they would trip the key-guessing brake, whose late answers the event stream's short timeout
-# takes for a network error. The brake has its own tests (tests/e2e/test_attacks.py).
-NO_BRAKE = SMALL_WORLD + """
-[server]
-auth_failures_slow = 1000000
-auth_failures_close = 1000000
-"""
+from tests.e2e.conftest import ADMIN, SMALL_WORLD, CairnServer, hunt_spec
 
 CONFIG = """
 [parameters]
@@ -43,16 +37,19 @@ parameters = { "path.id" = "k-absent" }
 """
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path) -> None:
-    cairn = CairnServer(tmp_path / "data", NO_BRAKE)
-    cairn.start()
-    try:
-        fuzz(cairn, tmp_path)
-    finally:
-        cairn.kill()
+@pytest.fixture
+def fuzzed(tmp_path: Path) -> Iterator[CairnServer]:
+    """A server without the key-guessing brake: the fuzzer's keyless and bad-key requests all come from one
+    address, and a late 401 (the brake at work, tested in test_attacks.py) would read as a timeout."""
+    brake_off = "\n[server]\nauth_failures_slow = 1000000\nauth_failures_close = 1000000\n"
+    srv = CairnServer(tmp_path / "data", SMALL_WORLD + brake_off)
+    srv.start()
+    yield srv
+    srv.kill()
 
 
-def fuzz(cairn: CairnServer, tmp_path: Path) -> None:
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzzed: CairnServer, tmp_path: Path) -> None:
+    cairn = fuzzed
     assert cairn.request("POST", "/v1/hunts", hunt_spec("h1", treasures=20), key=ADMIN)[0] == 201
     (tmp_path / "schemathesis.toml").write_text(CONFIG)
     st = Path(sys.executable).with_name("schemathesis")

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import base64
+import re
+from html.parser import HTMLParser
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 
+from cairn.core import admin
 from cairn.core.errors import Unauthorized
 from cairn.core.sites import SiteSet
 from cairn.net.auth import Keys
 from cairn.net.dashboard import Dashboard, density_grid, load_assets, percentile
 from cairn.net.metrics import BUCKETS
 from cairn.net.request import Request
+from tests.support import T0, create, engine
 
 
 def test_percentile_interpolates_inside_the_bucket() -> None:
@@ -59,3 +64,55 @@ def test_one_time_login_token_works_once() -> None:
         d.login(req)
     with pytest.raises(Unauthorized):
         d.login(Request.build("POST", "/v1/dashboard/login", body=b'{"token": "guess"}'))
+
+
+def test_the_shared_hunts_list_shows_an_operator_action_at_once() -> None:
+    eng = engine()
+    create(eng)
+    now = [T0 + 1]
+    api: Any = SimpleNamespace(rt=SimpleNamespace(eng=eng), clock=lambda: now[0], auth=lambda req, scope: None)
+    d = Dashboard(api)
+    req = Request.build("GET", "/v1/dashboard/hunts")
+    state = lambda: msgspec.json.decode(d.hunts(req))["hunts"][0]["state"]  # noqa: E731
+    assert state() == "active"
+    first = d.hunts(req)
+    now[0] += 1
+    assert d.hunts(req) is first  # reused: nothing an operator did
+    eng.end_hunt("h1", now[0])
+    assert state() == "ended"  # rebuilt at once, within HUNTS_EVERY
+    ended = d.hunts(req)
+    eng.apply(eng.decide_admin(admin.Request("player.bar", player="steve", label="admin", reason="x"), now[0]).records)
+    assert d.hunts(req) is not ended  # every action may change a hunt: rebuilt
+
+
+class Page(HTMLParser):
+    """The dashboard page's ids, and what its Content-Security-Policy would refuse to run or apply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.refused: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        names = dict(attrs)
+        if "id" in names:
+            self.ids.add(str(names["id"]))
+        self.refused += [f"<{tag} {n}>" for n in names if n.startswith("on") or n == "style"]
+        if tag == "script" and not names.get("src"):
+            self.refused.append("<script> without src")
+        if (names.get("href") or names.get("action") or "").startswith("javascript:"):
+            self.refused.append(f"<{tag}> javascript: URL")
+
+
+def test_the_page_runs_under_its_csp_and_every_element_the_script_uses_exists() -> None:
+    assets = load_assets()
+    page = Page()
+    page.feed(assets["index.html"].body.decode())
+    assert page.refused == []
+    script = assets["app.js"].body.decode()
+    used = set(re.findall(r"""\$\("#([\w-]+)""", script))
+    assert {"confirm", "confirm-reason", "confirm-ok", "audit", "claims", "keys", "hunt-end"} <= used
+    assert used - page.ids == set()
+    bad = Page()
+    bad.feed('<p id="x" style="color:red"><button onclick="go()">')
+    assert bad.refused == ["<p style>", "<button onclick>"]  # the scan can fail

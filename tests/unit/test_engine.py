@@ -112,6 +112,7 @@ def test_first_finder_has_exactly_one_finder_and_later_finders_get_taken() -> No
     assert claim["items"] and isinstance(first.records[0], Claimed)
     second = dig(eng, "bob", t, rid="r2")
     assert second.result["result"] == "taken" and second.records == ()
+    assert second.result["finders"] == ["alice"]  # who took it, for the plugin to say so
     assert second.wait_seq == first.records[0].seq  # a "taken" reply waits for the claim to be durable
     assert eng.hunts["h1"].treasures[0].finders == ["alice"]
 
@@ -188,7 +189,7 @@ def test_shared_bounty_splits_the_pool_exactly_among_finders_in_the_window() -> 
         assert out.result["result"] == "found" and out.result["claim"]["share"] is None
     assert eng.hunts["h1"].treasures[0].state == "open"
     late = dig(eng, "d", t, now=T0 + 1 + 601)  # window closed 600 s after the first find
-    assert late.result["result"] == "taken"
+    assert late.result["result"] == "taken" and late.result["finders"] == ["a", "b", "c"]
     tr = eng.hunts["h1"].treasures[0]
     assert tr.state == "claimed" and isinstance(tr.settled, Settled)
     assert tr.settled.amounts == [334, 333, 333] and sum(tr.settled.amounts) == 1000
