@@ -270,14 +270,72 @@ def ascii_map(spec: Any, pos: list[tuple[int, int, int]], width: int = 64, heigh
     return "\n".join([top, *("".join(r) for r in grid)])
 
 
-def cmd_keys_create(args: argparse.Namespace) -> int:
-    from cairn.net.auth import Keys
+def cmd_keys(args: argparse.Namespace) -> int:
+    """`cairn keys`: against a running server with `--url`; `create` without it adds to keys.json."""
+    if args.url is None:
+        if args.action != "create":
+            console.print(f"[red]keys {args.action} needs --url (the running server's URL)[/red]")
+            return 2
+        from cairn.net.auth import Keys
 
-    cfg = _load_config(args)
-    keys = Keys.load(Path(cfg.server.data_dir), os.environ)
-    key = keys.create(args.scope)
-    print(key)
+        cfg = _load_config(args)
+        keys = Keys.load(Path(cfg.server.data_dir), os.environ)
+        print(keys.create(args.scope))
+        return 0
+    if args.action != "list" and not args.reason:
+        console.print(f"[red]keys {args.action} needs --reason (it goes to the audit log)[/red]")
+        return 2
+    if args.action in ("revoke", "rotate") and not args.id:
+        console.print(f"[red]keys {args.action} needs the key's id (see: cairn keys list --url ...)[/red]")
+        return 2
+    from urllib.parse import quote
+
+    kid = quote(args.id or "", safe="")
+    method, path, body = {
+        "list": ("GET", "/v1/keys", None),
+        "create": ("POST", "/v1/keys", {"scope": args.scope, "label": args.label or "", "reason": args.reason}),
+        "revoke": ("DELETE", f"/v1/keys/{kid}", {"reason": args.reason}),
+        "rotate": ("POST", f"/v1/keys/{kid}/rotate", {"reason": args.reason, "overlap": args.overlap}),
+    }[args.action]
+    status, reply = _admin_call(args, method, path, body)
+    if status >= 300:
+        err = reply.get("error", {}) if isinstance(reply, dict) else {}
+        code, message = escape(str(err.get("code", ""))), escape(str(err.get("message", reply)))
+        console.print(f"[red]{status} {code}[/red] {message}")
+        return 1
+    if args.action == "list":
+        for k in reply["keys"]:
+            state = "revoked" if k["revoked"] else ("active" if k["active"] else "expired")
+            if k["active"] and k["expires_at"]:
+                state = f"expires {k['expires_at']}"
+            print(f"{k['id']:<16} {k['label']:<24} {k['scope']:<6} {k['origin']:<8} {state:<32} "
+                  f"last used {k['last_used'] or '-'}")  # fmt: skip
+    elif args.action == "revoke":
+        console.print(f"[green]revoked[/green] {escape(kid)}")
+    else:
+        console.print(f"[green]{args.action}d[/green] {escape(reply['id'])} ({escape(reply['label'])}, "
+                      f"{reply['scope']}); the secret is shown this once:")  # fmt: skip
+        print(reply["secret"])
     return 0
+
+
+def _admin_call(args: argparse.Namespace, method: str, path: str, body: Any) -> tuple[int, Any]:
+    import urllib.request
+
+    key = args.key or os.environ.get("CAIRN_ADMIN_KEY", "")
+    req = urllib.request.Request(
+        args.url.rstrip("/") + path, data=None if body is None else msgspec.json.encode(body), method=method,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, msgspec.json.decode(resp.read())
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            return e.code, raw.decode(errors="replace")
 
 
 def cmd_world_import(args: argparse.Namespace) -> int:
@@ -331,11 +389,17 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("file")
     sp.set_defaults(fn=cmd_config_check)
 
-    sp = sub.add_parser("keys", help="create API keys")
-    sp.add_argument("action", choices=["create"])
+    sp = sub.add_parser("keys", help="list, create, revoke or rotate API keys (create without --url: keys.json)")
+    sp.add_argument("action", choices=["list", "create", "revoke", "rotate"])
+    sp.add_argument("id", nargs="?", help="revoke, rotate: the key's id (from `cairn keys list`)")
     sp.add_argument("--scope", choices=["admin", "game"], default="game")
+    sp.add_argument("--label", help="create with --url: the key's label (1-64 of [A-Za-z0-9_.:-])")
+    sp.add_argument("--reason", help="with --url: why (required for create, revoke, rotate; goes to the audit log)")
+    sp.add_argument("--overlap", help="rotate: how long the old key keeps working (default 5m, at most 7d)")
+    sp.add_argument("--url", help="the running server's URL; without it, create adds a key to keys.json")
+    sp.add_argument("--key", help="the admin key (default: $CAIRN_ADMIN_KEY)")
     common(sp)
-    sp.set_defaults(fn=cmd_keys_create)
+    sp.set_defaults(fn=cmd_keys)
 
     sp = sub.add_parser("world", help="import a world save into a site pack")
     sp.add_argument("action", choices=["import"])

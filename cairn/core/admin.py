@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from cairn.core import keys
 from cairn.core.errors import AdminConflict, BadRequest, NotFound, ReasonRequired
 from cairn.core.ids import ADMIN_SPAN, Ids
 from cairn.core.records import Admin
@@ -61,6 +62,7 @@ class Operator(Undo):
     audited: set[int]  # their event ids: an action applied twice is applied once
     barred: dict[str, Admin]  # player -> the action that barred them from hunts
     webhooks: dict[str, Target]  # webhook id -> its target (`cairn/core/webhooks.py`)
+    api_keys: keys.KeyRing  # the API keys made, revoked and rotated by actions (`cairn/core/keys.py`)
 
     def _emit(self, ev_id: int, typ: str, hunt: str, at: float, data: dict[str, Any]) -> None:
         raise NotImplementedError  # `Engine._emit`
@@ -178,4 +180,8 @@ ACTIONS: dict[str, Action] = {
     "webhook.add": Action(Operator.check_webhook_add, Operator.apply_webhook_add),
     "webhook.remove": Action(Operator.check_webhook_remove, Operator.apply_webhook_remove),
     "webhook.resume": Action(Operator.check_webhook_resume, Operator.apply_webhook_resume),
+    # API keys (`cairn/core/keys.py`)
+    "key.create": Action(keys.check_create, keys.apply_create),
+    "key.revoke": Action(keys.check_revoke, keys.apply_revoke),
+    "key.rotate": Action(keys.check_rotate, keys.apply_rotate),
 }

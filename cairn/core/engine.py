@@ -51,6 +51,7 @@ from cairn.core.geometry import Pos, dist2, hdist
 from cairn.core.grants import Grant, claim_id_of, grant_id_of, split_pool
 from cairn.core.hunts import NEAR, Hunt, Plan, PlanInput, StalePlan, Treasure, compute_plan
 from cairn.core.ids import Ids, event_span
+from cairn.core.keys import KeyRing
 from cairn.core.loot import Item, LootTable
 from cairn.core.placement import LiveTreasures
 from cairn.core.players import Limits, Player
@@ -146,11 +147,11 @@ class Engine(Operator):
     # Slots keep every `self.x` of the hot path a slot load. A plain instance keeps its attributes
     # inline only up to 29 of them (CPython 3.11); past that a dig miss got about 5% slower.
     __slots__ = (
-        "_burst", "_max_speed", "_rate", "_slack", "audit", "audited", "barred", "boards", "by_player", "by_request",
-        "claimed", "claims", "events", "grants", "holding", "hunts", "ids", "landmarks", "last_emitted", "last_hint",
-        "limits", "live_treasures", "loot_tables", "new_events", "pending", "players", "proximity", "quiet_through",
-        "recurring", "registered", "reissued", "secret", "sweep", "tiles_kept", "timers", "voided", "webhooks",
-        "world_version", "worlds",
+        "_burst", "_max_speed", "_rate", "_slack", "api_keys", "audit", "audited", "barred", "boards", "by_player",
+        "by_request", "claimed", "claims", "events", "grants", "holding", "hunts", "ids", "landmarks", "last_emitted",
+        "last_hint", "limits", "live_treasures", "loot_tables", "new_events", "pending", "players", "proximity",
+        "quiet_through", "recurring", "registered", "reissued", "secret", "sweep", "tiles_kept", "timers", "voided",
+        "webhooks", "world_version", "worlds",
     )  # fmt: skip
 
     def __init__(
@@ -211,6 +212,7 @@ class Engine(Operator):
         self.voided: dict[str, Admin] = {}  # claim id -> the action that voided it (`cairn/core/undo.py`)
         self.reissued: dict[str, list[str]] = {}  # claim id -> its grants reissued, in order
         self.webhooks: dict[str, WebhookTarget] = {}  # webhook targets (`cairn/core/webhooks.py`)
+        self.api_keys = KeyRing()
 
     # ---- time and ids -------------------------------------------------------------------------
     @property

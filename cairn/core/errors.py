@@ -206,3 +206,24 @@ class HuntNotEnded(CairnError):
     """Only an ended hunt can be archived (`DELETE /v1/hunts/{hunt}`)."""
 
     code, status = "hunt_not_ended", 409
+
+
+# ---- API keys (cairn/core/keys.py) -------------------------------------------------------------------
+class KeyNotFound(CairnError):
+    code, status = "key_not_found", 404
+
+
+class KeyRevoked(CairnError):
+    """The key was revoked, or its rotation's overlap has ended."""
+
+    code, status = "key_revoked", 409
+
+
+class LastAdminKey(CairnError):
+    """Revoking this key would leave no admin key: the operator would be locked out."""
+
+    code, status = "last_admin_key", 409
+
+
+class LabelTaken(CairnError):
+    code, status = "label_taken", 409

@@ -17,6 +17,7 @@ from cairn.core.boards import Boards
 from cairn.core.engine import Engine, Hunt
 from cairn.core.errors import ClaimNotFound
 from cairn.core.events import Event
+from cairn.core.keys import KeyRing
 from cairn.core.records import Admin
 from cairn.core.sites import SiteSet
 from cairn.core.spec import rfc3339
@@ -166,6 +167,12 @@ def admin_applied(eng: Engine, rec: Admin) -> dict[str, Any]:
                 (kept.hunt, kept.player, kept.target) == (rec.hunt, rec.player, rec.target):
             return admin_entry(kept)
     return admin_entry(rec)
+
+
+def api_keys(eng: Engine) -> KeyRing:
+    """The engine's registry of runtime keys (and of static keys an action changed), which the
+    transport checks presented keys against; it changes only by applying `key.*` actions."""
+    return eng.api_keys
 
 
 def audit(

@@ -198,7 +198,8 @@ class Api:
             addr = None
         if addr is None or not any(addr in net for net in self.metrics_from):
             raise Forbidden("metrics are served to the addresses in server.metrics_from only")
-        return Response(200, self.metrics.render(self.rt, self.hub), "text/plain; version=0.0.4")
+        text = self.metrics.render(self.rt, self.hub, self.keys.requests_by_label())
+        return Response(200, text, "text/plain; version=0.0.4")
 
     def openapi_json(self, req: Request) -> bytes:
         return self.openapi
@@ -544,7 +545,10 @@ class Api:
                         last = batch[-1].id
                     else:
                         yield b": keep-alive\n\n"
-            yield b"event: dropped\ndata: " + encode({"resume_after": last}) + b"\n\n"
+            if sub.revoked:
+                yield b"event: revoked\ndata: " + encode({"after": last}) + b"\n\n"
+            else:
+                yield b"event: dropped\ndata: " + encode({"resume_after": last}) + b"\n\n"
         finally:
             self.hub.unsubscribe(sub)
 

@@ -188,7 +188,7 @@ class Dashboard:
         if found is None or found[1] <= now:
             raise Unauthorized("unknown or expired login token")
         del self.tokens[found[0]]
-        keys = self.api.keys.admin
+        keys = self.api.keys.active_static("admin")
         if not keys:
             raise Unauthorized("no admin key is configured")
         return _enc.encode({"key": keys[0].decode()})

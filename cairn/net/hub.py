@@ -30,7 +30,7 @@ class TooManySubscribers(CairnError):
 
 
 class Subscriber:
-    __slots__ = ("dropped", "hunt", "limit", "owner", "queue", "waiter")
+    __slots__ = ("dropped", "hunt", "limit", "owner", "queue", "revoked", "waiter")
 
     def __init__(self, hunt: str | None, limit: int, owner: bytes = b"") -> None:
         self.hunt = hunt
@@ -39,6 +39,7 @@ class Subscriber:
         self.queue: deque[Event] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self.dropped = False
+        self.revoked = False  # its key was revoked: it ends, and is not to resume
 
     def push(self, ev: Event) -> bool:
         if len(self.queue) >= self.limit:
@@ -166,6 +167,11 @@ class Hub:
             for sub in self.by_hunt.get(ev.hunt, ()) if ev.hunt else ():
                 if not sub.dropped and not sub.push(ev):
                     self._drop(sub)
+
+    def end(self, sub: Subscriber) -> None:
+        """End `sub` once its queue is drained: its key was revoked or expired."""
+        sub.revoked = sub.dropped = True
+        sub._wake()
 
     def _drop(self, sub: Subscriber) -> None:
         self.dropped_total += 1

@@ -197,7 +197,7 @@ class Metrics:
 
         return logged
 
-    def render(self, rt: Runtime, hub: Hub) -> bytes:
+    def render(self, rt: Runtime, hub: Hub, key_uses: dict[str, int] | None = None) -> bytes:
         lines: list[str] = []
 
         def head(name: str, kind: str, help_: str) -> None:
@@ -216,6 +216,10 @@ class Metrics:
         head("cairn_errors_total", "counter", "Error replies by error code.")
         for code, n in sorted(self.errors.items()):
             lines.append(f'cairn_errors_total{{code="{code}"}} {n}')
+        head("cairn_key_requests_total", "counter",
+             "Requests by the label of their API key, on routes that check the key each time (not digs).")
+        for label, n in sorted((key_uses or {}).items()):
+            lines.append(f'cairn_key_requests_total{{key="{label}"}} {n}')
         stats = rt.store.stats()
         single: list[tuple[str, str, str, float]] = [
             ("cairn_journal_commits_total", "counter", "Group commits of the journal.", stats.get("commits", 0)),

@@ -70,6 +70,7 @@ EVENT_STREAM = {
                 _sse({"enum": _EVENT_TYPES}, "AnyEvent"),
                 _sse({"const": "gap"}, "StreamGap"),
                 _sse({"const": "dropped"}, "StreamDropped"),
+                _sse({"const": "revoked"}, "StreamRevoked"),
             ]
         }
     }
@@ -126,6 +127,7 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
     "player": {"type": "string", "pattern": schemas.PLAYER_PATTERN},
     "world": {"type": "string", "pattern": schemas.WORLD_PATTERN},
     "webhook": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$"},
+    "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
 }
 BOOL = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,19}$"}
@@ -187,7 +189,8 @@ ROUTES: list[Doc] = [
         Param("after", EVENT_ID, "resume after this event id (or the Last-Event-ID header)"),
         Param("hunt", {"type": "string"}, "only this hunt's events"),
     ), description="Each event is `id: <id>`, `event: <type>`, `data: <AnyEvent JSON>`. `event: gap` opens a "
-       "stream that misses events; `event: dropped` ends the stream of a subscriber that fell behind. "
+       "stream that misses events; `event: dropped` ends the stream of a subscriber that fell behind; "
+       "`event: revoked` ends a stream whose key was revoked or expired. "
        "A comment line keeps an idle stream alive every 15 s.", tag="events"),
     Doc("get", "/v1/session", "game", "WebSocket session: request/response frames and pushed events",
         status=101, description=SESSION, tag="events"),
@@ -249,6 +252,17 @@ ROUTES: list[Doc] = [
         tag="operator"),
     Doc("post", "/v1/webhooks/{webhook}/resume", "admin", "Resume a paused webhook target: its backlog is sent",
         schemas.AuditEntry, schemas.ActionBody, tag="operator"),
+    # API keys (operator actions)
+    Doc("get", "/v1/keys", "admin", "Every API key (static and runtime), never its secret", schemas.KeyList,
+        tag="operator"),
+    Doc("post", "/v1/keys", "admin", "Create an API key: its secret is shown in this reply only", schemas.KeyMade,
+        schemas.KeyCreateBody, 201, tag="operator"),
+    Doc("delete", "/v1/keys/{id}", "admin", "Revoke a key: refused on every node within a second, its WebSocket "
+        "sessions closed (4001) and event streams ended (reason in the body or `?reason=`)", schemas.AuditEntry,
+        query=(Param("reason", {"type": "string", "minLength": 1}),), tag="operator"),
+    Doc("post", "/v1/keys/{id}/rotate", "admin", "Rotate a key: a successor with the same label and scope (secret "
+        "shown once); the old key works until the overlap ends", schemas.KeyMade, schemas.KeyRotateBody, 201,
+        tag="operator"),
     # dashboard (static files, and its admin views)
     Doc("get", "/dashboard", "none", "The dashboard page", STATIC, tag="dashboard"),
     Doc("get", "/dashboard/", "none", "The dashboard page", STATIC, tag="dashboard"),
@@ -288,7 +302,7 @@ ERRORS = {
 }
 # Schemas only named by descriptions and `_ref`, not by a route's body or reply.
 EXTRA = [schemas.ErrorResponse, schemas.AnyEvent, schemas.StreamGap, schemas.StreamDropped, SessionFrameOp,
-         SessionBatchFrame, SessionReply, SessionPush, schemas.ExportRow]
+         SessionBatchFrame, SessionReply, SessionPush, schemas.ExportRow, schemas.StreamRevoked]
 
 
 def _content(x: Any) -> dict[str, Any]:

@@ -435,6 +435,53 @@ class AuditList(msgspec.Struct):
     next_cursor: str | None
 
 
+class KeyCreateBody(msgspec.Struct):
+    """`POST /v1/keys`: a new key's scope and label (1-64 of [A-Za-z0-9_.:-], unique among active keys)."""
+
+    scope: Literal["game", "admin"]
+    label: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    reason: str
+
+
+class KeyRotateBody(msgspec.Struct):
+    """`POST /v1/keys/{id}/rotate`: how long the old key keeps working (default 5m, at most 7d)."""
+
+    reason: str
+    overlap: Annotated[str, msgspec.Meta(pattern=r"^([0-9]+(ms|s|m|h|d|w))+$")] | None = None
+
+
+class KeyMade(msgspec.Struct):
+    """A new key: `secret` is shown in this reply only (the server keeps its SHA-256)."""
+
+    id: str
+    label: str
+    scope: str
+    created: str
+    secret: str
+    audit_id: int
+    replaces: str | None = None
+    replaced_expires_at: str | None = None
+
+
+class KeyOut(msgspec.Struct):
+    """A key, never its secret. `origin`: env, file (static keys) or runtime; `last_used`: on this node."""
+
+    id: str
+    label: str
+    scope: str
+    origin: str
+    created: str | None
+    last_used: str | None
+    expires_at: str | None
+    revoked: bool
+    revoked_at: str | None
+    active: bool
+
+
+class KeyList(msgspec.Struct):
+    keys: list[KeyOut]
+
+
 class LeftOut(msgspec.Struct):
     player: str
     left: bool
@@ -603,6 +650,16 @@ class HuntRenamedData(AdminData):
     was: str = ""
 
 
+class KeyData(AdminData):
+    """A `key.*` event: the key acted on (never its secret or hash); a rotation names its successor."""
+
+    id: str = ""
+    label: str = ""
+    scope: str = ""
+    new_id: str | None = None
+    expires_at: float | None = None
+
+
 class LeaderboardResetData(msgspec.Struct):
     board: str
     period: str
@@ -766,12 +823,25 @@ class WebhookList(msgspec.Struct):
     webhooks: list[WebhookOut]
 
 
+class KeyCreated(_Event, tag="key.created"):
+    data: KeyData
+
+
+class KeyRevoked(_Event, tag="key.revoked"):
+    data: KeyData
+
+
+class KeyRotated(_Event, tag="key.rotated"):
+    data: KeyData
+
+
 AnyEvent = (
     HuntScheduled | HuntStarted | HuntEnded | TreasureFound | TreasureClaimed | TreasureExpired | ProximityEnter
     | ProximityExit | HintEscalated | AnticheatFlagged | LeaderboardReset | PlayerBarred | PlayerUnbarred
     | ClaimVoided | TreasureRehidden | GrantCancelled | GrantRevoked | GrantReissued | HuntExtended | HuntPaused
     | HuntResumed | HuntRenamed | HuntArchived | PlayerFlagsCleared
     | WebhookAdded | WebhookRemoved | WebhookResumed
+    | KeyCreated | KeyRevoked | KeyRotated
 )  # fmt: skip
 
 
@@ -785,3 +855,9 @@ class StreamDropped(msgspec.Struct):
     """`event: dropped`: the subscriber fell behind; resume with `after=resume_after`."""
 
     resume_after: int
+
+
+class StreamRevoked(msgspec.Struct):
+    """`event: revoked`: the stream's key was revoked or expired; `after` is the last id sent."""
+
+    after: int

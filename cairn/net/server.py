@@ -24,6 +24,7 @@ import uvloop
 from cairn import config as configmod
 from cairn import malloc
 from cairn.app import Runtime
+from cairn.core import views
 from cairn.log import JsonLines as _JsonLines
 from cairn.net import http, websocket
 from cairn.net.api import Api
@@ -82,14 +83,17 @@ def build_router(api: Api, deliverer: Deliverer | None = None) -> tuple[Router, 
     Each has its entry in `cairn.net.openapi.ROUTES`."""
     from cairn.net.admin import AdminRoutes
     from cairn.net.dashboard import Dashboard
+    from cairn.net.keys import KeyRoutes
     from cairn.net.session import Sessions
     from cairn.net.webhooks import WebhookRoutes
 
     router = Router()
     api.routes(router)
-    Sessions(api).routes(router)
+    sessions = Sessions(api)
+    sessions.routes(router)
     AdminRoutes(api).routes(router)
     WebhookRoutes(api, deliverer).routes(router)
+    KeyRoutes(api, sessions).routes(router)
     dashboard = Dashboard(api)
     dashboard.routes(router)
     return router, dashboard
@@ -114,6 +118,7 @@ class Service:
         started = time.perf_counter()
         await self.rt.start()
         self.keys = Keys.load(self.rt.data_dir, os.environ, self.cfg.server.host)
+        self.keys.ring = views.api_keys(self.rt.eng)
         self.rt.listeners.append(self.hub.publish)
         self.deliverer = Deliverer(self.rt, self.cfg.webhooks)
         await self.deliverer.start()

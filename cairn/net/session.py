@@ -176,6 +176,7 @@ _to_op = loose_positions(_convert_op, lambda raw: _op_from(raw, schemas.LoosePos
 class Sessions:
     def __init__(self, api: Api) -> None:
         self.api = api
+        self.open: set[Session] = set()  # to close those whose key is revoked (`cairn/net/keys.py`)
 
     async def __call__(self, ws: Any) -> None:
         scope = None
@@ -189,7 +190,12 @@ class Sessions:
                 with contextlib.suppress(Exception):
                     await ws.close(4401, "unauthorized")
                 return
-        await Session(self.api, ws, scope, header.encode("utf-8", "replace") if header else None).run()
+        session = Session(self.api, ws, scope, header.encode("utf-8", "replace") if header else None)
+        self.open.add(session)
+        try:
+            await session.run()
+        finally:
+            self.open.discard(session)
 
     def routes(self, router: Router) -> None:
         router.add_websocket("/v1/session", self)

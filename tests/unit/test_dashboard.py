@@ -15,6 +15,7 @@ import pytest
 from cairn.core import admin
 from cairn.core.errors import Unauthorized
 from cairn.core.sites import SiteSet
+from cairn.net.auth import Keys
 from cairn.net.dashboard import Dashboard, density_grid, load_assets, percentile
 from cairn.net.metrics import BUCKETS
 from cairn.net.request import Request
@@ -53,7 +54,7 @@ def test_assets_are_loaded_with_types() -> None:
 
 
 def test_one_time_login_token_works_once() -> None:
-    keys: Any = SimpleNamespace(admin=[b"the-admin-key"])
+    keys = Keys(None, ["the-admin-key"], [])
     api: Any = SimpleNamespace(keys=keys, metrics=None)
     d = Dashboard(api)
     token = d.one_time_login()
