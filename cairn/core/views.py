@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from cairn.core import ledger
 from cairn.core.boards import Boards
-from cairn.core.engine import Engine, Hunt
+from cairn.core.engine import Engine, Hunt, Treasure
 from cairn.core.errors import ClaimNotFound
 from cairn.core.events import Event
 from cairn.core.keys import KeyRing
@@ -46,8 +46,10 @@ def hunt_rows(eng: Engine, now: float, recent: float) -> list[dict[str, Any]]:
     out = []
     live = []
     for h in eng.hunts.values():
+        if h.archived is not None:  # deleted by an operator: gone from the lists, still readable by id
+            continue
         row = h.summary(now)
-        row["finders"] = len({p for t in h.treasures for p in t.finders})
+        row["finders"] = len({p for t in h.treasures for p in finders(eng, t)})
         row["players"] = 0
         out.append(row)
         if row["state"] != "ended":
@@ -63,6 +65,13 @@ def hunt_rows(eng: Engine, now: float, recent: float) -> list[dict[str, Any]]:
                 if lo[0] <= x <= hi[0] and lo[2] <= z <= hi[2]:
                     row["players"] += 1
     return out
+
+
+def finders(eng: Engine, t: Treasure) -> list[str]:
+    """A treasure's finders, in claim order, but for those whose claim an operator voided."""
+    if not eng.voided:
+        return t.finders
+    return [c.player for c in t.claims if c.claim_id not in eng.voided]
 
 
 def hunts_version(eng: Engine) -> tuple[int, int]:

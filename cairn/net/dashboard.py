@@ -236,8 +236,9 @@ class Dashboard:
             "density": density,
             "treasures": [
                 {"id": t.id, "n": t.n, "tier": t.tier, "state": t.state, "pos": list(t.pos),
-                 "finders": list(t.finders[:5]), "finder_count": len(t.finders)}
+                 "finders": f[:5], "finder_count": len(f)}
                 for t in h.treasures
+                for f in (views.finders(eng, t),)
             ],
             "leaderboards": boards,
             "last_event": views.last_event(eng),

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from cairn.core import views
 from cairn.core.admin import Request
 from cairn.core.boards import Boards, BoardSpec, Find
 from cairn.core.engine import Engine
@@ -131,6 +132,10 @@ def test_void_of_an_acked_grant_revokes_it_and_rehide_is_refused_once_the_hunt_e
     assert eng.ack(grant, A).records == ()  # acking an acked grant stays idempotent
     assert eng.hunt_view("h1", A)["treasures"][0]["state"] == "claimed"
     assert score(eng, "ann") is None
+    # The dashboard's views leave the voided finder out too.
+    t = eng.hunts["h1"].treasures[0]
+    assert t.finders == ["ann"] and views.finders(eng, t) == []
+    assert views.hunt_rows(eng, A, 30.0)[0]["finders"] == 0
 
 
 def test_void_on_a_shared_bounty_waits_for_the_window_then_recounts() -> None:
@@ -254,6 +259,7 @@ def test_rename_end_and_archive() -> None:
     act(eng, "hunt.delete", hunt="h1", now=A + 1)
     assert eng.list_hunts(A + 1) == [] and [h["id"] for h in eng.list_hunts(A + 1, archived=True)] == ["h1"]
     assert eng.hunt_view("h1", A + 1)["archived"] is True
+    assert views.hunt_rows(eng, A + 1, 30.0) == []  # nor in the dashboard's list
     assert eng.hunt_view("h1", A + 1)["treasures"] == c_view["treasures"]
     assert [r.action for r in eng.audit] == ["hunt.rename", "hunt.end", "hunt.delete"]
 
