@@ -18,7 +18,6 @@ import heapq
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from enum import IntEnum
 from typing import Any, NamedTuple, NoReturn
 
 import msgspec
@@ -49,7 +48,7 @@ from cairn.core.errors import (
 from cairn.core.events import Event, EventLog
 from cairn.core.geometry import Pos, dist2, hdist
 from cairn.core.grants import Grant, claim_id_of, grant_id_of, split_pool
-from cairn.core.hunts import NEAR, Hunt, Plan, PlanInput, StalePlan, Treasure, compute_plan
+from cairn.core.hunts import NEAR, Hunt, Plan, PlanInput, StalePlan, TimerKind, Treasure, compute_plan
 from cairn.core.ids import Ids, event_span
 from cairn.core.keys import KeyRing
 from cairn.core.loot import Item, LootTable
@@ -89,15 +88,6 @@ NO_ERRORS: tuple[dict[str, Any], ...] = ()  # a positions reply's `errors` when 
 #: The tag vocabulary of a world registered at runtime, until its sites are uploaded.
 EMPTY_WORLD_TAGS = ("surface", "cave", "underwater")
 SWEEP_STEP = 4096  # players (and hint entries) looked at per `tick` when forgetting idle ones
-
-
-class TimerKind(IntEnum):
-    """What a timer in `Engine.timers` does when it falls due. Equal times pop in this order."""
-
-    START = 0  # the hunt starts
-    SETTLE = 1  # a treasure's bounty window closes
-    END = 2  # the hunt's time is up
-    ESCALATE = 3  # the hint escalation steps up
 
 
 class Outcome(NamedTuple):

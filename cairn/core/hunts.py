@@ -6,6 +6,7 @@ A `Hunt` is built by `Engine.apply` from its `HuntCreated` record and changed on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import IntEnum
 from typing import Any, NamedTuple
 
 from cairn.core import hints, placement, rng
@@ -18,6 +19,15 @@ from cairn.core.spec import HuntSpec, parse_duration, rfc3339
 
 NEAR = 64  # treasures this close to a dig are listed by one lookup (`Hunt.around`)
 
+
+
+class TimerKind(IntEnum):
+    """What a timer in `Engine.timers` does when it falls due. Equal times pop in this order."""
+
+    START = 0  # the hunt starts
+    SETTLE = 1  # a treasure's bounty window closes
+    END = 2  # the hunt's time is up
+    ESCALATE = 3  # the hint escalation steps up
 
 class Plan(NamedTuple):
     """A placed hunt, ready to apply; computed off the event loop by `compute_plan`."""

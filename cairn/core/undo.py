@@ -37,6 +37,7 @@ from cairn.core.errors import (
     ValidationError,
 )
 from cairn.core.grants import Grant, grant_id_of
+from cairn.core.hunts import TimerKind
 from cairn.core.records import Admin, Claimed
 from cairn.core.spec import parse_duration, rfc3339
 
@@ -61,7 +62,6 @@ class Request(Protocol):
 
 
 MAX_NAME = 200  # characters, as a spec's `name`
-END_TIMER = 2  # `TimerKind.END` (`cairn/core/engine.py`)
 
 
 def _only(req: Request, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -328,7 +328,7 @@ class Undo:
         was = h.ends_at
         h.ends_at = float(end)
         # The END timer queued for `was` is stale now: `Engine.tick` drops an END that is not `ends_at`.
-        heapq.heappush(self.timers, (h.ends_at, END_TIMER, h.id, 0))
+        heapq.heappush(self.timers, (h.ends_at, TimerKind.END, h.id, 0))
         self.admin_event(rec, "hunt.extended", {"ends_at": rfc3339(h.ends_at), "was": rfc3339(was)})
 
     def check_pause(self, req: Request, now: float) -> dict[str, Any]:
