@@ -672,7 +672,7 @@ class RedisRuntime(Runtime):
             if c is not None:
                 res.update({"result": "found", "temperature": temperature, "claim": eng.claim_view(c)})
             else:
-                finders = h.treasures[r.n - 1].finders
+                finders = eng.finders_of(h.treasures[r.n - 1])
                 res.update({"result": "taken", "temperature": temperature, "finders": finders})
 
     async def _commit_timer(self, job: Job) -> None:

@@ -107,6 +107,8 @@ class Operator(Undo):
         return {}
 
     def apply_bar(self, rec: Admin) -> None:
+        if rec.player in self.barred:  # two nodes barred them at once: the first bar stands
+            return
         self.barred[rec.player] = rec
         self.admin_event(rec, "player.barred", {"player": rec.player})
 

@@ -341,14 +341,20 @@ class Engine(Operator):
         records.append(ids.stamp(HuntEnded(0, at, 0, h.id, reason), at, len(h.treasures)))
         return records
 
+    def finders_of(self, t: Treasure) -> list[str]:
+        """A treasure's finders in claim order, but for those whose claim an operator voided."""
+        if not self.voided:
+            return t.finders
+        return [c.player for c in t.claims if c.claim_id not in self.voided]
+
     def hunt_view(self, hunt_id: str, now: float, reveal: bool = False) -> dict[str, Any]:
         h = self.hunt(hunt_id)
         out = h.summary(now)
         out["prize"] = {"mode": h.spec.prize.mode}
         out["treasures"] = [t.view(reveal) for t in h.treasures]
-        if self.voided:  # a voided claim's player is no longer a finder
+        if self.voided:
             for t, tv in zip(h.treasures, out["treasures"], strict=True):
-                tv["finders"] = [c.player for c in t.claims if c.claim_id not in self.voided]
+                tv["finders"] = self.finders_of(t)
         if h.paused is not None:
             out["paused"] = True
         if h.archived is not None:
@@ -470,15 +476,15 @@ class Engine(Operator):
         # `by_player` holds every player's claims and never shrinks: a player not in it has no claim
         # anywhere, so neither claim lookup below can match (most digs, and the cheapest check).
         known = player in self.by_player
-        if self.barred and player in self.barred:
-            raise PlayerBarred(f"player {player!r} is barred from hunts", field="player")
         if request_id is not None and known:
             cid = self.by_request.get((hunt_id, player, request_id))
-            if cid is not None:
+            if cid is not None:  # a retried dig that claimed: its claim, even for a player barred since
                 c = self.claims[cid]
                 temperature = self._temperature(self.hunts[c.hunt], player, at)
                 return Outcome({"result": "found", "temperature": temperature, "claim": self.claim_view(c)}, NOTHING,
                                c.seq)  # fmt: skip
+        if self.barred and player in self.barred:
+            raise PlayerBarred(f"player {player!r} is barred from hunts", field="player")
         h = self.hunts.get(hunt_id)
         if h is None:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
@@ -533,14 +539,14 @@ class Engine(Operator):
             if t.state == "open" and now >= t.window_ends:  # the window closed: settled, and so taken
                 settled = self._settle(t, t.window_ends)
                 temperature = self._temperature(h, player, at, t.n - 1)
-                return Outcome({"result": "taken", "temperature": temperature, "finders": t.finders}, (settled,),
-                               settled.seq)  # fmt: skip
+                taken = {"result": "taken", "temperature": temperature, "finders": self.finders_of(t)}
+                return Outcome(taken, (settled,), settled.seq)
             if t.state == "hidden" or t.state == "open":
                 rec = self._claim(h, t, player, request_id, now)
                 view: dict[str, Any] = {"result": "found", "temperature": self._temperature(h, player, at, t.n - 1)}
                 view["claim"] = self.claim_view(rec)
                 return Outcome(view, (rec,), rec.seq)
-            taken = {"result": "taken", "temperature": self._temperature(h, player, at), "finders": t.finders}
+            taken = {"result": "taken", "temperature": self._temperature(h, player, at), "finders": self.finders_of(t)}
             return Outcome(taken, NOTHING, t.seq)
         return Outcome({"result": result, "temperature": self._temperature(h, player, at)}, NOTHING, wait)
 
@@ -600,8 +606,6 @@ class Engine(Operator):
     ) -> Outcome:
         """A hint about the nearest treasure this player has not claimed, subject to a per-hunt cooldown.
         `teleport` as for `dig`."""
-        if self.barred and player in self.barred:
-            raise PlayerBarred(f"player {player!r} is barred from hunts", field="player")
         h = self.hunts.get(hunt_id)
         if h is None:
             raise HuntNotFound(f"no hunt {hunt_id!r}", field="hunt")
@@ -609,6 +613,8 @@ class Engine(Operator):
         last = self.last_hint.get(key)
         if last is not None and request_id is not None and last[1] == request_id and last[2] is not None:
             return Outcome(last[2], NOTHING, 0)  # a replayed hint: same reply, no second cooldown
+        if self.barred and player in self.barred:
+            raise PlayerBarred(f"player {player!r} is barred from hunts", field="player")
         if h.ended is not None or not h.starts_at <= now < h.ends_at:
             raise HuntNotActive(f"hunt {hunt_id!r} is {h.state_at(now)}", field="hunt")
         if h.paused is not None:

@@ -13,6 +13,7 @@ themselves out.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Protocol
 
@@ -134,7 +135,7 @@ def overlap_of(raw: Any) -> float:
     if isinstance(raw, str):
         secs = parse_duration(raw, "overlap")
     elif isinstance(raw, int | float) and not isinstance(raw, bool):
-        secs = float(raw)
+        secs = float(raw) if -1e18 < raw < 1e18 else math.inf  # a JSON integer may be too big for a float
     else:
         raise ValidationError('overlap is a duration such as "90s", "10m", "2h" or "7d"', field="overlap")
     if not 0 <= secs <= MAX_OVERLAP:

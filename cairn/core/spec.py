@@ -172,8 +172,16 @@ def convert_spec(obj: Any) -> HuntSpec:
     return spec
 
 
+#: Hunt ids a Redis deployment uses for streams of its own (`cairn:{<name>}:...`): a hunt by one of these
+#: names would share its keys.
+RESERVED_IDS = frozenset({"admin", "index", "recurring", "sched", "secret", "worlds"})
+
+
 def check_spec(spec: HuntSpec) -> None:
     """Checks that need more than one field or a parser; raise ValidationError."""
+    if spec.id in RESERVED_IDS:
+        raise ValidationError(f"hunt id {spec.id!r} is reserved (one of {', '.join(sorted(RESERVED_IDS))})",
+                              field="id")  # fmt: skip
     lo, hi = spec.area.min, spec.area.max
     for axis, name in enumerate("xyz"):
         if lo[axis] > hi[axis]:

@@ -69,9 +69,7 @@ def hunt_rows(eng: Engine, now: float, recent: float) -> list[dict[str, Any]]:
 
 def finders(eng: Engine, t: Treasure) -> list[str]:
     """A treasure's finders, in claim order, but for those whose claim an operator voided."""
-    if not eng.voided:
-        return t.finders
-    return [c.player for c in t.claims if c.claim_id not in eng.voided]
+    return eng.finders_of(t)
 
 
 def hunts_version(eng: Engine) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """API keys and scopes. `admin` includes everything `game` can do.
 
 Static keys live in `data_dir/keys.json` (created on first start, mode 0600), or come from
-`CAIRN_ADMIN_KEY` / `CAIRN_GAME_KEY`; their ids are `env-admin`, `env-game`, `file-admin-1`, ...
+`CAIRN_ADMIN_KEY` / `CAIRN_GAME_KEY`; their ids are `static_id`s (`env-admin-3f2a9c1b`, `file-game-...`).
 Every presented key is compared in constant time against every static key, so timing reveals
 neither a key nor which one matched.
 
@@ -112,13 +112,9 @@ class Keys:
         return key
 
     def static_keys(self) -> list[tuple[str, str, bytes]]:
-        """The static keys as (id, scope, secret): `env-admin`, `env-game`, or `file-<scope>-<n>` (1-based)."""
-        out = []
-        for scope in SCOPES:
-            origin = self.origin[scope]
-            for n, secret in enumerate(getattr(self, scope)):
-                out.append((f"env-{scope}" if origin == "env" else f"file-{scope}-{n + 1}", scope, secret))
-        return out
+        """The static keys as (id, scope, secret), each id `static_id` of its secret."""
+        return [(static_id(self.origin[scope], scope, secret), scope, secret)
+                for scope in SCOPES for secret in getattr(self, scope)]  # fmt: skip
 
     def static(self) -> dict[str, str]:
         """The static keys' ids -> scopes, as operator actions on keys are told them."""
@@ -205,6 +201,13 @@ class Keys:
 
 
 _VERIFIED_MAX = 64
+
+
+def static_id(origin: str, scope: str, secret: bytes) -> str:
+    """A static key's id: where it comes from (`env` or `file`), its scope, and the first 8 hex digits of
+    its secret's SHA-256 (`env-admin-3f2a9c1b`). Bound to the secret, not to a position: a revocation
+    stays with the key it revoked when keys.json loses a line or the environment gets a new key."""
+    return f"{origin}-{scope}-{hashlib.sha256(secret).hexdigest()[:8]}"
 
 
 def check_env(env: Mapping[str, str], host: str | None = None) -> None:

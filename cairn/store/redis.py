@@ -15,6 +15,8 @@ hash slot and its scripts run on a Redis Cluster):
 - `cairn:{index}:hunts`: a stream of hunt ids (how nodes discover hunts).
 - `cairn:{recurring}:log`: a stream of recurring-spec records.
 - `cairn:{worlds}:log`: a stream of world records (registered and retired at runtime).
+- `cairn:{admin}:log`: a stream of operator actions on no hunt (players, API keys, webhooks). The names
+  in these keys are reserved hunt ids (`spec.RESERVED_IDS`).
 - `cairn:{sched}:lease`, `cairn:{sched}:token`: the scheduler lease and its fencing counter.
 - `cairn:{secret}`: the placement/loot secret, when `server.secret` is not set.
 - `cairn:{watchN}:probe`: a stream of one entry a node writes when it subscribes (`Watch`), one

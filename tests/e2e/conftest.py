@@ -16,10 +16,13 @@ from typing import Any
 import msgspec
 import pytest
 
+from cairn.net.auth import static_id
 from tests.support import free_port
 
 ADMIN = "e2e-admin-key-0123456789"
 GAME = "e2e-game-key-0123456789"
+ADMIN_ID = static_id("env", "admin", ADMIN.encode())  # its id, and its label in the audit log
+GAME_ID = static_id("env", "game", GAME.encode())
 
 SMALL_WORLD = """
 [worlds.overworld]

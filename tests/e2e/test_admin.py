@@ -7,7 +7,7 @@ import itertools
 import time
 from typing import Any
 
-from tests.e2e.conftest import GAME, CairnServer, hunt_spec
+from tests.e2e.conftest import ADMIN_ID, GAME, CairnServer, hunt_spec
 from tests.e2e.operator import Pair
 from tests.e2e.redis_deploy import create, settle_wait
 
@@ -24,7 +24,7 @@ def test_a_bar_is_enforced_on_every_node_audited_and_kept(pair: Pair) -> None:
     create(pair.a, hunt_spec())
     status, body = pair.admin(pair.a, "POST", "/v1/players/steve/bar", {"reason": "x-ray mod, ticket 812"})
     assert status == 200, body
-    assert body["action"] == "player.bar" and body["by"] == "env-admin" and body["reason"] == "x-ray mod, ticket 812"
+    assert body["action"] == "player.bar" and body["by"] == ADMIN_ID and body["reason"] == "x-ray mod, ticket 812"
     started = time.monotonic()
     barred = settle_wait(lambda: dig(pair.b, "steve")[0] == 403, timeout=5)
     assert barred and time.monotonic() - started < 1.0
@@ -54,8 +54,8 @@ def test_a_bar_is_enforced_on_every_node_audited_and_kept(pair: Pair) -> None:
     assert status == 200
     entries = body["entries"]
     assert [(e["action"], e["player"], e["by"], e["reason"]) for e in entries] == [
-        ("player.unbar", "steve", "env-admin", "appeal granted"),
-        ("player.bar", "steve", "env-admin", "x-ray mod, ticket 812"),
+        ("player.unbar", "steve", ADMIN_ID, "appeal granted"),
+        ("player.bar", "steve", ADMIN_ID, "x-ray mod, ticket 812"),
     ]
     assert entries[0]["id"] > entries[1]["id"]
     page, _ = pair.admin(pair.a, "GET", "/v1/audit?limit=1")[1]["entries"], None

@@ -10,7 +10,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from tests.e2e.conftest import ADMIN, GAME, CairnServer, hunt_spec
+from tests.e2e.conftest import ADMIN, ADMIN_ID, GAME, CairnServer, hunt_spec
 from tests.e2e.operator import Pair
 from tests.e2e.redis_deploy import create, settle_wait
 
@@ -57,7 +57,7 @@ def test_undo_and_adjust_seen_on_every_node_audited_and_kept(pair: Pair) -> None
     # claim.void with rehide, on a; seen on b.
     status, body = pair.admin(a, "POST", f"/v1/claims/{c1['claim_id']}/void", {"reason": "x-ray", "rehide": True})
     assert status == 200, body
-    assert (body["action"], body["by"], body["reason"], body["target"]) == ("claim.void", "env-admin", "x-ray",
+    assert (body["action"], body["by"], body["reason"], body["target"]) == ("claim.void", ADMIN_ID, "x-ray",
                                                                             c1["claim_id"])  # fmt: skip
     assert settle_wait(lambda: see(b, f"/v1/claims/{c1['claim_id']}").get("voided") is True, timeout=5)
     assert see(b, f"/v1/grants/{g1}")["status"] == "cancelled"
@@ -160,8 +160,8 @@ def test_undo_and_adjust_seen_on_every_node_audited_and_kept(pair: Pair) -> None
     entries = see(b, "/v1/audit")["entries"]
     # Sorted: on Redis, a node rebuilds the log stream by stream (each hunt's, then the actions on none).
     got = sorted((e["action"], e["by"], e["reason"]) for e in entries)
-    assert {e["by"] for e in entries} == {"env-admin"}  # the label of the key that acted
-    assert got == sorted((action, "env-admin", reason) for action, reason in [
+    assert {e["by"] for e in entries} == {ADMIN_ID}  # the label of the key that acted
+    assert got == sorted((action, ADMIN_ID, reason) for action, reason in [
         ("claim.void", "x-ray"), ("claim.void", "race"), ("grant.cancel", "duplicate"),
         ("grant.reissue", "lost in a crash"), ("hunt.extend", "busy night"), ("hunt.pause", "server restart"),
         ("hunt.resume", "back up"), ("hunt.rename", "typo"), ("hunt.end", "not given"), ("hunt.delete", "cleanup"),

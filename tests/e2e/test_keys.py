@@ -13,7 +13,7 @@ import time
 import urllib.request
 from typing import Any
 
-from tests.e2e.conftest import ADMIN, CairnServer, hunt_spec
+from tests.e2e.conftest import ADMIN, ADMIN_ID, GAME_ID, CairnServer, hunt_spec
 from tests.e2e.operator import Pair
 from tests.e2e.redis_deploy import create, settle_wait
 from tests.e2e.test_session import WsClient
@@ -72,7 +72,7 @@ def test_runtime_keys_on_every_node_revoked_rotated_and_kept(pair: Pair) -> None
     listed = keys_of(pair, b)
     assert listed[kid]["label"] == "plugin-eu" and listed[kid]["active"] and not listed[kid]["revoked"]
     assert listed[kid]["last_used"] is not None  # b verified it
-    assert {"env-admin", "env-game"} <= set(listed) and listed["env-admin"]["label"] == "env-admin"
+    assert {ADMIN_ID, GAME_ID} <= set(listed) and listed[ADMIN_ID]["label"] == ADMIN_ID
     assert all("secret" not in k and "hash" not in k for k in listed.values())
     assert secret not in str(pair.admin(b, "GET", "/v1/audit")[1])
     before = key_requests(b, "plugin-eu")
@@ -89,7 +89,7 @@ def test_runtime_keys_on_every_node_revoked_rotated_and_kept(pair: Pair) -> None
     refused("POST", "/v1/keys", {"scope": "game", "label": "bad label!", "reason": "x"}, 422, "validation_error")
     refused("POST", "/v1/keys", {"scope": "game", "label": "y"}, 400, "reason_required")
     refused("DELETE", "/v1/keys/k404?reason=x", None, 404, "key_not_found")
-    refused("DELETE", "/v1/keys/env-admin?reason=x", None, 409, "last_admin_key")
+    refused("DELETE", f"/v1/keys/{ADMIN_ID}?reason=x", None, 409, "last_admin_key")
     refused("POST", f"/v1/keys/{kid}/rotate", {"reason": "x", "overlap": "8d"}, 422, "validation_error")
     assert a.request("POST", "/v1/keys", {"scope": "game", "label": "z", "reason": "x"}, key=secret)[0] == 403
 
@@ -127,7 +127,7 @@ def test_runtime_keys_on_every_node_revoked_rotated_and_kept(pair: Pair) -> None
     refused("POST", f"/v1/keys/{ops['id']}/rotate", {"reason": "x"}, 409, "key_revoked")
 
     # A static key revoked: cut off without a restart; the audit names who acted, on what, and why.
-    status, _ = pair.admin(a, "DELETE", "/v1/keys/env-game?reason=rotating%20the%20env%20key")
+    status, _ = pair.admin(a, "DELETE", f"/v1/keys/{GAME_ID}?reason=rotating%20the%20env%20key")
     assert status == 200
     assert settle_wait(lambda: status_with(b, "e2e-game-key-0123456789") == 401, timeout=5)
     status, _, _ = a.request("POST", f"/v1/keys/{rot['id']}/rotate", {"reason": "by ops", "overlap": "0s"},
@@ -141,11 +141,11 @@ def test_runtime_keys_on_every_node_revoked_rotated_and_kept(pair: Pair) -> None
     audit = pair.admin(b, "GET", "/v1/audit?action=key.")[1]["entries"]
     assert [(e["action"], e.get("target"), e["by"], e["reason"]) for e in audit] == [
         ("key.rotate", rot["id"], "ops", "by ops"),
-        ("key.revoke", "env-game", "env-admin", "rotating the env key"),
-        ("key.rotate", ops["id"], "env-admin", "quarterly"),
-        ("key.create", None, "env-admin", "on-call"),
-        ("key.revoke", kid, "env-admin", "leaked in a log"),
-        ("key.create", None, "env-admin", "EU plugin"),
+        ("key.revoke", GAME_ID, ADMIN_ID, "rotating the env key"),
+        ("key.rotate", ops["id"], ADMIN_ID, "quarterly"),
+        ("key.create", None, ADMIN_ID, "on-call"),
+        ("key.revoke", kid, ADMIN_ID, "leaked in a log"),
+        ("key.create", None, ADMIN_ID, "EU plugin"),
     ]
     assert audit[-1]["args"] == {"id": kid, "label": "plugin-eu", "scope": "game"}
     assert audit[-2]["args"]["label"] == "plugin-eu"

@@ -25,7 +25,7 @@ include-path = "/v1/events"
 request-timeout = 0.5
 max-stream-events = 5
 
-# The fuzzer learns key ids (`env-admin`) from GET /v1/keys: revoking or rotating its own key would lock
+# The fuzzer learns key ids (`env-admin-<hash>`) from GET /v1/keys: revoking or rotating its own key would lock
 # it out, so these act on a key that does not exist (bodies are still fuzzed; the answer is a 404).
 [[operations]]
 include-path = "/v1/keys/{id}"

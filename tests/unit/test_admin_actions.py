@@ -22,6 +22,7 @@ from cairn.core.errors import (
     HuntNotActive,
     HuntNotEnded,
     HuntPaused,
+    PlayerBarred,
     UnknownField,
     ValidationError,
 )
@@ -132,7 +133,7 @@ def test_void_of_an_acked_grant_revokes_it_and_rehide_is_refused_once_the_hunt_e
     assert eng.ack(grant, A).records == ()  # acking an acked grant stays idempotent
     assert eng.hunt_view("h1", A)["treasures"][0]["state"] == "claimed"
     assert score(eng, "ann") is None
-    # The dashboard's views leave the voided finder out too.
+    # The dashboard's views, and a taken dig, leave the voided finder out too.
     t = eng.hunts["h1"].treasures[0]
     assert t.finders == ["ann"] and views.finders(eng, t) == []
     assert views.hunt_rows(eng, A, 30.0)[0]["finders"] == 0
@@ -384,3 +385,31 @@ def test_every_event_of_the_actions_decodes_as_documented() -> None:
     assert {"claim.voided", "treasure.rehidden", "grant.cancelled", "grant.revoked", "grant.reissued",
             "hunt.extended", "hunt.paused", "hunt.resumed", "hunt.renamed", "hunt.archived",
             "player.flags_cleared"} <= seen, seen  # fmt: skip
+
+
+def test_a_bar_refuses_new_digs_and_hints_but_a_retried_claim_still_answers() -> None:
+    eng = engine()
+    create(eng)
+    c = find(eng, 1, "ann", now=T0 + 1)  # request id "ann-1-<T0 + 1>"
+    pos = eng.hunts["h1"].treasures[1].pos
+    act(eng, "player.bar", player="ann")
+    with pytest.raises(PlayerBarred):
+        eng.dig("h1", "ann", pos, pos, "new", A + 1, teleport=True)
+    with pytest.raises(PlayerBarred):
+        eng.hint("h1", "ann", pos, None, A + 1, teleport=True)
+    p1 = eng.hunts["h1"].treasures[0].pos
+    again = eng.dig("h1", "ann", p1, p1, f"ann-1-{T0 + 1}", A + 2, teleport=True)  # the plugin's retry
+    assert again.result["result"] == "found" and again.result["claim"] == c
+    assert eng.dig("h1", "bob", pos, pos, "b", A + 2, teleport=True).result["result"] == "found"
+    act(eng, "player.unbar", player="ann", now=A + 3)
+    assert eng.dig("h1", "ann", pos, pos, "later", A + 4, teleport=True).result["result"] == "taken"
+
+
+def test_a_taken_dig_names_no_voided_finder() -> None:
+    eng = engine()
+    create(eng)
+    c = find(eng, 1, "ann")
+    act(eng, "claim.void", target=c["claim_id"])  # not hidden again: still taken, by nobody who counts
+    t = eng.hunts["h1"].treasures[0]
+    out = eng.dig("h1", "bob", t.pos, t.pos, None, A + 1, teleport=True)
+    assert out.result["result"] == "taken" and out.result["finders"] == []

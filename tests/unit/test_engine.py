@@ -71,6 +71,10 @@ def test_infeasible_placement_names_the_constraint_and_counts() -> None:
 
 def test_unknown_tag_and_world_and_loot_are_clear_errors() -> None:
     eng = engine()
+    for reserved in ("admin", "worlds", "recurring"):  # a Redis deployment's own streams: cairn:{admin}:log ...
+        with pytest.raises(errors.ValidationError) as e:
+            spec(id=reserved)
+        assert e.value.field == "id" and "reserved" in e.value.message
     with pytest.raises(errors.ValidationError) as e:
         create(eng, spawn={"tags_any": ["lava"]})
     assert e.value.field == "spawn.tags_any"

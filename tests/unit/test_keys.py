@@ -110,3 +110,35 @@ def test_create_revoke_rotate_expire_and_the_last_admin_key() -> None:
 
     assert state(again) == state(ops.eng) and len(state(again)) == 7
     assert [r.action for r in again.audit] == [r.action for r in ops.eng.audit]
+
+
+def test_a_static_keys_revocation_stays_with_its_secret() -> None:
+    """A static key's id comes from its secret: revoking `keys.json`'s first game key, then removing it
+    from the file, leaves the next one working; a new environment key is not born revoked."""
+    from cairn.net.auth import Keys
+
+    before = Keys(None, ["admin-key-0123456789"], ["game-one-0123456789", "game-two-0123456789"])
+    static = before.static()
+    first = next(k for k, _, secret in before.static_keys() if secret == b"game-one-0123456789")
+    eng = new_engine()
+    ask = Request("key.revoke", "", "", first, "ops", "leaked", {"static": static})
+    eng.apply(eng.decide_admin(ask, T0).records)
+    before.ring = eng.api_keys
+    before.clock = lambda: T0 + 1
+    assert before.find(b"game-one-0123456789") is not None
+    assert before.active_static("game") == [b"game-two-0123456789"]
+    after = Keys(None, ["admin-key-0123456789"], ["game-two-0123456789"], ring=eng.api_keys)  # line removed
+    after.clock = lambda: T0 + 2
+    assert after.active_static("game") == [b"game-two-0123456789"]
+    env = Keys(None, ["admin-key-0123456789"], ["game-new-0123456789"], origin="env", ring=eng.api_keys)
+    env.clock = lambda: T0 + 2
+    assert env.active_static("game") == [b"game-new-0123456789"]
+
+
+def test_an_overlap_past_any_float_is_a_validation_error() -> None:
+    from cairn.core.keys import overlap_of
+
+    for raw in (10**400, -(10**400), float("nan"), "8d", True):
+        with pytest.raises(ValidationError):
+            overlap_of(raw)
+    assert overlap_of(90) == 90.0 and overlap_of("10m") == 600.0
