@@ -223,9 +223,14 @@ async def show(board: Board, work: Awaitable[None], live: bool = True) -> None:
         return
     with Live(board.render(), refresh_per_second=4, screen=False) as view:
         task = asyncio.ensure_future(work)
-        while not task.done():
-            view.update(board.render())
-            await asyncio.sleep(0.25)
+        try:
+            while not task.done():
+                view.update(board.render())
+                await asyncio.sleep(0.25)
+        finally:
+            if not task.done():  # Ctrl-C: the players stop with the view, before the server goes away
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         view.update(board.render())
         await task
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.e2e.conftest import ADMIN, CairnServer, hunt_spec
@@ -135,3 +137,25 @@ def test_hunts_dir_is_loaded_at_start_with_one_off_and_recurring_specs(tmp_path:
         assert instances == [f"daily@{datetime.now(UTC):%Y%m%dT%H}00"]
     finally:
         srv.kill()
+
+
+def test_demo_stops_on_ctrl_c_without_a_traceback(tmp_path: Path) -> None:
+    """`make demo` with its live view: Ctrl-C mid-round stops the simulated players before the server,
+    so no task is left to fail against a closed port."""
+    cmd = [sys.executable, "-m", "cairn", "demo", "--players", "20", "--port", "0", "--data-dir", str(tmp_path / "d")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    assert proc.stdout is not None
+    out = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        out.append(line)
+        if not line or "Ctrl-C stops" in line:
+            break
+    time.sleep(6)  # players are hinting and digging, a round under way
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=30)
+    text = "".join(out) + rest
+    assert proc.returncode == 0, text[-3000:]
+    assert "Traceback" not in text and "never retrieved" not in text, text[-3000:]
