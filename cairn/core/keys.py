@@ -165,11 +165,25 @@ def apply_create(op: Operator, rec: Admin) -> None:
 def check_revoke(op: Operator, req: Request, now: float) -> dict[str, Any]:
     static = _static(req)
     key = _target(op, req, static, now)
-    if key.scope == "admin" and not any(
-        k.scope == "admin" and k.id != key.id for k in op.api_keys.active(static, now)
-    ):
+    others = [k.id for k in op.api_keys.active(static, now) if k.scope == "admin" and k.id != key.id]
+    if key.scope == "admin" and not others:
         raise LastAdminKey("this is the last active admin key: create another before revoking it", field="id")
-    return {"label": key.label, "scope": key.scope, "static": key.static}
+    args: dict[str, Any] = {"label": key.label, "scope": key.scope, "static": key.static}
+    if key.scope == "admin":
+        args["admins"] = others  # checked again when applied: see `apply_revoke`
+    return args
+
+
+def _still_admin(op: Operator, rec: Admin) -> bool:
+    """Whether one of the other admin keys active when `rec` was decided is still active when it applies.
+    With Redis, two nodes may each revoke one of the last two admin keys: both decisions pass, and the
+    one applied second (the same one on every node, in the stream's order) must not lock the operator out."""
+    ring = op.api_keys
+    for key_id in rec.args.get("admins") or ():
+        key = ring.keys.get(key_id)
+        if key is None or key.active(rec.at):  # a static key the ring never saw is active
+            return True
+    return False
 
 
 def _held(op: Operator, rec: Admin) -> ApiKey:
@@ -182,6 +196,8 @@ def _held(op: Operator, rec: Admin) -> ApiKey:
 
 
 def apply_revoke(op: Operator, rec: Admin) -> None:
+    if rec.args.get("scope") == "admin" and "admins" in rec.args and not _still_admin(op, rec):
+        return  # it would leave no admin key: the revocation is refused (`cairn/net/keys.py` answers 409)
     key = _held(op, rec)
     if key.revoked is None:
         key.revoked = rec.at

@@ -20,7 +20,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from cairn.core import admin
-from cairn.core.errors import CairnError
+from cairn.core.errors import CairnError, LastAdminKey
 from cairn.core.events import Event
 from cairn.core.spec import rfc3339
 from cairn.net.admin import ADMIN, body_of
@@ -99,7 +99,11 @@ class KeyRoutes:
     async def revoke(self, req: Request) -> Any:
         """`DELETE /v1/keys/{id}`: the key is refused on every node; its audit entry."""
         self.api.auth(req, ADMIN)
-        return encode(await self._act(req, body_of(req), "key.revoke", req.params["id"], {}))
+        entry = await self._act(req, body_of(req), "key.revoke", req.params["id"], {})
+        key = self.keys.ring.find(req.params["id"], self.keys.static())
+        if key is not None and key.revoked is None:  # another node revoked the other admin key meanwhile
+            raise LastAdminKey("this is the last active admin key: create another before revoking it", field="id")
+        return encode(entry)
 
     async def rotate(self, req: Request) -> Any:
         """`POST /v1/keys/{id}/rotate`: a successor (secret shown once); the old key works for `overlap`."""

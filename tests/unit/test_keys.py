@@ -142,3 +142,22 @@ def test_an_overlap_past_any_float_is_a_validation_error() -> None:
         with pytest.raises(ValidationError):
             overlap_of(raw)
     assert overlap_of(90) == 90.0 and overlap_of("10m") == 600.0
+
+
+def test_two_revocations_decided_at_once_never_leave_no_admin_key() -> None:
+    """With Redis, two nodes can each decide to revoke one of the last two admin keys; the one applied
+    second (in the stream's order, on every node) changes nothing."""
+    static = {"env-admin": "admin", "env-game": "game"}
+    eng = new_engine()
+    made = eng.decide_admin(Request("key.create", "", "", "", "ops", "second admin", {
+        "scope": "admin", "label": "ops-2", "id": "k1", "hash": hashlib.sha256(b"s1").hexdigest(),
+        "static": static}), T0)  # fmt: skip
+    eng.apply(made.records)
+    a = eng.decide_admin(Request("key.revoke", "", "", "env-admin", "ops", "leaked", {"static": static}), T0 + 1)
+    b = eng.decide_admin(Request("key.revoke", "", "", "k1", "ops", "leaked too", {"static": static}), T0 + 1)
+    eng.apply([*a.records, *b.records])
+    admins = [k.id for k in eng.api_keys.active(static, T0 + 2) if k.scope == "admin"]
+    assert admins == ["k1"]  # the first revocation stands, the second was refused when applied
+    replayed = new_engine()
+    replayed.replay(eng.retained())
+    assert [k.id for k in replayed.api_keys.active(static, T0 + 2) if k.scope == "admin"] == ["k1"]
