@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from cairn.net.config import ServerConfig
-from cairn.net.protocol import HttpProtocol, _refresh_date
+from cairn.net.protocol import Cork, HttpProtocol, _refresh_date
 from cairn.net.request import Request
 from cairn.net.response import Response
 from cairn.net.router import Router
@@ -96,6 +96,7 @@ class HttpServer:
         self._shutting_down = False
         self._drained: asyncio.Future[None] | None = None
         self._date_timer: asyncio.TimerHandle | None = None
+        self._cork = Cork()  # fast replies held to the end of a busy loop iteration
 
     @property
     def connections(self) -> int:

@@ -14,7 +14,7 @@ import pytest
 
 from cairn.net.config import ServerConfig
 from cairn.net.http import HttpServer
-from cairn.net.protocol import HttpProtocol
+from cairn.net.protocol import CORK_AT, Cork, HttpProtocol
 from cairn.net.request import Request
 from cairn.net.response import Response, Stream, error_body, error_response
 from cairn.net.router import Router
@@ -22,18 +22,25 @@ from cairn.net.websocket import UPGRADE
 
 
 class MockTransport:
-    """Records what the protocol writes and how it drives the connection."""
+    """Records what the protocol writes and how it drives the connection. `buffer` is what the peer
+    has once the loop iteration ends: fast replies held until then (`HttpProtocol._cork`) are in it."""
 
-    def __init__(self) -> None:
-        self.buffer = bytearray()
+    def __init__(self, cork: Cork | None = None) -> None:
+        self.written = bytearray()
+        self.cork = cork or Cork()
         self.closed = False
         self.aborted = False
         self.eof_written = False
         self.read_paused = False
 
+    @property
+    def buffer(self) -> bytearray:
+        self.cork.flush()
+        return self.written
+
     def write(self, data: bytes) -> None:
         assert not self.closed, "write after close"
-        self.buffer += data
+        self.written += data
 
     def writelines(self, parts: list[bytes]) -> None:
         for p in parts:
@@ -107,7 +114,7 @@ def run(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
 def connect(router: Router, on_error: Any = None, **config: Any) -> tuple[HttpProtocol, MockTransport]:
     server = HttpServer(router, ServerConfig(**config), on_error, UPGRADE)
     protocol = HttpProtocol(server)
-    transport = MockTransport()
+    transport = MockTransport(server._cork)
     protocol.connection_made(transport)  # type: ignore[arg-type]
     return protocol, transport
 
@@ -167,6 +174,76 @@ async def test_simple_get() -> None:
     assert "date" in r.headers
     assert "connection" not in r.headers
     assert not t.closed
+
+
+@run
+async def test_a_busy_server_writes_fast_replies_together_when_the_loop_iteration_ends() -> None:
+    """An iteration with CORK_AT fast replies or more makes the next hold its fast replies and write
+    them all at its end, back to back; a quiet iteration makes the next write them at once."""
+    router = app()
+    p, t = connect(router)
+    conns = [(p, t)]
+    for _ in range(CORK_AT):
+        q = HttpProtocol(p._server)
+        u = MockTransport(p._server._cork)
+        q.connection_made(u)  # type: ignore[arg-type]
+        conns.append((q, u))
+    for q, u in conns[:CORK_AT]:
+        q.data_received(get("/hello"))
+        assert len(replies(u.written)) == 1  # not busy yet: written at once
+    await asyncio.sleep(0)  # the iteration ends, busy
+    p.data_received(get("/hello") + get("/sync?n=1"))
+    other, u = conns[-1]
+    other.data_received(get("/sync?n=2"))
+    assert len(replies(t.written)) == 1 and u.written == b""  # held
+    await asyncio.sleep(0)
+    assert [r.body for r in replies(t.written)] == [b'{"hello":"world"}', b'{"hello":"world"}', b'{"sync":"1"}']
+    assert [r.body for r in replies(u.written)] == [b'{"sync":"2"}']
+    assert p._server._cork.held == []
+    await asyncio.sleep(0)  # an iteration of 3 replies: the next is quiet
+    other.data_received(get("/sync?n=3"))
+    assert [r.body for r in replies(u.written)][-1] == b'{"sync":"3"}'
+
+
+@run
+async def test_a_held_reply_that_cannot_be_written_drops_only_its_connection(caplog: Any) -> None:
+    p, t = connect(app())
+    q = HttpProtocol(p._server)
+    u = MockTransport(p._server._cork)
+    q.connection_made(u)  # type: ignore[arg-type]
+    p._cork.on = True
+
+    def broken(data: bytes) -> None:
+        raise RuntimeError("Cannot call write() after write_eof()")
+
+    t.write = broken  # type: ignore[method-assign]
+    p.data_received(get("/hello"))
+    q.data_received(get("/hello"))
+    with caplog.at_level(logging.ERROR, "cairn.net.http"):
+        await asyncio.sleep(0)
+    assert t.aborted and [r.status for r in replies(u.written)] == [200]
+    assert "could not write a held reply" in caplog.text
+    q.data_received(get("/hello"))  # the next iteration is not stuck
+    await asyncio.sleep(0)
+    assert [r.status for r in replies(u.written)] == [200, 200]
+
+
+@run
+async def test_a_held_reply_is_written_before_any_other_write_on_its_connection() -> None:
+    for i, (data, closes) in enumerate([
+        (get("/hello") + get("/nope"), False),  # fast, then a 404 off the fast path, in one read
+        (get("/hello"), False),  # then the client half-closes: the transport closes after the reply
+        (get("/hello") + get("/sync?n=1", "Connection: close\r\n"), True),  # the last one closes
+    ]):  # fmt: skip
+        p, t = connect(app())
+        p._cork.on = True  # a busy server
+        p.data_received(data)
+        if i == 1:
+            assert t.written == b""
+            p.eof_received()
+        statuses = [r.status for r in replies(t.written)]
+        assert statuses == ([200, 404] if i == 0 else [200] if i == 1 else [200, 200]), statuses
+        assert t.closed == closes
 
 
 @run
