@@ -626,35 +626,17 @@ class HttpProtocol(asyncio.Protocol):
                 return
         t = type(res)
         if t is bytes:
-            # _write_fast, inlined: this runs for every fast reply.
             data = _json_ok % (len(res), res)
-            cork = self._cork
-            cork.replies += 1
-            if not cork.scheduled:
-                cork.scheduled = True
-                self._loop.call_soon(cork.end)
-            if not cork.on:
-                self._transport.write(data)
-                return
-            out = self._out
-            if out is None:
-                self._out = data
-                cork.held.append(self)
-            else:
-                self._out = out + data  # pipelined replies, in order
-            return
-        if t is not Response and t is not tuple and not isinstance(res, Response):
+        elif t is Response or t is tuple or isinstance(res, Response):
+            try:
+                data = _render(res, mode)
+            except Exception as exc:
+                data = self._render_failure(exc, req, mode)
+        else:
             self._start_task(res, req, mode)
             return
-        try:
-            data = _render(res, mode)
-        except Exception as exc:
-            data = self._render_failure(exc, req, mode)
-        self._write_fast(data)
-
-    def _write_fast(self, data: bytes) -> None:
-        """Write a fast reply, or hold it to the end of the loop iteration when the server is busy
-        (`Cork`). Any other write on the connection writes what it holds first."""
+        # Written now, or held to the end of the loop iteration when the server is busy (`Cork`).
+        # Any other write on the connection writes what it holds first (`_uncork`).
         cork = self._cork
         cork.replies += 1
         if not cork.scheduled:
@@ -668,7 +650,7 @@ class HttpProtocol(asyncio.Protocol):
             self._out = data
             cork.held.append(self)
         else:
-            self._out = out + data
+            self._out = out + data  # pipelined replies, in order
 
     def _uncork(self) -> None:
         """Write the held fast replies now (before anything else is written, or the transport closes)."""
