@@ -626,31 +626,34 @@ class HttpProtocol(asyncio.Protocol):
                 return
         t = type(res)
         if t is bytes:
+            # A 200: written now, or held to the end of the loop iteration when the server is busy
+            # (`Cork`). Any other write on the connection writes what it holds first (`_uncork`).
             data = _json_ok % (len(res), res)
-        elif t is Response or t is tuple or isinstance(res, Response):
-            try:
-                data = _render(res, mode)
-            except Exception as exc:
-                data = self._render_failure(exc, req, mode)
-        else:
+            cork = self._cork
+            cork.replies += 1
+            if not cork.scheduled:
+                cork.scheduled = True
+                self._loop.call_soon(cork.end)
+            if not cork.on:
+                self._transport.write(data)
+                return
+            out = self._out
+            if out is None:
+                self._out = data
+                cork.held.append(self)
+            else:
+                self._out = out + data  # pipelined replies, in order
+            return
+        if t is not Response and t is not tuple and not isinstance(res, Response):
             self._start_task(res, req, mode)
             return
-        # Written now, or held to the end of the loop iteration when the server is busy (`Cork`).
-        # Any other write on the connection writes what it holds first (`_uncork`).
-        cork = self._cork
-        cork.replies += 1
-        if not cork.scheduled:
-            cork.scheduled = True
-            self._loop.call_soon(cork.end)
-        if not cork.on:
-            self._transport.write(data)
-            return
-        out = self._out
-        if out is None:
-            self._out = data
-            cork.held.append(self)
-        else:
-            self._out = out + data  # pipelined replies, in order
+        try:
+            data = _render(res, mode)
+        except Exception as exc:
+            data = self._render_failure(exc, req, mode)
+        if self._out is not None:
+            self._uncork()
+        self._transport.write(data)
 
     def _uncork(self) -> None:
         """Write the held fast replies now (before anything else is written, or the transport closes)."""
@@ -1138,11 +1141,12 @@ CORK_AT: Final = 8
 
 
 class Cork:
-    """A server's fast replies, per loop iteration. When an iteration answered `CORK_AT` or more, the
-    next one holds its fast replies and writes them all at its end, back to back: a client that reads
+    """A server's fast 200 replies (a handler's `bytes`), per loop iteration. When an iteration answered
+    `CORK_AT` or more, the next one holds them and writes them all at its end, back to back: a client that reads
     many connections from one thread (wrk, an NIO selector) is then woken once per batch instead of
     once per reply, which costs the server's core less kernel time (benchmarks/RESULTS.md). A quieter
-    server writes each reply at once, so a reply never waits behind other work at moderate load."""
+    server writes each reply at once, so a reply never waits behind other work at moderate load; errors
+    and other rendered replies are always written at once."""
 
     __slots__ = ("held", "on", "replies", "scheduled")
 
