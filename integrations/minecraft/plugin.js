@@ -402,6 +402,13 @@ function cairnPlugin (config) {
     if (err.code === 'implausible_movement') {
       const p = online(d.player)
       if (p && p.cairn) p.cairn.teleport = true
+      // Cairn's last position of the player was stale (a move it refused, a teleport it did not see),
+      // and the game has broken the block already: send the dig once more, behind the next batch's
+      // position, which goes as a teleport. Dropped, it would leave the treasure under air.
+      if (d.tries < 2) {
+        st.digs.unshift(d)
+        return false
+      }
     }
     if (err.code === 'hunt_not_active') refreshHunts()
     // A block broken after the hunt ended, or in a hunt gone, is no dig of that hunt: nothing to tell.

@@ -260,6 +260,28 @@ def test_two_bots_break_the_treasure_block_in_the_same_tick(
         bots.do("quit", name=name)
 
 
+def test_a_dig_refused_for_a_stale_position_is_sent_again(cairn: CairnServer, bots: Bots, hunts: list[str]) -> None:
+    """Cairn last heard of the player far away (a move it never saw), so the plugin's next position is
+    refused as implausible, and so is the dig behind it in the same batch. The game has broken the block:
+    the plugin sends the dig once more, behind the position resent as a teleport, and the player gets
+    the treasure instead of leaving it under air."""
+    make_hunt(cairn, hunts, "stale", 1)
+    (t,) = treasures(cairn, "stale")
+    x, y, z = t["pos"]
+    join(bots, "stale")
+    bots.do("tp", name="stale", x=x + 0.5, y=y, z=z + 0.5)
+    time.sleep(0.6)
+    m = bots.mark()
+    assert bots.do("dig", name="stale", pos=[x, y - 1, z])["dug"]
+    far = {"world": WORLD, "updates": [{"player": "stale", "pos": [x + 3000, y, z], "teleport": True}]}
+    status, body, _ = cairn.request("POST", "/v1/positions", far, key=GAME)  # before the plugin's next batch
+    assert status == 200, body
+    until(lambda: treasures(cairn, "stale")[0]["finders"] == ["stale"], what="the dig sent again")
+    bots.wait_text("stale", r"Reward delivered", since=m)
+    assert bots.do("inventory", name="stale")["items"] == loot(t)
+    bots.do("quit", name="stale")
+
+
 def test_cairn_killed_while_a_dig_is_in_flight(cairn: CairnServer, bots: Bots, hunts: list[str]) -> None:
     make_hunt(cairn, hunts, "crash", 1)
     (t,) = treasures(cairn, "crash")
