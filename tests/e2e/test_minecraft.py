@@ -122,6 +122,17 @@ def join(bots: Bots, name: str) -> None:
     assert bots.do("join", name=name, gamemode="creative")["gamemode"] == "creative"
 
 
+def on_a_treasure(cairn: CairnServer, bots: Bots, hunts: list[str], hunt_id: str, name: str) -> dict[str, Any]:
+    """A hunt of one treasure, and player `name` joined and standing on it, its position known to Cairn."""
+    make_hunt(cairn, hunts, hunt_id, 1)
+    (t,) = treasures(cairn, hunt_id)
+    x, y, z = t["pos"]
+    join(bots, name)
+    bots.do("tp", name=name, x=x + 0.5, y=y, z=z + 0.5)
+    time.sleep(0.6)  # its position reaches Cairn (4 Hz)
+    return t
+
+
 def test_launcher_registers_its_world_in_a_cairn_without_config(cairn: CairnServer, tmp_path: Path) -> None:
     """The module's Cairn runs on built-in defaults; `elsewhere` exists only once the launcher registers it."""
     status, body, _ = cairn.request("GET", "/v1/worlds", key=ADMIN)
@@ -265,12 +276,8 @@ def test_a_dig_refused_for_a_stale_position_is_sent_again(cairn: CairnServer, bo
     refused as implausible, and so is the dig behind it in the same batch. The game has broken the block:
     the plugin sends the dig once more, behind the position resent as a teleport, and the player gets
     the treasure instead of leaving it under air."""
-    make_hunt(cairn, hunts, "stale", 1)
-    (t,) = treasures(cairn, "stale")
+    t = on_a_treasure(cairn, bots, hunts, "stale", "stale")
     x, y, z = t["pos"]
-    join(bots, "stale")
-    bots.do("tp", name="stale", x=x + 0.5, y=y, z=z + 0.5)
-    time.sleep(0.6)
     m = bots.mark()
     assert bots.do("dig", name="stale", pos=[x, y - 1, z])["dug"]
     far = {"world": WORLD, "updates": [{"player": "stale", "pos": [x + 3000, y, z], "teleport": True}]}
@@ -283,12 +290,8 @@ def test_a_dig_refused_for_a_stale_position_is_sent_again(cairn: CairnServer, bo
 
 
 def test_cairn_killed_while_a_dig_is_in_flight(cairn: CairnServer, bots: Bots, hunts: list[str]) -> None:
-    make_hunt(cairn, hunts, "crash", 1)
-    (t,) = treasures(cairn, "crash")
+    t = on_a_treasure(cairn, bots, hunts, "crash", "crash")
     x, y, z = t["pos"]
-    join(bots, "crash")
-    bots.do("tp", name="crash", x=x + 0.5, y=y, z=z + 0.5)
-    time.sleep(0.6)
     assert cairn.proc is not None
     cairn.proc.send_signal(signal.SIGSTOP)  # the dig's request is sent and waits for an answer...
     try:
