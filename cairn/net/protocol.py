@@ -362,8 +362,7 @@ class HttpProtocol(asyncio.Protocol):
         self._server._drop_conn(self)
 
     def eof_received(self) -> bool | None:
-        if self._out is not None:
-            self._uncork()  # the transport closes when this returns: what was answered goes first
+        self._uncork()  # the transport closes when this returns: what was answered goes first
         if self._queue or self._backlog:
             # The client half-closed after sending: answer what it sent, then close.
             self._halted = self._draining_close = True
@@ -462,8 +461,7 @@ class HttpProtocol(asyncio.Protocol):
                     self._halted = True
                     self._reply(_EXPECT_FAILED, _LINGER)
                 elif not self._queue and not self._backlog:
-                    if self._out is not None:
-                        self._uncork()
+                    self._uncork()
                     self._transport.write(_CONTINUE)
 
     def _route_limit(self) -> int:
@@ -656,7 +654,7 @@ class HttpProtocol(asyncio.Protocol):
         self._transport.write(data)
 
     def _uncork(self) -> None:
-        """Write the held fast replies now (before anything else is written, or the transport closes)."""
+        """Write the held fast replies, if any, now (before anything else is written, or the transport closes)."""
         data = self._out
         if data is not None:
             self._out = None
@@ -665,8 +663,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _complete(self, req: Request, route: Route | None, methods: dict[str, Route] | None, mode: int) -> None:
         """Every request off the fast path: errors, HEAD, streams, WebSockets, queued ones."""
-        if self._out is not None:
-            self._uncork()
+        self._uncork()
         if req.method == "HEAD":
             mode |= _HEAD
             if route is None and methods is not None:
@@ -761,8 +758,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self._closed or self._transport.is_closing():
             return
-        if self._out is not None:
-            self._uncork()
+        self._uncork()
         self._transport.write(data)
         if not mode & _KA:
             self._close_after_write(mode)
@@ -803,8 +799,7 @@ class HttpProtocol(asyncio.Protocol):
             if not slot.mode & _KA:
                 final = slot.mode
                 break
-        if self._out is not None:
-            self._uncork()
+        self._uncork()
         if out:
             self._transport.writelines(out)
         if final >= 0:
@@ -903,8 +898,7 @@ class HttpProtocol(asyncio.Protocol):
     # -- closing -------------------------------------------------------------------------------
 
     def _close_after_write(self, mode: int) -> None:
-        if self._out is not None:
-            self._uncork()
+        self._uncork()
         self._halted = True
         _drop_slots(self._queue)
         self._backlog.clear()
@@ -954,8 +948,7 @@ class HttpProtocol(asyncio.Protocol):
                 deadline = min(deadline, self._t_open + config.first_request_timeout)
         if now >= deadline:
             self._halted = True
-            if self._out is not None:
-                self._uncork()
+            self._uncork()
             if flow.paused or self._lingering:
                 self._transport.abort()
             else:
@@ -969,8 +962,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._closed or self._lingering:
             return
         self._halted = True
-        if self._out is not None:
-            self._uncork()
+        self._uncork()
         if not self._queue and not self._backlog:
             self._transport.close()
             return
@@ -1109,8 +1101,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         pending, self._ws_pending = self._ws_pending, None
         self._halted = True
-        if self._out is not None:
-            self._uncork()
+        self._uncork()
         if pending is None:
             # An upgrade we do not speak: the request was answered; nothing more can be parsed.
             if not self._queue and not self._backlog:
