@@ -254,6 +254,8 @@ class RedisRuntime(Runtime):
         self.meta: set[str] = set()  # of INDEX, RECURRING, WORLDS, ADMIN: likewise
         self.sweep = False  # notices may have been lost: read every stream from its last applied id
         self._wake = asyncio.Event()
+        self._reads_started = self._reads_done = 0  # reads of announced streams (`_read_forever`)
+        self._read_waiters: list[tuple[int, asyncio.Future[None]]] = []  # (read, its end) for `caught_up`
 
     async def start(self) -> None:
         await super().start()
@@ -493,28 +495,61 @@ class RedisRuntime(Runtime):
                 await asyncio.sleep(gap)
             started = loop.time()
             self._wake.clear()
-            if not self.redis.up:
-                self.sweep = True
-                continue  # the store's health check calls `_resync` once Redis answers
+            self._reads_started += 1
             try:
-                if self.sweep:
-                    self.sweep = False
-                    self.changed.clear()
-                    self.meta.clear()
-                    while await self.poll_once():
-                        pass
-                else:
-                    await self.read_changed()
-            except StoreUnavailable:
-                self.sweep = True
-            except Exception:
-                log.exception("reading the streams failed")
-                self.sweep = True
-                await asyncio.sleep(HEALTH_EVERY)
-                self._wake.set()
+                await self._read_announced()
+            finally:
+                self._reads_done = self._reads_started
+                waiting, self._read_waiters = self._read_waiters, []
+                for n, fut in waiting:
+                    if n > self._reads_done:
+                        self._read_waiters.append((n, fut))
+                    elif not fut.done():
+                        fut.set_result(None)
             if self.changed and not self._wake.is_set():  # only hunts being created here
                 await asyncio.sleep(0.01)
                 self._wake.set()
+
+    async def _read_announced(self) -> None:
+        """One read: the streams Redis announced since the last, or every stream after a lost watch."""
+        if not self.redis.up:
+            self.sweep = True
+            return  # the store's health check calls `_resync` once Redis answers
+        try:
+            if self.sweep:
+                self.sweep = False
+                self.changed.clear()
+                self.meta.clear()
+                while await self.poll_once():
+                    pass
+            else:
+                await self.read_changed()
+        except StoreUnavailable:
+            self.sweep = True
+        except Exception:
+            log.exception("reading the streams failed")
+            self.sweep = True
+            await asyncio.sleep(HEALTH_EVERY)
+            self._wake.set()
+
+    async def caught_up(self) -> bool:
+        """Wait until every record committed before this call, on any node, is applied here: the
+        notices Redis sent before it (`Watch.barrier`), then the read they start. One PING per Redis,
+        not a read of every stream. False when the watch cannot vouch for that (away, or notices lost)."""
+        if self.sweep or not self.redis.up or not await self.watch.barrier():
+            return False
+        # Every notice sent before the barrier is in `changed` or `meta`, and `_wake` is set if one is
+        # not read yet: wait for the read that starts next. Else for the read in flight, if any.
+        target = self._reads_started + 1 if self._wake.is_set() else self._reads_started
+        if target > self._reads_done:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._read_waiters.append((target, fut))
+            try:
+                async with asyncio.timeout(max(1.0, self.redis.timeout)):
+                    await fut
+            except TimeoutError:
+                return False
+        return not self.sweep
 
     # ---- the scheduler lease -----------------------------------------------------------------
     async def renew_lease(self) -> None:
@@ -569,7 +604,11 @@ class RedisRuntime(Runtime):
         try:
             out = self.eng.ack(grant_id, self.clock())
         except GrantNotFound:
-            await self.poll_once()  # the grant may be a moment old, from another node
+            # The grant may be a moment old, from another node: wait for what Redis announced before
+            # now. Only if the watch cannot vouch for that, read every stream (an unknown id must not
+            # cost a full read each: that made bogus acks an amplifier).
+            if not await self.caught_up():
+                await self.poll_once()
             out = self.eng.ack(grant_id, self.clock())
         return await self.view(out, lambda: self.eng.ack_view(grant_id))
 

@@ -37,8 +37,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -62,6 +63,7 @@ TIMEOUT = 0.08  # seconds: every Redis call answers or fails well inside the 100
 HEALTH_EVERY = 0.1  # seconds between pings while Redis is down
 WATCH_PING = 1.0  # seconds: a silent watch connection is pinged, and dropped if the pong is this late
 NOTIFY = "notify-keyspace-events"
+PING: Final = b"*1\r\n$4\r\nPING\r\n"
 PROBE = "cairn:{watch%d}:probe"  # a stream each node writes to when it subscribes, to hear its notice
 
 # Claim: the compare-and-set hidden -> claimed by X (first-finder), or add a finder while the
@@ -383,6 +385,9 @@ class Watch:
         self.store = store
         self.subs: list[tuple[Any, Any]] = []  # (client, pubsub) per Redis / primary
         self.endpoints: set[tuple[str, int]] = set()
+        # Per listened connection (by id of its pubsub): each PING sent, in order, with what waits for
+        # its pong (None for a keep-alive PING, a future for a `barrier`).
+        self._pings: dict[int, deque[asyncio.Future[bool] | None]] = {}
 
     def _clients(self) -> list[tuple[Any, str, str]]:
         """A client per Redis / primary, with a stream key that lives there (the probe)."""
@@ -447,6 +452,31 @@ class Watch:
             await self.close()
             raise
 
+    async def barrier(self) -> bool:
+        """Wait until every notice Redis sent before this call has been handed to `changed`: a PING
+        on each watch connection, whose pong comes after whatever Redis queued there before it.
+        False when that cannot be known (a connection away or too slow): then read every stream."""
+        loop = asyncio.get_running_loop()
+        waits = []
+        for _, ps in self.subs:
+            pings = self._pings.get(id(ps))
+            if ps is None or pings is None or ps.connection is None:
+                return False
+            fut: asyncio.Future[bool] = loop.create_future()
+            try:
+                ps.connection._writer.write(PING)
+            except LOST:
+                return False
+            pings.append(fut)
+            waits.append(fut)
+        if not waits:
+            return False
+        try:
+            async with asyncio.timeout(max(1.0, self.store.timeout)):
+                return all(await asyncio.gather(*waits))  # False: a connection was lost meanwhile
+        except TimeoutError:
+            return False
+
     async def close(self) -> None:
         subs, self.subs = self.subs, []
         for client, ps in subs:
@@ -499,30 +529,42 @@ class Watch:
         conn = ps.connection
         reader: asyncio.StreamReader = conn._reader
         writer: asyncio.StreamWriter = conn._writer
+        pings = self._pings[id(ps)] = deque()
         buf = b""
         pinged = 0.0
-        while True:
-            try:
-                async with asyncio.timeout(WATCH_PING):
-                    chunk = await reader.read(1 << 16)
-            except TimeoutError:
-                now = time.monotonic()
-                if not pinged:
-                    writer.write(b"*1\r\n$4\r\nPING\r\n")
-                    pinged = now
-                elif now - pinged > WATCH_PING:
-                    raise TimeoutError("the watch connection does not answer") from None
-                continue
-            if not chunk:
-                raise ConnectionError("the watch connection was closed")
-            pinged = 0.0
-            buf += chunk
-            pos = 0
-            while (got := resp(buf, pos)) is not None:
-                reply, pos = got
-                if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
-                    changed(reply[2])
-            buf = buf[pos:]
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(WATCH_PING):
+                        chunk = await reader.read(1 << 16)
+                except TimeoutError:
+                    now = time.monotonic()
+                    if not pinged:
+                        writer.write(PING)
+                        pings.append(None)
+                        pinged = now
+                    elif now - pinged > WATCH_PING:
+                        raise TimeoutError("the watch connection does not answer") from None
+                    continue
+                if not chunk:
+                    raise ConnectionError("the watch connection was closed")
+                pinged = 0.0
+                buf += chunk
+                pos = 0
+                while (got := resp(buf, pos)) is not None:
+                    reply, pos = got
+                    if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
+                        changed(reply[2])
+                    elif pings and (reply == b"PONG" or (type(reply) is list and reply and reply[0] == b"pong")):
+                        waiter = pings.popleft()  # pongs come in the order of the PINGs
+                        if waiter is not None and not waiter.done():
+                            waiter.set_result(True)
+                buf = buf[pos:]
+        finally:
+            del self._pings[id(ps)]
+            for waiter in pings:
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(False)
 
     async def _topology(self) -> None:
         """Return when the cluster's primaries changed (the client learns of moves from its calls)."""

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from cairn.core.engine import split_pool
+from cairn.core.grants import grant_id_of
 from cairn.core.records import Claimed, Settled
 from tests.e2e.conftest import ADMIN, GAME, SMALL_WORLD, CairnServer, hunt_spec
 from tests.e2e.redis_deploy import Deployment, create, dig_body, read_events, settle_wait
@@ -331,6 +332,37 @@ def test_nodes_read_what_redis_announces_and_everything_after_a_lost_watch(deplo
     for h in spots:
         assert a.request("GET", f"/v1/hunts/{h}")[1] == b.request("GET", f"/v1/hunts/{h}")[1]
     assert all(len([r for r in deploy.records(h) if isinstance(r, Claimed)]) == 1 for h in spots)
+
+
+def _stream_reads(deploy: Deployment) -> int:
+    """XRANGE calls Redis has served (on every primary of a cluster): how the nodes read streams."""
+    servers = deploy.backend.nodes if isinstance(deploy.backend, RedisCluster) else [deploy.backend]
+    total = 0
+    for s in servers:
+        for line in s.cli("INFO", "commandstats").splitlines():
+            if line.startswith("cmdstat_xrange:"):
+                total += int(line.split("calls=")[1].split(",")[0])
+    return total
+
+
+def test_an_ack_on_another_node_waits_for_the_grant_without_reading_every_stream(deploy: Deployment) -> None:
+    """A grant made on A is acked on B the moment A answers: B waits for Redis's notice of the claim
+    (one PING on its watch connection) instead of reading every hunt's stream. So an unknown grant id
+    costs B no full read: with 30 live hunts, 20 bogus acks were 600 stream reads, an amplifier."""
+    a, b = deploy.node(), deploy.node()
+    spots = {f"k{i}": create(a, hunt_spec(f"k{i}", treasures=1))["treasures"][0]["pos"] for i in range(30)}
+    assert settle_wait(lambda: all(b.request("GET", f"/v1/hunts/{h}")[0] == 200 for h in spots))
+    for h in list(spots)[:10]:
+        claim = a.request("POST", f"/v1/hunts/{h}/dig", dig_body(f"p{h}", spots[h], h))[1]["claim"]
+        gid = grant_id_of(claim["claim_id"], "loot")
+        status, body, _ = b.request("POST", f"/v1/grants/{gid}/ack")
+        assert status == 200 and body["status"] == "acked", (h, status, body)
+    time.sleep(0.2)  # the reads that the claims' notices started are over
+    before = _stream_reads(deploy)
+    for i in range(20):
+        status, body, _ = b.request("POST", f"/v1/grants/g_bogus{i}/ack")
+        assert status == 404 and body["error"]["code"] == "grant_not_found", body
+    assert _stream_reads(deploy) - before < len(spots)  # not one full read, let alone one per ack
 
 
 def test_a_redis_that_does_not_announce_writes_is_refused_at_start(tmp_path: Path) -> None:
