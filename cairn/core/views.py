@@ -10,7 +10,7 @@ they did, and none of them is on the dig, hint, positions or batch path.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from cairn.core import ledger
 from cairn.core.boards import Boards
@@ -70,6 +70,28 @@ def hunt_rows(eng: Engine, now: float, recent: float) -> list[dict[str, Any]]:
 def finders(eng: Engine, t: Treasure) -> list[str]:
     """A treasure's finders, in claim order, but for those whose claim an operator voided."""
     return eng.finders_of(t)
+
+
+def map_treasures(eng: Engine, h: Hunt, shown: int = 5) -> list[dict[str, Any]]:
+    """A hunt's treasures for its map: id, number, tier, state, position, the first `shown` finders
+    (as `finders` lists them) and how many there are."""
+    out = []
+    for t in h.treasures:
+        f = eng.finders_of(t)
+        out.append({"id": t.id, "n": t.n, "tier": t.tier, "state": t.state, "pos": list(t.pos),
+                    "finders": f[:shown], "finder_count": len(f)})  # fmt: skip
+    return out
+
+
+#: One letter per treasure state, for `treasure_states`.
+STATE_CODE: Final = {"hidden": "h", "open": "o", "claimed": "c", "expired": "e"}
+
+
+def treasure_states(h: Hunt) -> str:
+    """A hunt's treasure states, one letter each in treasure order (`STATE_CODE`; "?" for another).
+
+    A live view sends this string on every refresh: a few bytes per treasure."""
+    return "".join(STATE_CODE.get(t.state, "?") for t in h.treasures)
 
 
 def hunts_version(eng: Engine) -> tuple[int, int]:

@@ -68,7 +68,6 @@ KEEP = 600.0
 #: A one-time login token is good for this long.
 TOKEN_TTL = 600.0
 
-STATE_CODE = {"hidden": "h", "open": "o", "claimed": "c", "expired": "e"}
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -234,12 +233,7 @@ class Dashboard:
             "fence_radius": h.spec.proximity.radius,
             "prize": h.spec.prize.mode,
             "density": density,
-            "treasures": [
-                {"id": t.id, "n": t.n, "tier": t.tier, "state": t.state, "pos": list(t.pos),
-                 "finders": f[:5], "finder_count": len(f)}
-                for t in h.treasures
-                for f in (views.finders(eng, t),)
-            ],
+            "treasures": views.map_treasures(eng, h),
             "leaderboards": boards,
             "last_event": views.last_event(eng),
             "live_every": LIVE_EVERY,
@@ -289,7 +283,7 @@ class Dashboard:
             "digs": digs,
             "dig_window": round(dig_window, 3),
             "dig_weight": dig_weight,
-            "states": "".join(STATE_CODE.get(t.state, "?") for t in h.treasures),
+            "states": views.treasure_states(h),
             "inside": {str(n): c for n, c in inside.items() if c},
             "last_event": views.last_event(eng),
         })  # fmt: skip

@@ -36,3 +36,17 @@ def test_views_read_hunts_players_and_grants() -> None:
     assert views.boards(eng) is eng.boards
     backlog, complete = views.events_after(eng, 0, "h1")
     assert complete and backlog and views.last_event(eng) == backlog[-1].id
+
+
+def test_the_map_lists_each_treasure_with_its_finders_and_the_live_view_its_states() -> None:
+    eng = engine()
+    create(eng, treasures=3)
+    h = eng.hunt("h1")
+    pos = h.treasures[1].pos
+    assert eng.dig("h1", "ann", pos, pos, "a1", T0 + 1, teleport=True).result["result"] == "found"
+    rows = views.map_treasures(eng, h, shown=5)
+    assert [(r["id"], r["n"], r["state"], r["finders"], r["finder_count"]) for r in rows] == [
+        ("h1#1", 1, "hidden", [], 0), ("h1#2", 2, "claimed", ["ann"], 1), ("h1#3", 3, "hidden", [], 0),
+    ]  # fmt: skip
+    assert rows[1]["pos"] == list(pos) and rows[1]["tier"] == h.treasures[1].tier
+    assert views.treasure_states(h) == "hch"
