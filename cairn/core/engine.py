@@ -118,6 +118,30 @@ class Due(NamedTuple):
     records: list[AnyRecord]
 
 
+def _around(h: Hunt, at: Pos, mine: Sequence[int] | None, tol: int) -> tuple[list[Treasure], int]:
+    """One pass over the treasures in `at`'s neighbourhood list, which holds every treasure within NEAR
+    of it: those within `tol` of `at` on every axis (none when `tol` < 0: a temperature alone), and the
+    squared horizontal distance to the nearest live one whose index is not in `mine` (the player's
+    claims), or NEAR² + 1 when none is that close. The dig and `_temperature` share it."""
+    ax, ay, az = at
+    near: list[Treasure] = []
+    best = NEAR * NEAR + 1
+    around = h.around
+    if around is None:
+        around = h.make_around()
+    s = h.around_shift
+    for t in around.get(((ax >> s) << 32) + (az >> s), ()):
+        p = t.pos
+        dx, dz = p[0] - ax, p[2] - az
+        if -tol <= dx <= tol and -tol <= dz <= tol and -tol <= p[1] - ay <= tol:
+            near.append(t)
+        if t.live and (mine is None or t.n - 1 not in mine):
+            d = dx * dx + dz * dz
+            if d < best:
+                best = d
+    return near, best
+
+
 class Engine(Operator):
     """The live state of every hunt, and the rules that change it (see the module docstring).
 
@@ -496,7 +520,7 @@ class Engine(Operator):
             raise OutOfReach(f"dig at {list(at)} is farther than reach {h.reach:g} from the player", field="at")
         # A dig outside the hunt's area is decided like any other (a miss, or a treasure at the edge
         # within tolerance): players break blocks everywhere, so it is an outcome, not an error.
-        ax, ay, az = at
+        ax, az = at[0], at[2]
         self._move(player, pos, teleport, now, hunt_id, True)
         mine = self.claimed.get((hunt_id, player)) if known else None
         if mine is None:
@@ -509,22 +533,7 @@ class Engine(Operator):
                 return MISSES[band]
         # One pass over the treasures within NEAR of the dig: the candidates within tolerance, and
         # the nearest live one this player has not claimed (which answers most temperatures).
-        tol = h.tolerance
-        near: list[Treasure] = []
-        best = NEAR * NEAR + 1
-        around = h.around
-        if around is None:
-            around = h.make_around()
-        s = h.around_shift
-        for t in around.get(((ax >> s) << 32) + (az >> s), ()):
-            p_ = t.pos
-            dx, dz = p_[0] - ax, p_[2] - az
-            if -tol <= dx <= tol and -tol <= dz <= tol and -tol <= p_[1] - ay <= tol:
-                near.append(t)
-            if t.live and (mine is None or t.n - 1 not in mine):
-                d = dx * dx + dz * dz
-                if d < best:
-                    best = d
+        near, best = _around(h, at, mine, h.tolerance)
         if not near:  # a miss: the common case
             if best <= _NEAR2:
                 return MISSES[_NEAR_BANDS[best]]
@@ -583,18 +592,7 @@ class Engine(Operator):
             mine = (*mine, also) if mine is not None else (also,)
         # Every treasure within NEAR of `at` is in its neighbourhood list: if the nearest one
         # there is that close, it is the nearest of all. Else ask the numpy field.
-        ax, az = at[0], at[2]
-        best = NEAR * NEAR + 1
-        around = h.around
-        if around is None:
-            around = h.make_around()
-        s = h.around_shift
-        for t in around.get(((ax >> s) << 32) + (az >> s), ()):
-            if t.live and (mine is None or t.n - 1 not in mine):
-                dx, dz = t.pos[0] - ax, t.pos[2] - az
-                d = dx * dx + dz * dz
-                if d < best:
-                    best = d
+        best = _around(h, at, mine, -1)[1]
         if best <= _NEAR2:
             return hints.TEMPERATURES[_NEAR_BANDS[best]]
         i = h.field.nearest(at, mine)
