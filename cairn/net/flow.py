@@ -1,4 +1,4 @@
-"""Write backpressure for one connection: `FlowControl`.
+"""Flow control for one connection: write backpressure (`FlowControl`) and pausing reads (`set_reading`).
 
 The transport calls `pause()` and `resume()` as its write buffer crosses its high- and
 low-water marks; writers (`cairn.net.protocol`'s streams, `cairn.net.websocket`) await `drain()`.
@@ -9,7 +9,20 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["FlowControl"]
+__all__ = ["FlowControl", "set_reading"]
+
+
+def set_reading(transport: asyncio.Transport, paused: bool, pause: bool) -> bool:
+    """Pause or resume reading from `transport` if `pause` differs from `paused` (what was last asked of
+    it) and it is not closing; returns what now holds. A connection keeps that flag, so that the
+    transport is asked only on a change."""
+    if pause == paused or transport.is_closing():
+        return paused
+    if pause:
+        transport.pause_reading()
+    else:
+        transport.resume_reading()
+    return pause
 
 
 class FlowControl:

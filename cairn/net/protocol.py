@@ -32,7 +32,7 @@ from typing import Any, Final, Protocol
 import httptools
 
 from cairn.net.config import ServerConfig
-from cairn.net.flow import FlowControl
+from cairn.net.flow import FlowControl, set_reading
 from cairn.net.request import _AUTHORIZATION, Request, Spool
 from cairn.net.response import EVENT_STREAM, JSON, Response, Stream, error_response
 from cairn.net.router import _PLAIN, _STREAM, _WEBSOCKET, Route, Router, _allow
@@ -888,12 +888,7 @@ class HttpProtocol(asyncio.Protocol):
         pause = not self._lingering and (
             self._flow.paused or self._halted or len(self._queue) >= self._cap or bool(self._backlog)
         )
-        if pause != self._reading_paused and not self._transport.is_closing():
-            self._reading_paused = pause
-            if pause:
-                self._transport.pause_reading()
-            else:
-                self._transport.resume_reading()
+        self._reading_paused = set_reading(self._transport, self._reading_paused, pause)
 
     # -- closing -------------------------------------------------------------------------------
 

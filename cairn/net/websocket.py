@@ -31,7 +31,7 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.utilities import LocalProtocolError, generate_accept_token
 
-from cairn.net.flow import FlowControl
+from cairn.net.flow import FlowControl, set_reading
 from cairn.net.http import HttpServer
 from cairn.net.request import Request
 from cairn.net.response import Response, error_response
@@ -452,12 +452,7 @@ class WebSocket(asyncio.Protocol):
         if self._lost:
             return
         pause = self._flow.paused or len(self._inbox) >= _MAX_INBOX
-        if pause != self._reading_paused and not self._transport.is_closing():
-            self._reading_paused = pause
-            if pause:
-                self._transport.pause_reading()
-            else:
-                self._transport.resume_reading()
+        self._reading_paused = set_reading(self._transport, self._reading_paused, pause)
 
     def _arm(self, when: float) -> None:
         if self._timer is not None:
