@@ -10,11 +10,13 @@ import json
 import socket
 import threading
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cairn.core.engine import split_pool
 from cairn.core.grants import grant_id_of
@@ -142,6 +144,16 @@ def test_kill_a_node_mid_claim_stream(deploy: Deployment) -> None:
     assert c.request("GET", "/v1/hunts/k")[1] == b.request("GET", "/v1/hunts/k")[1]
 
 
+def _slow_digs(node: CairnServer) -> float:
+    """Digs that took this node 100 ms or more, by its own `cairn_request_seconds` histogram."""
+    with urllib.request.urlopen(node.url + "/metrics", timeout=10) as r:
+        families = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+    samples = [s for s in families["cairn_request_seconds"].samples if s.labels.get("route") == "dig"]
+    count = next(s.value for s in samples if s.name == "cairn_request_seconds_count")
+    fast = next(s.value for s in samples if s.name == "cairn_request_seconds_bucket" and s.labels["le"] == "0.1")
+    return count - fast
+
+
 def test_redis_down_fails_fast_then_recovers(deploy: Deployment) -> None:
     a, b = deploy.node(), deploy.node()
     spec = hunt_spec("r", treasures=4, prize={"mode": "shared_bounty", "window": "10m", "pool": 1000})
@@ -168,6 +180,7 @@ def test_redis_down_fails_fast_then_recovers(deploy: Deployment) -> None:
 
     with cf.ThreadPoolExecutor(8) as ex:
         list(ex.map(dig, range(0, 120)))
+        slow_before = {n.port: _slow_digs(n) for n in (a, b)}
         deploy.kill_redis()
         down = time.monotonic()
         list(ex.map(dig, range(120, 320)))
@@ -186,8 +199,12 @@ def test_redis_down_fails_fast_then_recovers(deploy: Deployment) -> None:
     assert not other, other[:3]
     assert len(unavailable) >= 150  # the digs while Redis was down
     assert all(h.get("Retry-After") for _, h in unavailable)
+    # Fast, by each node's own clock (its latency histogram of digs): none took 100 ms or more while
+    # Redis was down. The test's 8 client threads, on a 2-core machine beside both nodes and Redis,
+    # add their own scheduling to what they time, so on their side the bound is "never hangs".
+    assert {n.port: _slow_digs(n) for n in (a, b)} == slow_before
     slow = sorted(t for t, _ in unavailable)
-    assert slow[-1] < 0.1, f"503 took {slow[-1] * 1000:.0f} ms"
+    assert slow[-1] < 1.0, f"503 took {slow[-1] * 1000:.0f} ms"
     assert recovered < 15
     # Nothing acknowledged was lost: AOF with appendfsync always (set by the helper).
     counts = Counter(r.claim_id for r in deploy.records("r") if isinstance(r, Claimed))
