@@ -77,7 +77,7 @@ def map_treasures(eng: Engine, h: Hunt, shown: int = 5) -> list[dict[str, Any]]:
     (as `finders` lists them) and how many there are."""
     out = []
     for t in h.treasures:
-        f = eng.finders_of(t)
+        f = finders(eng, t)
         out.append({"id": t.id, "n": t.n, "tier": t.tier, "state": t.state, "pos": list(t.pos),
                     "finders": f[:shown], "finder_count": len(f)})  # fmt: skip
     return out
