@@ -94,6 +94,12 @@ def treasure_states(h: Hunt) -> str:
     return "".join(STATE_CODE.get(t.state, "?") for t in h.treasures)
 
 
+def hunt_version(eng: Engine, h: Hunt, now: float) -> tuple[int, str]:
+    """Changes whenever an operator acts or the hunt's state does (it starts, ends, is paused): a cached
+    view of that hunt is stale then, however recently it was built."""
+    return len(eng.audit), h.state_at(now)
+
+
 def hunts_version(eng: Engine) -> tuple[int, int]:
     """Changes whenever an operator acts or a hunt ends: a cached list of hunts is stale then."""
     return len(eng.audit), sum(1 for h in eng.hunts.values() if h.ended is not None)

@@ -148,6 +148,7 @@ class Dashboard:
         self.samples: deque[tuple[float, int, list[int], int]] = deque()
         self.tokens: dict[str, float] = {}
         self.hunts_version: tuple[int, int] = (-1, -1)  # `views.hunts_version` of the cached hunts list
+        self.live_versions: dict[str, tuple[int, str]] = {}  # `views.hunt_version` of each cached live view
 
     # ---- static files ---------------------------------------------------------------------------
     def index(self, req: Request) -> Response:
@@ -245,12 +246,16 @@ class Dashboard:
         hunt_id = req.params["hunt"]
         mono = time.monotonic()
         hit = self.cache.get(hunt_id)
-        if hit is None or mono >= hit[0]:
+        # An operator's action or a change of state shows in the next view at once: the page asks for
+        # one right after an action, and a view kept for a slow rebuild's budget would hide it.
+        version = views.hunt_version(self.api.rt.eng, self.api.rt.eng.hunt(hunt_id), self.api.clock())
+        if hit is None or mono >= hit[0] or self.live_versions.get(hunt_id) != version:
             # the digs since the previous view was built, with a margin: a slow rebuild misses none
             window = DIG_WINDOW if hit is None else max(DIG_WINDOW, min(RECENT, mono - hit[3] + 1.0))
             body = self._build_live(hunt_id, window)
             until = mono + max(LIVE_EVERY, (time.monotonic() - mono) / BUDGET)
             hit = self.cache[hunt_id] = (until, body, self.live_seq, mono)
+            self.live_versions[hunt_id] = version
         if req.query.get("seen") == str(hit[2]):  # the caller has this view already
             return b'{"seq":%d,"same":true}' % hit[2]
         return hit[1]

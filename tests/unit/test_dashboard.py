@@ -85,6 +85,27 @@ def test_the_shared_hunts_list_shows_an_operator_action_at_once() -> None:
     assert d.hunts(req) is not ended  # every action may change a hunt: rebuilt
 
 
+
+def test_a_hunts_live_view_shows_an_operator_action_or_a_change_of_state_at_once() -> None:
+    """The live view is shared and kept for LIVE_EVERY seconds (longer when it was slow to build), but
+    not past an operator's action or a change of the hunt's state: the page asks for it right after."""
+    eng = engine()
+    create(eng)
+    now = [T0 + 1]
+    api: Any = SimpleNamespace(rt=SimpleNamespace(eng=eng), clock=lambda: now[0], auth=lambda req, scope: None)
+    d = Dashboard(api)
+    req = Request.build("GET", "/v1/hunts/h1/live", params={"hunt": "h1"})
+    state = lambda: msgspec.json.decode(d.hunt_live(req))["state"]  # noqa: E731
+    assert state() == "active"
+    first = d.hunt_live(req)
+    assert d.hunt_live(req) is first  # reused: nothing changed
+    now[0] += 0.1
+    eng.end_hunt("h1", now[0])
+    assert state() == "ended"  # rebuilt at once, within LIVE_EVERY
+    ended = d.hunt_live(req)
+    eng.apply(eng.decide_admin(admin.Request("player.bar", player="steve", label="admin", reason="x"), now[0]).records)
+    assert d.hunt_live(req) is not ended  # an action may change what the view shows: rebuilt
+
 class Page(HTMLParser):
     """The dashboard page's ids, and what its Content-Security-Policy would refuse to run or apply."""
 
