@@ -42,15 +42,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-SHARED = Path(os.environ.get("CAIRN_SHARED", ROOT.parent / "shared")) / "bench"
-ADMIN, GAME = "bench-admin-key-0123", "bench-game-key-0123"
-HUNT = (
-    b'{"id":"bench","name":"Bench","world":"overworld","area":{"min":[-500,0,-500],"max":[500,320,500]},'
-    b'"treasures":200,"spawn":{"tags_any":["surface"],"min_spacing":8},"dig":{"reach":6,"tolerance":1},'
-    b'"hints":{"cooldown":"0s"},"duration":"2h"}'
-)  # vs-ceiling's bench hunt
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_dig_budget import ADMIN, GAME, HUNT, SHARED  # the same keys, hunt and shared/bench
+
 PORT = 7483
 RUNGS = ("ceiling", "transport", "minimal", "cairn")
 DIG_LUA_PLAYERS = 20_000
