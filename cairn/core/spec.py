@@ -103,7 +103,8 @@ MAX_SPAN = 10 * 366 * 86400.0
 EARLIEST = 0.0  # 1970-01-01T00:00:00Z
 LATEST = datetime(9000, 1, 1, tzinfo=UTC).timestamp()  # far from datetime's end (9999) by more than a span
 
-_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_DURATION = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")  # ASCII digits: `\d` would take any script's
+_DURATION_CHARS = 32  # as `Duration` in a spec: a longer text is no duration anyone means
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
@@ -115,6 +116,8 @@ def parse_duration(text: str, field: str) -> float:
     """
     pos, total = 0, 0.0
     text = text.strip()
+    if len(text) > _DURATION_CHARS:
+        raise ValidationError(f"{field}: a duration has at most {_DURATION_CHARS} characters", field=field)
     for m in _DURATION.finditer(text):
         if m.start() != pos:
             break

@@ -252,6 +252,11 @@ class Undo:
         n = 1
         while f"{g.grant_id}.r{n}" in self.grants:
             n += 1
+        if n > 1:  # one live payout per grant: a second reissue while the first is undelivered would pay twice
+            last = self.grants[f"{g.grant_id}.r{n - 1}"]
+            if last.ack is None and last.undone is None:
+                raise AdminConflict(f"grant {g.grant_id!r} was reissued as {last.grant_id!r}, which is still pending: "
+                                    "reissue or cancel that one", field="grant_id")  # fmt: skip
         return {"grant_id": f"{g.grant_id}.r{n}"}
 
     def apply_reissue(self, rec: Admin) -> None:
@@ -313,8 +318,8 @@ class Undo:
                 raise ValidationError("ends_at must be an RFC 3339 time with a zone", field="ends_at")
             end = when.timestamp()
             field = "ends_at"
-        if end <= h.ends_at:
-            raise ValidationError(f"the new end {rfc3339(end)} is not later than the current one "
+        if end <= h.ends_at:  # the text as given: a time before year 1 has no RFC 3339 form
+            raise ValidationError(f"the new end ({args[field]}) is not later than the current one "
                                   f"{rfc3339(h.ends_at)}", field=field)  # fmt: skip
         if end - now > 366 * 86400:
             raise ValidationError("a hunt may be extended up to a year from now", field=field)

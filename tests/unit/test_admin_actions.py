@@ -189,6 +189,27 @@ def test_cancel_and_reissue() -> None:
         act(eng, "grant.reissue", target=g1)
 
 
+def test_a_grant_reissued_twice_pays_once() -> None:
+    """A second reissue of a delivered grant while its first replacement is pending would be a second
+    live payout for one claim (an operator's double click): refused until that one is delivered or cancelled."""
+    eng = engine()
+    create(eng)
+    g = eng.claims[find(eng, 1, "ann")["claim_id"]].grant_id
+    assert g is not None
+    eng.apply(eng.ack(g, A).records)
+    act(eng, "grant.reissue", target=g)
+    with pytest.raises(AdminConflict, match=r"\.r1'.*still pending"):
+        act(eng, "grant.reissue", target=g)
+    assert f"{g}.r2" not in eng.grants
+    assert [x["grant_id"] for x in eng.grants_of("ann")] == [f"{g}.r1"]  # one payout waits
+    eng.apply(eng.ack(f"{g}.r1", A).records)
+    act(eng, "grant.reissue", target=g)  # delivered: the operator may give it once more
+    assert [x["grant_id"] for x in eng.grants_of("ann")] == [f"{g}.r2"]
+    act(eng, "grant.cancel", target=f"{g}.r2")
+    act(eng, "grant.reissue", target=g)  # cancelled: likewise
+    assert [x["grant_id"] for x in eng.grants_of("ann")] == [f"{g}.r3"]
+
+
 def test_an_ack_and_a_cancel_decided_at_once_apply_in_order() -> None:
     """Decided on two nodes against the same state, applied in the hunt's order: whichever came first wins."""
     for ack_first in (True, False):
@@ -219,6 +240,12 @@ def test_extend_moves_the_end_timer() -> None:
         act(eng, "hunt.extend", hunt="h1", args={"by": "1h", "ends_at": "2030-01-01T00:00:00Z"})
     with pytest.raises(ValidationError):
         act(eng, "hunt.extend", hunt="h1", args={"ends_at": "tomorrow"})
+    # Neither a time before year 1 nor a duration past any float (or in another script's digits) gets past the check.
+    for args in ({"ends_at": "0001-01-01T00:00:00+01:00"}, {"by": "9" * 400 + "h"}, {"by": "\u0661h"}, {"by": "１h"}):
+        with pytest.raises(ValidationError) as refused:
+            act(eng, "hunt.extend", hunt="h1", args=args)
+        assert refused.value.field == next(iter(args))
+    assert eng.hunts["h1"].ends_at == end + 1800
     eng.tick(end + 1800)
     assert eng.hunts["h1"].ended is not None and eng.hunts["h1"].ended.at == end + 1800
     with pytest.raises(HuntNotActive):

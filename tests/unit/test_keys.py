@@ -90,8 +90,9 @@ def test_create_revoke_rotate_expire_and_the_last_admin_key() -> None:
     assert ops.eng.api_keys.next_expiry(T0 + 11) == T0 + 610 and ops.eng.api_keys.next_expiry(T0 + 611) is None
     with pytest.raises(KeyRevoked):
         ops.act("key.rotate", T0 + 611, target=ops_id)  # expired
-    with pytest.raises(ValidationError):
-        ops.act("key.rotate", T0 + 611, target=rotated["id"], overlap="8d")
+    for overlap in ("8d", "9" * 400 + "d"):  # too long, and too long for a float
+        with pytest.raises(ValidationError):
+            ops.act("key.rotate", T0 + 611, target=rotated["id"], overlap=overlap)
     default = ops.act("key.rotate", T0 + 611, target="env-game")  # a static key rotates into a runtime one
     assert default["overlap"] == 300.0 and ops.eng.api_keys.keys["env-game"].expires_at == T0 + 911
     # Past the overlap, the rotated admin key no longer counts: its successor is the last admin key.
