@@ -22,6 +22,7 @@ from cairn.core import keys
 from cairn.core.errors import AdminConflict, BadRequest, NotFound, ReasonRequired
 from cairn.core.ids import ADMIN_SPAN, Ids
 from cairn.core.records import Admin
+from cairn.core.spec import only_fields
 from cairn.core.undo import Undo
 from cairn.core.webhooks import Target, check_args
 
@@ -102,6 +103,7 @@ class Operator(Undo):
 
     # ---- players -----------------------------------------------------------------------------------
     def check_bar(self, req: Request, now: float) -> dict[str, Any]:
+        only_fields(req.args, ())
         if req.player in self.barred:
             raise AdminConflict(f"player {req.player!r} is barred already", field="player")
         return {}
@@ -113,6 +115,7 @@ class Operator(Undo):
         self.admin_event(rec, "player.barred", {"player": rec.player})
 
     def check_unbar(self, req: Request, now: float) -> dict[str, Any]:
+        only_fields(req.args, ())
         if req.player not in self.barred:
             raise AdminConflict(f"player {req.player!r} is not barred", field="player")
         return {}
@@ -139,6 +142,7 @@ class Operator(Undo):
             raise NotFound(f"no webhook {req.target!r}", field="id")
 
     def check_webhook_remove(self, req: Request, now: float) -> dict[str, Any]:
+        only_fields(req.args, ())
         self._check_webhook(req)
         return {}
 
@@ -147,6 +151,7 @@ class Operator(Undo):
             self.admin_event(rec, "webhook.removed", {"webhook": rec.target})
 
     def check_webhook_resume(self, req: Request, now: float) -> dict[str, Any]:
+        only_fields(req.args, ())
         self._check_webhook(req)
         return {}
 

@@ -71,7 +71,7 @@ from cairn.core.records import (
 )
 from cairn.core.schedule import Cron, stamp
 from cairn.core.sites import SiteSet
-from cairn.core.spec import HuntSpec, check_start, encode_spec, parse_duration, rfc3339, starts_at_ts
+from cairn.core.spec import HuntSpec, check_start, encode_spec, only_fields, parse_duration, rfc3339, starts_at_ts
 from cairn.core.webhooks import Target as WebhookTarget
 
 #: The engine and what its callers use with it; hunts, players and grants live in their own modules.
@@ -344,6 +344,7 @@ class Engine(Operator):
         that end the hunt. An ended hunt decides nothing, as `end_hunt` (and writes no audit entry)."""
         h = self.hunt(req.hunt)
         if h.ended is not None:
+            only_fields(req.args, ())  # idempotent, but a body it does not take is refused as on a live hunt
             return Outcome(None, NOTHING, h.ended.seq)
         rec, _ = self.admin(req, now)
         records = [rec, *self._end(h, min(now, h.ends_at), "admin" if now < h.ends_at else "time")]

@@ -128,6 +128,20 @@ def parse_duration(text: str, field: str) -> float:
     return total
 
 
+def only_fields(args: dict[str, Any] | None, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """An operator action's args (its body less `reason`), refusing a field the action does not take.
+
+    >>> only_fields({"by": "30m"}, ("by", "ends_at"))
+    {'by': '30m'}
+    """
+    args = args or {}
+    for k in args:
+        if k not in allowed:
+            known = ", ".join(("reason", *allowed))
+            raise UnknownField(f"unknown field {k!r} (this action takes: {known})", field=k)
+    return args
+
+
 def _field_of(err: msgspec.ValidationError) -> str | None:
     msg = str(err)
     i = msg.rfind(" - at `$")

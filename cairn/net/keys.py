@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.core import admin
 from cairn.core.errors import CairnError, LastAdminKey
 from cairn.core.events import Event
-from cairn.core.spec import rfc3339
+from cairn.core.spec import only_fields, rfc3339
 from cairn.net.admin import ADMIN, body_of
 from cairn.net.api import Api, encode
 from cairn.net.request import Request
@@ -91,7 +91,7 @@ class KeyRoutes:
         body = body_of(req)
         scope = body.get("scope")
         key_id, secret, digest = new_secret(scope if scope in ("game", "admin") else "x")
-        entry = await self._act(req, body, "key.create", "", {"id": key_id, "hash": digest})
+        entry = await self._act(req, body, "key.create", "", {"id": key_id, "hash": digest}, ("scope", "label"))
         args = entry["args"]
         return 201, encode({"id": key_id, "label": args["label"], "scope": args["scope"], "created": entry["at"],
                             "secret": secret, "audit_id": entry["id"]})  # fmt: skip
@@ -99,7 +99,7 @@ class KeyRoutes:
     async def revoke(self, req: Request) -> Any:
         """`DELETE /v1/keys/{id}`: the key is refused on every node; its audit entry."""
         self.api.auth(req, ADMIN)
-        entry = await self._act(req, body_of(req), "key.revoke", req.params["id"], {})
+        entry = await self._act(req, body_of(req), "key.revoke", req.params["id"], {}, ())
         key = self.keys.ring.find(req.params["id"], self.keys.static())
         if key is not None and key.revoked is None:  # another node revoked the other admin key meanwhile
             raise LastAdminKey("this is the last active admin key: create another before revoking it", field="id")
@@ -111,7 +111,8 @@ class KeyRoutes:
         body = body_of(req)
         old = self.keys.ring.find(req.params["id"], self.keys.static())
         key_id, secret, digest = new_secret(old.scope if old is not None else "x")
-        entry = await self._act(req, body, "key.rotate", req.params["id"], {"id": key_id, "hash": digest})
+        entry = await self._act(req, body, "key.rotate", req.params["id"], {"id": key_id, "hash": digest},
+                                ("overlap",))
         args = entry["args"]
         ring_old = self.keys.ring.keys.get(req.params["id"])
         ends = ring_old.expires_at if ring_old is not None else None
@@ -120,9 +121,11 @@ class KeyRoutes:
                             "replaced_expires_at": rfc3339(ends) if ends is not None else None,
                             "audit_id": entry["id"]})  # fmt: skip
 
-    async def _act(self, req: Request, body: dict[str, Any], action: str, target: str, made: dict[str, Any]) -> Any:
+    async def _act(
+        self, req: Request, body: dict[str, Any], action: str, target: str, made: dict[str, Any], takes: tuple[str, ...]
+    ) -> Any:
         reason = body.pop("reason", None)
-        args = {**body, **made, "static": self.keys.static()}
+        args = {**only_fields(body, takes), **made, "static": self.keys.static()}  # `made` is never the client's
         ask = admin.Request(action, "", "", target, self.keys.label_of(req.auth()), reason, args)
         return await self.rt.admin(ask)
 

@@ -91,6 +91,12 @@ def test_runtime_keys_on_every_node_revoked_rotated_and_kept(pair: Pair) -> None
     refused("DELETE", "/v1/keys/k404?reason=x", None, 404, "key_not_found")
     refused("DELETE", f"/v1/keys/{ADMIN_ID}?reason=x", None, 409, "last_admin_key")
     refused("POST", f"/v1/keys/{kid}/rotate", {"reason": "x", "overlap": "8d"}, 422, "validation_error")
+    refused("POST", f"/v1/keys/{kid}/rotate", {"reason": "x", "overlap": "9" * 400 + "d"}, 422, "validation_error")
+    # A field the action does not take, even one the server fills in itself (the new key's id or hash).
+    for field in ("bogus", "id", "hash", "static"):
+        refused("POST", "/v1/keys", {"scope": "game", "label": "w", "reason": "x", field: "k"}, 422, "unknown_field")
+        refused("POST", f"/v1/keys/{kid}/rotate", {"reason": "x", field: "k"}, 422, "unknown_field")
+    refused("DELETE", f"/v1/keys/{kid}", {"reason": "x", "bogus": 1}, 422, "unknown_field")
     assert a.request("POST", "/v1/keys", {"scope": "game", "label": "z", "reason": "x"}, key=secret)[0] == 403
 
     # Revoked on a: refused on b within a second; b's session and stream with that key are cut off.

@@ -270,6 +270,51 @@ def test_pause_refuses_digs_and_hints_until_resumed() -> None:
     assert find(eng, 1, "ann", A + 2)
 
 
+def test_a_paused_hunt_that_ended_is_not_resumed() -> None:
+    eng = engine()
+    create(eng)  # 1h
+    act(eng, "hunt.pause", hunt="h1")
+    end = eng.hunts["h1"].ends_at
+    eng.tick(end)
+    assert eng.hunts["h1"].ended is not None
+    with pytest.raises(HuntNotActive):
+        act(eng, "hunt.resume", hunt="h1", now=end + 1)
+    assert not [e for e in eng.audit if e.action == "hunt.resume"]
+
+
+def test_every_action_refuses_a_field_it_does_not_take() -> None:
+    """SPEC: unknown fields are rejected; an action that takes no field refuses any, before it checks anything else."""
+    eng = engine()
+    create(eng)
+    c = find(eng, 1, "ann")
+    g = eng.claims[c["claim_id"]].grant_id
+    hook = {"url": "https://example.com/hook", "events": ["hunt."], "secret": "s" * 32}
+    act(eng, "webhook.add", target="wh1", args=hook)
+    act(eng, "player.bar", player="bob")
+    asks: list[dict[str, Any]] = [
+        {"action": "player.bar", "player": "cy"},
+        {"action": "player.unbar", "player": "bob"},
+        {"action": "player.clear_flags", "player": "ann"},
+        {"action": "claim.void", "target": c["claim_id"]},
+        {"action": "grant.cancel", "target": g},
+        {"action": "grant.reissue", "target": g},
+        {"action": "hunt.extend", "hunt": "h1"},
+        {"action": "hunt.pause", "hunt": "h1"},
+        {"action": "hunt.rename", "hunt": "h1"},
+        {"action": "webhook.remove", "target": "wh1"},
+        {"action": "webhook.resume", "target": "wh1"},
+    ]
+    audited = len(eng.audit)
+    for ask in asks:
+        action = ask.pop("action")
+        with pytest.raises(UnknownField, match="'bogus'"):
+            act(eng, action, args={"bogus": 1}, **ask)
+    assert len(eng.audit) == audited
+    eng.apply(eng.end_hunt_admin(Request("hunt.end", "h1", label="ops", reason="done"), A).records)
+    with pytest.raises(UnknownField):  # ending an ended hunt is idempotent, with a body it takes
+        eng.end_hunt_admin(Request("hunt.end", "h1", label="ops", reason="again", args={"bogus": 1}), A)
+
+
 def test_rename_end_and_archive() -> None:
     eng = engine()
     create(eng)

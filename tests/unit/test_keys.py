@@ -10,7 +10,15 @@ import pytest
 
 from cairn.core.admin import Request
 from cairn.core.engine import Engine
-from cairn.core.errors import KeyNotFound, KeyRevoked, LabelTaken, LastAdminKey, ReasonRequired, ValidationError
+from cairn.core.errors import (
+    KeyNotFound,
+    KeyRevoked,
+    LabelTaken,
+    LastAdminKey,
+    ReasonRequired,
+    UnknownField,
+    ValidationError,
+)
 from cairn.core.records import AnyRecord
 from tests.support import SECRET, T0, grid_world
 
@@ -143,6 +151,17 @@ def test_an_overlap_past_any_float_is_a_validation_error() -> None:
         with pytest.raises(ValidationError):
             overlap_of(raw)
     assert overlap_of(90) == 90.0 and overlap_of("10m") == 600.0
+
+
+def test_key_actions_refuse_a_field_they_do_not_take() -> None:
+    ops = Ops()
+    with pytest.raises(UnknownField, match="'bogus'"):
+        ops.act("key.create", T0, scope="game", label="lobby", bogus=1)
+    made = ops.act("key.create", T0, scope="game", label="lobby")
+    for action in ("key.rotate", "key.revoke"):
+        with pytest.raises(UnknownField, match="'bogus'"):
+            ops.act(action, T0 + 1, target=made["id"], bogus=1)
+    assert [r.action for r in ops.records] == ["key.create"]
 
 
 def test_two_revocations_decided_at_once_never_leave_no_admin_key() -> None:
