@@ -12,10 +12,10 @@ from typing import Any, Literal, NamedTuple
 
 import msgspec
 
-from cairn.core.errors import NotFound, UnknownLeaderboard, ValidationError
+from cairn.core.errors import NotFound, UnknownLeaderboard
 from cairn.core.leaderboard import Board
 from cairn.core.schedule import Cron
-from cairn.core.spec import rfc3339
+from cairn.core.spec import query_int, rfc3339
 
 KEEP_PERIODS = 60  # archived periods kept per board
 
@@ -216,8 +216,8 @@ class Boards:
         if b is None:
             raise BoardNotFound(f"no leaderboard {name!r}; configured: {', '.join(sorted(self.boards))}", field="board")
         b.roll(now)
-        limit = _int(query, "limit", 10, 1, 1000)
-        cursor = _int(query, "cursor", 0, 0, 10**9)
+        limit = query_int(query, "limit", 10, 1, 1000)
+        cursor = query_int(query, "cursor", 0, 0, 10**9)
         period = query.get("period")
         board = b.current
         if period and period != b.period_name():
@@ -246,16 +246,3 @@ class Boards:
         if b.archive:
             out["periods"] = list(b.archive)[-10:]
         return out
-
-
-def _int(query: dict[str, str], key: str, default: int, lo: int, hi: int) -> int:
-    raw = query.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise ValidationError(f"{key} must be an integer", field=key) from None
-    if not lo <= v <= hi:
-        raise ValidationError(f"{key} must be within [{lo}, {hi}]", field=key)
-    return v

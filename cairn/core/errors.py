@@ -75,10 +75,6 @@ class HuntNotActive(CairnError):
     code, status = "hunt_not_active", 409
 
 
-class RequestIdReused(CairnError):
-    code, status = "request_id_reused", 409
-
-
 class BodyTooLarge(CairnError):
     code, status = "body_too_large", 413
 

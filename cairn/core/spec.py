@@ -142,6 +142,25 @@ def only_fields(args: dict[str, Any] | None, allowed: tuple[str, ...]) -> dict[s
     return args
 
 
+def query_int(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    """A query parameter that is an integer in [lo, hi]: ASCII digits and an optional `-`, nothing else
+    (`int()` alone also takes `+5`, ` 1`, `1_000` and other scripts' digits); `default` when absent or empty.
+
+    >>> query_int({"limit": "20"}, "limit", 10, 1, 100), query_int({}, "limit", 10, 1, 100)
+    (20, 10)
+    """
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    digits = raw[1:] if raw[:1] == "-" else raw
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
+        raise ValidationError(f"{name} must be an integer", field=name)
+    value = int(raw)
+    if not lo <= value <= hi:
+        raise ValidationError(f"{name} must be between {lo} and {hi}", field=name)
+    return value
+
+
 def _field_of(err: msgspec.ValidationError) -> str | None:
     msg = str(err)
     i = msg.rfind(" - at `$")

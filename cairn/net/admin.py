@@ -13,7 +13,8 @@ import msgspec
 
 from cairn.core import admin, views
 from cairn.core.errors import InvalidBody
-from cairn.net.api import Api, encode, int_param, player_param
+from cairn.core.spec import query_int
+from cairn.net.api import Api, encode, player_param
 from cairn.net.request import Request
 
 if TYPE_CHECKING:
@@ -103,8 +104,8 @@ class AdminRoutes:
         """`GET /v1/audit`: operator actions, newest first, `limit` a page, from `cursor` on."""
         self.api.auth(req, ADMIN)
         q = req.query
-        limit = int_param(q, "limit", 100, 1, MAX_PAGE)
-        before = int_param(q, "cursor", 0, 1, 2**63) if q.get("cursor") else None
+        limit = query_int(q, "limit", 100, 1, MAX_PAGE)
+        before = query_int(q, "cursor", 0, 1, 2**63) if q.get("cursor") else None
         entries, nxt = views.audit(self.rt.eng, before, limit, q.get("action", ""), q.get("hunt", ""),
                                    q.get("player", ""))  # fmt: skip
         return encode({"entries": entries, "next_cursor": None if nxt is None else str(nxt)})

@@ -13,6 +13,7 @@ import contextlib
 import inspect
 import ipaddress
 import logging
+import math
 import time
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,7 @@ from cairn.core.errors import (
     ValidationError,
 )
 from cairn.core.events import Event
-from cairn.core.spec import convert_spec, validation_error
+from cairn.core.spec import convert_spec, query_int, validation_error
 from cairn.net import export, schemas
 from cairn.net.auth import Keys
 from cairn.net.hub import Hub, follow
@@ -213,6 +214,9 @@ class Api:
         except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
             raise InvalidBody(f"body is not valid {'TOML' if 'toml' in ctype else 'JSON'}: {e}") from None
         spec = convert_spec(raw)
+        if "@" in spec.id:  # only the scheduler names a hunt so
+            raise ValidationError("`<id>@<start>` is the id of a recurring hunt's instance; a hunt created here "
+                                  "has an id of 1-48 characters of [a-z0-9-]", field="id")  # fmt: skip
         view = await self.rt.create_hunt(spec)
         return (201, encode(view))
 
@@ -410,7 +414,10 @@ class Api:
         try:
             minutes = float(req.query.get("older_than_minutes", "0"))
         except ValueError:
-            raise ValidationError("older_than_minutes must be a number", field="older_than_minutes") from None
+            minutes = math.nan
+        if not 0.0 <= minutes < math.inf:  # nan, inf and negative ones included
+            raise ValidationError("older_than_minutes must be a number of minutes, 0 or more",
+                                  field="older_than_minutes")  # fmt: skip
         return encode({"grants": self.rt.eng.pending_older_than(minutes * 60, self.clock())})
 
     def ack(self, req: Request) -> Any:
@@ -432,7 +439,7 @@ class Api:
         """A page of the player's claims, grants, acks and admin actions, newest first."""
         self.auth(req, GAME)
         player = player_param(req)
-        limit = int_param(req.query, "limit", ledger.DEFAULT_LIMIT, 1, ledger.MAX_LIMIT)
+        limit = query_int(req.query, "limit", ledger.DEFAULT_LIMIT, 1, ledger.MAX_LIMIT)
         cursor = req.query.get("cursor") or None
         if self.fail_fast is not None:
             self.fail_fast()
@@ -513,6 +520,10 @@ class Api:
         boards = views.boards(self.rt.eng)
         if boards is None:
             raise NotFound(f"no leaderboard {req.params['board']!r}", field="board")
+        for name in ("player", "around"):
+            value = req.query.get(name)
+            if value and not schemas.player_ok(value):
+                raise ValidationError(f"{name} must be a player id: 1-64 characters of [A-Za-z0-9_.:-]", field=name)
         return encode(boards.read(req.params["board"], req.query, self.clock()))
 
     # ---- events ------------------------------------------------------------------------------------------
@@ -520,6 +531,8 @@ class Api:
         self.auth(req, GAME)
         q = req.query
         hunt = q.get("hunt") or None
+        if hunt is not None and not schemas.hunt_ok(hunt):
+            raise ValidationError("hunt must be a hunt id", field="hunt")
         raw_after = q.get("after") or req.headers.get("last-event-id") or "0"
         if not (raw_after.isascii() and raw_after.isdigit()) or len(raw_after) > 19:
             raise ValidationError("after must be an event id (a non-negative integer)", field="after")
@@ -597,19 +610,6 @@ def player_param(req: Request) -> str:
     if not schemas.player_ok(player):
         raise ValidationError("player id must be 1-64 characters of [A-Za-z0-9_.:-]", field="player")
     return player
-
-
-def int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be an integer", field=name) from None
-    if not lo <= value <= hi:
-        raise ValidationError(f"{name} must be between {lo} and {hi}", field=name)
-    return value
 
 
 def _world_param(req: Request) -> str:

@@ -28,8 +28,19 @@ _player_match = re.compile(PLAYER_PATTERN[1:-1]).fullmatch
 def player_ok(player: str) -> bool:
     """Whether `player` is a valid player id (`PLAYER_PATTERN`, the whole string)."""
     return _player_match(player) is not None
+
+
 RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-HuntId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,48}(@[0-9]{8}T[0-9]{4})?$")]
+HUNT_PATTERN: Final = r"^[a-z0-9-]{1,48}(@[0-9]{8}T[0-9]{4})?$"
+HuntId = Annotated[str, msgspec.Meta(pattern=HUNT_PATTERN)]
+_hunt_match = re.compile(HUNT_PATTERN[1:-1]).fullmatch
+
+
+def hunt_ok(hunt: str) -> bool:
+    """Whether `hunt` is a valid hunt id (`HUNT_PATTERN`, the whole string)."""
+    return _hunt_match(hunt) is not None
+
+
 WORLD_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"  # `world`, `world_nether`, `minecraft:overworld`
 WorldId = Annotated[str, msgspec.Meta(pattern=WORLD_PATTERN)]
 _world_match = re.compile(WORLD_PATTERN[1:-1]).fullmatch

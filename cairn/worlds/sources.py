@@ -121,6 +121,8 @@ def read_ndjson(data: bytes | bytearray | memoryview | IO[bytes]) -> SiteSet:
         except (msgspec.DecodeError, UnicodeDecodeError) as e:
             raise InvalidSites(f"line {i}: not a valid site object: {e}", line=i) from None
         if row.pos is not None:
+            if row.x is not None or row.y is not None or row.z is not None:
+                raise InvalidSites(f"line {i}: give pos or x, y and z, not both", line=i)
             if len(row.pos) != 3:
                 raise InvalidSites(f"line {i}: pos must be [x, y, z]", line=i)
             x, y, z = row.pos
@@ -145,6 +147,13 @@ def read_csv(data: bytes | bytearray | memoryview | IO[bytes]) -> SiteSet:
         text.detach()  # the caller's file stays open
 
 
+def _csv_int(cell: str) -> int:
+    """A CSV coordinate: ASCII digits and an optional sign (`int()` alone also takes other scripts' digits)."""
+    if not cell.isascii():
+        raise ValueError(cell)
+    return int(cell)
+
+
 def _read_csv(text: IO[str]) -> SiteSet:
     b = _Builder()
     for i, row in enumerate(csv.reader(text), start=1):
@@ -155,7 +164,7 @@ def _read_csv(text: IO[str]) -> SiteSet:
         if len(row) < 3:
             raise InvalidSites(f"line {i}: expected x,y,z,tags", line=i)
         try:
-            x, y, z = (int(c) for c in row[:3])
+            x, y, z = (_csv_int(c) for c in row[:3])
         except ValueError:
             raise InvalidSites(f"line {i}: x, y and z must be integers", line=i) from None
         tags = [t for c in row[3:] for t in _SPLIT.split(c)]

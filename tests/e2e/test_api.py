@@ -93,6 +93,11 @@ def test_create_errors(cairn: CairnServer) -> None:
     status, body, _ = cairn.request("POST", "/v1/hunts", late, key=ADMIN)
     assert status == 422 and body["error"]["code"] == "validation_error", body
     assert body["error"]["field"] == "hints.solve_by"
+    # `<spec id>@<start>` names a recurring hunt's instances: a hunt created by hand cannot take such an id,
+    # or a recurring spec would adopt it as its own instance.
+    for instance_like in ("friday@20270101T1900", "a@20279999T9999"):
+        status, body, _ = cairn.request("POST", "/v1/hunts", hunt_spec(instance_like), key=ADMIN)
+        assert (status, body["error"]["code"], body["error"]["field"]) == (422, "validation_error", "id"), body
     on_time = hunt_spec("on-time", duration="1h", hints={"cooldown": "0s", "solve_by": "1h"})
     assert cairn.request("POST", "/v1/hunts", on_time, key=ADMIN)[0] == 201
     make_hunt(cairn)
@@ -296,6 +301,32 @@ def test_grants_and_ack(cairn: CairnServer) -> None:
     assert cairn.request("GET", "/v1/leaderboards/nope")[1]["error"]["code"] == "board_not_found"
     _, pending, _ = cairn.request("GET", "/v1/grants/pending?older_than_minutes=0", key=ADMIN)
     assert pending["grants"] == []
+
+
+def test_query_parameters_out_of_their_form_are_422(cairn: CairnServer) -> None:
+    """A query value that is not what its parameter takes is a 422 naming it: not an empty answer, not every
+    row, not a stream held open for an id that cannot exist."""
+    make_hunt(cairn)
+    bad = [
+        ("/v1/grants/pending?older_than_minutes=nan", ADMIN, "older_than_minutes"),
+        ("/v1/grants/pending?older_than_minutes=-inf", ADMIN, "older_than_minutes"),
+        ("/v1/grants/pending?older_than_minutes=-1", ADMIN, "older_than_minutes"),
+        ("/v1/leaderboards/weekly?around=bad%20id", None, "around"),
+        ("/v1/leaderboards/weekly?player=%00", None, "player"),
+        ("/v1/leaderboards/weekly?limit=%2B5", None, "limit"),
+        ("/v1/leaderboards/weekly?cursor=1_000", None, "cursor"),
+        ("/v1/events?hunt=%00", None, "hunt"),
+        ("/v1/events?hunt=" + "a" * 5000, None, "hunt"),
+        ("/v1/audit?limit=%2B5", ADMIN, "limit"),
+        ("/v1/audit?limit=%201", ADMIN, "limit"),
+        ("/v1/audit?cursor=1_000", ADMIN, "cursor"),
+        ("/v1/audit?limit=%D9%A1", ADMIN, "limit"),  # an Arabic-Indic 1
+    ]
+    for path, key, field in bad:
+        status, body, _ = cairn.request("GET", path, **({"key": key} if key else {}))
+        assert (status, body["error"]["code"], body["error"].get("field")) == (422, "validation_error", field), path
+    assert cairn.request("GET", "/v1/audit?limit=5", key=ADMIN)[0] == 200
+    assert cairn.request("GET", "/v1/grants/pending?older_than_minutes=2.5", key=ADMIN)[0] == 200
 
 
 def test_body_cap_413_and_server_still_answers(cairn: CairnServer) -> None:

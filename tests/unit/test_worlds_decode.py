@@ -89,6 +89,10 @@ def test_ndjson_and_csv_lists() -> None:
         sources.read_ndjson(b"{nope\n")
     with pytest.raises(sources.InvalidSites, match="line 3: x, y and z must be integers"):
         sources.read_csv(b"x,y,z\n1,2,3\na,b,c\n")
+    with pytest.raises(sources.InvalidSites, match="line 2: x, y and z must be integers"):
+        sources.read_csv("x,y,z\n１,64,2\n".encode())  # a fullwidth 1 is not a coordinate
+    with pytest.raises(sources.InvalidSites, match="line 1: give pos or x, y and z, not both"):
+        sources.read_ndjson(b'{"pos":[1,2,3],"x":9,"y":2,"z":3}\n')
     with pytest.raises(sources.InvalidSites, match="outside the world limits"):
         sources.read_ndjson(b'{"x":1,"y":99999,"z":3}\n')
     with pytest.raises(sources.InvalidSites, match="more than 32 distinct tags"):
