@@ -97,7 +97,8 @@ of its request. Authenticate with this request's `Authorization` header, or with
 Client frames: one op `{"id", "op", ...}` (`SessionFrameOp`), or a batch `{"id", "ops": [...]}` of dig, hint
 and positions ops (`SessionBatchFrame`, ops as in `POST /v1/batch`). Server frames: `{"id", "result"}`,
 `{"id", "results": [...]}` (one per batch op, an error in its slot), `{"id", "error"}`, and pushed
-`{"event": AnyEvent}` after a `subscribe`. See docs/api.md, WebSocket session. Without an
+`{"event": AnyEvent}` after a `subscribe` (`SessionPush`), or `{"dropped": {"resume_after"}}` once when the
+subscription fell too far behind and ended. See docs/api.md, WebSocket session. Without an
 `Upgrade: websocket` header: 426."""
 
 
@@ -117,8 +118,15 @@ class SessionReply(msgspec.Struct):
     error: schemas.ErrorDetail | None = None
 
 
+class SessionDropped(msgspec.Struct):
+    resume_after: int  # subscribe again with `after` set to it
+
+
 class SessionPush(msgspec.Struct):
-    event: schemas.AnyEvent
+    """A pushed frame: an event, or (last, once) that the subscription fell too far behind and ended."""
+
+    event: schemas.AnyEvent | None = None
+    dropped: SessionDropped | None = None
 
 
 ANY_ID: dict[str, Any] = {"type": "string", "minLength": 1}

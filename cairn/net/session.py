@@ -151,10 +151,13 @@ class Session:
             self.sub = None
 
     async def _push(self, backlog: list[Any], after: int, binary: bool) -> None:
-        assert self.sub is not None
+        """Send the subscription's events; when it was dropped (too far behind), say so and release it:
+        the session stays open, and the client subscribes again with `after` set to `resume_after`."""
+        sub = self.sub
+        assert sub is not None
         last = after
         try:
-            async with contextlib.aclosing(follow(self.sub, backlog, after, self.api.rt.settled())) as batches:
+            async with contextlib.aclosing(follow(sub, backlog, after, self.api.rt.settled())) as batches:
                 del backlog
                 async for batch in batches:
                     for e in batch:
@@ -163,6 +166,10 @@ class Session:
         except CairnError:
             return  # the journal failed: the process is stopping
         await self.send({"dropped": {"resume_after": last}}, binary)
+        if self.sub is sub:  # its slot counts against the key's subscribers until released
+            self.api.hub.unsubscribe(sub)
+            self.sub = self.pusher = None
+
 
 def _convert_op(raw: Any) -> Any:
     if not isinstance(raw, dict):

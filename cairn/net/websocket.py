@@ -12,7 +12,8 @@ A route gets one of two handler shapes (see `Router.add_websocket`):
 
 Ping frames get pongs automatically. An idle connection gets a ping after half of
 `idle_timeout` and is dropped after all of it. A message over `ws_max_message` closes the
-connection with 1009.
+connection with 1009; in a fragmented message each fragment counts 64 bytes more than it holds, so
+that a message in millions of empty fragments is refused too.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from cairn.net.response import Response, error_response
 __all__ = ["UPGRADE", "ConnectionClosed", "WebSocket", "WebSocketEndpoint", "WebSocketHandler", "handshake"]
 
 log = logging.getLogger("cairn.net.websocket")
+#: What each fragment of a fragmented message costs against `ws_max_message` besides its bytes: a held
+#: fragment is an object too, so a message in many tiny (or empty) fragments meets the cap as a big one does.
+_FRAGMENT_COST: Final = 64
 
 _CLOSE_TIMEOUT: Final = 2.0  # how long we wait for the client's Close after sending ours
 _MAX_INBOX: Final = 64  # received messages queued for an async handler before reading pauses
@@ -371,6 +375,8 @@ class WebSocket(asyncio.Protocol):
                     continue  # closing: drop late messages
                 part = event.data  # type: ignore[attr-defined]
                 size = self._frag_size + (len(part) if t is BytesMessage or part.isascii() else len(part.encode()))
+                if self._frags or not event.message_finished:  # type: ignore[attr-defined]
+                    size += _FRAGMENT_COST  # a fragmented message: each part counts for its object too
                 if size > limit:
                     self._frags, self._frag_size = [], 0
                     self.close(1009, "message too big")

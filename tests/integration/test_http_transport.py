@@ -302,6 +302,24 @@ async def test_websocket_oversize_message_closes_with_1009() -> None:
 
 
 @run
+async def test_websocket_message_in_endless_empty_fragments_closes_with_1009() -> None:
+    """Empty fragments add no bytes, but each is held until the message ends: they count against the cap."""
+    r = basic_router()
+    r.add_websocket("/ws", echo)
+    async with serving(r, ws_max_message=1000) as server:
+        ws = await WSClient.connect(server.port)
+        ws.writer.write(ws.conn.send(TextMessage(data="ab", message_finished=False)))
+        ws.writer.write(ws.conn.send(TextMessage(data="cd", message_finished=True)))
+        assert await ws.receive() == "abcd"  # a fragmented message within the cap is whole
+        ws.writer.write(ws.conn.send(TextMessage(data="", message_finished=False)))
+        for _ in range(20):  # 64 bytes each: the cap is passed at the 16th
+            ws.writer.write(ws.conn.send(TextMessage(data="", message_finished=False)))
+        closing = await ws.receive()
+        assert isinstance(closing, CloseConnection) and closing.code == 1009
+        ws.writer.close()
+
+
+@run
 async def test_websocket_server_close_with_or_without_await() -> None:
     async def refuse(ws: WebSocket) -> None:
         await ws.close(4401, "unauthorized")

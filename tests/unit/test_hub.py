@@ -46,3 +46,47 @@ def test_follow_sends_the_backlog_in_pieces_then_each_live_event_once_and_ends_w
         return got
 
     assert asyncio.run(main()) == [[1, 2], [3], [4], [], [5, 6, 7]]
+
+
+def test_a_session_subscription_that_fell_behind_is_released_and_the_session_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A WebSocket subscriber past its queue is told `dropped` with `resume_after`; its slot, which counts
+    against the key's `events.max_subscribers_per_key`, is freed; the session stays for its other ops."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from cairn.net.session import Session
+    from tests.support import engine
+
+    monkeypatch.setattr(hub, "IDLE", 0.01)
+
+    class Ws:
+        def __init__(self) -> None:
+            self.gate = asyncio.Event()  # the client does not read until it is set
+            self.sent: list[Any] = []
+
+        async def send(self, data: Any) -> None:
+            await self.gate.wait()
+            self.sent.append(data)
+
+    async def main() -> tuple[list[Any], int, Any]:
+        h = Hub(queue_limit=3)
+        api = SimpleNamespace(hub=h, rt=SimpleNamespace(eng=engine(), settled=lambda: None))
+        ws = Ws()
+        session = Session(api, ws, "game", b"Bearer k")  # type: ignore[arg-type]
+        session.subscribe("h1", 0, False)
+        await asyncio.sleep(0.02)
+        h.publish([ev(1)])  # the pusher takes it and waits for the client
+        await asyncio.sleep(0.02)
+        h.publish([ev(i) for i in range(2, 9)])  # more than its queue of 3: dropped
+        ws.gate.set()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if session.pusher is None:
+                break
+        return ws.sent, h.subscribers, session.sub
+
+    sent, subscribers, sub = asyncio.run(main())
+    assert sent[-1] == '{"dropped":{"resume_after":4}}', sent
+    assert subscribers == 0 and sub is None
