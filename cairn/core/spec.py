@@ -171,11 +171,28 @@ def _field_of(err: msgspec.ValidationError) -> str | None:
 
 
 def validation_error(err: msgspec.ValidationError | msgspec.DecodeError, what: str) -> ValidationError:
-    """Turn a msgspec error into a ValidationError that names the field."""
+    """Turn a msgspec error into a ValidationError that names the field, a missing one included.
+
+    >>> class Area(msgspec.Struct):
+    ...     min: list[int]
+    >>> class Spec(msgspec.Struct):
+    ...     area: Area
+    >>> def field(body: bytes) -> str | None:
+    ...     try:
+    ...         msgspec.json.decode(body, type=Spec)
+    ...     except msgspec.ValidationError as e:
+    ...         return validation_error(e, "spec").field
+    ...     return None
+    >>> field(b'{"area": {"min": "x"}}'), field(b'{"area": {}}'), field(b'{}')
+    ('area.min', 'area.min', 'area')
+    """
     field = _field_of(err) if isinstance(err, msgspec.ValidationError) else None
     reason = str(err).split(" - at `$")[0]
     if reason.startswith("`") and "` " in reason:  # a `__post_init__` check names its field first
         name = reason[1 : reason.index("`", 1)]
+        field = f"{field}.{name}" if field else name
+    if reason.startswith("Object missing required field `"):  # the missing field is the one to name
+        name = reason.split("`")[1]
         field = f"{field}.{name}" if field else name
     if reason.startswith("Object contains unknown field"):
         name = reason.split("`")[1]
