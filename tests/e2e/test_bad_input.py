@@ -118,7 +118,7 @@ def test_player_ids_outside_the_pattern_are_refused_with_the_field(cairn: CairnS
             ({"op": "grants", "player": "ok\n"}, "validation_error", "player"),
             ({"op": "leave", "player": "a b"}, "validation_error", "player"),
             ({"op": "grants", "player": "fine", "extra": 1}, "unknown_field", "extra"),
-            ({"op": "ack"}, "validation_error", None),
+            ({"op": "ack"}, "validation_error", "grant_id"),  # the missing field is named
             ({"op": "subscribe", "after": True}, "validation_error", "after"),
             ({"op": "subscribe", "hunt": "Not A Hunt"}, "validation_error", "hunt"),
             ({"op": "fly"}, "validation_error", "op"),
