@@ -45,6 +45,7 @@ function join (name) {
       spawned = true
       bots.set(name, bot)
       try { await bot.waitForChunksToLoad() } catch (e) {}
+      await chunksSettled(bot)
       resolve({ pos: vec(bot.entity.position), gamemode: bot.game.gameMode })
     })
   })
@@ -77,11 +78,26 @@ async function waitChunk (b, x, z, ms = 10000) {
     await sleep(50)
   }
 }
-// flying-squid 1.12 can lose track of which chunks a client holds and never send one again. Out of
-// view and back (two operator teleports, sent to Cairn as teleports) makes it send them afresh.
+// flying-squid sends the chunks around a player after a move of more than 16 blocks, but not while an
+// earlier send is still going (its `sendingChunks`), and it does not look again when that send ends: a
+// teleport during a send leaves the chunks around its destination unsent. So a bot lets each send
+// finish (no new chunk for a while) before it moves far, and out of view and back (two operator
+// teleports, sent to Cairn as teleports) makes the server send the chunks afresh.
+async function chunksSettled (b, quietMs = 400, maxMs = 8000) {
+  let last = Date.now()
+  const seen = () => { last = Date.now() }
+  b.on('chunkColumnLoad', seen)
+  try {
+    const t0 = Date.now()
+    while (Date.now() - last < quietMs && Date.now() - t0 < maxMs) await sleep(50)
+  } finally {
+    b.removeListener('chunkColumnLoad', seen)
+  }
+}
 async function refreshChunks (b) {
   const p = b.entity.position.clone()
   for (const to of [[p.x + 160, p.y, p.z], [p.x, p.y, p.z]]) {
+    await chunksSettled(b)
     const moved = new Promise(resolve => b.once('forcedMove', resolve))
     b.chat(`/tp ${to[0].toFixed(2)} ${to[1].toFixed(2)} ${to[2].toFixed(2)}`)
     await Promise.race([moved, sleep(3000)])
@@ -151,6 +167,7 @@ const ops = {
   },
   async tp (c) {
     const b = bot(c.name)
+    await chunksSettled(b) // a send still going would leave the destination's chunks unsent
     const moved = new Promise(resolve => b.once('forcedMove', resolve))
     b.chat(`/tp ${c.x} ${c.y} ${c.z}`)
     await Promise.race([moved, sleep(3000)])
