@@ -24,6 +24,7 @@ from cairn.core.ids import ADMIN_SPAN, Ids
 from cairn.core.records import Admin
 from cairn.core.spec import only_fields
 from cairn.core.undo import Undo
+from cairn.core.webhooks import FIELDS as WEBHOOK_FIELDS
 from cairn.core.webhooks import Target, check_args
 
 MAX_REASON = 500  # characters
@@ -75,6 +76,7 @@ class Operator(Undo):
         if action is None:
             raise NotFound(f"no operator action {req.action!r}", field="action")
         reason = check_reason(req.reason)
+        only_fields(req.args, action.takes)
         if action.locate is not None:
             hunt, player = action.locate(self, req)
             req = req._replace(hunt=hunt, player=player)
@@ -103,7 +105,6 @@ class Operator(Undo):
 
     # ---- players -----------------------------------------------------------------------------------
     def check_bar(self, req: Request, now: float) -> dict[str, Any]:
-        only_fields(req.args, ())
         if req.player in self.barred:
             raise AdminConflict(f"player {req.player!r} is barred already", field="player")
         return {}
@@ -115,7 +116,6 @@ class Operator(Undo):
         self.admin_event(rec, "player.barred", {"player": rec.player})
 
     def check_unbar(self, req: Request, now: float) -> dict[str, Any]:
-        only_fields(req.args, ())
         if req.player not in self.barred:
             raise AdminConflict(f"player {req.player!r} is not barred", field="player")
         return {}
@@ -142,7 +142,6 @@ class Operator(Undo):
             raise NotFound(f"no webhook {req.target!r}", field="id")
 
     def check_webhook_remove(self, req: Request, now: float) -> dict[str, Any]:
-        only_fields(req.args, ())
         self._check_webhook(req)
         return {}
 
@@ -151,7 +150,6 @@ class Operator(Undo):
             self.admin_event(rec, "webhook.removed", {"webhook": rec.target})
 
     def check_webhook_resume(self, req: Request, now: float) -> dict[str, Any]:
-        only_fields(req.args, ())
         self._check_webhook(req)
         return {}
 
@@ -168,27 +166,30 @@ class Action(NamedTuple):
     # Fills in what the target belongs to (a claim's hunt and player), so that the record goes to its
     # hunt's stream, in order with the hunt's claims and acks.
     locate: Callable[[Operator, Request], tuple[str, str]] | None = None
+    # The fields its args may have (its body less `reason`, and what the transport adds): any other is
+    # refused with `unknown_field` before anything else is checked (SPEC: unknown fields are rejected).
+    takes: tuple[str, ...] = ()
 
 
 ACTIONS: dict[str, Action] = {
     "player.bar": Action(Operator.check_bar, Operator.apply_bar),
     "player.unbar": Action(Operator.check_unbar, Operator.apply_unbar),
     # undoing and adjusting (`cairn/core/undo.py`)
-    "claim.void": Action(Operator.check_void, Operator.apply_void, Operator.locate_claim),
+    "claim.void": Action(Operator.check_void, Operator.apply_void, Operator.locate_claim, ("rehide",)),
     "grant.cancel": Action(Operator.check_cancel, Operator.apply_cancel, Operator.locate_grant),
     "grant.reissue": Action(Operator.check_reissue, Operator.apply_reissue, Operator.locate_grant),
     "hunt.end": Action(Operator.check_end, Operator.apply_end),
-    "hunt.extend": Action(Operator.check_extend, Operator.apply_extend),
+    "hunt.extend": Action(Operator.check_extend, Operator.apply_extend, takes=("by", "ends_at")),
     "hunt.pause": Action(Operator.check_pause, Operator.apply_pause),
     "hunt.resume": Action(Operator.check_resume, Operator.apply_resume),
-    "hunt.rename": Action(Operator.check_rename, Operator.apply_rename),
+    "hunt.rename": Action(Operator.check_rename, Operator.apply_rename, takes=("name",)),
     "hunt.delete": Action(Operator.check_archive, Operator.apply_archive),
     "player.clear_flags": Action(Operator.check_clear_flags, Operator.apply_clear_flags),
-    "webhook.add": Action(Operator.check_webhook_add, Operator.apply_webhook_add),
+    "webhook.add": Action(Operator.check_webhook_add, Operator.apply_webhook_add, takes=WEBHOOK_FIELDS),
     "webhook.remove": Action(Operator.check_webhook_remove, Operator.apply_webhook_remove),
     "webhook.resume": Action(Operator.check_webhook_resume, Operator.apply_webhook_resume),
     # API keys (`cairn/core/keys.py`)
-    "key.create": Action(keys.check_create, keys.apply_create),
-    "key.revoke": Action(keys.check_revoke, keys.apply_revoke),
-    "key.rotate": Action(keys.check_rotate, keys.apply_rotate),
+    "key.create": Action(keys.check_create, keys.apply_create, takes=("scope", "label", *keys.MADE)),
+    "key.revoke": Action(keys.check_revoke, keys.apply_revoke, takes=("static",)),
+    "key.rotate": Action(keys.check_rotate, keys.apply_rotate, takes=("overlap", *keys.MADE)),
 }

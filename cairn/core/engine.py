@@ -344,7 +344,7 @@ class Engine(Operator):
         that end the hunt. An ended hunt decides nothing, as `end_hunt` (and writes no audit entry)."""
         h = self.hunt(req.hunt)
         if h.ended is not None:
-            only_fields(req.args, ())  # idempotent, but a body it does not take is refused as on a live hunt
+            only_fields(req.args, ())  # `hunt.end` takes no field: idempotent, but a body is refused as when live
             return Outcome(None, NOTHING, h.ended.seq)
         rec, _ = self.admin(req, now)
         records = [rec, *self._end(h, min(now, h.ends_at), "admin" if now < h.ends_at else "time")]

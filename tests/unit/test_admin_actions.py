@@ -283,7 +283,8 @@ def test_a_paused_hunt_that_ended_is_not_resumed() -> None:
 
 
 def test_every_action_refuses_a_field_it_does_not_take() -> None:
-    """SPEC: unknown fields are rejected; an action that takes no field refuses any, before it checks anything else."""
+    """SPEC: unknown fields are rejected; every action refuses a field it does not take, before it checks
+    anything else (`Action.takes`, checked once in `Operator.admin`)."""
     eng = engine()
     create(eng)
     c = find(eng, 1, "ann")
@@ -301,6 +302,7 @@ def test_every_action_refuses_a_field_it_does_not_take() -> None:
         {"action": "hunt.extend", "hunt": "h1"},
         {"action": "hunt.pause", "hunt": "h1"},
         {"action": "hunt.rename", "hunt": "h1"},
+        {"action": "webhook.add", "target": "wh2"},
         {"action": "webhook.remove", "target": "wh1"},
         {"action": "webhook.resume", "target": "wh1"},
     ]

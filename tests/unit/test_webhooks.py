@@ -82,6 +82,6 @@ def test_target_args_are_checked() -> None:
     assert check_args(good) == {**good, "events": ["hunt."], "format": "cairn"}
     for bad in ({"url": "javascript:alert(1)"}, {"url": "http://u:p@host/"}, {"url": "https://"},
                 {"url": "http://host:99999/"}, {"url": "http://a b/"}, {"events": "hunt."}, {"events": []},
-                {"events": ["HUNT"]}, {"format": "slack"}, {"secret": "short"}, {"extra": 1}):  # fmt: skip
+                {"events": ["HUNT"]}, {"format": "slack"}, {"secret": "short"}):  # fmt: skip
         with pytest.raises(ValidationError):
             check_args({**good, **bad})
