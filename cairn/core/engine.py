@@ -24,7 +24,7 @@ import msgspec
 
 from cairn.core import hints, placement
 from cairn.core import loot as lootmod
-from cairn.core.admin import Operator
+from cairn.core.admin import ACTIONS, Operator
 from cairn.core.admin import Request as AdminRequest
 from cairn.core.boards import DEFAULT_BOARDS, Boards
 from cairn.core.errors import (
@@ -344,7 +344,7 @@ class Engine(Operator):
         that end the hunt. An ended hunt decides nothing, as `end_hunt` (and writes no audit entry)."""
         h = self.hunt(req.hunt)
         if h.ended is not None:
-            only_fields(req.args, ())  # `hunt.end` takes no field: idempotent, but a body is refused as when live
+            only_fields(req.args, ACTIONS["hunt.end"].takes)  # idempotent, but a bad body is refused as when live
             return Outcome(None, NOTHING, h.ended.seq)
         rec, _ = self.admin(req, now)
         records = [rec, *self._end(h, min(now, h.ends_at), "admin" if now < h.ends_at else "time")]

@@ -70,7 +70,7 @@ def test_a_session_subscription_that_fell_behind_is_released_and_the_session_goe
             await self.gate.wait()
             self.sent.append(data)
 
-    async def main() -> tuple[list[Any], int, Any]:
+    async def main() -> tuple[list[Any], int, Any, Any]:
         h = Hub(queue_limit=3)
         api = SimpleNamespace(hub=h, rt=SimpleNamespace(eng=engine(), settled=lambda: None))
         ws = Ws()
@@ -85,8 +85,9 @@ def test_a_session_subscription_that_fell_behind_is_released_and_the_session_goe
             await asyncio.sleep(0.01)
             if session.pusher is None:
                 break
-        return ws.sent, h.subscribers, session.sub
+        return ws.sent, h.subscribers, session.sub, await session.handle({"id": 9, "op": "ping"}, False)
 
-    sent, subscribers, sub = asyncio.run(main())
+    sent, subscribers, sub, ping = asyncio.run(main())
     assert sent[-1] == '{"dropped":{"resume_after":4}}', sent
     assert subscribers == 0 and sub is None
+    assert ping == {"id": 9, "result": "pong"}  # the session still answers
